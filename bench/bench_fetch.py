@@ -1,0 +1,219 @@
+"""Benchmark the fetcher against the local origin server (run in its own process).
+
+    .venv/bin/python bench/bench_fetch.py [--n 1000] [--latency-ms 20] [--concurrency 16]
+        [--per-host 4] [--hosts 8] [--size-kb 130] [--no-tools] [--no-raw]
+
+The server plays `--hosts` image hosts through its proxy port, each URL a distinct ~130 KB JPEG
+path, with `--latency-ms` added before every answer. Rows printed:
+- mediatool: Fetcher.fetch_all through HTTP_PROXY (as in a real run), each temp file deleted;
+- raw-threads / raw-async: bare httpx, a thread pool on one sync Client vs asyncio on one
+  AsyncClient, same concurrency (the two structures the fetcher could have been built on);
+- wget -i (sequential) and curl --parallel, when installed, on the same files by direct path.
+`ideal` is requests x latency / min(concurrency, per_host x hosts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mediatool.config import FetchSettings
+from mediatool.fetch import Fetcher
+from mediatool.models import Download, FetchJob
+from mediatool.testing import save_site
+
+
+def make_jpeg(size_kb: int) -> bytes:
+    """A noisy JPEG of about `size_kb` KB (noise does not compress)."""
+    side = 128
+    while True:
+        buffer = io.BytesIO()
+        noise = Image.effect_noise((side, side), 80).convert("RGB")
+        noise.save(buffer, "JPEG", quality=95)
+        if buffer.tell() >= size_kb * 1000 or side > 4000:
+            return buffer.getvalue()
+        side = int(side * 1.25)
+
+
+def start_server(root: Path, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "mediatool.testing.origin", "--root", str(root)]
+    command += ["--latency-ms", str(latency_ms), "--ca-out", str(root.parent / "ca.pem")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    assert server.stdout is not None
+    line = server.stdout.readline().strip()
+    if not line.startswith("PROXY="):
+        server.kill()
+        raise SystemExit(f"origin server did not start: {line!r}")
+    return server, line.removeprefix("PROXY=")
+
+
+def report(label: str, seconds: float, count: int, total_bytes: int, ideal: float) -> None:
+    ratio = f"{seconds / ideal:5.2f}x ideal" if ideal > 0 else ""
+    print(
+        f"{label:<22} {seconds:7.2f} s {count / seconds:8.0f} req/s "
+        f"{total_bytes / seconds / 1e6:7.1f} MB/s  {ratio}",
+        flush=True,
+    )
+
+
+def run_fetcher(urls: list[str], proxy: str, args: argparse.Namespace, tmp: Path) -> float:
+    os.environ.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, NO_PROXY="")
+    settings = FetchSettings(concurrency=args.concurrency, per_host=args.per_host)
+    jobs = (FetchJob(origin_url=url, candidates=(url,)) for url in urls)
+    started = time.perf_counter()
+    failures = 0
+    with Fetcher(settings, tmp / "fetch-tmp") as fetcher:
+        for outcome in fetcher.fetch_all(jobs):
+            if isinstance(outcome, Download):
+                outcome.temp_path.unlink()
+            else:
+                failures += 1
+    seconds = time.perf_counter() - started
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        os.environ.pop(name, None)
+    if failures:
+        print(f"  ({failures} fetches failed)")
+    return seconds
+
+
+def run_raw_threads(urls: list[str], concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with httpx.Client(limits=limits, trust_env=False) as client:
+
+        def one(url: str) -> str:
+            digest = hashlib.sha256()
+            with client.stream("GET", url) as response:
+                for chunk in response.iter_bytes():
+                    digest.update(chunk)
+            return digest.hexdigest()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(one, urls))
+        return time.perf_counter() - started
+
+
+def run_raw_async(urls: list[str], concurrency: int) -> float:
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+
+            async def one(url: str) -> None:
+                async with gate:
+                    digest = hashlib.sha256()
+                    async with client.stream("GET", url) as response:
+                        async for chunk in response.aiter_bytes():
+                            digest.update(chunk)
+
+            await asyncio.gather(*(one(url) for url in urls))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started
+
+
+def run_tool(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def tool_runs(
+    direct: list[str], args: argparse.Namespace, tmp: Path
+) -> dict[str, Callable[[], float]]:
+    runs: dict[str, Callable[[], float]] = {}
+    url_list = tmp / "urls.txt"
+    url_list.write_text("\n".join(direct) + "\n")
+    if shutil.which("wget"):
+        out = tmp / "wget"
+        runs["wget -i (sequential)"] = lambda: run_tool(
+            ["wget", "-q", "--no-proxy", "-i", str(url_list), "-P", str(out)]
+        )
+    if shutil.which("curl"):
+        config = tmp / "curl.cfg"
+        lines = [
+            f'url = "{u}"\noutput = "{tmp / "curl" / f"{i}.jpg"}"' for i, u in enumerate(direct)
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        runs[f"curl --parallel {args.concurrency}"] = lambda: run_tool(
+            [
+                "curl",
+                "-s",
+                "--noproxy",
+                "*",
+                "--create-dirs",
+                "--parallel",
+                "--parallel-max",
+                str(args.concurrency),
+                "-K",
+                str(config),
+            ]
+        )
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="number of URLs")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument("--hosts", type=int, default=8, help="distinct image hosts")
+    parser.add_argument("--size-kb", type=int, default=130)
+    parser.add_argument("--no-tools", action="store_true", help="skip wget and curl")
+    parser.add_argument("--no-raw", action="store_true", help="skip the bare httpx rows")
+    args = parser.parse_args()
+
+    body = make_jpeg(args.size_kb)
+    with tempfile.TemporaryDirectory(prefix="mediatool-bench-") as name:
+        tmp = Path(name)
+        root = tmp / "site"
+        urls = [f"http://img{i % args.hosts}.bench.test/photos/{i}.jpg" for i in range(args.n)]
+        save_site(root, dict.fromkeys(urls, body))
+        server, proxy = start_server(root, args.latency_ms)
+        try:
+            direct = [f"{proxy}/{u.removeprefix('http://')}" for u in urls]
+            parallel = min(args.concurrency, args.per_host * args.hosts)
+            ideal = args.n * args.latency_ms / 1000 / parallel
+            total = args.n * len(body)
+            print(
+                f"{args.n} x {len(body) / 1000:.0f} KB from {args.hosts} host(s), latency "
+                f"{args.latency_ms:g} ms, concurrency {args.concurrency}, per_host "
+                f"{args.per_host}; ideal {ideal:.2f} s"
+            )
+            report("mediatool (proxy)", run_fetcher(urls, proxy, args, tmp), args.n, total, ideal)
+            if not args.no_raw:
+                raw_ideal = args.n * args.latency_ms / 1000 / args.concurrency
+                seconds = run_raw_threads(direct, args.concurrency)
+                report("raw-threads (direct)", seconds, args.n, total, raw_ideal)
+                seconds = run_raw_async(direct, args.concurrency)
+                report("raw-async (direct)", seconds, args.n, total, raw_ideal)
+            if not args.no_tools:
+                for label, run in tool_runs(direct, args, tmp).items():
+                    report(label, run(), args.n, total, ideal)
+        finally:
+            server.terminate()
+            server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Which phash threshold separates re-encodings of a picture from different pictures?
+
+    .venv/bin/python bench/bench_phash_threshold.py [--images /work/shared/images]
+
+From every photo in the folder it makes a planted set, analysed by mediatool.imaging.analyze:
+  same picture:      the original file, JPEG q95/q75/q50, resized to 50%, PNG, WebP, and a 2%
+                     crop (1% off each edge) re-encoded as JPEG q90;
+  different picture: left half, right half and 40% crops from the four corners, each as PNG
+                     and as JPEG q75 (which are the same picture as each other).
+It prints the phash and dhash distance distributions of same-picture pairs and of
+different-picture pairs (those cut from the same photo apart), precision/recall per threshold
+0..16 for phash alone and for group_images (phash + guards + dhash confirmation), which pairs
+of the same picture are farthest apart, and the time phash takes with and without JPEG draft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from itertools import combinations
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mediatool.config import ImageSettings
+from mediatool.dedup import group_images, hamming, phash_of
+from mediatool.imaging import analyze, decode, draft_scale
+from mediatool.models import AnalyzeJob, ImageInfo
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+Variant = tuple[str, str, bytes]  # (picture label, variant name, encoded bytes)
+
+
+def _flat_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _crop(image: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
+    w, h = image.size
+    return image.crop((round(left * w), round(top * h), round(right * w), round(bottom * h)))
+
+
+CROPS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "left-half": lambda im: _crop(im, 0, 0, 0.5, 1),
+    "right-half": lambda im: _crop(im, 0.5, 0, 1, 1),
+    "top-left-40": lambda im: _crop(im, 0, 0, 0.4, 0.4),
+    "top-right-40": lambda im: _crop(im, 0.6, 0, 1, 0.4),
+    "bottom-left-40": lambda im: _crop(im, 0, 0.6, 0.4, 1),
+    "bottom-right-40": lambda im: _crop(im, 0.6, 0.6, 1, 1),
+}
+
+
+def planted(path: Path) -> list[Variant]:
+    """Every variant made from one photo."""
+    original = Image.open(path)
+    rgb = _flat_rgb(original)
+    half = rgb.resize((rgb.width // 2, rgb.height // 2), Image.Resampling.LANCZOS)
+    name = path.stem
+    out: list[Variant] = [
+        (name, "original", path.read_bytes()),
+        (name, "jpeg-q95", _encode(rgb, "JPEG", quality=95)),
+        (name, "jpeg-q75", _encode(rgb, "JPEG", quality=75)),
+        (name, "jpeg-q50", _encode(rgb, "JPEG", quality=50)),
+        (name, "resized-50%", _encode(half, "JPEG", quality=85)),
+        (name, "png", _encode(original, "PNG")),
+        (name, "webp", _encode(original, "WEBP", quality=80)),
+        (name, "crop-2%", _encode(_crop(rgb, 0.01, 0.01, 0.99, 0.99), "JPEG", quality=90)),
+    ]
+    for crop_name, cut in CROPS.items():
+        part = cut(rgb)
+        out.append((f"{name}/{crop_name}", "png", _encode(part, "PNG")))
+        out.append((f"{name}/{crop_name}", "jpeg-q75", _encode(part, "JPEG", quality=75)))
+    return out
+
+
+def analysed(variants: list[Variant], folder: Path) -> list[ImageInfo]:
+    settings = ImageSettings()
+    infos = []
+    for label, kind, data in variants:
+        sha = hashlib.sha256(data).hexdigest()
+        path = folder / f"{sha}.bin"
+        path.write_bytes(data)
+        infos.append(analyze(AnalyzeJob(sha, path, folder / "cache"), settings).info)
+        del label, kind
+    return infos
+
+
+def histogram(title: str, distances: list[int]) -> None:
+    counts = Counter(distances)
+    print(
+        f"{title} ({len(distances)} pairs; min {min(distances)}, median "
+        f"{statistics.median(distances)}, max {max(distances)})"
+    )
+    rows = [f"{d:>3}:{counts[d]:<5}" for d in range(0, 65) if counts[d]]
+    for start in range(0, len(rows), 10):
+        print("   " + " ".join(rows[start : start + 10]))
+
+
+def evaluate(variants: list[Variant], infos: list[ImageInfo]) -> None:
+    labels = [label for label, _, _ in variants]
+    pairs = list(combinations(range(len(infos)), 2))
+    same = [(i, j) for i, j in pairs if labels[i] == labels[j]]
+    cut_apart = [
+        (i, j)
+        for i, j in pairs
+        if labels[i] != labels[j] and labels[i].split("/")[0] == labels[j].split("/")[0]
+    ]
+    others = [(i, j) for i, j in pairs if labels[i].split("/")[0] != labels[j].split("/")[0]]
+
+    def dist(i: int, j: int, attr: str = "phash") -> int:
+        return hamming(getattr(infos[i], attr), getattr(infos[j], attr))
+
+    for attr in ("phash", "dhash"):
+        print(f"\n== {attr} distance distributions ==")
+        histogram("same picture (re-encodings, resize, 2% crop)", [dist(*p, attr) for p in same])
+        histogram("different pictures cut from the same photo", [dist(*p, attr) for p in cut_apart])
+        histogram("different photos", [dist(*p, attr) for p in others])
+
+    print("\n== farthest same-picture pairs (phash, dhash) ==")
+    kinds = [kind for _, kind, _ in variants]
+    worst = sorted(same, key=lambda p: -dist(*p))[:8]
+    for i, j in worst:
+        print(
+            f"   {labels[i]:<28} {kinds[i]:>12} vs {kinds[j]:<12} {dist(i, j):>3} "
+            f"{dist(i, j, 'dhash'):>3}"
+        )
+
+    print("\n== precision / recall over pairs ==")
+    print(
+        "   t | phash alone: TP   FP   FN  prec   recall | group_images: TP   FP   FN  prec  recall"
+    )
+    for t in range(17):
+        alone = _scores({p for p in pairs if dist(*p) <= t}, set(same))
+        mapping = group_images(infos, t)
+        grouped = {(i, j) for i, j in pairs if mapping[infos[i].sha256] == mapping[infos[j].sha256]}
+        print(f"  {t:>2} | {_fmt(alone)} | {_fmt(_scores(grouped, set(same)))}")
+
+
+def _scores(predicted: set[tuple[int, int]], truth: set[tuple[int, int]]) -> tuple[int, ...]:
+    return len(predicted & truth), len(predicted - truth), len(truth - predicted)
+
+
+def _fmt(scores: tuple[int, ...]) -> str:
+    tp, fp, fn = scores
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    return f"{tp:>14} {fp:>4} {fn:>4} {precision:5.3f} {tp / (tp + fn):7.3f}"
+
+
+def timings(images: Path, folder: Path) -> None:
+    """phash per JPEG: full decode vs the draft analyze uses; and with only the hash's 32 px."""
+    print("\n== phash per image, full decode vs JPEG draft (median of 5 runs) ==")
+    big = folder / "retina-4232.jpg"
+    retina = Image.open(images / "retina.jpg")
+    retina.resize((4232, 4232), Image.Resampling.LANCZOS).save(big, quality=90)
+    settings = ImageSettings()
+    hash_only = ImageSettings(thumb_widths=())
+    for path in [*sorted(images.glob("*.jpg")), big]:
+        job = AnalyzeJob("0" * 64, path, folder / "cache")
+        full = _median_ms(lambda p=path: phash_of(Image.open(p)))
+        drafted = _median_ms(lambda j=job: phash_of(decode(j, settings).image))
+        tiny = _median_ms(lambda j=job: phash_of(decode(j, hash_only).image))
+        d1 = hamming(phash_of(Image.open(path)), phash_of(decode(job, settings).image))
+        d2 = hamming(phash_of(Image.open(path)), phash_of(decode(job, hash_only).image))
+        w, h = Image.open(path).size
+        print(
+            f"   {path.name:<24} {w}x{h}: full {full:6.1f} ms | draft for thumbs 320/640 "
+            f"(1/{draft_scale(w, h, 640, round(640 * h / w))}) {drafted:6.1f} ms, "
+            f"distance {d1} | draft for hash only (1/{draft_scale(w, h, 128, 128)}) "
+            f"{tiny:6.1f} ms, distance {d2}"
+        )
+
+
+def _median_ms(work: Callable[[], object]) -> float:
+    spent = []
+    for _ in range(5):
+        started = time.perf_counter()
+        work()
+        spent.append((time.perf_counter() - started) * 1000)
+    return statistics.median(spent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=Path, default=SHARED)
+    args = parser.parse_args()
+    photos = sorted(p for p in args.images.iterdir() if p.suffix in (".png", ".jpg"))
+    variants = [v for photo in photos for v in planted(photo)]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        infos = analysed(variants, Path(tmp))
+        spent = time.perf_counter() - started
+        print(f"{len(photos)} photos -> {len(variants)} images analysed in {spent:.1f} s")
+        evaluate(variants, infos)
+        timings(args.images, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

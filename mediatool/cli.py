@@ -1,0 +1,162 @@
+"""The command line: parse flags, build settings, call the pipeline, map errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mediatool import __version__, pipeline, report
+from mediatool.config import find_config, load_settings
+from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError
+
+PATHS = click.argument(
+    "paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]..."
+)
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--cache",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Folder of the store and manifest.sqlite  [default: ./cache]",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="mediatool.toml to use  [default: the archive root's, if any]",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mediatool")
+def main() -> None:
+    """Make article archives own their images.
+
+    `fetch` finds every image reference in the posts, unwraps proxies, downloads, dedups and
+    thumbnails the images into the cache; `rewrite` points the posts at the local copies."""
+
+
+@main.command()
+@PATHS
+@common_options
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Downloads at once  [default: 16]")
+@click.option(
+    "--per-host", type=click.IntRange(1, 64), help="Downloads at once per host  [default: 4]"
+)
+@click.option("--workers", type=click.IntRange(1, 256), help="Image processes  [default: cores]")
+@click.option("--retry-failed", is_flag=True, help="Also retry URLs that failed for good (404...).")
+@click.option("--refresh", is_flag=True, help="Revalidate stored URLs (ETag/Last-Modified).")
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow URLs on loopback/private addresses (off: SSRF guard).",
+)
+def fetch(
+    paths: tuple[Path, ...],
+    cache: Path | None,
+    config: Path | None,
+    as_json: bool,
+    concurrency: int | None,
+    per_host: int | None,
+    workers: int | None,
+    retry_failed: bool,
+    refresh: bool,
+    allow_private: bool,
+) -> None:
+    """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
+
+    A PATH is a post or a folder searched for .md, .markdown, .html, .htm (default: .)."""
+    targets = list(paths) or [Path(".")]
+    overrides = {
+        "cache_dir": cache,
+        "workers": workers,
+        "fetch.concurrency": concurrency,
+        "fetch.per_host": per_host,
+        "fetch.allow_private": allow_private or None,
+    }
+    settings = _settings(targets, config, overrides)
+    summary = _run(
+        lambda: pipeline.run_fetch(
+            targets,
+            settings,
+            say=_say,
+            progress=sys.stderr.isatty(),
+            retry_failed=retry_failed,
+            refresh=refresh,
+        )
+    )
+    click.echo(report.fetch_json(summary) if as_json else report.fetch_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@PATHS
+@common_options
+@click.option(
+    "--base-url", metavar="PREFIX", help="Write PREFIX + path in the cache (e.g. /media/)."
+)
+@click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
+def rewrite(
+    paths: tuple[Path, ...],
+    cache: Path | None,
+    config: Path | None,
+    as_json: bool,
+    base_url: str | None,
+    dry_run: bool,
+) -> None:
+    """Point every fetched image reference of PATH... at its local copy (offline).
+
+    Only the URL text of each localized reference changes; every other byte stays."""
+    targets = list(paths) or [Path(".")]
+    settings = _settings(targets, config, {"cache_dir": cache})
+    summary = _run(
+        lambda: pipeline.run_rewrite(
+            targets,
+            settings,
+            say=_say,
+            base_url=base_url,
+            dry_run=dry_run,
+            progress=sys.stderr.isatty(),
+        )
+    )
+    for diff in summary.diffs:
+        click.echo(diff, nl=False)
+    click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Any:
+    return _run(lambda: load_settings(config or find_config(targets), overrides))
+
+
+def _run(call: Callable[[], Any]) -> Any:
+    """Run library code; a MediatoolError becomes its message and exit code."""
+    try:
+        return call()
+    except MediatoolError as exc:
+        _say(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _say("interrupted; finished files are kept, run the command again to complete.")
+        sys.exit(130)
+    except Exception:
+        _say("internal error (please report it with the lines below):")
+        _say(traceback.format_exc().rstrip())
+        sys.exit(EXIT_FATAL)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)

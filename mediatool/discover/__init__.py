@@ -1,0 +1,147 @@
+"""Discover: post files -> image references with exact source spans.
+
+    find_posts(paths, exclude)        the post files below PATHs
+    read_post(path, settings)         read, decode and scan one post (raises PostError)
+    scan_text(text, path, settings)   the same on already-decoded text
+
+Every Reference satisfies `text[span.start:span.end] == raw`; references are sorted by offset.
+
+Where references are found
+- Front matter: the YAML between `---` lines at the top (a BOM and blank lines may come first;
+  `---` or `...` closes it). Top-level keys of `settings.frontmatter_keys` whose value is a
+  string scalar or a list of them; for a quoted scalar the span is inside the quotes, and when
+  escapes make the text differ from the value, `raw` is the text and `source_url` the value.
+  Block scalars are skipped. Invalid YAML falls back to a line scanner (plus a problem message);
+  an unclosed front matter is read as body (plus a problem message).
+- HTML anywhere in the body (stdlib HTMLParser; <script>, <style>, <textarea> content and
+  comments are skipped): <img> src, data-src, data-original, data-lazy-src, data-actualsrc,
+  _src, srcset and data-srcset (every candidate, parsed by the HTML spec's algorithm, so a URL
+  may hold commas); <source srcset>; <video poster>; SVG <image href / xlink:href>;
+  `url(...)` in any style attribute; data-avatar and data-logo on any element; and <a href>
+  when the <a> wraps an <img> and the href names an image file. An <img> inside HTML
+  <pre>/<code> is real markup and counts. HTML values have character references decoded in
+  `source_url` the way browsers decode attributes; `raw` keeps them.
+- Markdown (.md/.markdown only; .html/.htm bodies are pure HTML): `![alt](url "title")`,
+  `![alt](<url>)`, images inside links `[![alt](img)](link)` (the outer link too, as
+  "markdown-link", when it names an image file), and reference images `![alt][id]`,
+  `![id][]`, `![id]`. Reference rule: a `[id]: url` definition is reported ONCE, as
+  "markdown-ref" with the span of its URL, if at least one image uses it (the first definition
+  of a label wins, as in CommonMark). Markdown destinations have backslash escapes and
+  `;`-terminated character references decoded in `source_url` (CommonMark).
+
+What is not looked at
+- Markdown code: fenced code blocks, indented code blocks and backtick code spans (nothing in
+  them is a reference, HTML included), and Markdown syntax inside HTML blocks, comments, tags,
+  <pre>, <code>, <script>, <style> or <textarea> (a backtick there opens no code span either:
+  a first HTML pass finds those elements before code spans are blanked).
+- Code-block rule: markdown-it-py decides which lines are code. Fenced blocks always are.
+  Indented code blocks are code EXCEPT when the body's first block is raw HTML (an RSS mirror
+  whose body is one big `<div>` with long runs of spaces and blank lines): there indentation is
+  layout, the renderer shows the images, so the tags in those lines are scanned.
+
+Image judgement
+- In an image position (img@src, srcset, markdown, front matter, data-avatar, ...) any URL is a
+  reference: the bytes served decide later. In a link position (a@href, markdown-link) the URL
+  must name an image file: an extension jpg, jpeg, png, gif, webp, avif, bmp, svg, tif, tiff or
+  awebp (any case) at the end or before "?", "#" or "!".
+- Kind: REMOTE for http(s) and protocol-relative (given "https:"), DATA for `data:` (reported,
+  never fetched), LOCAL for everything else (relative, root-relative, file paths). Empty URLs
+  are not references.
+
+Decoding (read_post)
+- NUL bytes: PostError "binary". Strict UTF-8 first (a BOM stays in the text as U+FEFF).
+  Otherwise GB18030, accepted only if it decodes strictly, re-encodes to the same bytes, and at
+  least 80 % of its non-ASCII characters belong to GB2312 (common simplified Chinese). Anything
+  else: PostError "encoding". The text is never transcoded: `text.encode(encoding)` gives back
+  the file's bytes.
+- Lines end at "\\n" (a CRLF counts once); `column` counts characters from 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from mediatool.config import POST_SUFFIXES, DiscoverSettings
+from mediatool.discover._frontmatter import read_front_matter
+from mediatool.discover._html import scan_html
+from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
+from mediatool.discover._text import blank, build_references, decode_post
+from mediatool.errors import PostError, UsageError
+from mediatool.models import PostScan
+
+__all__ = ["find_posts", "read_post", "scan_text"]
+
+_HTML_SUFFIXES = (".html", ".htm")
+
+
+def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path]:
+    """The post files named by `paths`, sorted and deduplicated.
+
+    A file is taken whatever its suffix; a folder is searched recursively for POST_SUFFIXES
+    (any case), skipping hidden folders and files and anything under an `exclude` folder.
+    A path that does not exist is a UsageError."""
+    excluded = [folder.resolve() for folder in exclude]
+    posts: dict[Path, Path] = {}
+    for path in paths:
+        if path.is_dir():
+            candidates: Iterator[Path] = _walk(path, excluded)
+        elif path.exists():
+            candidates = iter([path])
+        else:
+            raise UsageError(f"{path}: no such file or folder; check the path.")
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if not _is_under(resolved, excluded):
+                posts.setdefault(resolved, candidate)
+    return sorted(posts.values())
+
+
+def _walk(root: Path, excluded: Sequence[Path]) -> Iterator[Path]:
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if not name.startswith(".") and not _is_under(Path(folder, name).resolve(), excluded)
+        )
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in POST_SUFFIXES:
+                yield Path(folder, name)
+
+
+def _is_under(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == folder or path.is_relative_to(folder) for folder in folders)
+
+
+def read_post(path: Path, settings: DiscoverSettings) -> PostScan:
+    """Read, decode and scan one post; PostError ("unreadable", "binary", "encoding") if not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise PostError(
+            "unreadable",
+            f"{path}: cannot read the file ({reason}); check it exists and is readable.",
+        ) from exc
+    text, encoding = decode_post(data, path)
+    return scan_text(text, path, settings, encoding)
+
+
+def scan_text(
+    text: str, path: Path, settings: DiscoverSettings, encoding: str = "utf-8"
+) -> PostScan:
+    """Find every image reference in the decoded text of the post at `path`."""
+    front = read_front_matter(text, path, settings.frontmatter_keys)
+    body = blank(text, [(0, front.body_start)])
+    if path.suffix.lower() in _HTML_SUFFIXES:
+        html = scan_html(body)
+        found = front.found + html.found
+    else:
+        layout = markdown_layout(body)
+        body = blank(body, layout.code)
+        body = blank(body, inline_code(body, layout, scan_html(body).regions))
+        html = scan_html(body)
+        found = front.found + html.found + find_markdown(body, layout, html.regions)
+    references = build_references(text, found)
+    return PostScan(path, encoding, text, references, tuple(front.problems))

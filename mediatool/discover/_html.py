@@ -1,0 +1,329 @@
+"""HTML: the stdlib HTMLParser finds the tags; attribute spans are read from each tag's raw text.
+
+HTMLParser already treats <script> and <style> content as text and skips comments; this module
+also ignores tags inside <textarea>. Besides references it reports "regions" (start tags,
+comments, <pre>, <code>, <script>, <style>, <textarea>) where Markdown syntax means nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from mediatool.discover._text import (
+    HTML_SPACE,
+    Found,
+    LineIndex,
+    looks_like_image,
+    unescape_attribute,
+)
+from mediatool.models import DeclaredSize
+
+# The same grammar as html.parser's tagfind_tolerant and attrfind_tolerant (Python 3.11).
+_TAG_NAME = re.compile(r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
+_ATTRIBUTE = re.compile(
+    r"((?<=['\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|\"[^\"]*\"|(?!['\"])[^>\s]*))?"
+    r"(?:\s|/(?!>))*"
+)
+_COMMENT_CLOSE = re.compile(r"--!?\s*>")
+_CSS_URL = re.compile(
+    r"""url\(\s*(?:(?P<q>"|'|&quot;|&\#0*34;|&apos;|&\#0*39;)(?P<quoted>.*?)(?P=q)"""
+    r"""|(?P<bare>[^)\s"']*))\s*\)""",
+    re.IGNORECASE | re.DOTALL,
+)
+_LENGTH = re.compile(r"\s*(\d+)(?:\.\d*)?\s*(?:px)?\s*", re.IGNORECASE)
+_PAIR = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
+
+URL_ATTRIBUTES = {
+    "img": ("src", "data-src", "data-original", "data-lazy-src", "data-actualsrc", "_src"),
+    "video": ("poster",),
+    "image": ("href", "xlink:href"),
+}
+SRCSET_ATTRIBUTES = {"img": ("srcset", "data-srcset"), "source": ("srcset", "data-srcset")}
+ANY_ELEMENT_URL_ATTRIBUTES = ("data-avatar", "data-logo")
+_REGION_ELEMENTS = ("pre", "code", "script", "style", "textarea")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One attribute of a start tag; offsets are in the post's text."""
+
+    name: str  # lower-cased
+    value: str | None  # the raw text between the quotes; None for a bare `onclick`
+    value_start: int
+    end: int  # after the value and its closing quote
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A start tag: its lower-cased name, where its name ends, its attributes."""
+
+    name: str
+    name_end: int
+    attributes: tuple[Attribute, ...]
+
+    def get(self, name: str) -> Attribute | None:
+        """The first attribute called `name`, as browsers use it."""
+        return next((a for a in self.attributes if a.name == name), None)
+
+    def value(self, name: str) -> str | None:
+        """The decoded value of attribute `name`, or None."""
+        attribute = self.get(name)
+        if attribute is None or attribute.value is None:
+            return None
+        return unescape_attribute(attribute.value)
+
+
+@dataclass(slots=True)
+class HtmlScan:
+    """References found in tags, and the regions where Markdown is not Markdown."""
+
+    found: list[Found] = field(default_factory=list)
+    regions: list[tuple[int, int]] = field(default_factory=list)
+
+
+def scan_html(text: str) -> HtmlScan:
+    """Every reference held in a tag of `text` (which should be blanked outside HTML's reach)."""
+    scanner = _Scanner(text)
+    scanner.feed(text)
+    scanner.close()
+    return scanner.result
+
+
+def parse_tag(raw: str, start: int) -> Tag | None:
+    """Read a start tag's raw text (from get_starttag_text) found at offset `start`."""
+    name_match = _TAG_NAME.match(raw, 1)
+    if name_match is None:
+        return None
+    attributes = []
+    position = name_match.end()
+    while position < len(raw):
+        match = _ATTRIBUTE.match(raw, position)
+        if match is None:
+            break
+        attributes.append(_attribute(match, start))
+        position = match.end()
+    return Tag(name_match.group(1).lower(), start + name_match.end(1), tuple(attributes))
+
+
+def _attribute(match: re.Match[str], start: int) -> Attribute:
+    name = match.group(1).lower()
+    if match.group(2) is None:
+        return Attribute(name, None, start + match.end(1), start + match.end(1))
+    value, value_start = match.group(3), match.start(3)
+    if value[:1] in ("'", '"') and len(value) >= 2 and value[-1] == value[0]:
+        value, value_start = value[1:-1], value_start + 1
+    return Attribute(name, value, start + value_start, start + match.end(3))
+
+
+def tag_references(tag: Tag) -> list[Found]:
+    """The references held in one start tag's attributes (not <a href>; see _Scanner)."""
+    declared = declared_size(tag)
+    insert_at = None
+    if tag.name == "img" and tag.get("width") is None and tag.get("height") is None:
+        insert_at = tag.attributes[-1].end if tag.attributes else tag.name_end
+    found = []
+    for attribute in tag.attributes:
+        for context, start, end in _attribute_urls(tag.name, attribute):
+            source = unescape_attribute(attribute_text(attribute, start, end))
+            found.append(Found(context, start, end, source, declared, insert_at))
+    return found
+
+
+def attribute_text(attribute: Attribute, start: int, end: int) -> str:
+    """The raw text of attribute value between two post offsets."""
+    assert attribute.value is not None
+    return attribute.value[start - attribute.value_start : end - attribute.value_start]
+
+
+def _attribute_urls(tag: str, attribute: Attribute) -> list[tuple[str, int, int]]:
+    """(context, start, end) of every URL in one attribute value, by the element's rules."""
+    if attribute.value is None:
+        return []
+    base, value = attribute.value_start, attribute.value
+    if attribute.name in URL_ATTRIBUTES.get(tag, ()):
+        spans = [_trimmed(value, 0, len(value))]
+        context = f"{tag}@{attribute.name}"
+    elif attribute.name in SRCSET_ATTRIBUTES.get(tag, ()):
+        spans, context = srcset_spans(value), f"{tag}@{attribute.name}"
+    elif attribute.name in ANY_ELEMENT_URL_ATTRIBUTES:
+        spans, context = [_trimmed(value, 0, len(value))], f"attr@{attribute.name}"
+    elif attribute.name == "style":
+        spans, context = css_url_spans(value), "style@url"
+    else:
+        return []
+    return [(context, base + start, base + end) for start, end in spans if end > start]
+
+
+def single_url(context: str, attribute: Attribute | None) -> Found | None:
+    """The one URL of an attribute such as <a href>, without surrounding whitespace."""
+    if attribute is None or attribute.value is None:
+        return None
+    start, end = _trimmed(attribute.value, 0, len(attribute.value))
+    if end <= start:
+        return None
+    source = unescape_attribute(attribute.value[start:end])
+    return Found(context, attribute.value_start + start, attribute.value_start + end, source)
+
+
+def _trimmed(value: str, start: int, end: int) -> tuple[int, int]:
+    """The span [start, end) of `value` without HTML whitespace at either side."""
+    while start < end and value[start] in HTML_SPACE:
+        start += 1
+    while end > start and value[end - 1] in HTML_SPACE:
+        end -= 1
+    return start, end
+
+
+def srcset_spans(value: str) -> list[tuple[int, int]]:
+    """The URL of each srcset candidate, by the HTML spec's parsing algorithm.
+
+    A URL is a run of non-whitespace (so it may hold commas); trailing commas end the candidate;
+    otherwise descriptors follow up to the next comma outside parentheses."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while True:
+        while position < len(value) and value[position] in HTML_SPACE + ",":
+            position += 1
+        if position >= len(value):
+            return spans
+        start = position
+        while position < len(value) and value[position] not in HTML_SPACE:
+            position += 1
+        end = position
+        if value[end - 1] == ",":
+            while end > start and value[end - 1] == ",":
+                end -= 1
+        else:
+            position = _skip_descriptors(value, position)
+        spans.append((start, end))
+
+
+def _skip_descriptors(value: str, position: int) -> int:
+    """The position after the comma that ends a candidate's descriptors (or the end)."""
+    in_parens = False
+    while position < len(value):
+        char = value[position]
+        position += 1
+        if in_parens:
+            in_parens = char != ")"
+        elif char == "(":
+            in_parens = True
+        elif char == ",":
+            return position
+    return position
+
+
+def css_url_spans(value: str) -> list[tuple[int, int]]:
+    """The URL inside each `url(...)` of a style attribute's raw value."""
+    spans: list[tuple[int, int]] = []
+    for match in _CSS_URL.finditer(value):
+        group = "quoted" if match.group("q") else "bare"
+        spans.append(_trimmed(value, match.start(group), match.end(group)))
+    return spans
+
+
+def declared_size(tag: Tag) -> DeclaredSize | None:
+    """The size a tag declares: data-size, data-img-size-val, data-width/-height, width/height."""
+    for name in ("data-size", "data-img-size-val"):
+        pair = _PAIR.fullmatch(tag.value(name) or "")
+        if pair is not None:
+            return DeclaredSize(_positive(pair.group(1)), _positive(pair.group(2)), name)
+    for width_name, height_name in (("data-width", "data-height"), ("width", "height")):
+        width, height = _length(tag.value(width_name)), _length(tag.value(height_name))
+        if width is not None or height is not None:
+            return DeclaredSize(width, height, width_name)
+    return None
+
+
+def _length(value: str | None) -> int | None:
+    """A pixel count from "480" or "480px"; None for "100%", "auto" and the like."""
+    match = _LENGTH.fullmatch(value or "")
+    return _positive(match.group(1)) if match else None
+
+
+def _positive(digits: str) -> int | None:
+    number = int(digits)
+    return number if number > 0 else None
+
+
+@dataclass(slots=True)
+class _Anchor:
+    href: Found | None
+    wraps_image: bool = False
+
+
+class _Scanner(HTMLParser):
+    """Collects references and regions while the stdlib parser walks the text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self._text = text
+        self._lines = LineIndex(text)
+        self._open: dict[str, list[int]] = {}
+        self._anchor: _Anchor | None = None
+        self.result = HtmlScan()
+
+    def _here(self) -> int:
+        return self._lines.offset(*self.getpos())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        start, raw = self._here(), self.get_starttag_text() or ""
+        if not self._text.startswith(raw, start):
+            return
+        self.result.regions.append((start, start + len(raw)))
+        if self._open.get("textarea"):
+            return
+        if tag in _REGION_ELEMENTS:
+            self._open.setdefault(tag, []).append(start)
+        parsed = parse_tag(raw, start)
+        if parsed is not None:
+            self.result.found.extend(tag_references(parsed))
+            self._follow_anchor(parsed)
+
+    def _follow_anchor(self, tag: Tag) -> None:
+        """Remember an <a href>; it becomes a reference if it wraps an <img> and names an image."""
+        if tag.name == "a":
+            self._close_anchor()
+            href = single_url("a@href", tag.get("href"))
+            if href is not None:
+                href = Found(href.context, href.start, href.end, href.source, declared_size(tag))
+            self._anchor = _Anchor(href)
+        elif tag.name == "img" and self._anchor is not None:
+            self._anchor.wraps_image = True
+
+    def _close_anchor(self) -> None:
+        anchor, self._anchor = self._anchor, None
+        if anchor is None or not anchor.wraps_image or anchor.href is None:
+            return
+        if looks_like_image(anchor.href.source):
+            self.result.found.append(anchor.href)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open.get("textarea") and tag != "textarea":
+            return
+        if tag == "a":
+            self._close_anchor()
+        starts = self._open.get(tag)
+        if starts:
+            here = self._here()
+            close = self._text.find(">", here)
+            self.result.regions.append((starts.pop(), close + 1 if close >= 0 else len(self._text)))
+
+    def handle_comment(self, data: str) -> None:
+        start = self._here()
+        end = start + 4 + len(data)
+        close = _COMMENT_CLOSE.match(self._text, end)
+        self.result.regions.append((start, close.end() if close else end))
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        """Python < 3.13 fails an assertion on a malformed `<![`; browsers skip it as a comment."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            return self.parse_bogus_comment(i)
+
+    def close(self) -> None:
+        super().close()
+        self._close_anchor()

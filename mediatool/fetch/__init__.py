@@ -1,0 +1,15 @@
+"""URLs -> bytes on disk, politely and concurrently.
+
+    with Fetcher(settings.fetch, temp_dir) as fetcher:
+        for outcome in fetcher.fetch_all(jobs):   # Download | NotModified | FetchFailure
+            ...
+
+Modules: fetcher (workers, scheduling), candidate (one URL: redirects, retries, streaming),
+client (httpx client, TLS trust, proxies), guard (SSRF), hosts (per-host slots, host down),
+sniff (is it an image), messages (failure lines).
+"""
+
+from mediatool.fetch.fetcher import Fetcher
+from mediatool.fetch.sniff import describe, image_kind
+
+__all__ = ["Fetcher", "describe", "image_kind"]

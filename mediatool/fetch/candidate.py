@@ -1,0 +1,370 @@
+"""One candidate URL: redirects (each hop checked), retries with backoff, the body streamed to a
+temporary file with its sha256, size limit and first-bytes check."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import random
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from mediatool.config import FetchSettings
+from mediatool.fetch.client import is_proxied
+from mediatool.fetch.guard import Guard
+from mediatool.fetch.hosts import Cancelled, HostTable
+from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
+from mediatool.files import temp_file_in
+from mediatool.models import Download, FetchJob, NotModified
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+SMALL_BODY = 65536  # error and redirect bodies up to this size are read to keep the connection
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Why one candidate failed: a reason code (errors.py) and one line saying what happened."""
+
+    reason: str
+    detail: str
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    temp_path: Path
+    sha256: str
+    size: int
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+class _Abort(Exception):
+    def __init__(self, failure: Failed) -> None:
+        self.failure = failure
+
+
+Result = Download | NotModified | Failed
+
+
+class LiveFiles:
+    """Temporary files that belong to the fetcher (not yet handed to the caller)."""
+
+    def __init__(self) -> None:
+        self._paths: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: Path) -> None:
+        with self._lock:
+            self._paths.add(path)
+
+    def discard(self, path: Path) -> None:
+        with self._lock:
+            self._paths.discard(path)
+
+    def remove_all(self) -> None:
+        with self._lock:
+            paths, self._paths = self._paths, set()
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What one fetch_all run shares with its workers: its stop signal and its temp files."""
+
+    cancel: threading.Event
+    live: LiveFiles
+
+
+class CandidateFetcher:
+    def __init__(
+        self,
+        client: httpx.Client,
+        settings: FetchSettings,
+        temp_dir: Path,
+        guard: Guard,
+        hosts: HostTable,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.temp_dir = temp_dir
+        self.guard = guard
+        self.hosts = hosts
+        self._host_headers = {h.lower(): dict(v) for h, v in settings.headers.items()}
+
+    def fetch(self, job: FetchJob, candidate: str, run: RunState) -> Result:
+        """Fetch `candidate`, following redirects; Download, NotModified or Failed."""
+        hops: list[str] = []
+        current = candidate
+        while True:
+            result = self._fetch_url(job, current, run)
+            if not isinstance(result, _Redirect):
+                return self._finish(job, candidate, current, hops, result)
+            if result.location in (candidate, *hops):
+                chain = " -> ".join([candidate, *hops, result.location])
+                return Failed("too_many_redirects", f"redirect loop: {chain}")
+            hops.append(result.location)
+            if len(hops) > self.settings.max_redirects:
+                limit = self.settings.max_redirects
+                return Failed("too_many_redirects", f"more than {limit} redirects (max_redirects)")
+            current = result.location
+
+    def _finish(
+        self, job: FetchJob, candidate: str, final: str, hops: list[str], result: object
+    ) -> Result:
+        if isinstance(result, _Body):
+            return Download(
+                origin_url=job.origin_url,
+                fetched_url=candidate,
+                final_url=final,
+                temp_path=result.temp_path,
+                sha256=result.sha256,
+                size=result.size,
+                content_type=result.content_type,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                redirects=tuple(hops),
+            )
+        if isinstance(result, NotModified):
+            return NotModified(origin_url=job.origin_url, fetched_url=candidate)
+        assert isinstance(result, Failed)
+        return result
+
+    # -- one URL, with retries --------------------------------------------------------------
+    def _fetch_url(
+        self, job: FetchJob, url_text: str, run: RunState
+    ) -> _Body | NotModified | _Redirect | Failed:
+        try:
+            url = httpx.URL(url_text)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return Failed("bad_url", f"not a valid URL ({exc})")
+        refused = self.guard.check(url)
+        if refused is not None:
+            return Failed(*refused)
+        host = url.netloc.decode("ascii", "replace").rpartition("@")[2].lower()
+        attempt = 0
+        while True:
+            if self.hosts.is_down(host):
+                after = self.hosts.down_after
+                return Failed("host_down", f"{host} is down ({after} connection failures in a row)")
+            result = self._request(job, url, host, run)
+            if not isinstance(result, Failed) or not result.retryable:
+                return result
+            if attempt >= self.settings.retries:
+                return result
+            delay = self._delay(attempt, result)
+            if isinstance(delay, Failed):
+                return delay
+            if run.cancel.wait(delay):
+                raise Cancelled
+            attempt += 1
+
+    def _delay(self, attempt: int, failure: Failed) -> float | Failed:
+        max_wait = self.settings.max_wait
+        if failure.retry_after is not None:
+            if failure.retry_after > max_wait:
+                detail = (
+                    f"{failure.detail}, Retry-After {failure.retry_after:.0f}s is longer than "
+                    f"max_wait {max_wait:g}s, not waited"
+                )
+                return Failed(failure.reason, detail)
+            return failure.retry_after
+        base = self.settings.backoff * (2**attempt)
+        return float(min(max_wait, base * random.uniform(0.5, 1.5)))
+
+    def _headers(self, job: FetchJob, url: httpx.URL) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        host = url.host.lower()
+        headers.update(self._host_headers.get(host, {}))
+        if url.port is not None:
+            headers.update(self._host_headers.get(f"{host}:{url.port}", {}))
+        if job.etag:
+            headers["If-None-Match"] = job.etag
+        if job.last_modified:
+            headers["If-Modified-Since"] = job.last_modified
+        return headers
+
+    # -- one request ------------------------------------------------------------------------
+    def _request(
+        self, job: FetchJob, url: httpx.URL, host: str, run: RunState
+    ) -> _Body | NotModified | _Redirect | Failed:
+        headers = self._headers(job, url)
+        with self.hosts.slot(host, run.cancel):
+            if run.cancel.is_set():
+                raise Cancelled
+            try:
+                with self.client.stream("GET", url, headers=headers) as response:
+                    self.hosts.answered(host)
+                    return self._handle(job, url, response, run)
+            except httpx.HTTPError as exc:
+                return self._transport_failure(url, host, exc)
+
+    def _transport_failure(self, url: httpx.URL, host: str, exc: httpx.HTTPError) -> Failed:
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.ProxyError):
+            return Failed("proxy_error", f"the proxy refused the request ({text})", retryable=True)
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return Failed("blocked_scheme", f"scheme {url.scheme}: is not fetched")
+        if isinstance(exc, httpx.InvalidURL | httpx.LocalProtocolError):
+            return Failed("bad_url", f"cannot send a request for this URL ({text})")
+        if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+            return Failed(
+                "connect_error", f"TLS failed ({text}); set SSL_CERT_FILE for a private CA"
+            )
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and self._proxied(url):
+            return Failed("proxy_error", f"cannot reach the proxy ({text})", retryable=True)
+        self.hosts.connection_failed(host)
+        if isinstance(exc, httpx.ConnectTimeout):
+            limit = self.settings.connect_timeout
+            return Failed("timeout", f"connect timed out after {limit:g}s", retryable=True)
+        if isinstance(exc, httpx.TimeoutException):
+            limit = self.settings.read_timeout
+            return Failed("timeout", f"no answer within {limit:g}s (read_timeout)", retryable=True)
+        if isinstance(exc, httpx.ConnectError):
+            return Failed("connect_error", f"cannot connect ({text})", retryable=True)
+        return Failed("connect_error", f"connection closed without an answer ({text})", True)
+
+    def _proxied(self, url: httpx.URL) -> bool:
+        return is_proxied(self.client, url)
+
+    def _handle(
+        self, job: FetchJob, url: httpx.URL, response: httpx.Response, run: RunState
+    ) -> _Body | NotModified | _Redirect | Failed:
+        status = response.status_code
+        if status in REDIRECT_STATUSES and "location" in response.headers:
+            self._drain_small(response)
+            return _Redirect(str(url.join(response.headers["location"])))
+        if status == 304 and (job.etag or job.last_modified):
+            return NotModified(origin_url=job.origin_url, fetched_url=str(url))
+        if 200 <= status < 300:
+            return self._stream_body(response, run)
+        self._drain_small(response)
+        retryable = status in (408, 429) or status >= 500
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
+        detail = f"HTTP {status} {response.reason_phrase}".rstrip()
+        return Failed(f"http_{status}", detail, retryable, retry_after)
+
+    def _drain_small(self, response: httpx.Response) -> None:
+        length = _content_length(response)
+        if length is not None and length <= SMALL_BODY:
+            with contextlib.suppress(httpx.HTTPError):
+                response.read()
+
+    # -- the body ---------------------------------------------------------------------------
+    def _stream_body(self, response: httpx.Response, run: RunState) -> _Body | Failed:
+        length = _content_length(response)
+        limit = self.settings.max_bytes
+        if length is not None and length > limit:
+            return Failed("too_large", f"{length} bytes announced, more than max_bytes {limit}")
+        if length == 0:
+            return Failed("empty_body", f"empty body (status {response.status_code})")
+        try:
+            with temp_file_in(self.temp_dir) as (handle, path):
+                run.live.add(path)
+                try:
+                    digest, size = self._copy(response, handle, length, run.cancel)
+                except BaseException:
+                    run.live.discard(path)
+                    raise
+        except _Abort as stop:
+            return stop.failure
+        return _Body(
+            temp_path=path,
+            sha256=digest,
+            size=size,
+            content_type=response.headers.get("content-type"),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        )
+
+    def _copy(
+        self,
+        response: httpx.Response,
+        handle: BinaryIO,
+        length: int | None,
+        cancel: threading.Event,
+    ) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            for chunk in response.iter_bytes():
+                if cancel.is_set():
+                    raise Cancelled
+                size += len(chunk)
+                if size > self.settings.max_bytes:
+                    limit = self.settings.max_bytes
+                    raise _Abort(Failed("too_large", f"more than max_bytes {limit} bytes"))
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                    if len(head) >= SNIFF_BYTES:
+                        _check_image(head, response)
+                digest.update(chunk)
+                handle.write(chunk)
+        except httpx.TimeoutException as exc:
+            seconds = self.settings.read_timeout
+            detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
+            raise _Abort(Failed("timeout", detail, retryable=True)) from exc
+        except httpx.HTTPError as exc:
+            expected = f" of {length}" if length is not None else ""
+            detail = f"the connection broke after {size}{expected} bytes ({exc})"
+            raise _Abort(Failed("truncated", detail)) from exc
+        _check_complete(size, length, head, response)
+        return digest.hexdigest(), size
+
+
+def _check_complete(size: int, length: int | None, head: bytes, response: httpx.Response) -> None:
+    if size == 0:
+        raise _Abort(Failed("empty_body", f"empty body (status {response.status_code})"))
+    identity = response.headers.get("content-encoding", "identity").lower() == "identity"
+    if length is not None and size < length and identity:
+        raise _Abort(Failed("truncated", f"got {size} of {length} bytes"))
+    if len(head) < SNIFF_BYTES:
+        _check_image(head, response)
+
+
+def _check_image(head: bytes, response: httpx.Response) -> None:
+    if image_kind(head) is None:
+        status = response.status_code
+        content_type = response.headers.get("content-type")
+        said = f", Content-Type {content_type}" if content_type else ""
+        detail = f"served {describe(head)} (status {status}{said})"
+        raise _Abort(Failed("not_an_image", detail))
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        value = int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -1,0 +1,209 @@
+"""The Fetcher: jobs in, outcomes out in completion order, downloads overlapping the caller's work.
+
+Structure (measured, see bench/bench_fetch.py): `settings.concurrency` worker threads share one
+sync `httpx.Client` (one connection pool, keep-alive). The caller's thread reads the jobs lazily
+into a bounded look-ahead queue; a worker takes the first queued job whose origin host has fewer
+than `per_host` jobs in progress, and every request also holds one of its host's `per_host` slots.
+At most 2 x concurrency outcomes are in progress or waiting for the caller, which bounds the temp
+files on disk when the caller is slower than the network.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from mediatool.config import FetchSettings
+from mediatool.fetch.candidate import CandidateFetcher, Failed, LiveFiles, RunState
+from mediatool.fetch.client import build_client, is_proxied
+from mediatool.fetch.guard import Guard
+from mediatool.fetch.hosts import Cancelled, HostTable, host_of
+from mediatool.fetch.messages import failure_for
+from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, NotModified
+
+LOOKAHEAD = 1024  # jobs read ahead of the workers (cheap: URLs only)
+JOIN_TIMEOUT = 5.0  # how long closing waits for workers stuck in a read
+
+
+class _Closed:
+    """Put in a closed run's results: wakes a caller blocked in another thread."""
+
+
+_CLOSED = _Closed()
+
+
+class Fetcher:
+    """Owns the httpx client and the workers; use as a context manager."""
+
+    def __init__(self, settings: FetchSettings, temp_dir: Path) -> None:
+        self.settings = settings
+        self.temp_dir = temp_dir
+        self._client = build_client(settings)
+        self._hosts = HostTable(settings.per_host, settings.host_down_after)
+        guard = Guard(settings.allow_private, lambda url: is_proxied(self._client, url))
+        self._candidates = CandidateFetcher(self._client, settings, temp_dir, guard, self._hosts)
+        self._runs: set[_Run] = set()
+        self._closed = False
+
+    def fetch_all(self, jobs: Iterable[FetchJob]) -> Iterator[FetchOutcome]:
+        """Outcomes in completion order; one per job; never raises for one bad URL."""
+        if self._closed:
+            raise RuntimeError("Fetcher is closed")
+        run = _Run(self, max(self.settings.concurrency, 1))
+        self._runs.add(run)
+        try:
+            yield from run.outcomes(iter(jobs))
+        finally:
+            run.close()
+            self._runs.discard(run)
+
+    def fetch_job(self, job: FetchJob, run: RunState) -> FetchOutcome:
+        """Try the job's candidates in order; the first success wins."""
+        failures: list[tuple[str, Failed]] = []
+        for candidate in job.candidates or (job.origin_url,):
+            result = self._candidates.fetch(job, candidate, run)
+            if not isinstance(result, Failed):
+                return result
+            failures.append((candidate, result))
+        return failure_for(job, failures)
+
+    def close(self) -> None:
+        self._closed = True
+        for run in list(self._runs):
+            run.close()
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Run:
+    """One fetch_all call: its queue, its workers, its results."""
+
+    def __init__(self, fetcher: Fetcher, workers: int) -> None:
+        self.fetcher = fetcher
+        self.per_host = max(fetcher.settings.per_host, 1)
+        self.max_unyielded = workers * 2
+        self.cancel = threading.Event()
+        self.state = RunState(self.cancel, LiveFiles())
+        self._cond = threading.Condition()
+        self._pending: dict[str, deque[FetchJob]] = {}  # by origin host, in order of arrival
+        self._assigned: Counter[str] = Counter()
+        self._unyielded = 0  # jobs in progress + outcomes waiting for the caller
+        self._no_more_jobs = False
+        self._results: queue.Queue[FetchOutcome | BaseException | _Closed] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"mediatool-fetch-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self._started = False
+
+    def outcomes(self, jobs: Iterator[FetchJob]) -> Iterator[FetchOutcome]:
+        outstanding = 0
+        exhausted = False
+        while True:
+            if not exhausted:
+                added, exhausted = self._read_ahead(jobs, LOOKAHEAD - outstanding)
+                outstanding += added
+            if outstanding == 0:
+                return
+            item = self._results.get()
+            if isinstance(item, _Closed):
+                return  # closed from another thread (Fetcher.close)
+            outstanding -= 1
+            with self._cond:
+                self._unyielded -= 1
+                self._cond.notify_all()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Download):
+                self.state.live.discard(item.temp_path)  # the caller owns it now
+            yield item
+
+    def _read_ahead(self, jobs: Iterator[FetchJob], room: int) -> tuple[int, bool]:
+        batch: list[FetchJob] = []
+        exhausted = False
+        for _ in range(room):
+            job = next(jobs, None)
+            if job is None:
+                exhausted = True
+                break
+            batch.append(job)
+        with self._cond:
+            for job in batch:
+                host = host_of(job.candidates[0] if job.candidates else job.origin_url)
+                self._pending.setdefault(host, deque()).append(job)
+            self._no_more_jobs = exhausted
+            self._cond.notify_all()
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        return len(batch), exhausted
+
+    def _take(self) -> tuple[FetchJob, str] | None:
+        with self._cond:
+            while not self.cancel.is_set():
+                if self._unyielded < self.max_unyielded:
+                    for host, queued in self._pending.items():
+                        if self._assigned[host] < self.per_host:
+                            job = queued.popleft()
+                            if not queued:
+                                del self._pending[host]
+                            self._assigned[host] += 1
+                            self._unyielded += 1
+                            return job, host
+                if self._no_more_jobs and not self._pending:
+                    return None
+                self._cond.wait()
+            return None
+
+    def _work(self) -> None:
+        while (taken := self._take()) is not None:
+            job, host = taken
+            try:
+                outcome: FetchOutcome | BaseException = self.fetcher.fetch_job(job, self.state)
+            except Cancelled:
+                return
+            except Exception as exc:  # a bug: hand it to the caller's thread
+                outcome = exc
+            finally:
+                with self._cond:
+                    self._assigned[host] -= 1
+                    self._cond.notify_all()
+            self._results.put(outcome)
+
+    def close(self) -> None:
+        """Stop the workers, then delete every temp file the caller was not handed."""
+        self.cancel.set()
+        with self._cond:
+            self._pending.clear()
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(JOIN_TIMEOUT)
+        while True:
+            try:
+                item = self._results.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Download):
+                self.state.live.discard(item.temp_path)
+                item.temp_path.unlink(missing_ok=True)
+        self.state.live.remove_all()
+        self._results.put(_CLOSED)
+
+
+__all__ = ["Download", "FetchFailure", "Fetcher", "NotModified"]

@@ -1,0 +1,498 @@
+"""The manifest: one SQLite file in the cache folder, the only module that speaks SQL.
+
+Schema changes are numbered migrations; a manifest written by a newer mediatool is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediatool.errors import CacheNotWritable, ManifestTooNew
+from mediatool.models import (
+    Analysis,
+    Download,
+    FetchFailure,
+    FetchJob,
+    ImageInfo,
+    Reference,
+    Resolution,
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER, mtime_ns INTEGER, fingerprint TEXT,
+        encoding TEXT, problem TEXT, scanned_at REAL
+    );
+    CREATE TABLE refs (
+        id INTEGER PRIMARY KEY,
+        post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        context TEXT NOT NULL, line INTEGER, col INTEGER,
+        span_start INTEGER, span_end INTEGER,
+        raw TEXT NOT NULL, source_url TEXT NOT NULL, origin_url TEXT, kind TEXT NOT NULL,
+        declared_w INTEGER, declared_h INTEGER
+    );
+    CREATE INDEX refs_post ON refs(post_id);
+    CREATE INDEX refs_origin ON refs(origin_url);
+    CREATE TABLE urls (
+        origin_url TEXT PRIMARY KEY,
+        candidates TEXT NOT NULL, rules TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        sha256 TEXT, fetched_url TEXT, final_url TEXT, redirects TEXT,
+        etag TEXT, last_modified TEXT,
+        reason TEXT, message TEXT, attempts TEXT, checked_at REAL
+    );
+    CREATE INDEX urls_sha ON urls(sha256);
+    CREATE TABLE images (
+        sha256 TEXT PRIMARY KEY, relpath TEXT NOT NULL,
+        format TEXT, width INTEGER, height INTEGER, bytes INTEGER,
+        phash TEXT, dhash TEXT, flat INTEGER,
+        canonical TEXT, error_reason TEXT, error TEXT, notes TEXT
+    );
+    CREATE TABLE thumbs (
+        sha256 TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+        relpath TEXT NOT NULL, PRIMARY KEY (sha256, width, height)
+    );
+    CREATE TABLE rewrites (
+        id INTEGER PRIMARY KEY, post_path TEXT NOT NULL, at REAL NOT NULL,
+        start INTEGER NOT NULL, old TEXT NOT NULL, new TEXT NOT NULL
+    );
+    CREATE INDEX rewrites_post ON rewrites(post_path);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Failures that a plain re-run does not retry (use --retry-failed); others are transient.
+PERMANENT_REASONS = frozenset(
+    {
+        "http_400",
+        "http_401",
+        "http_403",
+        "http_404",
+        "http_410",
+        "http_451",
+        "not_an_image",
+        "empty_body",
+        "too_large",
+        "too_many_pixels",
+        "corrupt_image",
+        "blocked_private",
+        "blocked_scheme",
+        "bad_url",
+        "too_many_redirects",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostState:
+    """What the manifest remembers of a post file, to skip re-scanning it."""
+
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Localization:
+    """Where a fetched origin URL lives in the cache."""
+
+    origin_url: str
+    relpath: str  # the canonical original
+    width: int
+    height: int
+    thumb_relpath: str | None  # the largest thumbnail of the canonical, if any
+
+
+@dataclass(frozen=True, slots=True)
+class UrlStatus:
+    origin_url: str
+    status: str
+    reason: str | None
+    message: str | None
+
+
+class Manifest:
+    """A connection to manifest.sqlite with the queries the pipeline needs."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.db = connection
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path) -> Iterator[Manifest]:
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise CacheNotWritable(f"{path}: cannot open the manifest ({exc}).") from exc
+        try:
+            manifest = cls(connection)
+            manifest._configure()
+            manifest._migrate(path)
+            yield manifest
+        finally:
+            connection.close()
+
+    def _configure(self) -> None:
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate(self, path: Path) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ManifestTooNew(
+                f"{path}: written by a newer mediatool (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade mediatool or use another --cache."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            # One script: the migration and its version number commit together or not at all.
+            self.db.executescript(
+                f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version={number + 1};\nCOMMIT;"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- posts and references ---------------------------------------------------------------
+
+    def post_state(self, path: str) -> PostState | None:
+        row = self.db.execute(
+            "SELECT size, mtime_ns, fingerprint FROM posts WHERE path=? AND problem IS NULL",
+            (path,),
+        ).fetchone()
+        return PostState(*row) if row and row[0] is not None else None
+
+    def record_post(
+        self,
+        path: str,
+        state: PostState | None,
+        encoding: str | None,
+        problem: str | None,
+        references: Sequence[tuple[Reference, str | None]],
+    ) -> None:
+        """Replace what is known of a post: its state and its references (with origin URLs)."""
+        size, mtime_ns, fingerprint = (
+            (state.size, state.mtime_ns, state.fingerprint) if state else (None, None, None)
+        )
+        self.db.execute(
+            "INSERT INTO posts (path, size, mtime_ns, fingerprint, encoding, problem, scanned_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
+            " encoding=excluded.encoding, problem=excluded.problem,"
+            " scanned_at=excluded.scanned_at",
+            (path, size, mtime_ns, fingerprint, encoding, problem, time.time()),
+        )
+        post_id = self.db.execute("SELECT id FROM posts WHERE path=?", (path,)).fetchone()[0]
+        self.db.execute("DELETE FROM refs WHERE post_id=?", (post_id,))
+        self.db.executemany(
+            "INSERT INTO refs (post_id, context, line, col, span_start, span_end, raw,"
+            " source_url, origin_url, kind, declared_w, declared_h)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [_ref_row(post_id, ref, origin) for ref, origin in references],
+        )
+
+    def reference_counts(self, paths: Sequence[str]) -> tuple[int, int]:
+        """(all references, remote references) of the given posts."""
+        total = remote = 0
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            row = self.db.execute(
+                "SELECT count(*), coalesce(sum(kind='remote'),0) FROM refs JOIN posts"
+                f" ON posts.id=refs.post_id WHERE posts.path IN ({marks})",
+                chunk,
+            ).fetchone()
+            total, remote = total + row[0], remote + row[1]
+        return total, remote
+
+    def origin_urls_of(self, paths: Sequence[str]) -> set[str]:
+        urls: set[str] = set()
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            urls.update(
+                row[0]
+                for row in self.db.execute(
+                    "SELECT DISTINCT origin_url FROM refs JOIN posts ON posts.id=refs.post_id"
+                    f" WHERE posts.path IN ({marks}) AND origin_url IS NOT NULL",
+                    chunk,
+                )
+            )
+        return urls
+
+    # -- URLs -------------------------------------------------------------------------------
+
+    def add_resolution(self, resolution: Resolution) -> None:
+        """Record an origin URL and merge its candidates (origin first, then every proxy)."""
+        row = self.db.execute(
+            "SELECT candidates FROM urls WHERE origin_url=?", (resolution.origin_url,)
+        ).fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO urls (origin_url, candidates, rules) VALUES (?,?,?)",
+                (
+                    resolution.origin_url,
+                    json.dumps(list(resolution.candidates)),
+                    json.dumps(list(resolution.rules)),
+                ),
+            )
+            return
+        known: list[str] = json.loads(row[0])
+        merged = known + [c for c in resolution.candidates if c not in known]
+        if merged != known:
+            self.db.execute(
+                "UPDATE urls SET candidates=? WHERE origin_url=?",
+                (json.dumps(merged), resolution.origin_url),
+            )
+
+    def fetch_jobs(
+        self, origin_urls: Iterable[str], *, retry_failed: bool, refresh: bool
+    ) -> tuple[list[FetchJob], list[str]]:
+        """(jobs to run, origin URLs already stored) among `origin_urls`.
+
+        A stored URL whose file is present is not requested again unless `refresh`; then it is
+        revalidated with its ETag/Last-Modified. Permanent failures wait for `retry_failed`."""
+        jobs: list[FetchJob] = []
+        stored: list[str] = []
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for url, candidates, status, reason, etag, modified, present in self.db.execute(
+                "SELECT u.origin_url, u.candidates, u.status, u.reason, u.etag, u.last_modified,"
+                " i.relpath FROM urls u LEFT JOIN images i ON i.sha256=u.sha256"
+                f" WHERE u.origin_url IN ({marks})",
+                chunk,
+            ):
+                cands = tuple(json.loads(candidates))
+                if status == "ok" and present is not None:
+                    stored.append(url)
+                    if refresh:
+                        jobs.append(FetchJob(url, cands, etag, modified))
+                elif status == "failed" and reason in PERMANENT_REASONS and not retry_failed:
+                    continue
+                else:
+                    jobs.append(FetchJob(url, cands))
+        return jobs, stored
+
+    def record_download(self, download: Download, sha256: str) -> None:
+        self.db.execute(
+            "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
+            " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?"
+            " WHERE origin_url=?",
+            (
+                sha256,
+                download.fetched_url,
+                download.final_url,
+                json.dumps(list(download.redirects)),
+                download.etag,
+                download.last_modified,
+                time.time(),
+                download.origin_url,
+            ),
+        )
+
+    def record_not_modified(self, origin_url: str) -> None:
+        self.db.execute(
+            "UPDATE urls SET checked_at=? WHERE origin_url=?", (time.time(), origin_url)
+        )
+
+    def record_failure(self, failure: FetchFailure) -> None:
+        self.db.execute(
+            "UPDATE urls SET status='failed', reason=?, message=?, attempts=?, checked_at=?"
+            " WHERE origin_url=?",
+            (
+                failure.reason,
+                failure.message,
+                json.dumps(list(failure.attempts)),
+                time.time(),
+                failure.origin_url,
+            ),
+        )
+
+    def fail_urls_of_image(self, sha256: str, reason: str, message: str) -> list[str]:
+        """Mark every URL that delivered `sha256` as failed (the bytes are not a usable image)."""
+        urls = [
+            r[0] for r in self.db.execute("SELECT origin_url FROM urls WHERE sha256=?", (sha256,))
+        ]
+        self.db.execute(
+            "UPDATE urls SET status='failed', reason=?, message=? WHERE sha256=?",
+            (reason, message, sha256),
+        )
+        return urls
+
+    def url_statuses(self, origin_urls: Iterable[str]) -> dict[str, UrlStatus]:
+        found: dict[str, UrlStatus] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                "SELECT origin_url, status, reason, message FROM urls"
+                f" WHERE origin_url IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = UrlStatus(*row)
+        return found
+
+    def sha256_of(self, origin_url: str) -> str | None:
+        row = self.db.execute(
+            "SELECT sha256 FROM urls WHERE origin_url=? AND status='ok'", (origin_url,)
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- images -----------------------------------------------------------------------------
+
+    def add_original(self, sha256: str, relpath: str, size: int) -> bool:
+        """Record a stored original; True when it is new and still needs analysis."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO images (sha256, relpath, bytes) VALUES (?,?,?)",
+            (sha256, relpath, size),
+        )
+        row = self.db.execute(
+            "SELECT format IS NULL AND error_reason IS NULL FROM images WHERE sha256=?", (sha256,)
+        ).fetchone()
+        return bool(row[0])
+
+    def unanalyzed_images(self) -> list[tuple[str, str]]:
+        """(sha256, relpath) of stored originals that have no analysis yet (e.g. a killed run)."""
+        return list(
+            self.db.execute(
+                "SELECT sha256, relpath FROM images WHERE format IS NULL AND error_reason IS NULL"
+            )
+        )
+
+    def declared_sizes(self, sha256: str) -> list[tuple[int | None, int | None]]:
+        return list(
+            self.db.execute(
+                "SELECT DISTINCT r.declared_w, r.declared_h FROM refs r JOIN urls u"
+                " ON u.origin_url=r.origin_url WHERE u.sha256=? AND r.declared_w IS NOT NULL",
+                (sha256,),
+            )
+        )
+
+    def record_analysis(self, analysis: Analysis) -> None:
+        info = analysis.info
+        self.db.execute(
+            "UPDATE images SET format=?, width=?, height=?, bytes=?, phash=?, dhash=?, flat=?,"
+            " notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
+            (
+                info.format,
+                info.width,
+                info.height,
+                info.bytes,
+                info.phash,
+                getattr(info, "dhash", ""),
+                int(getattr(info, "flat", False)),
+                json.dumps(list(analysis.notes)) if analysis.notes else None,
+                info.sha256,
+            ),
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO thumbs (sha256, width, height, relpath) VALUES (?,?,?,?)",
+            [(t.sha256, t.width, t.height, t.relpath) for t in analysis.thumbnails],
+        )
+
+    def record_image_error(self, sha256: str, reason: str, message: str) -> None:
+        self.db.execute(
+            "UPDATE images SET error_reason=?, error=? WHERE sha256=?", (reason, message, sha256)
+        )
+
+    def analyzed_images(self) -> list[ImageInfo]:
+        rows = self.db.execute(
+            "SELECT sha256, format, width, height, bytes, phash, dhash, flat FROM images"
+            " WHERE format IS NOT NULL AND error_reason IS NULL"
+        )
+        return [_image_info(row) for row in rows]
+
+    def set_canonicals(self, canonical_of: dict[str, str]) -> None:
+        self.db.executemany(
+            "UPDATE images SET canonical=? WHERE sha256=?",
+            [(canon, sha) for sha, canon in canonical_of.items()],
+        )
+
+    def group_count(self) -> tuple[int, int]:
+        """(groups with more than one member, images in them)."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(n),0) FROM (SELECT canonical, count(*) AS n FROM images"
+            " WHERE canonical IS NOT NULL GROUP BY canonical HAVING n > 1)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def localizations(self, origin_urls: Iterable[str]) -> dict[str, Localization]:
+        """For each fetched origin URL: the canonical original and its largest thumbnail."""
+        found: dict[str, Localization] = {}
+        for chunk in _chunks(sorted(set(origin_urls)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT u.origin_url, c.relpath, c.width, c.height,"
+                " (SELECT t.relpath FROM thumbs t WHERE t.sha256=c.sha256"
+                "  ORDER BY t.width DESC LIMIT 1)"
+                " FROM urls u JOIN images i ON i.sha256=u.sha256"
+                " JOIN images c ON c.sha256=coalesce(i.canonical, i.sha256)"
+                f" WHERE u.status='ok' AND c.error_reason IS NULL AND u.origin_url IN ({marks})",
+                chunk,
+            )
+            for url, relpath, width, height, thumb in rows:
+                found[url] = Localization(url, relpath, width or 0, height or 0, thumb)
+        return found
+
+    # -- rewrites (for undo) ----------------------------------------------------------------
+
+    def record_rewrites(self, post_path: str, edits: Sequence[tuple[int, str, str]]) -> None:
+        now = time.time()
+        self.db.executemany(
+            "INSERT INTO rewrites (post_path, at, start, old, new) VALUES (?,?,?,?,?)",
+            [(post_path, now, start, old, new) for start, old, new in edits],
+        )
+
+
+def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:
+    declared = ref.declared
+    return (
+        post_id,
+        ref.context,
+        ref.line,
+        ref.column,
+        ref.span.start,
+        ref.span.end,
+        ref.raw,
+        ref.source_url,
+        origin,
+        ref.kind.value,
+        declared.width if declared else None,
+        declared.height if declared else None,
+    )
+
+
+def _image_info(row: tuple[object, ...]) -> ImageInfo:
+    sha, fmt, width, height, size, phash, dhash, flat = row
+    base = {
+        "sha256": sha,
+        "format": fmt,
+        "width": width or 0,
+        "height": height or 0,
+        "bytes": size or 0,
+        "phash": phash or "",
+    }
+    extra = {"dhash": dhash or "", "flat": bool(flat)}
+    fields = set(ImageInfo.__dataclass_fields__)
+    base.update({k: v for k, v in extra.items() if k in fields})
+    return ImageInfo(**base)  # type: ignore[arg-type]
+
+
+def _chunks(items: Sequence[str] | list[str], size: int) -> Iterator[list[str]]:
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

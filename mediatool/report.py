@@ -1,0 +1,79 @@
+"""What a run tells people: a short text summary, a failures table, and the JSON summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from mediatool.pipeline import FailedUrl, FetchSummary, LeftRemote, RewriteSummary
+
+
+def fetch_text(summary: FetchSummary) -> str:
+    lines = [
+        f"posts              {summary.posts} ({summary.posts_failed} with problems)",
+        f"references         {summary.references} ({summary.remote_references} remote)",
+        f"distinct URLs      {summary.distinct_urls}",
+        f"downloaded         {summary.downloaded}",
+        f"already stored     {summary.already_stored}",
+    ]
+    if summary.not_modified:
+        lines.append(f"not modified       {summary.not_modified}")
+    lines += [
+        f"images analyzed    {summary.images_analyzed}",
+        f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
+        f"failed             {len(summary.failed)}",
+        f"time               {summary.seconds:.2f} s",
+    ]
+    if summary.failed:
+        lines += ["", *failures_table(summary.failed)]
+    return "\n".join(lines)
+
+
+def failures_table(failed: Sequence[FailedUrl]) -> list[str]:
+    """Failures grouped by reason and host, most frequent first."""
+    counts = Counter((f.reason, urlsplit(f.url).hostname or "?") for f in failed)
+    width = max(len(reason) for reason, _ in counts)
+    rows = [f"{'reason'.ljust(width)}  {'urls':>5}  host"]
+    for (reason, host), count in counts.most_common():
+        rows.append(f"{reason.ljust(width)}  {count:>5}  {host}")
+    return rows
+
+
+def rewrite_text(summary: RewriteSummary) -> str:
+    verb = "would change" if summary.dry_run else "changed"
+    lines = [
+        f"posts              {summary.posts} ({summary.posts_changed} {verb})",
+        f"remote references  {summary.references}",
+        f"rewritten          {summary.references_rewritten}",
+        f"left remote        {summary.references_left_remote}",
+        f"time               {summary.seconds:.2f} s",
+    ]
+    if summary.left_remote:
+        lines += ["", *left_remote_table(summary.left_remote)]
+    return "\n".join(lines)
+
+
+def left_remote_table(left: Sequence[LeftRemote]) -> list[str]:
+    counts = Counter((item.reason, urlsplit(item.origin_url).hostname or "?") for item in left)
+    width = max(len(reason) for reason, _ in counts)
+    rows = [f"{'why left remote'.ljust(width)}  {'refs':>5}  host"]
+    for (reason, host), count in counts.most_common():
+        rows.append(f"{reason.ljust(width)}  {count:>5}  {host}")
+    return rows
+
+
+def fetch_json(summary: FetchSummary) -> str:
+    data = summary.as_dict()
+    data["failed"] = [
+        {"url": f.url, "reason": f.reason, "message": f.message} for f in summary.failed
+    ]
+    data["exit_code"] = 0 if summary.ok else 1
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def rewrite_json(summary: RewriteSummary) -> str:
+    data = summary.as_dict()
+    data["exit_code"] = 0 if summary.ok else 1
+    return json.dumps(data, ensure_ascii=False, indent=2)

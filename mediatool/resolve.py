@@ -1,0 +1,340 @@
+"""source_url -> origin_url (+ fallbacks): unwrap image-proxy URLs with a table of rules.
+
+A `Rule` is a name, a regex that must match the whole URL, and an `unwrap` function that turns
+the match into the URL the proxy wraps, or None when the rule does not apply after all. User
+rules (config `[[proxy_rules]]`) and built-in rules share that shape; user rules are tried first.
+
+`resolve` applies the first rule whose `unwrap` yields a new absolute http(s) URL (scheme http or
+https, a host with no `%` or white space), then starts again on that URL, until no rule applies
+or MAX_DEPTH layers are gone. Only http(s) URLs are unwrapped.
+
+Percent-decoding of a target (every rule, user rules included): a target is decoded only when it
+does not start with `http://` or `https://` (any case) and the part before its first `/` holds
+`%3A` or `%2F` (any case; or `%253A`, `%252F`), e.g. `https%3A%2F%2Fa.com%2Fx.jpg` or
+`a.com%2Fx.jpg`. It is decoded again while that still holds (at most 3 times, for double
+encoding). A target that is already `https://a.com/x%20y.jpg` is kept byte for byte: its escapes
+belong to the origin. `+` is never read as a space.
+
+Built-in rules, in the order tried:
+
+    cors-workers   https://<x>.workers.dev/?<URL>           the whole query is the URL
+    weserv         https://images.weserv.nl/?url=<URL>      also wsrv.nl; scheme may be left out
+                                                            (`http://` implied, `ssl:` = https)
+    wp-photon      https://i0.wp.com/<host>/<path>?w=...    https if ssl=1; Photon params dropped
+    github-camo    https://camo.githubusercontent.com/<hmac>/<hex URL>
+    camo-b64       https://<host>/camo/<sig>,...,b64/<base64url URL>   (Inoreader)
+    baidu-down     https://image.baidu.com/search/down?url=<URL>
+    query-url      a `?url=`/`?u=` parameter of a known proxy host only (QUERY_PROXIES)
+    rifx-proxy     https://proxy.rifx.online/<URL>
+    path-embedded  https://<any host>/<URL>                 the path starts with /http(s):
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import unquote, urlsplit
+
+from mediatool.config import ProxyRule
+from mediatool.errors import UsageError
+from mediatool.models import Resolution
+
+MAX_DEPTH = 8
+MAX_DECODES = 3
+
+Unwrap = Callable[[re.Match[str]], str | None]
+
+_HTTP_PREFIX = re.compile(r"https?://", re.IGNORECASE)
+_ENCODED_HEAD = re.compile(r"%(?:25)*(?:3A|2F)", re.IGNORECASE)
+_COLLAPSED_SCHEME = re.compile(r"(https?):/+", re.IGNORECASE)
+_FLAGS = re.IGNORECASE | re.DOTALL
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One way to unwrap a proxy URL: `pattern` must match the whole URL."""
+
+    name: str
+    pattern: re.Pattern[str]
+    unwrap: Unwrap
+
+
+@dataclass(frozen=True, slots=True)
+class QueryProxy:
+    """A proxy that carries its target in one query parameter.
+
+    `path` is a regex over the URL path ("" when the URL has none). A raw (not encoded) target
+    may hold `&` of its own: the `&key=value` pieces after it belong to the target until a key in
+    `own_params` (the proxy's own parameters) comes. `implied_scheme`: a target without a scheme
+    gets `http://` (`ssl:` prefix: `https://`), as weserv documents."""
+
+    host: str
+    path: str
+    param: str
+    own_params: frozenset[str] = field(default_factory=frozenset)
+    implied_scheme: bool = False
+
+
+# --- target helpers -------------------------------------------------------------------------
+
+
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a plausible host."""
+    if not _HTTP_PREFIX.match(url) or any(ord(c) < 0x20 or c == "\x7f" for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    netloc = parts.netloc
+    return bool(host) and "%" not in netloc and not any(c.isspace() for c in netloc)
+
+
+def _looks_encoded(value: str) -> bool:
+    if _HTTP_PREFIX.match(value):
+        return False
+    return bool(_ENCODED_HEAD.search(value.split("/", 1)[0]))
+
+
+def decode_target(value: str) -> str:
+    """Percent-decode `value` when it looks encoded (see the module docstring), else keep it."""
+    for _ in range(MAX_DECODES):
+        if not _looks_encoded(value):
+            break
+        value = unquote(value)
+    return value
+
+
+def _imply_scheme(value: str) -> str:
+    if _HTTP_PREFIX.match(value):
+        return value
+    if value.lower().startswith("ssl:"):
+        return "https://" + value[4:].lstrip("/")
+    return "http:" + value if value.startswith("//") else "http://" + value
+
+
+# --- unwrap functions -----------------------------------------------------------------------
+
+
+def _unwrap_target(match: re.Match[str]) -> str | None:
+    """The `target` group, decoded, with `https:/x` collapsed back to `https://x`."""
+    target = decode_target(match["target"])
+    return _COLLAPSED_SCHEME.sub(lambda m: m[1] + "://", target, count=1)
+
+
+def _query_value(query: str, proxy: QueryProxy) -> str | None:
+    pieces = query.split("&")
+    for index, piece in enumerate(pieces):
+        key, sep, value = piece.partition("=")
+        if key == proxy.param and sep:
+            if _looks_encoded(value):
+                return value
+            rest = _until_own_param(pieces[index + 1 :], proxy.own_params)
+            return "&".join([value, *rest])
+    return None
+
+
+def _until_own_param(pieces: Sequence[str], own_params: frozenset[str]) -> list[str]:
+    taken: list[str] = []
+    for piece in pieces:
+        if piece.partition("=")[0] in own_params:
+            break
+        taken.append(piece)
+    return taken
+
+
+def _unwrap_query(proxies: Sequence[QueryProxy], match: re.Match[str]) -> str | None:
+    host, path = match["host"].lower(), match["path"] or ""
+    for proxy in proxies:
+        if proxy.host == host and re.fullmatch(proxy.path, path, re.IGNORECASE):
+            value = _query_value(match["query"], proxy)
+            if value is None:
+                return None
+            value = decode_target(value)
+            return _imply_scheme(value) if proxy.implied_scheme else value
+    return None
+
+
+PHOTON_PARAMS = frozenset(
+    {"w", "h", "crop", "resize", "fit", "lb", "ulb", "filter", "brightness", "contrast"}
+    | {"colorize", "smooth", "zoom", "quality", "strip", "ssl"}
+)
+
+
+def _unwrap_photon(match: re.Match[str]) -> str | None:
+    pieces = [p for p in (match["query"] or "").split("&") if p]
+    scheme = "https" if "ssl=1" in pieces else "http"
+    kept = [p for p in pieces if p.partition("=")[0] not in PHOTON_PARAMS]
+    query = "?" + "&".join(kept) if kept else ""
+    return f"{scheme}://{match['hostpath']}{query}{match['fragment'] or ''}"
+
+
+def _unwrap_camo_hex(match: re.Match[str]) -> str | None:
+    try:
+        return bytes.fromhex(match["hex"]).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _unwrap_b64(match: re.Match[str]) -> str | None:
+    text = match["b64"].rstrip("=").replace("+", "-").replace("/", "_")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+# --- the built-in table ---------------------------------------------------------------------
+
+WESERV_PARAMS = frozenset(
+    {"w", "h", "dpr", "fit", "cx", "cy", "cw", "ch", "precrop", "a", "fpw", "fph", "mask"}
+    | {"mtrim", "mbg", "flip", "flop", "ro", "rbg", "bg", "blur", "sharp", "sharpf", "sharpj"}
+    | {"con", "gam", "mod", "sat", "hue", "filt", "tint", "trim", "q", "l", "af", "il", "n"}
+    | {"page", "output", "maxage", "encoding", "default", "errorredirect", "filename", "t"}
+    | {"crop"}
+)
+
+WESERV_PROXIES = tuple(
+    QueryProxy(host, "/?", "url", WESERV_PARAMS, implied_scheme=True)
+    for host in ("images.weserv.nl", "wsrv.nl")
+)
+BAIDU_PROXIES = (QueryProxy("image.baidu.com", "/search/down", "url"),)
+QUERY_PROXIES = (
+    QueryProxy("camo.githubusercontent.com", "/[0-9a-f]{40}|/[0-9a-f]{64}", "url"),
+    QueryProxy("fly.webp.se", "/?", "url"),
+    QueryProxy("external-content.duckduckgo.com", "/iu/?", "u", frozenset({"f"})),
+    QueryProxy("proxy.duckduckgo.com", "/iu/?", "u", frozenset({"f"})),
+    QueryProxy(
+        "images1-focus-opensocial.googleusercontent.com",
+        "/gadgets/proxy",
+        "url",
+        frozenset({"container", "gadget", "refresh", "rewriteMime", "resize_w", "resize_h"}),
+    ),
+)
+
+
+def _query_rule(name: str, proxies: Sequence[QueryProxy]) -> Rule:
+    hosts = "|".join(re.escape(p.host) for p in dict.fromkeys(proxies))
+    pattern = rf"https?://(?P<host>{hosts})(?P<path>/[^?#]*)?\?(?P<query>.*)"
+    return Rule(name, re.compile(pattern, _FLAGS), partial(_unwrap_query, tuple(proxies)))
+
+
+def _rule(name: str, pattern: str, unwrap: Unwrap) -> Rule:
+    return Rule(name, re.compile(pattern, _FLAGS), unwrap)
+
+
+_EMBEDDED = r"(?P<target>https?(?::|%3A)(?:/|%2F).*)"
+
+BUILTIN_RULES: tuple[Rule, ...] = (
+    _rule("cors-workers", r"https?://[^/?#]+\.workers\.dev/?\?(?P<target>.+)", _unwrap_target),
+    _query_rule("weserv", WESERV_PROXIES),
+    _rule(
+        "wp-photon",
+        r"https?://i[0-3]\.wp\.com/(?P<hostpath>[^/?#:@]+\.[^/?#:@]+/[^?#]*)"
+        r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?",
+        _unwrap_photon,
+    ),
+    _rule(
+        "github-camo",
+        r"https?://camo\.githubusercontent\.com/(?:[0-9a-f]{40}|[0-9a-f]{64})"
+        r"/(?P<hex>(?:[0-9a-f]{2})+)",
+        _unwrap_camo_hex,
+    ),
+    _rule(
+        "camo-b64",
+        r"https?://[^/?#]+/camo/[^/?#]*,b64/(?P<b64>[A-Za-z0-9_\-+/]+=*)(?:[?#].*)?",
+        _unwrap_b64,
+    ),
+    _query_rule("baidu-down", BAIDU_PROXIES),
+    _query_rule("query-url", QUERY_PROXIES),
+    _rule("rifx-proxy", r"https?://proxy\.rifx\.online/+" + _EMBEDDED, _unwrap_target),
+    _rule("path-embedded", r"https?://[^/?#]+/+" + _EMBEDDED, _unwrap_target),
+)
+
+
+# --- user rules -----------------------------------------------------------------------------
+
+
+def compile_rules(user_rules: Sequence[ProxyRule]) -> tuple[Rule, ...]:
+    """The user's rules, in their order, then the built-in ones."""
+    return tuple(_compile_user_rule(rule) for rule in user_rules) + BUILTIN_RULES
+
+
+def _compile_user_rule(rule: ProxyRule) -> Rule:
+    try:
+        pattern = re.compile(rule.pattern)
+    except re.error as exc:
+        raise UsageError(
+            f'proxy rule "{rule.name}": pattern {rule.pattern!r} is not a valid regex ({exc}); '
+            "fix it in [[proxy_rules]]."
+        ) from exc
+    _check_template(rule, pattern)
+    return Rule(rule.name, pattern, partial(_fill_template, rule.template))
+
+
+def _check_template(rule: ProxyRule, pattern: re.Pattern[str]) -> None:
+    groups = ", ".join(pattern.groupindex) or "none"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(rule.template) if f is not None]
+        for name in fields:
+            if name not in pattern.groupindex:
+                raise UsageError(
+                    f'proxy rule "{rule.name}": template {rule.template!r} refers to {{{name}}}, '
+                    f"which is not a named group of the pattern (named groups: {groups}); "
+                    "use (?P<name>...) in the pattern."
+                )
+        rule.template.format(**dict.fromkeys(pattern.groupindex, ""))
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise UsageError(
+            f'proxy rule "{rule.name}": template {rule.template!r} is not a valid '
+            f"str.format template ({exc}); write the target as {{group}}."
+        ) from exc
+
+
+def _fill_template(template: str, match: re.Match[str]) -> str | None:
+    return decode_target(template.format(**match.groupdict(default="")))
+
+
+# --- resolving ------------------------------------------------------------------------------
+
+
+def resolve(source_url: str, rules: Sequence[Rule]) -> Resolution:
+    """Unwrap every proxy layer of `source_url`; the candidates list the origin first."""
+    layers = [source_url]
+    names: list[str] = []
+    if is_http_url(source_url):
+        while len(names) < MAX_DEPTH:
+            step = _unwrap_once(layers[-1], rules, seen=layers)
+            if step is None:
+                break
+            names.append(step[0])
+            layers.append(step[1])
+    return Resolution(
+        source_url=source_url,
+        origin_url=layers[-1],
+        candidates=_unique(reversed(layers)),
+        rules=tuple(names),
+    )
+
+
+def _unwrap_once(url: str, rules: Sequence[Rule], seen: Sequence[str]) -> tuple[str, str] | None:
+    """(rule name, target) of the first rule that unwraps `url` to a new http(s) URL."""
+    for rule in rules:
+        match = rule.pattern.fullmatch(url)
+        if match is None:
+            continue
+        target = rule.unwrap(match)
+        if target is not None and target not in seen and is_http_url(target):
+            return rule.name, target
+    return None
+
+
+def _unique(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(urls))

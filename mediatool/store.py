@@ -1,0 +1,132 @@
+"""The content-addressed store under the cache folder.
+
+<cache>/originals/ab/cd/<sha256>.<ext>    write-once originals, named by their bytes
+<cache>/thumbs/ab/<sha256>-<w>x<h>.<ext>  derived thumbnails (rebuildable)
+<cache>/tmp/                              downloads in progress (.part files)
+<cache>/manifest.sqlite                   what is known of posts, references, URLs, images
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from mediatool.errors import CacheNotWritable
+from mediatool.files import publish, remove_stale_temp_files
+
+ORIGINALS = "originals"
+THUMBS = "thumbs"
+TEMP = "tmp"
+MANIFEST = "manifest.sqlite"
+
+# File extension for each format the fetcher sniffs or Pillow names.
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "ICO": "ico",
+    "AVIF": "avif",
+    "HEIF": "heic",
+    "SVG": "svg",
+    "MPO": "jpg",
+}
+
+
+def sniff_extension(head: bytes) -> str:
+    """The file extension for an image's first bytes ("bin" when unknown)."""
+    signatures = (
+        (b"\xff\xd8\xff", "jpg"),
+        (b"\x89PNG\r\n\x1a\n", "png"),
+        (b"GIF87a", "gif"),
+        (b"GIF89a", "gif"),
+        (b"BM", "bmp"),
+        (b"II*\x00", "tif"),
+        (b"MM\x00*", "tif"),
+        (b"\x00\x00\x01\x00", "ico"),
+    )
+    for magic, ext in signatures:
+        if head.startswith(magic):
+            return ext
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
+    if b"<svg" in head[:4096].lower():
+        return "svg"
+    return "bin"
+
+
+def sha256_of_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Store:
+    """Originals by sha256, thumbnails beside them, a temp folder on the same file system."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.root / TEMP
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def prepare(self) -> None:
+        """Create the folders, check they are writable, drop .part files of a killed run."""
+        try:
+            for sub in (ORIGINALS, THUMBS, TEMP):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            probe = self.temp_dir / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise CacheNotWritable(
+                f"{self.root}: cache folder is not writable ({exc.strerror}); "
+                "choose another with --cache or fix its permissions."
+            ) from exc
+        remove_stale_temp_files(self.temp_dir)
+
+    def original_relpath(self, sha256: str, ext: str) -> str:
+        """Path of an original inside the cache folder, with forward slashes."""
+        return f"{ORIGINALS}/{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
+
+    def path(self, relpath: str) -> Path:
+        return self.root / relpath
+
+    def has(self, relpath: str) -> bool:
+        return (self.root / relpath).is_file()
+
+    def put_original(self, temp_path: Path, sha256: str, ext: str) -> str:
+        """Move a finished download into the store; identical bytes are stored once.
+
+        Returns the original's relpath."""
+        relpath = self.original_relpath(sha256, ext)
+        final = self.root / relpath
+        if final.is_file() and final.stat().st_size == temp_path.stat().st_size:
+            temp_path.unlink(missing_ok=True)
+        else:
+            publish(temp_path, final)
+        return relpath
+
+    def verify(self, relpath: str, sha256: str) -> bool:
+        """True when the stored file exists and still has the bytes it is named for."""
+        path = self.root / relpath
+        return path.is_file() and sha256_of_file(path) == sha256
+
+    def disk_usage(self) -> int:
+        total = 0
+        for folder, _, files in os.walk(self.root):
+            total += sum((Path(folder) / name).stat().st_size for name in files)
+        return total

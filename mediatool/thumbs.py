@@ -1,0 +1,139 @@
+"""Thumbnails: which sizes an original needs (configured widths and the sizes posts declare),
+where they live in the cache, and writing them.
+
+Thumbnails are derived files: the same original, size and settings always give the same file,
+so one that already exists is never written again. Every file goes through a temporary file and
+a rename (files.py), so a reader never sees half a thumbnail.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from mediatool.config import ImageSettings
+from mediatool.dedup import has_alpha
+from mediatool.errors import UsageError
+from mediatool.files import atomic_write_bytes
+from mediatool.models import DeclaredSize, Thumbnail
+
+THUMB_DIR = "thumbs"
+ASPECT_TOLERANCE = 0.01  # a declared W/H within 1% of the actual aspect ratio is followed
+REDUCING_GAP = 3.0  # resize: box-reduce by an integer factor first, LANCZOS the last 3x
+
+# settings.thumb_format -> (Pillow format, file extension)
+FORMATS = {"webp": ("WEBP", "webp"), "png": ("PNG", "png"), "jpeg": ("JPEG", "jpg")}
+FORMATS["jpg"] = FORMATS["jpeg"]
+
+Size = tuple[int, int]
+
+
+def thumbnail_sizes(
+    width: int, height: int, declared: Sequence[DeclaredSize], settings: ImageSettings
+) -> tuple[list[Size], list[str]]:
+    """The thumbnail sizes to make for an original of width x height, smallest first, and one
+    note per declared size whose aspect ratio differs from the actual one by more than 1%.
+
+    One thumbnail per configured width below the actual width, and one at each declared width
+    below it; none is larger than the original or than the size the post declares."""
+    if width <= 0 or height <= 0:
+        return [], []
+    sizes = {(w, _height_at(w, width, height)) for w in settings.thumb_widths if 0 < w < width}
+    notes: list[str] = []
+    for size in declared:
+        made, note = _declared_thumbnail(size, width, height)
+        if made:
+            sizes.add(made)
+        if note and note not in notes:
+            notes.append(note)
+    return sorted(sizes), notes
+
+
+def _declared_thumbnail(declared: DeclaredSize, width: int, height: int) -> tuple[Size | None, str]:
+    """The thumbnail a declared size asks for (None when it is not below the actual width),
+    and the mismatch note ("" when the aspect ratios agree or the height is not declared)."""
+    d_width = declared.width if declared.width and declared.width > 0 else None
+    d_height = declared.height if declared.height and declared.height > 0 else None
+    agrees = d_width is None or d_height is None or _aspects_agree(d_width, d_height, width, height)
+    note = ""
+    if not agrees:
+        assert d_width is not None and d_height is not None
+        note = (
+            f"declared {d_width}x{d_height} ({d_width / d_height:.3f}) differs from actual "
+            f"{width}x{height} ({width / height:.3f})"
+        )
+    if d_width is None or d_width >= width:
+        return None, note
+    if agrees and d_height is not None:
+        return (d_width, min(d_height, height)), note
+    made = (d_width, _height_at(d_width, width, height))
+    if d_height is not None and made[1] > d_height:  # fit inside the declared box
+        made = (max(1, min(d_width, round(d_height * width / height))), d_height)
+    return made, note
+
+
+def _aspects_agree(d_width: int, d_height: int, width: int, height: int) -> bool:
+    return abs((d_width / d_height) / (width / height) - 1.0) <= ASPECT_TOLERANCE
+
+
+def _height_at(new_width: int, width: int, height: int) -> int:
+    """The height that keeps the aspect ratio at `new_width`, at least 1 and at most `height`."""
+    return min(height, max(1, round(height * new_width / width)))
+
+
+def thumb_relpath(sha256: str, width: int, height: int, fmt: str) -> str:
+    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp"."""
+    extension = FORMATS[fmt.lower()][1] if fmt.lower() in FORMATS else fmt.lower()
+    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{extension}"
+
+
+def thumb_format(settings: ImageSettings, alpha: bool) -> str:
+    """The format key ("webp", "png", "jpeg") for thumbnails of an image with or without alpha:
+    the configured one, except that JPEG cannot keep transparency, so that becomes PNG."""
+    fmt = settings.thumb_format.lower()
+    if fmt not in FORMATS:
+        raise UsageError(
+            f"images.thumb_format is {settings.thumb_format!r}; use one of webp, png or jpeg."
+        )
+    fmt = "jpeg" if fmt == "jpg" else fmt
+    return "png" if alpha and fmt == "jpeg" else fmt
+
+
+def make_thumbnails(
+    image: Image.Image,
+    sha256: str,
+    sizes: Sequence[Size],
+    cache_root: Path,
+    settings: ImageSettings,
+) -> tuple[Thumbnail, ...]:
+    """Write (or find already written) one thumbnail of `image` per size, under cache_root."""
+    fmt = thumb_format(settings, has_alpha(image))
+    made = []
+    for width, height in sizes:
+        relpath = thumb_relpath(sha256, width, height, fmt)
+        target = cache_root / relpath
+        if not target.is_file() or target.stat().st_size == 0:
+            atomic_write_bytes(target, encode_thumbnail(image, (width, height), fmt, settings))
+        made.append(Thumbnail(sha256=sha256, width=width, height=height, relpath=relpath))
+    return tuple(made)
+
+
+def encode_thumbnail(image: Image.Image, size: Size, fmt: str, settings: ImageSettings) -> bytes:
+    """The encoded bytes of `image` resized to `size` (LANCZOS, after an integer box reduce)."""
+    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+    pillow_format = FORMATS[fmt][0]
+    if pillow_format == "WEBP":
+        small = small.convert("RGBA" if has_alpha(small) else "RGB")
+    elif pillow_format == "JPEG" and small.mode != "L":
+        small = small.convert("RGB")
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"quality": settings.thumb_quality}
+    if pillow_format == "WEBP":
+        options["method"] = 4
+    elif pillow_format == "PNG":
+        options = {}
+    small.save(buffer, pillow_format, **options)
+    return buffer.getvalue()

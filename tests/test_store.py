@@ -1,0 +1,83 @@
+"""The content-addressed store: names by sha256, writes once, survives killed runs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from mediatool.errors import CacheNotWritable
+from mediatool.files import atomic_write_bytes, temp_file_in
+from mediatool.store import Store, sha256_of_file, sniff_extension
+
+
+def _temp_with(store: Store, data: bytes) -> Path:
+    with temp_file_in(store.temp_dir) as (handle, path):
+        handle.write(data)
+    return path
+
+
+def test_put_original_names_file_by_sha256_in_shards(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    relpath = store.put_original(_temp_with(store, jpeg_bytes), sha, "jpg")
+    assert relpath == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
+    assert store.path(relpath).read_bytes() == jpeg_bytes
+    assert store.verify(relpath, sha)
+
+
+def test_identical_bytes_are_stored_once(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    first = store.put_original(_temp_with(store, jpeg_bytes), sha, "jpg")
+    second_temp = _temp_with(store, jpeg_bytes)
+    second = store.put_original(second_temp, sha, "jpg")
+    assert first == second
+    assert not second_temp.exists()
+    assert len(list((tmp_path / "cache" / "originals").rglob("*.jpg"))) == 1
+
+
+def test_prepare_removes_part_files_of_a_killed_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    leftover = store.temp_dir / ".mediatool-abc.part"
+    leftover.write_bytes(b"half a download")
+    store.prepare()
+    assert not leftover.exists()
+
+
+def test_unwritable_cache_is_a_clear_fatal_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CacheNotWritable, match="not writable"):
+        Store(blocker / "cache").prepare()
+
+
+@pytest.mark.parametrize(
+    ("head", "ext"),
+    [
+        (b"\xff\xd8\xff\xe0rest", "jpg"),
+        (b"\x89PNG\r\n\x1a\nrest", "png"),
+        (b"GIF89a....", "gif"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"),
+        (b"\x00\x00\x00\x1cftypavif", "avif"),
+        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg">', "svg"),
+        (b"<!doctype html><html>", "bin"),
+    ],
+)
+def test_sniff_extension_judges_by_bytes(head: bytes, ext: str) -> None:
+    assert sniff_extension(head) == ext
+
+
+def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
+    post = tmp_path / "post.md"
+    post.write_bytes(b"old")
+    post.chmod(0o600)
+    atomic_write_bytes(post, b"new")
+    assert post.read_bytes() == b"new"
+    assert post.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["post.md"]
+    assert sha256_of_file(post) == hashlib.sha256(b"new").hexdigest()
