@@ -20,7 +20,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mediatool.config import ImageSettings
-from mediatool.dedup import dhash_of, has_alpha, hash_base, is_flat, phash_of
+from mediatool.dedup import fingerprint, has_alpha, hash_base
 from mediatool.errors import ImageError
 from mediatool.models import Analysis, AnalyzeJob, ImageInfo
 from mediatool.thumbs import Size, make_thumbnails, thumbnail_sizes
@@ -69,15 +69,16 @@ def analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
     if _is_svg(head):
         return Analysis(info=_svg_info(job, size), thumbnails=())
     decoded = decode(job, settings)
+    phash, dhash, flat = fingerprint(decoded.image)
     info = ImageInfo(
         sha256=job.sha256,
         format=decoded.format,
         width=decoded.width,
         height=decoded.height,
         bytes=size,
-        phash=phash_of(decoded.image),
-        dhash=dhash_of(decoded.image),
-        flat=is_flat(decoded.image),
+        phash=phash,
+        dhash=dhash,
+        flat=flat,
     )
     thumbnails = make_thumbnails(decoded.image, job.sha256, decoded.sizes, job.cache_root, settings)
     return Analysis(info=info, thumbnails=thumbnails, notes=tuple(decoded.notes))

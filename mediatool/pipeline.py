@@ -378,6 +378,9 @@ def run_rewrite(
                 say(exc.message)
                 problems.append(exc.message)
                 continue
+            for problem in scan.problems:
+                say(problem)
+            problems.extend(scan.problems)
             result = _rewrite_one(scan, manifest, store, rules, base_url)
             totals.update(result.counts)
             left.extend(result.left_remote)

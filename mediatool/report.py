@@ -34,11 +34,7 @@ def fetch_text(summary: FetchSummary) -> str:
 def failures_table(failed: Sequence[FailedUrl]) -> list[str]:
     """Failures grouped by reason and host, most frequent first."""
     counts = Counter((f.reason, urlsplit(f.url).hostname or "?") for f in failed)
-    width = max(len(reason) for reason, _ in counts)
-    rows = [f"{'reason'.ljust(width)}  {'urls':>5}  host"]
-    for (reason, host), count in counts.most_common():
-        rows.append(f"{reason.ljust(width)}  {count:>5}  {host}")
-    return rows
+    return _table("reason", "urls", counts)
 
 
 def rewrite_text(summary: RewriteSummary) -> str:
@@ -57,8 +53,13 @@ def rewrite_text(summary: RewriteSummary) -> str:
 
 def left_remote_table(left: Sequence[LeftRemote]) -> list[str]:
     counts = Counter((item.reason, urlsplit(item.origin_url).hostname or "?") for item in left)
-    width = max(len(reason) for reason, _ in counts)
-    rows = [f"{'why left remote'.ljust(width)}  {'refs':>5}  host"]
+    return _table("why left remote", "refs", counts)
+
+
+def _table(title: str, unit: str, counts: Counter[tuple[str, str]]) -> list[str]:
+    """Rows of `reason  count  host`, most frequent first, aligned."""
+    width = max(len(title), *(len(reason) for reason, _ in counts))
+    rows = [f"{title.ljust(width)}  {unit:>5}  host"]
     for (reason, host), count in counts.most_common():
         rows.append(f"{reason.ljust(width)}  {count:>5}  {host}")
     return rows

@@ -1,0 +1,153 @@
+"""The command line: messages, exit codes and JSON, against the real local origin server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mediatool.cli import main
+from mediatool.manifest import SCHEMA_VERSION
+from mediatool.testing.origin import OriginServer
+
+GOOD = "http://img.example.test/good.jpg"
+MISSING = "http://img.example.test/missing.jpg"
+HTML = "http://img.example.test/error-page.jpg"
+PROXIED_GOOD = f"https://cors.zfour.workers.dev/?{GOOD}"
+
+
+def _post(folder: Path, name: str, *urls: str, front: str = "title: t") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'<p><img src="{url}" referrerpolicy="no-referrer"></p>\n' for url in urls)
+    path = folder / name
+    path.write_bytes(f"\n---\n{front}\n---\n\n<div>\n{body}</div>\n".encode())
+    return path
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _json(result: Result) -> dict[str, object]:
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def site(proxy_env: OriginServer, jpeg_bytes: bytes) -> OriginServer:
+    proxy_env.add(GOOD, jpeg_bytes)
+    proxy_env.add(MISSING, b"not here", status=404)
+    proxy_env.add(
+        HTML, b"<!doctype html><html><body>Error</body></html>", content_type="image/jpeg"
+    )
+    return proxy_env
+
+
+def test_every_command_has_help() -> None:
+    for command in ([], ["fetch"], ["rewrite"]):
+        result = _invoke(*command, "--help")
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    assert _invoke("fetch", "--no-such-flag").exit_code == 2
+
+
+def test_failed_references_are_reported_stay_as_they_were_and_exit_1(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    post = _post(tmp_path / "posts", "a.md", PROXIED_GOOD, MISSING, HTML)
+    cache = str(tmp_path / "cache")
+    fetched = _invoke("fetch", str(post.parent), "--cache", cache, "--json")
+    assert fetched.exit_code == 1
+    reasons = {f["url"]: f["reason"] for f in _json(fetched)["failed"]}  # type: ignore[attr-defined]
+    assert reasons == {MISSING: "http_404", HTML: "not_an_image"}
+    assert any(MISSING in line and "404" in line for line in fetched.stderr.splitlines())
+    assert any(HTML in line and "HTML" in line for line in fetched.stderr.splitlines())
+    rewritten = _invoke("rewrite", str(post.parent), "--cache", cache, "--json")
+    assert rewritten.exit_code == 1
+    summary = _json(rewritten)
+    assert (summary["references_rewritten"], summary["references_left_remote"]) == (1, 2)
+    text = post.read_text()
+    assert f'src="{MISSING}"' in text and f'src="{HTML}"' in text
+    assert PROXIED_GOOD not in text and 'src="../cache/originals/' in text
+
+
+def test_bad_posts_are_reported_and_the_run_goes_on(tmp_path: Path, site: OriginServer) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "good.md", GOOD)
+    _post(posts, "bad-yaml.md", GOOD, front='title: """"\'x\'"""\nthumbnail: ' + GOOD)
+    (posts / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00binary")
+    result = _invoke("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--json")
+    assert result.exit_code == 1
+    summary = _json(result)
+    assert summary["posts"] == 3
+    assert summary["posts_failed"] == 2
+    assert summary["downloaded"] == 1
+    lines = result.stderr.splitlines()
+    assert any("binary.md" in line for line in lines)
+    assert any("bad-yaml.md" in line and "YAML" in line for line in lines)
+
+
+def test_dry_run_prints_a_diff_and_changes_nothing(tmp_path: Path, site: OriginServer) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    before = post.read_bytes()
+    cache = str(tmp_path / "cache")
+    assert _invoke("fetch", str(post), "--cache", cache).exit_code == 0
+    result = _invoke("rewrite", str(post), "--cache", cache, "--dry-run")
+    assert result.exit_code == 0
+    assert f'-<p><img src="{GOOD}"' in result.stdout
+    assert '+<p><img src="../cache/originals/' in result.stdout
+    assert post.read_bytes() == before
+
+
+def test_base_url_writes_prefix_and_path_inside_cache(tmp_path: Path, site: OriginServer) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    cache = str(tmp_path / "cache")
+    assert _invoke("fetch", str(post), "--cache", cache).exit_code == 0
+    assert _invoke("rewrite", str(post), "--cache", cache, "--base-url", "/media/").exit_code == 0
+    assert 'src="/media/originals/' in post.read_text()
+
+
+def test_rewrite_without_manifest_says_run_fetch_first(tmp_path: Path) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    result = _invoke("rewrite", str(post), "--cache", str(tmp_path / "nothing"))
+    assert result.exit_code == 2
+    assert "run `mediatool fetch` first" in result.stderr
+
+
+def test_manifest_of_a_newer_version_is_fatal(tmp_path: Path) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    connection = sqlite3.connect(cache / "manifest.sqlite")
+    connection.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    connection.close()
+    result = _invoke("fetch", str(post), "--cache", str(cache))
+    assert result.exit_code == 3
+    assert "newer mediatool" in result.stderr
+
+
+def test_private_addresses_are_refused_unless_allowed(
+    tmp_path: Path, origin: OriginServer, no_proxy_env: None, jpeg_bytes: bytes
+) -> None:
+    origin.add("/local.jpg", jpeg_bytes)
+    post = _post(tmp_path / "posts", "a.md", origin.url("/local.jpg"))
+    cache = str(tmp_path / "cache")
+    refused = _invoke("fetch", str(post), "--cache", cache, "--json")
+    assert refused.exit_code == 1
+    assert [f["reason"] for f in _json(refused)["failed"]] == ["blocked_private"]  # type: ignore[attr-defined]
+    assert origin.requests == []
+    allowed = _invoke("fetch", str(post), "--cache", cache, "--allow-private", "--retry-failed")
+    assert allowed.exit_code == 0
+
+
+def test_bad_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    (tmp_path / "posts" / "mediatool.toml").write_text("[fetch]\nconcurency = 3\n")
+    result = _invoke("fetch", str(post), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 2
+    assert "concurency" in result.stderr and "mediatool.toml" in result.stderr
