@@ -160,3 +160,7 @@ def _run(call: Callable[[], Any]) -> Any:
 
 def _say(message: str) -> None:
     click.echo(message, err=True)
+
+
+if __name__ == "__main__":
+    main()

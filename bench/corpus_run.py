@@ -1,0 +1,75 @@
+"""One full run over ../shared/corpus/real served by the local origin server.
+
+    .venv/bin/python bench/corpus_run.py [--corpus DIR]
+
+Copies the corpus to a temporary folder, gives every origin URL a real photo (fakesite), starts
+the origin server as HTTP(S) proxy, runs `mediatool fetch` and `mediatool rewrite` as a user
+would (subprocess, HTTP_PROXY/HTTPS_PROXY/SSL_CERT_FILE) and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mediatool.testing.fakesite import build_site
+from mediatool.testing.origin import OriginServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, int, dict[str, object]]:
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    return seconds, done.returncode, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=SHARED / "corpus" / "real")
+    args = parser.parse_args()
+    photos = sorted(p for p in (SHARED / "images").iterdir() if p.suffix in (".png", ".jpg"))
+    with tempfile.TemporaryDirectory(prefix="mediatool-corpus-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(args.corpus, work / "posts")
+        size = build_site(work / "posts", photos, work / "site", near_dup=True)
+        with OriginServer(root=work / "site", ca_path=work / "ca.pem") as origin:
+            env = dict(os.environ)
+            env.update(
+                HTTP_PROXY=origin.proxy_url,
+                HTTPS_PROXY=origin.proxy_url,
+                SSL_CERT_FILE=str(origin.ca_path),
+                NO_PROXY="",
+            )
+            cli = [sys.executable, "-m", "mediatool.cli"]
+            cache = ["--cache", str(work / "cache"), "--json"]
+            f_s, f_code, fetched = run([*cli, "fetch", str(work / "posts"), *cache], env)
+            r_s, r_code, rewritten = run([*cli, "rewrite", str(work / "posts"), *cache], env)
+            f2_s, _, refetched = run([*cli, "fetch", str(work / "posts"), *cache], env)
+            requests = len(origin.requests)
+    print(f"corpus               {args.corpus}")
+    print(f"site served          {size / 1e6:.1f} MB of photos")
+    for key in ("posts", "posts_failed", "references", "remote_references", "distinct_urls",
+                "downloaded", "images_analyzed", "groups", "grouped_images"):
+        print(f"{key:<20} {fetched[key]}")
+    print(f"failed URLs          {len(fetched['failed'])}")  # type: ignore[arg-type]
+    print(f"fetch                {f_s:.2f} s wall (exit {f_code})")
+    print(f"rewrite              {r_s:.2f} s wall (exit {r_code}), "
+          f"{rewritten['references_rewritten']} rewritten, "
+          f"{rewritten['references_left_remote']} left remote, "
+          f"{rewritten['posts_changed']} posts changed")
+    print(f"second fetch         {f2_s:.2f} s wall, downloaded {refetched['downloaded']}")
+    print(f"origin requests      {requests}")
+
+
+if __name__ == "__main__":
+    main()
