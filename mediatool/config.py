@@ -58,7 +58,7 @@ DEFAULT_THUMB_WIDTHS = (320, 640)
 DEFAULT_THUMB_FORMAT = "webp"
 DEFAULT_THUMB_QUALITY = 80
 DEFAULT_MAX_PIXELS = 80_000_000
-DEFAULT_PHASH_THRESHOLD = 8
+DEFAULT_PHASH_THRESHOLD = 10  # bench/bench_phash_threshold.py: recall 1.0, precision 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +160,12 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
     unknown = set(data) - {"discover", "fetch", "images", "proxy_rules", "cache_dir", "workers"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
+    images = _section(ImageSettings, data.get("images", {}), "images", where)
+    _check_images(images, where)
     settings = Settings(
         discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
         fetch=_section(FetchSettings, data.get("fetch", {}), "fetch", where),
-        images=_section(ImageSettings, data.get("images", {}), "images", where),
+        images=images,
         proxy_rules=rules,
     )
     if "cache_dir" in data:
@@ -171,6 +173,19 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
     if "workers" in data:
         settings = replace(settings, workers=int(data["workers"]))
     return settings
+
+
+THUMB_FORMATS = ("webp", "png", "jpeg")
+
+
+def _check_images(images: ImageSettings, where: str) -> None:
+    if images.thumb_format not in THUMB_FORMATS:
+        raise UsageError(
+            f"{where}: images.thumb_format is {images.thumb_format!r}; "
+            f"use one of {', '.join(THUMB_FORMATS)}."
+        )
+    if not images.thumb_widths or min(images.thumb_widths) < 1:
+        raise UsageError(f"{where}: images.thumb_widths needs one or more positive widths.")
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

@@ -60,6 +60,10 @@ class ItemError(MediatoolError):
         self.reason = reason
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ItemError], tuple[str, str]]:
+        # Crosses process boundaries (the image pool) with both arguments.
+        return type(self), (self.reason, self.message)
+
 
 class PostError(ItemError):
     """A post could not be read or parsed."""

@@ -393,8 +393,8 @@ class Manifest:
                 info.height,
                 info.bytes,
                 info.phash,
-                getattr(info, "dhash", ""),
-                int(getattr(info, "flat", False)),
+                info.dhash,
+                int(info.flat),
                 json.dumps(list(analysis.notes)) if analysis.notes else None,
                 info.sha256,
             ),
@@ -478,18 +478,16 @@ def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, 
 
 def _image_info(row: tuple[object, ...]) -> ImageInfo:
     sha, fmt, width, height, size, phash, dhash, flat = row
-    base = {
-        "sha256": sha,
-        "format": fmt,
-        "width": width or 0,
-        "height": height or 0,
-        "bytes": size or 0,
-        "phash": phash or "",
-    }
-    extra = {"dhash": dhash or "", "flat": bool(flat)}
-    fields = set(ImageInfo.__dataclass_fields__)
-    base.update({k: v for k, v in extra.items() if k in fields})
-    return ImageInfo(**base)  # type: ignore[arg-type]
+    return ImageInfo(
+        sha256=str(sha),
+        format=str(fmt),
+        width=int(width or 0),  # type: ignore[call-overload]
+        height=int(height or 0),  # type: ignore[call-overload]
+        bytes=int(size or 0),  # type: ignore[call-overload]
+        phash=str(phash or ""),
+        dhash=str(dhash or ""),
+        flat=bool(flat),
+    )
 
 
 def _chunks(items: Sequence[str] | list[str], size: int) -> Iterator[list[str]]:

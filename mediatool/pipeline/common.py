@@ -1,0 +1,36 @@
+"""Pieces every command shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from mediatool import __version__
+from mediatool.config import Settings
+
+Say = Callable[[str], None]
+
+
+def post_key(path: Path) -> str:
+    """How the manifest names a post: its absolute path."""
+    return str(path.resolve())
+
+
+def scan_fingerprint(settings: Settings) -> str:
+    """Changes when anything that decides what discover/resolve find changes."""
+    data = json.dumps(
+        [
+            __version__,
+            list(settings.discover.frontmatter_keys),
+            [asdict(rule) for rule in settings.proxy_rules],
+        ]
+    )
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

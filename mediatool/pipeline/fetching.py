@@ -1,0 +1,262 @@
+"""`mediatool fetch`: find posts -> discover -> resolve -> fetch (threads) -> store (sha256) ->
+analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-duplicates."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mediatool.config import Settings
+from mediatool.dedup import group_images
+from mediatool.discover import find_posts, read_post
+from mediatool.errors import ImageError, PostError
+from mediatool.fetch import Fetcher
+from mediatool.imaging import analyze
+from mediatool.manifest import Manifest, PostState
+from mediatool.models import (
+    AnalyzeJob,
+    DeclaredSize,
+    Download,
+    FetchFailure,
+    FetchJob,
+    NotModified,
+    Reference,
+    RefKind,
+)
+from mediatool.pipeline.common import Say, batches, post_key, scan_fingerprint
+from mediatool.pipeline.summaries import FailedUrl, FetchSummary
+from mediatool.resolve import Rule, compile_rules, resolve
+from mediatool.store import Store, sniff_extension
+
+POST_BATCH = 200
+
+
+def run_fetch(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    say: Say,
+    progress: bool = False,
+    retry_failed: bool = False,
+    refresh: bool = False,
+) -> FetchSummary:
+    """Find, resolve, download, store, hash, group and thumbnail every image of the posts."""
+    started = time.monotonic()
+    store = Store(settings.cache_dir)
+    store.prepare()
+    rules = compile_rules(settings.proxy_rules)
+    with Manifest.open(store.manifest_path) as manifest:
+        posts = find_posts(paths, exclude=[settings.cache_dir])
+        problems = _scan_posts(posts, manifest, settings, rules, say, progress)
+        keys = [post_key(p) for p in posts]
+        references, remote = manifest.reference_counts(keys)
+        origins = manifest.origin_urls_of(keys)
+        jobs, stored = manifest.fetch_jobs(origins, retry_failed=retry_failed, refresh=refresh)
+        counts = _download_and_analyze(jobs, manifest, store, settings, say, progress)
+        _group(manifest, settings)
+        groups, grouped = manifest.group_count()
+        failed = _failures(manifest, origins)
+    return FetchSummary(
+        posts=len(posts),
+        posts_failed=len(problems),
+        references=references,
+        remote_references=remote,
+        distinct_urls=len(origins),
+        downloaded=counts["downloaded"],
+        already_stored=len(stored) - counts["downloaded"] - counts["not_modified"]
+        if refresh
+        else len(stored),
+        not_modified=counts["not_modified"],
+        images_analyzed=counts["analyzed"],
+        groups=groups,
+        grouped_images=grouped,
+        seconds=round(time.monotonic() - started, 3),
+        failed=failed,
+        problems=tuple(problems),
+    )
+
+
+def _scan_posts(
+    posts: Sequence[Path],
+    manifest: Manifest,
+    settings: Settings,
+    rules: Sequence[Rule],
+    say: Say,
+    progress: bool,
+) -> list[str]:
+    """Discover and resolve the references of every changed post; return problem messages."""
+    fingerprint = scan_fingerprint(settings)
+    problems: list[str] = []
+    bar = tqdm(total=len(posts), desc="scan", unit="post", disable=not progress, file=sys.stderr)
+    for batch in batches(posts, POST_BATCH):
+        with manifest.transaction():
+            for path in batch:
+                problems.extend(_scan_one(path, manifest, settings, rules, fingerprint, say))
+                bar.update()
+    bar.close()
+    return problems
+
+
+def _scan_one(
+    path: Path,
+    manifest: Manifest,
+    settings: Settings,
+    rules: Sequence[Rule],
+    fingerprint: str,
+    say: Say,
+) -> list[str]:
+    key = post_key(path)
+    try:
+        stat = path.stat()
+        state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
+        if manifest.post_state(key) == state:
+            return []
+        scan = read_post(path, settings.discover)
+    except PostError as exc:
+        say(exc.message)
+        manifest.record_post(key, None, None, exc.message, [])
+        return [exc.message]
+    except OSError as exc:
+        message = f"{path}: cannot read post ({exc.strerror}); check the file's permissions."
+        say(message)
+        return [message]
+    for problem in scan.problems:
+        say(problem)
+    resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
+    joined = "; ".join(scan.problems) or None
+    manifest.record_post(key, state, scan.encoding, joined, resolved)
+    return list(scan.problems)
+
+
+def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
+    if ref.kind is not RefKind.REMOTE:
+        return None
+    resolution = resolve(ref.source_url, rules)
+    manifest.add_resolution(resolution)
+    return resolution.origin_url
+
+
+def _download_and_analyze(
+    jobs: list[FetchJob],
+    manifest: Manifest,
+    store: Store,
+    settings: Settings,
+    say: Say,
+    progress: bool,
+) -> Counter[str]:
+    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands."""
+    counts: Counter[str] = Counter()
+    bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
+    with _cpu_pool(settings.workers) as pool:
+        pending: dict[Future[object], str] = {}
+        with Fetcher(settings.fetch, store.temp_dir) as fetcher:
+            for outcome in fetcher.fetch_all(jobs):
+                bar.update()
+                if isinstance(outcome, Download):
+                    counts["downloaded"] += 1
+                    sha = _store_download(outcome, manifest, store)
+                    if sha is not None and sha not in pending.values():
+                        pending[_submit(pool, sha, manifest, store, settings)] = sha
+                elif isinstance(outcome, NotModified):
+                    counts["not_modified"] += 1
+                    manifest.record_not_modified(outcome.origin_url)
+                else:
+                    _record_failure(outcome, manifest, say)
+                counts["analyzed"] += _collect(pending, manifest, say, block=False)
+        for sha, _ in manifest.unanalyzed_images():
+            if sha not in pending.values():
+                pending[_submit(pool, sha, manifest, store, settings)] = sha
+        counts["analyzed"] += _collect(pending, manifest, say, block=True)
+    bar.close()
+    return counts
+
+
+def _store_download(download: Download, manifest: Manifest, store: Store) -> str | None:
+    """Move a download into the store; return its sha256 when it still needs analysis."""
+    with download.temp_path.open("rb") as handle:
+        ext = sniff_extension(handle.read(4096))
+    relpath = store.put_original(download.temp_path, download.sha256, ext)
+    manifest.record_download(download, download.sha256)
+    needs_analysis = manifest.add_original(download.sha256, relpath, download.size)
+    return download.sha256 if needs_analysis else None
+
+
+def _record_failure(failure: FetchFailure, manifest: Manifest, say: Say) -> None:
+    manifest.record_failure(failure)
+    say(failure.message)
+
+
+def _submit(
+    pool: ProcessPoolExecutor, sha: str, manifest: Manifest, store: Store, settings: Settings
+) -> Future[object]:
+    relpath = _relpath_of(manifest, sha)
+    declared = tuple(DeclaredSize(w, h, "post") for w, h in manifest.declared_sizes(sha))
+    job = AnalyzeJob(sha, store.path(relpath), store.root, declared)
+    return pool.submit(analyze, job, settings.images)
+
+
+def _relpath_of(manifest: Manifest, sha: str) -> str:
+    row = manifest.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha,)).fetchone()
+    return str(row[0])
+
+
+def _collect(
+    pending: dict[Future[object], str], manifest: Manifest, say: Say, *, block: bool
+) -> int:
+    """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
+    done_count = 0
+    while pending:
+        done, _ = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        if not done:
+            break
+        for future in done:
+            sha = pending.pop(future)
+            done_count += _record_analysis(future, sha, manifest, say)
+    return done_count
+
+
+def _record_analysis(future: Future[object], sha: str, manifest: Manifest, say: Say) -> int:
+    try:
+        analysis = future.result()
+    except ImageError as exc:
+        manifest.record_image_error(sha, exc.reason, exc.message)
+        for url in manifest.fail_urls_of_image(sha, exc.reason, exc.message):
+            say(f"{url}: {exc.message}")
+        return 0
+    manifest.record_analysis(analysis)  # type: ignore[arg-type]
+    return 1
+
+
+def _group(manifest: Manifest, settings: Settings) -> None:
+    images = manifest.analyzed_images()
+    canonical_of = group_images(images, settings.images.phash_threshold)
+    with manifest.transaction():
+        manifest.set_canonicals(canonical_of)
+
+
+def _failures(manifest: Manifest, origins: Iterable[str]) -> tuple[FailedUrl, ...]:
+    statuses = manifest.url_statuses(origins)
+    return tuple(
+        FailedUrl(s.origin_url, s.reason or "failed", s.message or "")
+        for s in sorted(statuses.values(), key=lambda s: s.origin_url)
+        if s.status == "failed"
+    )
+
+
+@contextmanager
+def _cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,200 @@
+"""`mediatool rewrite`: find posts -> discover -> look up the manifest -> plan splices ->
+write atomically (or print a diff). Only the URL text of localized references changes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from tqdm import tqdm
+
+from mediatool.config import Settings
+from mediatool.discover import find_posts, read_post
+from mediatool.errors import PostError, UsageError
+from mediatool.files import atomic_write_bytes
+from mediatool.manifest import Localization, Manifest
+from mediatool.models import PostScan, Reference, RefKind, Span
+from mediatool.pipeline.common import Say, post_key
+from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
+from mediatool.resolve import Rule, compile_rules, resolve
+from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
+from mediatool.store import Store
+
+THUMBNAIL_CONTEXTS = ("frontmatter:thumbnail",)
+
+
+def run_rewrite(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    say: Say,
+    base_url: str | None = None,
+    dry_run: bool = False,
+    progress: bool = False,
+) -> RewriteSummary:
+    """Point every fetched reference at its local copy; change no other byte."""
+    started = time.monotonic()
+    store = Store(settings.cache_dir)
+    if not store.manifest_path.is_file():
+        raise UsageError(
+            f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
+            "or point --cache at the folder fetch used."
+        )
+    rules = compile_rules(settings.proxy_rules)
+    totals: Counter[str] = Counter()
+    left: list[LeftRemote] = []
+    problems: list[str] = []
+    diffs: list[str] = []
+    with Manifest.open(store.manifest_path) as manifest:
+        posts = find_posts(paths, exclude=[settings.cache_dir])
+        for path in tqdm(posts, desc="rewrite", unit="post", disable=not progress, file=sys.stderr):
+            try:
+                scan = read_post(path, settings.discover)
+            except PostError as exc:
+                say(exc.message)
+                problems.append(exc.message)
+                continue
+            for problem in scan.problems:
+                say(problem)
+            problems.extend(scan.problems)
+            result = _rewrite_one(scan, manifest, store, rules, base_url)
+            totals.update(result.counts)
+            left.extend(result.left_remote)
+            if result.new_text is None:
+                continue
+            totals["posts_changed"] += 1
+            if dry_run:
+                diffs.append(unified_diff(str(path), scan.text, result.new_text))
+            else:
+                atomic_write_bytes(path, result.new_text.encode(scan.encoding))
+                with manifest.transaction():
+                    manifest.record_rewrites(post_key(path), result.undo)
+    for item in left:
+        say(f"{item.post}:{item.line}: left remote: {item.source_url} ({item.reason})")
+    return RewriteSummary(
+        posts=len(posts),
+        posts_changed=totals["posts_changed"],
+        references=totals["references"],
+        references_rewritten=totals["rewritten"],
+        references_left_remote=len(left),
+        seconds=round(time.monotonic() - started, 3),
+        dry_run=dry_run,
+        left_remote=tuple(left),
+        problems=tuple(problems),
+        diffs=tuple(diffs),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PostRewrite:
+    new_text: str | None
+    counts: Counter[str]
+    left_remote: tuple[LeftRemote, ...]
+    undo: tuple[tuple[int, str, str], ...]
+
+
+def _rewrite_one(
+    scan: PostScan,
+    manifest: Manifest,
+    store: Store,
+    rules: Sequence[Rule],
+    base_url: str | None,
+) -> _PostRewrite:
+    remote = [ref for ref in scan.references if ref.kind is RefKind.REMOTE]
+    origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
+    found = manifest.localizations(origin_of.values())
+
+    def target(ref: Reference) -> Localization | None:
+        origin = origin_of.get(ref.span)
+        return found.get(origin) if origin else None
+
+    def localize(ref: Reference) -> str | None:
+        loc = target(ref)
+        if loc is None:
+            return None
+        relpath = _relpath_for(ref, loc)
+        return _link(scan.path, store.root / relpath, relpath, base_url)
+
+    def size_for(ref: Reference) -> tuple[int, int] | None:
+        return _size_for(ref, target(ref))
+
+    skipped: dict[Span, str] = {}
+
+    def on_skip(ref: Reference, reason: str) -> None:
+        skipped[ref.span] = f"cannot rewrite in place: {reason}"
+
+    edits = plan_edits(scan, localize, size_for, on_skip=on_skip)
+    new_text = apply_edits(scan.text, edits)
+    rewritten = {e.span for e in edits if e.span.start != e.span.end}
+    left = _left_remote(scan, remote, origin_of, rewritten, skipped, manifest)
+    counts = Counter(references=len(remote), rewritten=len(rewritten))
+    changed = new_text if new_text != scan.text else None
+    return _PostRewrite(changed, counts, left, _undo_records(scan.text, edits))
+
+
+def _relpath_for(ref: Reference, loc: Localization) -> str:
+    if ref.context in THUMBNAIL_CONTEXTS and loc.thumb_relpath:
+        return loc.thumb_relpath
+    return loc.relpath
+
+
+def _link(post: Path, file: Path, relpath: str, base_url: str | None) -> str:
+    """The URL text to write: base_url + path in the cache, or a path relative to the post."""
+    if base_url:
+        return base_url.rstrip("/") + "/" + quote(relpath, safe="/._-~")
+    relative = os.path.relpath(file.resolve(), post.resolve().parent)
+    return quote(Path(relative).as_posix(), safe="/._-~")
+
+
+def _size_for(ref: Reference, loc: Localization | None) -> tuple[int, int] | None:
+    declared = ref.declared
+    if declared and declared.width and declared.height:
+        return declared.width, declared.height
+    if loc is None or not loc.width or not loc.height:
+        return None
+    if declared and declared.width:
+        return declared.width, round(declared.width * loc.height / loc.width)
+    return loc.width, loc.height
+
+
+def _left_remote(
+    scan: PostScan,
+    remote: Sequence[Reference],
+    origin_of: dict[Span, str],
+    rewritten: set[Span],
+    skipped: dict[Span, str],
+    manifest: Manifest,
+) -> tuple[LeftRemote, ...]:
+    missing = [ref for ref in remote if ref.span not in rewritten]
+    if not missing:
+        return ()
+    statuses = manifest.url_statuses({origin_of[ref.span] for ref in missing})
+    items = []
+    for ref in missing:
+        origin = origin_of[ref.span]
+        status = statuses.get(origin)
+        if ref.span in skipped:
+            reason = skipped[ref.span]
+        elif status is None:
+            reason = "not fetched: run mediatool fetch"
+        else:
+            reason = status.reason or status.status
+        items.append(LeftRemote(str(scan.path), ref.line, ref.source_url, origin, reason))
+    return tuple(items)
+
+
+def _undo_records(text: str, edits: Sequence[Edit]) -> tuple[tuple[int, str, str], ...]:
+    """(offset in the new text, old text, new text) of each edit, for `rewrite --undo`."""
+    records = []
+    shift = 0
+    for edit in sorted(edits, key=lambda e: (e.span.start, e.span.end)):
+        old = text[edit.span.start : edit.span.end]
+        records.append((edit.span.start + shift, old, edit.new_text))
+        shift += len(edit.new_text) - len(old)
+    return tuple(records)

@@ -1,0 +1,69 @@
+"""What each command reports: small frozen summaries that report.py renders."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FailedUrl:
+    url: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSummary:
+    posts: int
+    posts_failed: int
+    references: int
+    remote_references: int
+    distinct_urls: int
+    downloaded: int
+    already_stored: int
+    not_modified: int
+    images_analyzed: int
+    groups: int
+    grouped_images: int
+    seconds: float
+    failed: tuple[FailedUrl, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LeftRemote:
+    post: str
+    line: int
+    source_url: str
+    origin_url: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteSummary:
+    posts: int
+    posts_changed: int
+    references: int
+    references_rewritten: int
+    references_left_remote: int
+    seconds: float
+    dry_run: bool
+    left_remote: tuple[LeftRemote, ...] = ()
+    problems: tuple[str, ...] = ()
+    diffs: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.left_remote and not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("diffs")
+        return data
