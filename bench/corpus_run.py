@@ -58,15 +58,26 @@ def main() -> None:
             requests = len(origin.requests)
     print(f"corpus               {args.corpus}")
     print(f"site served          {size / 1e6:.1f} MB of photos")
-    for key in ("posts", "posts_failed", "references", "remote_references", "distinct_urls",
-                "downloaded", "images_analyzed", "groups", "grouped_images"):
+    for key in (
+        "posts",
+        "posts_failed",
+        "references",
+        "remote_references",
+        "distinct_urls",
+        "downloaded",
+        "images_analyzed",
+        "groups",
+        "grouped_images",
+    ):
         print(f"{key:<20} {fetched[key]}")
     print(f"failed URLs          {len(fetched['failed'])}")  # type: ignore[arg-type]
     print(f"fetch                {f_s:.2f} s wall (exit {f_code})")
-    print(f"rewrite              {r_s:.2f} s wall (exit {r_code}), "
-          f"{rewritten['references_rewritten']} rewritten, "
-          f"{rewritten['references_left_remote']} left remote, "
-          f"{rewritten['posts_changed']} posts changed")
+    print(
+        f"rewrite              {r_s:.2f} s wall (exit {r_code}), "
+        f"{rewritten['references_rewritten']} rewritten, "
+        f"{rewritten['references_left_remote']} left remote, "
+        f"{rewritten['posts_changed']} posts changed"
+    )
     print(f"second fetch         {f2_s:.2f} s wall, downloaded {refetched['downloaded']}")
     print(f"origin requests      {requests}")
 

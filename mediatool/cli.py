@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -109,6 +111,15 @@ def fetch(
     "--base-url", metavar="PREFIX", help="Write PREFIX + path in the cache (e.g. /media/)."
 )
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing; exit 1 if a remote reference could be localized or a local file "
+    "is missing.",
+)
+@click.option(
+    "--undo", is_flag=True, help="Restore the original URLs of every post rewrite changed."
+)
 def rewrite(
     paths: tuple[Path, ...],
     cache: Path | None,
@@ -116,12 +127,26 @@ def rewrite(
     as_json: bool,
     base_url: str | None,
     dry_run: bool,
+    check: bool,
+    undo: bool,
 ) -> None:
     """Point every fetched image reference of PATH... at its local copy (offline).
 
-    Only the URL text of each localized reference changes; every other byte stays."""
+    Only the URL text of each localized reference changes (and width/height are added to an
+    <img> that has none); every other byte stays. Every edit is recorded for --undo."""
+    if check and undo:
+        raise click.UsageError("--check and --undo do not go together.")
     targets = list(paths) or [Path(".")]
     settings = _settings(targets, config, {"cache_dir": cache})
+    if check:
+        checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
+        click.echo(report.summary_json(checked) if as_json else report.check_text(checked))
+        sys.exit(EXIT_OK if checked.ok else EXIT_FAILURES)
+    if undo:
+        undone = _run(lambda: pipeline.run_undo(targets, settings, say=_say, dry_run=dry_run))
+        _echo_diffs(undone.diffs)
+        click.echo(report.summary_json(undone) if as_json else report.undo_text(undone))
+        sys.exit(EXIT_OK if undone.ok else EXIT_FAILURES)
     summary = _run(
         lambda: pipeline.run_rewrite(
             targets,
@@ -132,10 +157,38 @@ def rewrite(
             progress=sys.stderr.isatty(),
         )
     )
-    for diff in summary.diffs:
-        click.echo(diff, nl=False)
+    _echo_diffs(summary.diffs)
     click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@PATHS
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="mediatool.toml to use  [default: the archive root's, if any]",
+)
+def scan(paths: tuple[Path, ...], config: Path | None) -> None:
+    """List every image reference of PATH... as JSON lines (no network, no cache).
+
+    Each line: post, line, column, context, kind, source_url, origin_url, rules, host.
+    A summary by context and host goes to stderr."""
+    targets = list(paths) or [Path(".")]
+    settings = _settings(targets, config, {})
+
+    def emit(record: dict[str, object]) -> None:
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+    summary = _run(lambda: pipeline.run_scan(targets, settings, emit=emit, say=_say))
+    _say(report.scan_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+def _echo_diffs(diffs: tuple[str, ...]) -> None:
+    for diff in diffs:
+        click.echo(diff, nl=False)
 
 
 def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Any:
@@ -149,6 +202,10 @@ def _run(call: Callable[[], Any]) -> Any:
     except MediatoolError as exc:
         _say(f"error: {exc}")
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # The reader of stdout went away (`mediatool scan | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILURES)
     except KeyboardInterrupt:
         _say("interrupted; finished files are kept, run the command again to complete.")
         sys.exit(130)

@@ -457,6 +457,18 @@ class Manifest:
             [(post_path, now, start, old, new) for start, old, new in edits],
         )
 
+    def rewrites_of(self, post_path: str) -> list[tuple[int, str, str]]:
+        """(offset, old, new) of every rewrite of a post, newest first, back to front."""
+        return list(
+            self.db.execute(
+                "SELECT start, old, new FROM rewrites WHERE post_path=? ORDER BY id DESC",
+                (post_path,),
+            )
+        )
+
+    def forget_rewrites(self, post_path: str) -> None:
+        self.db.execute("DELETE FROM rewrites WHERE post_path=?", (post_path,))
+
 
 def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:
     declared = ref.declared

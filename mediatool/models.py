@@ -8,11 +8,11 @@ Naming: `source_url` is an URL as the post means it (entities decoded, `//` give
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class RefKind(str, Enum):
+class RefKind(StrEnum):
     """What a reference points at."""
 
     REMOTE = "remote"  # http(s):// or protocol-relative: mediatool can fetch it

@@ -7,7 +7,15 @@ from collections import Counter
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from mediatool.pipeline import FailedUrl, FetchSummary, LeftRemote, RewriteSummary
+from mediatool.pipeline.summaries import (
+    CheckSummary,
+    FailedUrl,
+    FetchSummary,
+    LeftRemote,
+    RewriteSummary,
+    ScanSummary,
+    UndoSummary,
+)
 
 
 def fetch_text(summary: FetchSummary) -> str:
@@ -75,6 +83,37 @@ def fetch_json(summary: FetchSummary) -> str:
 
 
 def rewrite_json(summary: RewriteSummary) -> str:
+    data = summary.as_dict()
+    data["exit_code"] = 0 if summary.ok else 1
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def scan_text(summary: ScanSummary) -> str:
+    """The summary `scan` prints on stderr (the records go to stdout)."""
+    lines = [f"{summary.references} references in {summary.posts} posts", "", "by context:"]
+    lines += [f"  {count:>6}  {name}" for name, count in summary.by_context.items()]
+    lines += ["", "by host (origin):"]
+    lines += [f"  {count:>6}  {name}" for name, count in summary.by_host.items()]
+    return "\n".join(lines)
+
+
+def check_text(summary: CheckSummary) -> str:
+    verdict = "ok" if summary.ok else "FAILED"
+    return (
+        f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
+        f"the cache could localize, {len(summary.missing)} local references to missing files"
+    )
+
+
+def undo_text(summary: UndoSummary) -> str:
+    verb = "would restore" if summary.dry_run else "restored"
+    return (
+        f"posts              {summary.posts} ({summary.posts_restored} {verb})\n"
+        f"edits undone       {summary.edits_undone}"
+    )
+
+
+def summary_json(summary: ScanSummary | CheckSummary | UndoSummary) -> str:
     data = summary.as_dict()
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)

@@ -151,3 +151,72 @@ def test_bad_config_file_is_a_usage_error(tmp_path: Path) -> None:
     result = _invoke("fetch", str(post), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 2
     assert "concurency" in result.stderr and "mediatool.toml" in result.stderr
+
+
+def test_scan_lists_every_reference_as_json_lines(tmp_path: Path) -> None:
+    post = _post(tmp_path / "posts", "a.md", PROXIED_GOOD, front=f"thumbnail: '{GOOD}'")
+    result = _invoke("scan", str(post))
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["context"], r["line"]) for r in records] == [
+        ("frontmatter:thumbnail", 3),
+        ("img@src", 7),
+    ]
+    assert records[1]["source_url"] == PROXIED_GOOD
+    assert records[1]["origin_url"] == GOOD
+    assert records[1]["rules"] == ["cors-workers"]
+    assert "by context:" in result.stderr and "img.example.test" in result.stderr
+
+
+def test_check_fails_until_rewritten_then_on_a_missing_file(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    cache = tmp_path / "cache"
+    assert _invoke("fetch", str(post), "--cache", str(cache)).exit_code == 0
+    before = _invoke("rewrite", str(post), "--cache", str(cache), "--check", "--json")
+    assert before.exit_code == 1
+    assert [f["url"] for f in _json(before)["localizable"]] == [GOOD]  # type: ignore[attr-defined]
+    assert post.read_text().count(GOOD) == 1
+    assert _invoke("rewrite", str(post), "--cache", str(cache)).exit_code == 0
+    assert _invoke("rewrite", str(post), "--cache", str(cache), "--check").exit_code == 0
+    for original in (cache / "originals").rglob("*.jpg"):
+        original.unlink()
+    missing = _invoke("rewrite", str(post), "--cache", str(cache), "--check", "--json")
+    assert missing.exit_code == 1
+    assert len(_json(missing)["missing"]) == 1  # type: ignore[arg-type]
+
+
+def test_undo_restores_every_post_byte_for_byte(tmp_path: Path, site: OriginServer) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", PROXIED_GOOD, GOOD, front=f"thumbnail: {GOOD}")
+    _post(posts, "b.md", MISSING)
+    before = {p.name: p.read_bytes() for p in posts.iterdir()}
+    cache = str(tmp_path / "cache")
+    _invoke("fetch", str(posts), "--cache", cache)
+    _invoke("rewrite", str(posts), "--cache", cache)
+    assert (posts / "a.md").read_bytes() != before["a.md"]
+    dry = _invoke("rewrite", str(posts), "--cache", cache, "--undo", "--dry-run")
+    assert dry.exit_code == 0 and f'+<p><img src="{PROXIED_GOOD}"' in dry.stdout
+    assert (posts / "a.md").read_bytes() != before["a.md"]
+    undone = _invoke("rewrite", str(posts), "--cache", cache, "--undo", "--json")
+    assert undone.exit_code == 0
+    assert _json(undone)["posts_restored"] == 1
+    assert {p.name: p.read_bytes() for p in posts.iterdir()} == before
+    again = _invoke("rewrite", str(posts), "--cache", cache, "--undo", "--json")
+    assert _json(again)["posts_restored"] == 0
+
+
+def test_undo_refuses_a_post_whose_localized_url_was_edited(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    cache = str(tmp_path / "cache")
+    _invoke("fetch", str(post), "--cache", cache)
+    _invoke("rewrite", str(post), "--cache", cache)
+    edited = post.read_text().replace("../cache/originals/", "/elsewhere/")
+    post.write_text(edited)
+    result = _invoke("rewrite", str(post), "--cache", cache, "--undo")
+    assert result.exit_code == 1
+    assert "cannot undo" in result.stderr and "a.md" in result.stderr
+    assert post.read_text() == edited

@@ -4,7 +4,7 @@ Structure (measured, see bench/bench_fetch.py): `settings.concurrency` worker th
 sync `httpx.Client` (one connection pool, keep-alive). The caller's thread reads the jobs lazily
 into a bounded look-ahead queue; a worker takes the first queued job whose origin host has fewer
 than `per_host` jobs in progress, and every request also holds one of its host's `per_host` slots.
-At most 2 x concurrency outcomes are in progress or waiting for the caller, which bounds the temp
+At most 4 x concurrency outcomes are in progress or waiting for the caller, which bounds the temp
 files on disk when the caller is slower than the network.
 """
 
@@ -95,7 +95,7 @@ class _Run:
     def __init__(self, fetcher: Fetcher, workers: int) -> None:
         self.fetcher = fetcher
         self.per_host = max(fetcher.settings.per_host, 1)
-        self.max_unyielded = workers * 2
+        self.max_unyielded = workers * 4
         self.cancel = threading.Event()
         self.state = RunState(self.cancel, LiveFiles())
         self._cond = threading.Condition()

@@ -1,14 +1,9 @@
 """One function per command: wires the stages, owns the client, the manifest and progress."""
 
+from mediatool.pipeline.checking import run_check
 from mediatool.pipeline.fetching import run_fetch
 from mediatool.pipeline.rewriting import run_rewrite
-from mediatool.pipeline.summaries import FailedUrl, FetchSummary, LeftRemote, RewriteSummary
+from mediatool.pipeline.scanning import run_scan
+from mediatool.pipeline.undoing import run_undo
 
-__all__ = [
-    "FailedUrl",
-    "FetchSummary",
-    "LeftRemote",
-    "RewriteSummary",
-    "run_fetch",
-    "run_rewrite",
-]
+__all__ = ["run_check", "run_fetch", "run_rewrite", "run_scan", "run_undo"]

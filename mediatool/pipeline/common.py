@@ -10,6 +10,8 @@ from pathlib import Path
 
 from mediatool import __version__
 from mediatool.config import Settings
+from mediatool.errors import UsageError
+from mediatool.store import Store
 
 Say = Callable[[str], None]
 
@@ -34,3 +36,14 @@ def scan_fingerprint(settings: Settings) -> str:
 def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def existing_store(settings: Settings) -> Store:
+    """The cache a previous fetch filled; a clear usage error when there is none."""
+    store = Store(settings.cache_dir)
+    if not store.manifest_path.is_file():
+        raise UsageError(
+            f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
+            "or point --cache at the folder fetch used."
+        )
+    return store

@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts, read_post
-from mediatool.errors import PostError, UsageError
+from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
-from mediatool.pipeline.common import Say, post_key
+from mediatool.pipeline.common import Say, existing_store, post_key
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve
 from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
@@ -40,12 +40,7 @@ def run_rewrite(
 ) -> RewriteSummary:
     """Point every fetched reference at its local copy; change no other byte."""
     started = time.monotonic()
-    store = Store(settings.cache_dir)
-    if not store.manifest_path.is_file():
-        raise UsageError(
-            f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
-            "or point --cache at the folder fetch used."
-        )
+    store = existing_store(settings)
     rules = compile_rules(settings.proxy_rules)
     totals: Counter[str] = Counter()
     left: list[LeftRemote] = []
@@ -63,7 +58,7 @@ def run_rewrite(
             for problem in scan.problems:
                 say(problem)
             problems.extend(scan.problems)
-            result = _rewrite_one(scan, manifest, store, rules, base_url)
+            result = plan_post_rewrite(scan, manifest, store, rules, base_url)
             totals.update(result.counts)
             left.extend(result.left_remote)
             if result.new_text is None:
@@ -92,20 +87,21 @@ def run_rewrite(
 
 
 @dataclass(frozen=True, slots=True)
-class _PostRewrite:
+class PostRewrite:
     new_text: str | None
     counts: Counter[str]
     left_remote: tuple[LeftRemote, ...]
     undo: tuple[tuple[int, str, str], ...]
+    localized: tuple[Reference, ...]
 
 
-def _rewrite_one(
+def plan_post_rewrite(
     scan: PostScan,
     manifest: Manifest,
     store: Store,
     rules: Sequence[Rule],
     base_url: str | None,
-) -> _PostRewrite:
+) -> PostRewrite:
     remote = [ref for ref in scan.references if ref.kind is RefKind.REMOTE]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
     found = manifest.localizations(origin_of.values())
@@ -135,7 +131,8 @@ def _rewrite_one(
     left = _left_remote(scan, remote, origin_of, rewritten, skipped, manifest)
     counts = Counter(references=len(remote), rewritten=len(rewritten))
     changed = new_text if new_text != scan.text else None
-    return _PostRewrite(changed, counts, left, _undo_records(scan.text, edits))
+    localized = tuple(ref for ref in remote if ref.span in rewritten)
+    return PostRewrite(changed, counts, left, undo_records(scan.text, edits), localized)
 
 
 def _relpath_for(ref: Reference, loc: Localization) -> str:
@@ -189,7 +186,7 @@ def _left_remote(
     return tuple(items)
 
 
-def _undo_records(text: str, edits: Sequence[Edit]) -> tuple[tuple[int, str, str], ...]:
+def undo_records(text: str, edits: Sequence[Edit]) -> tuple[tuple[int, str, str], ...]:
     """(offset in the new text, old text, new text) of each edit, for `rewrite --undo`."""
     records = []
     shift = 0

@@ -67,3 +67,64 @@ class RewriteSummary:
         data = asdict(self)
         data.pop("diffs")
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    posts: int
+    posts_failed: int
+    references: int
+    by_context: dict[str, int]
+    by_host: dict[str, int]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A reference that `rewrite --check` objects to."""
+
+    post: str
+    line: int
+    url: str
+    why: str  # "localizable" or "missing file"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSummary:
+    posts: int
+    localizable: tuple[Finding, ...]
+    missing: tuple[Finding, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.localizable and not self.missing and not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class UndoSummary:
+    posts: int
+    posts_restored: int
+    edits_undone: int
+    dry_run: bool
+    problems: tuple[str, ...] = ()
+    diffs: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("diffs")
+        return data

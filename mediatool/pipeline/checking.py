@@ -1,0 +1,74 @@
+"""`mediatool rewrite --check`: change nothing; find remote references the cache could localize
+and local references whose file is missing (a CI gate)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from mediatool.config import Settings
+from mediatool.discover import find_posts, read_post
+from mediatool.errors import PostError
+from mediatool.manifest import Manifest
+from mediatool.models import PostScan, Reference, RefKind
+from mediatool.pipeline.common import Say, existing_store
+from mediatool.pipeline.rewriting import plan_post_rewrite
+from mediatool.pipeline.summaries import CheckSummary, Finding
+from mediatool.resolve import compile_rules
+from mediatool.store import Store
+
+
+def run_check(
+    paths: Sequence[Path], settings: Settings, *, say: Say, base_url: str | None = None
+) -> CheckSummary:
+    store = existing_store(settings)
+    rules = compile_rules(settings.proxy_rules)
+    localizable: list[Finding] = []
+    missing: list[Finding] = []
+    problems: list[str] = []
+    with Manifest.open(store.manifest_path) as manifest:
+        posts = find_posts(paths, exclude=[settings.cache_dir])
+        for path in posts:
+            try:
+                scan = read_post(path, settings.discover)
+            except PostError as exc:
+                say(exc.message)
+                problems.append(exc.message)
+                continue
+            plan = plan_post_rewrite(scan, manifest, store, rules, base_url)
+            localizable += [
+                Finding(str(path), r.line, r.source_url, "localizable") for r in plan.localized
+            ]
+            missing += [
+                Finding(str(path), r.line, r.source_url, "missing file")
+                for r in missing_local_files(scan, store, base_url)
+            ]
+    for finding in [*localizable, *missing]:
+        say(f"{finding.post}:{finding.line}: {finding.why}: {finding.url}")
+    return CheckSummary(len(posts), tuple(localizable), tuple(missing), tuple(problems))
+
+
+def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> list[Reference]:
+    """Local references whose file does not exist.
+
+    Relative paths are judged from the post's folder and `base_url` paths from the cache folder;
+    root-relative paths (`/images/x.png`) point into a site whose root mediatool does not know,
+    so they are not judged."""
+    missing = []
+    for ref in scan.references:
+        if ref.kind is not RefKind.LOCAL:
+            continue
+        target = _local_file(scan.path, ref.source_url, store, base_url)
+        if target is not None and not target.exists():
+            missing.append(ref)
+    return missing
+
+
+def _local_file(post: Path, url: str, store: Store, base_url: str | None) -> Path | None:
+    path = unquote(urlsplit(url).path)
+    if base_url and url.startswith(base_url):
+        return store.root / unquote(url[len(base_url) :]).lstrip("/")
+    if not path or path.startswith("/") or urlsplit(url).scheme:
+        return None
+    return post.parent / path
