@@ -59,12 +59,24 @@ def main() -> None:
     "--per-host", type=click.IntRange(1, 64), help="Downloads at once per host  [default: 4]"
 )
 @click.option("--workers", type=click.IntRange(1, 256), help="Image processes  [default: cores]")
+@click.option("--retries", type=click.IntRange(0, 20), help="Retries per URL  [default: 3]")
+@click.option("--max-wait", type=click.FloatRange(0), help="Longest Retry-After to honour, s  [60]")
+@click.option("--connect-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 10]")
+@click.option("--read-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 30]")
+@click.option("--max-bytes", type=click.IntRange(1), help="Largest image, bytes  [default: 50 MB]")
+@click.option("--max-pixels", type=click.IntRange(1), help="Largest image, pixels  [default: 80 M]")
+@click.option("--user-agent", help="User-Agent header to send.")
 @click.option("--retry-failed", is_flag=True, help="Also retry URLs that failed for good (404...).")
 @click.option("--refresh", is_flag=True, help="Revalidate stored URLs (ETag/Last-Modified).")
 @click.option(
+    "--wayback",
+    is_flag=True,
+    help="Last resort: the Internet Archive's copy nearest the post date.",
+)
+@click.option(
     "--allow-private",
     is_flag=True,
-    help="Allow URLs on loopback/private addresses (off: SSRF guard).",
+    help="Allow URLs on loopback/private addresses (SSRF guard off).",
 )
 def fetch(
     paths: tuple[Path, ...],
@@ -74,8 +86,16 @@ def fetch(
     concurrency: int | None,
     per_host: int | None,
     workers: int | None,
+    retries: int | None,
+    max_wait: float | None,
+    connect_timeout: float | None,
+    read_timeout: float | None,
+    max_bytes: int | None,
+    max_pixels: int | None,
+    user_agent: str | None,
     retry_failed: bool,
     refresh: bool,
+    wayback: bool,
     allow_private: bool,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
@@ -88,6 +108,14 @@ def fetch(
         "fetch.concurrency": concurrency,
         "fetch.per_host": per_host,
         "fetch.allow_private": allow_private or None,
+        "fetch.wayback": wayback or None,
+        "fetch.retries": retries,
+        "fetch.max_wait": max_wait,
+        "fetch.connect_timeout": connect_timeout,
+        "fetch.read_timeout": read_timeout,
+        "fetch.max_bytes": max_bytes,
+        "fetch.user_agent": user_agent,
+        "images.max_pixels": max_pixels,
     }
     settings = _settings(targets, config, overrides)
     summary = _run(
@@ -183,6 +211,31 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 
     summary = _run(lambda: pipeline.run_scan(targets, settings, emit=emit, say=_say))
     _say(report.scan_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@common_options
+@click.option("--regroup", is_flag=True, required=True, help="Group every stored image again.")
+@click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
+def dedup(
+    cache: Path | None, config: Path | None, as_json: bool, regroup: bool, threshold: int | None
+) -> None:
+    """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
+    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@common_options
+@click.option("--rebuild", is_flag=True, required=True, help="Make every thumbnail again.")
+def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+    """Regenerate every thumbnail from the stored originals (offline)."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
+    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 

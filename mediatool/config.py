@@ -58,6 +58,7 @@ DEFAULT_THUMB_WIDTHS = (320, 640)
 DEFAULT_THUMB_FORMAT = "webp"
 DEFAULT_THUMB_QUALITY = 80
 DEFAULT_MAX_PIXELS = 80_000_000
+DEFAULT_BOILERPLATE_POSTS = 20  # an image in more posts is a banner or logo
 DEFAULT_PHASH_THRESHOLD = 10  # bench/bench_phash_threshold.py: recall 1.0, precision 1.0
 
 
@@ -89,6 +90,7 @@ class FetchSettings:
     host_down_after: int = DEFAULT_HOST_DOWN_AFTER
     user_agent: str = DEFAULT_USER_AGENT
     allow_private: bool = False
+    wayback: bool = False  # try the Internet Archive's copy after the origin and the proxies
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
 
 
@@ -99,6 +101,7 @@ class ImageSettings:
     thumb_quality: int = DEFAULT_THUMB_QUALITY
     max_pixels: int = DEFAULT_MAX_PIXELS
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD
+    boilerplate_posts: int = DEFAULT_BOILERPLATE_POSTS
 
 
 @dataclass(frozen=True, slots=True)

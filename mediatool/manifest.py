@@ -68,6 +68,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rewrites_post ON rewrites(post_path);
     """,
+    # 2: how many posts show each canonical image; boilerplate (banners, logos) flagged
+    """
+    ALTER TABLE images ADD COLUMN post_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE images ADD COLUMN boilerplate INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN date TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -186,18 +192,19 @@ class Manifest:
         encoding: str | None,
         problem: str | None,
         references: Sequence[tuple[Reference, str | None]],
+        date: str | None = None,
     ) -> None:
         """Replace what is known of a post: its state and its references (with origin URLs)."""
         size, mtime_ns, fingerprint = (
             (state.size, state.mtime_ns, state.fingerprint) if state else (None, None, None)
         )
         self.db.execute(
-            "INSERT INTO posts (path, size, mtime_ns, fingerprint, encoding, problem, scanned_at)"
-            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+            "INSERT INTO posts (path, size, mtime_ns, fingerprint, encoding, problem, scanned_at,"
+            " date) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
             " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
             " encoding=excluded.encoding, problem=excluded.problem,"
-            " scanned_at=excluded.scanned_at",
-            (path, size, mtime_ns, fingerprint, encoding, problem, time.time()),
+            " scanned_at=excluded.scanned_at, date=excluded.date",
+            (path, size, mtime_ns, fingerprint, encoding, problem, time.time(), date),
         )
         post_id = self.db.execute("SELECT id FROM posts WHERE path=?", (path,)).fetchone()[0]
         self.db.execute("DELETE FROM refs WHERE post_id=?", (post_id,))
@@ -288,6 +295,19 @@ class Manifest:
                     jobs.append(FetchJob(url, cands))
         return jobs, stored
 
+    def post_dates(self, origin_urls: Iterable[str]) -> dict[str, str]:
+        """The earliest `date:` (as written) of the posts that reference each origin URL."""
+        dates: dict[str, str] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for url, date in self.db.execute(
+                "SELECT r.origin_url, min(p.date) FROM refs r JOIN posts p ON p.id=r.post_id"
+                f" WHERE r.origin_url IN ({marks}) AND p.date IS NOT NULL GROUP BY r.origin_url",
+                chunk,
+            ):
+                dates[url] = date
+        return dates
+
     def record_download(self, download: Download, sha256: str) -> None:
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
@@ -365,6 +385,28 @@ class Manifest:
         ).fetchone()
         return bool(row[0])
 
+    def relpath_of_image(self, sha256: str) -> str:
+        row = self.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha256,)).fetchone()
+        return str(row[0])
+
+    def forget_thumbnails(self) -> list[str]:
+        """Drop every thumbnail record (they are derived); return their relpaths."""
+        relpaths = [row[0] for row in self.db.execute("SELECT relpath FROM thumbs")]
+        self.db.execute("DELETE FROM thumbs")
+        return relpaths
+
+    def thumbnail_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM thumbs").fetchone()[0])
+
+    def usable_images(self) -> list[str]:
+        """sha256 of every stored original that is a usable image (analyzed, no error)."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT sha256 FROM images WHERE error_reason IS NULL AND format IS NOT NULL"
+            )
+        ]
+
     def unanalyzed_images(self) -> list[tuple[str, str]]:
         """(sha256, relpath) of stored originals that have no analysis yet (e.g. a killed run)."""
         return list(
@@ -429,6 +471,48 @@ class Manifest:
             " WHERE canonical IS NOT NULL GROUP BY canonical HAVING n > 1)"
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def count_posts_per_image(self, boilerplate_over: int) -> int:
+        """Store how many posts show each canonical image; flag those shown by more than
+        `boilerplate_over` posts. Returns how many are boilerplate."""
+        self.db.executescript(
+            """
+            DROP TABLE IF EXISTS temp.post_counts;
+            CREATE TEMP TABLE post_counts (canon TEXT PRIMARY KEY, n INTEGER NOT NULL);
+            INSERT INTO post_counts
+                SELECT coalesce(i.canonical, i.sha256), count(DISTINCT r.post_id)
+                FROM refs r JOIN urls u ON u.origin_url = r.origin_url
+                JOIN images i ON i.sha256 = u.sha256
+                WHERE u.status = 'ok'
+                GROUP BY coalesce(i.canonical, i.sha256);
+            """
+        )
+        with self.transaction():
+            self.db.execute(
+                "UPDATE images SET post_count ="
+                " coalesce((SELECT n FROM post_counts WHERE canon = images.sha256), 0)"
+            )
+            self.db.execute("UPDATE images SET boilerplate = (post_count > ?)", (boilerplate_over,))
+        self.db.execute("DROP TABLE temp.post_counts")
+        row = self.db.execute("SELECT count(*) FROM images WHERE boilerplate").fetchone()
+        return int(row[0])
+
+    def localizations_of_images(self, shas: Iterable[str]) -> dict[str, Localization]:
+        """For stored originals: their group's canonical original and its largest thumbnail."""
+        found: dict[str, Localization] = {}
+        for chunk in _chunks(sorted(set(shas)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT i.sha256, c.relpath, c.width, c.height,"
+                " (SELECT t.relpath FROM thumbs t WHERE t.sha256=c.sha256"
+                "  ORDER BY t.width DESC LIMIT 1)"
+                " FROM images i JOIN images c ON c.sha256=coalesce(i.canonical, i.sha256)"
+                f" WHERE c.error_reason IS NULL AND i.sha256 IN ({marks})",
+                chunk,
+            )
+            for sha, relpath, width, height, thumb in rows:
+                found[sha] = Localization(sha, relpath, width or 0, height or 0, thumb)
+        return found
 
     def localizations(self, origin_urls: Iterable[str]) -> dict[str, Localization]:
         """For each fetched origin URL: the canonical original and its largest thumbnail."""

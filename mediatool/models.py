@@ -63,6 +63,7 @@ class PostScan:
     text: str
     references: tuple[Reference, ...]
     problems: tuple[str, ...] = ()  # one-line messages; the post was still scanned
+    date: str | None = None  # the front matter's `date:` as written, for --wayback
 
 
 @dataclass(frozen=True, slots=True)

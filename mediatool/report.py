@@ -12,6 +12,7 @@ from mediatool.pipeline.summaries import (
     FailedUrl,
     FetchSummary,
     LeftRemote,
+    MaintenanceSummary,
     RewriteSummary,
     ScanSummary,
     UndoSummary,
@@ -31,6 +32,7 @@ def fetch_text(summary: FetchSummary) -> str:
     lines += [
         f"images analyzed    {summary.images_analyzed}",
         f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
+        f"boilerplate        {summary.boilerplate_images} (images in many posts: banners, logos)",
         f"failed             {len(summary.failed)}",
         f"time               {summary.seconds:.2f} s",
     ]
@@ -51,6 +53,7 @@ def rewrite_text(summary: RewriteSummary) -> str:
         f"posts              {summary.posts} ({summary.posts_changed} {verb})",
         f"remote references  {summary.references}",
         f"rewritten          {summary.references_rewritten}",
+        f"retargeted         {summary.references_retargeted} (moved to a better copy)",
         f"left remote        {summary.references_left_remote}",
         f"time               {summary.seconds:.2f} s",
     ]
@@ -113,7 +116,21 @@ def undo_text(summary: UndoSummary) -> str:
     )
 
 
-def summary_json(summary: ScanSummary | CheckSummary | UndoSummary) -> str:
+def summary_json(
+    summary: ScanSummary | CheckSummary | UndoSummary | MaintenanceSummary,
+) -> str:
     data = summary.as_dict()
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def maintenance_text(summary: MaintenanceSummary) -> str:
+    return "\n".join(
+        [
+            f"images             {summary.images}",
+            f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
+            f"boilerplate        {summary.boilerplate_images}",
+            f"thumbnails         {summary.thumbnails}",
+            f"time               {summary.seconds:.2f} s",
+        ]
+    )

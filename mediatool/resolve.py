@@ -37,6 +37,8 @@ import re
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from urllib.parse import unquote, urlsplit
 
@@ -338,3 +340,37 @@ def _unwrap_once(url: str, rules: Sequence[Rule], seen: Sequence[str]) -> tuple[
 
 def _unique(urls: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(urls))
+
+
+# -- the Internet Archive as a last candidate (fetch --wayback) ------------------------------
+
+WAYBACK_PREFIX = "https://web.archive.org/web/"
+
+
+def wayback_url(origin_url: str, post_date: str | None, today: datetime | None = None) -> str:
+    """The Wayback Machine's raw copy (`id_`) of `origin_url` nearest the post's date.
+
+    The archive redirects a timestamp to its nearest capture, so a day is precise enough;
+    a post without a readable date asks for the newest capture (today)."""
+    return f"{WAYBACK_PREFIX}{wayback_timestamp(post_date, today)}id_/{origin_url}"
+
+
+def wayback_timestamp(post_date: str | None, today: datetime | None = None) -> str:
+    """YYYYMMDDhhmmss for the date forms archives use: RFC 2822 (`Sun, 12 Sep 2021 18:08:39
+    GMT`), ISO 8601 (`2024-11-08T00:25:31Z`, `2021-08-07 02:22:05`, `2008-11-12`)."""
+    moment = _parse_date(post_date or "") or today or datetime.now(UTC)
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def _parse_date(text: str) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None

@@ -144,4 +144,4 @@ def scan_text(
         html = scan_html(body)
         found = front.found + html.found + find_markdown(body, layout, html.regions)
     references = build_references(text, found)
-    return PostScan(path, encoding, text, references, tuple(front.problems))
+    return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

@@ -26,6 +26,7 @@ class FrontMatter:
     body_start: int = 0
     found: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    date: str | None = None  # the top-level `date:` value as written (quotes removed)
 
 
 def read_front_matter(text: str, path: Path, keys: Sequence[str]) -> FrontMatter:
@@ -43,12 +44,23 @@ def read_front_matter(text: str, path: Path, keys: Sequence[str]) -> FrontMatter
         return FrontMatter(problems=[problem])
     result = FrontMatter(body_start=closing.end())
     start, end = opening.end(), closing.start()
+    result.date = _date_line(text[start:end])
     try:
         result.found = _from_yaml(text[start:end], start, keys)
     except yaml.YAMLError as exc:
         result.found = list(_from_lines(text, start, end, keys))
         result.problems.append(_yaml_problem(exc, path, text.count("\n", 0, start)))
     return result
+
+
+_DATE = re.compile(r"^date:[ \t]*(.*?)[ \t]*\r?$", re.M)
+
+
+def _date_line(front: str) -> str | None:
+    """The post's `date:` as written: read by line, since YAML turns some dates into objects."""
+    match = _DATE.search(front)
+    value = match.group(1).strip("'\"") if match else ""
+    return value or None
 
 
 def _yaml_problem(exc: yaml.YAMLError, path: Path, lines_before: int) -> str:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,7 +34,7 @@ from mediatool.models import (
 )
 from mediatool.pipeline.common import Say, batches, post_key, scan_fingerprint
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
-from mediatool.resolve import Rule, compile_rules, resolve
+from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
 from mediatool.store import Store, sniff_extension
 
 POST_BATCH = 200
@@ -59,9 +60,14 @@ def run_fetch(
         keys = [post_key(p) for p in posts]
         references, remote = manifest.reference_counts(keys)
         origins = manifest.origin_urls_of(keys)
-        jobs, stored = manifest.fetch_jobs(origins, retry_failed=retry_failed, refresh=refresh)
+        wayback = settings.fetch.wayback
+        jobs, stored = manifest.fetch_jobs(
+            origins, retry_failed=retry_failed or wayback, refresh=refresh
+        )
+        if wayback:
+            jobs = with_wayback(jobs, manifest)
         counts = _download_and_analyze(jobs, manifest, store, settings, say, progress)
-        _group(manifest, settings)
+        boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
         failed = _failures(manifest, origins)
     return FetchSummary(
@@ -76,6 +82,7 @@ def run_fetch(
         else len(stored),
         not_modified=counts["not_modified"],
         images_analyzed=counts["analyzed"],
+        boilerplate_images=boilerplate,
         groups=groups,
         grouped_images=grouped,
         seconds=round(time.monotonic() - started, 3),
@@ -132,7 +139,7 @@ def _scan_one(
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
     joined = "; ".join(scan.problems) or None
-    manifest.record_post(key, state, scan.encoding, joined, resolved)
+    manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
     return list(scan.problems)
 
 
@@ -155,7 +162,7 @@ def _download_and_analyze(
     """Run downloads and CPU work as one pipeline: each download is analyzed as it lands."""
     counts: Counter[str] = Counter()
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
-    with _cpu_pool(settings.workers) as pool:
+    with cpu_pool(settings.workers) as pool:
         pending: dict[Future[object], str] = {}
         with Fetcher(settings.fetch, store.temp_dir) as fetcher:
             for outcome in fetcher.fetch_all(jobs):
@@ -164,17 +171,17 @@ def _download_and_analyze(
                     counts["downloaded"] += 1
                     sha = _store_download(outcome, manifest, store)
                     if sha is not None and sha not in pending.values():
-                        pending[_submit(pool, sha, manifest, store, settings)] = sha
+                        pending[submit_analysis(pool, sha, manifest, store, settings)] = sha
                 elif isinstance(outcome, NotModified):
                     counts["not_modified"] += 1
                     manifest.record_not_modified(outcome.origin_url)
                 else:
                     _record_failure(outcome, manifest, say)
-                counts["analyzed"] += _collect(pending, manifest, say, block=False)
+                counts["analyzed"] += collect_analyses(pending, manifest, say, block=False)
         for sha, _ in manifest.unanalyzed_images():
             if sha not in pending.values():
-                pending[_submit(pool, sha, manifest, store, settings)] = sha
-        counts["analyzed"] += _collect(pending, manifest, say, block=True)
+                pending[submit_analysis(pool, sha, manifest, store, settings)] = sha
+        counts["analyzed"] += collect_analyses(pending, manifest, say, block=True)
     bar.close()
     return counts
 
@@ -194,21 +201,16 @@ def _record_failure(failure: FetchFailure, manifest: Manifest, say: Say) -> None
     say(failure.message)
 
 
-def _submit(
+def submit_analysis(
     pool: ProcessPoolExecutor, sha: str, manifest: Manifest, store: Store, settings: Settings
 ) -> Future[object]:
-    relpath = _relpath_of(manifest, sha)
+    relpath = manifest.relpath_of_image(sha)
     declared = tuple(DeclaredSize(w, h, "post") for w, h in manifest.declared_sizes(sha))
     job = AnalyzeJob(sha, store.path(relpath), store.root, declared)
     return pool.submit(analyze, job, settings.images)
 
 
-def _relpath_of(manifest: Manifest, sha: str) -> str:
-    row = manifest.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha,)).fetchone()
-    return str(row[0])
-
-
-def _collect(
+def collect_analyses(
     pending: dict[Future[object], str], manifest: Manifest, say: Say, *, block: bool
 ) -> int:
     """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
@@ -235,11 +237,26 @@ def _record_analysis(future: Future[object], sha: str, manifest: Manifest, say: 
     return 1
 
 
-def _group(manifest: Manifest, settings: Settings) -> None:
+def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
+    """Add the Internet Archive's copy nearest the earliest referring post's date, last."""
+    dates = manifest.post_dates(job.origin_url for job in jobs)
+    return [
+        replace(
+            job,
+            candidates=(*job.candidates, wayback_url(job.origin_url, dates.get(job.origin_url))),
+        )
+        for job in jobs
+    ]
+
+
+def group_and_count(manifest: Manifest, settings: Settings, threshold: int | None = None) -> int:
+    """Group near-duplicates, then count posts per canonical; returns the boilerplate count."""
     images = manifest.analyzed_images()
-    canonical_of = group_images(images, settings.images.phash_threshold)
+    limit = settings.images.phash_threshold if threshold is None else threshold
+    canonical_of = group_images(images, limit)
     with manifest.transaction():
         manifest.set_canonicals(canonical_of)
+    return manifest.count_posts_per_image(settings.images.boilerplate_posts)
 
 
 def _failures(manifest: Manifest, origins: Iterable[str]) -> tuple[FailedUrl, ...]:
@@ -252,7 +269,7 @@ def _failures(manifest: Manifest, origins: Iterable[str]) -> tuple[FailedUrl, ..
 
 
 @contextmanager
-def _cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
     context = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)

@@ -4,13 +4,14 @@ write atomically (or print a diff). Only the URL text of localized references ch
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from tqdm import tqdm
 
@@ -77,6 +78,7 @@ def run_rewrite(
         posts_changed=totals["posts_changed"],
         references=totals["references"],
         references_rewritten=totals["rewritten"],
+        references_retargeted=totals["retargeted"],
         references_left_remote=len(left),
         seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
@@ -102,19 +104,28 @@ def plan_post_rewrite(
     rules: Sequence[Rule],
     base_url: str | None,
 ) -> PostRewrite:
+    """The edits for one post: remote references to their local copy, and references already
+    in the cache to their group's current canonical (it moves when a better copy arrives)."""
     remote = [ref for ref in scan.references if ref.kind is RefKind.REMOTE]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
-    found = manifest.localizations(origin_of.values())
+    by_origin = manifest.localizations(origin_of.values())
+    cached = _cached_references(scan, store, base_url)
+    by_sha = manifest.localizations_of_images(hit.sha256 for hit in cached.values())
 
     def target(ref: Reference) -> Localization | None:
-        origin = origin_of.get(ref.span)
-        return found.get(origin) if origin else None
+        if ref.span in origin_of:
+            return by_origin.get(origin_of[ref.span])
+        hit = cached.get(ref.span)
+        return by_sha.get(hit.sha256) if hit else None
 
     def localize(ref: Reference) -> str | None:
         loc = target(ref)
         if loc is None:
             return None
-        relpath = _relpath_for(ref, loc)
+        hit = cached.get(ref.span)
+        relpath = _relpath_for(ref, loc, hit)
+        if hit is not None and hit.relpath == relpath:
+            return None
         return _link(scan.path, store.root / relpath, relpath, base_url)
 
     def size_for(ref: Reference) -> tuple[int, int] | None:
@@ -129,14 +140,65 @@ def plan_post_rewrite(
     new_text = apply_edits(scan.text, edits)
     rewritten = {e.span for e in edits if e.span.start != e.span.end}
     left = _left_remote(scan, remote, origin_of, rewritten, skipped, manifest)
-    counts = Counter(references=len(remote), rewritten=len(rewritten))
+    counts = Counter(
+        references=len(remote),
+        rewritten=len(rewritten - cached.keys()),
+        retargeted=len(rewritten & cached.keys()),
+    )
     changed = new_text if new_text != scan.text else None
     localized = tuple(ref for ref in remote if ref.span in rewritten)
     return PostRewrite(changed, counts, left, undo_records(scan.text, edits), localized)
 
 
-def _relpath_for(ref: Reference, loc: Localization) -> str:
-    if ref.context in THUMBNAIL_CONTEXTS and loc.thumb_relpath:
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A local reference that points at a file of the store."""
+
+    sha256: str
+    relpath: str
+    thumbnail: bool
+
+
+ORIGINAL_PATH = re.compile(r"originals/[0-9a-f]{2}/[0-9a-f]{2}/([0-9a-f]{64})\.\w+")
+THUMB_PATH = re.compile(r"thumbs/[0-9a-f]{2}/([0-9a-f]{64})-\d+x\d+\.\w+")
+
+
+def _cached_references(scan: PostScan, store: Store, base_url: str | None) -> dict[Span, CacheHit]:
+    hits = {}
+    for ref in scan.references:
+        if ref.kind is RefKind.LOCAL:
+            relpath = _cache_relpath(scan.path, ref.source_url, store, base_url)
+            hit = _cache_hit(relpath) if relpath else None
+            if hit is not None:
+                hits[ref.span] = hit
+    return hits
+
+
+def _cache_relpath(post: Path, url: str, store: Store, base_url: str | None) -> str | None:
+    """The path inside the cache folder that a local reference points at, if it does."""
+    if base_url and url.startswith(base_url.rstrip("/") + "/"):
+        return unquote(url[len(base_url.rstrip("/")) + 1 :])
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or url.startswith("/"):
+        return None
+    target = (post.parent / unquote(parts.path)).resolve()
+    try:
+        return target.relative_to(store.root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _cache_hit(relpath: str) -> CacheHit | None:
+    if match := ORIGINAL_PATH.fullmatch(relpath):
+        return CacheHit(match.group(1), relpath, thumbnail=False)
+    if match := THUMB_PATH.fullmatch(relpath):
+        return CacheHit(match.group(1), relpath, thumbnail=True)
+    return None
+
+
+def _relpath_for(ref: Reference, loc: Localization, hit: CacheHit | None) -> str:
+    wants_thumb = ref.context in THUMBNAIL_CONTEXTS or (hit is not None and hit.thumbnail)
+    if wants_thumb and loc.thumb_relpath:
         return loc.thumb_relpath
     return loc.relpath
 

@@ -23,6 +23,7 @@ class FetchSummary:
     already_stored: int
     not_modified: int
     images_analyzed: int
+    boilerplate_images: int
     groups: int
     grouped_images: int
     seconds: float
@@ -52,6 +53,7 @@ class RewriteSummary:
     posts_changed: int
     references: int
     references_rewritten: int
+    references_retargeted: int  # already local, moved to their group's new canonical
     references_left_remote: int
     seconds: float
     dry_run: bool
@@ -128,3 +130,23 @@ class UndoSummary:
         data = asdict(self)
         data.pop("diffs")
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceSummary:
+    """What `dedup --regroup` and `thumbs --rebuild` did."""
+
+    images: int
+    groups: int
+    grouped_images: int
+    boilerplate_images: int
+    thumbnails: int
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,68 @@
+"""Work on the store alone, offline: `dedup --regroup` and `thumbs --rebuild`."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+from mediatool.config import Settings
+from mediatool.manifest import Manifest
+from mediatool.pipeline.common import Say, existing_store
+from mediatool.pipeline.fetching import collect_analyses, cpu_pool, group_and_count, submit_analysis
+from mediatool.pipeline.summaries import MaintenanceSummary
+
+
+def run_regroup(
+    settings: Settings, *, say: Say, threshold: int | None = None
+) -> MaintenanceSummary:
+    """Group every stored image again (e.g. with another threshold); rewrite follows."""
+    started = time.monotonic()
+    store = existing_store(settings)
+    with Manifest.open(store.manifest_path) as manifest:
+        boilerplate = group_and_count(manifest, settings, threshold)
+        return _summary(manifest, boilerplate, started, thumbnails=0)
+
+
+def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
+    """Delete every thumbnail and make them again from the originals (one decode each)."""
+    started = time.monotonic()
+    store = existing_store(settings)
+    problems: list[str] = []
+    with Manifest.open(store.manifest_path) as manifest:
+        with manifest.transaction():
+            old = manifest.forget_thumbnails()
+        for relpath in old:
+            store.path(relpath).unlink(missing_ok=True)
+        shas = manifest.usable_images()
+        with cpu_pool(settings.workers) as pool:
+            pending: dict[Future[object], str] = {
+                submit_analysis(pool, sha, manifest, store, settings): sha for sha in shas
+            }
+
+            def note(message: str) -> None:
+                problems.append(message)
+                say(message)
+
+            collect_analyses(pending, manifest, note, block=True)
+        boilerplate = group_and_count(manifest, settings)
+        thumbnails = manifest.thumbnail_count()
+        return _summary(manifest, boilerplate, started, thumbnails, tuple(problems))
+
+
+def _summary(
+    manifest: Manifest,
+    boilerplate: int,
+    started: float,
+    thumbnails: int,
+    problems: tuple[str, ...] = (),
+) -> MaintenanceSummary:
+    groups, grouped = manifest.group_count()
+    return MaintenanceSummary(
+        images=len(manifest.usable_images()),
+        groups=groups,
+        grouped_images=grouped,
+        boilerplate_images=boilerplate,
+        thumbnails=thumbnails,
+        seconds=round(time.monotonic() - started, 3),
+        problems=problems,
+    )

@@ -1,0 +1,161 @@
+"""The pipeline's own behaviour across stages, against the local origin server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from mediatool.cli import main
+from mediatool.manifest import Manifest
+from mediatool.testing.origin import OriginServer
+
+SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+
+
+def _photo(width: int, quality: int = 85) -> bytes:
+    """A real photo-like image: a gradient with structure, resized to `width`."""
+    image = Image.radial_gradient("L").convert("RGB").resize((256, 192))
+    for x in range(0, 256, 32):
+        image.paste((200, 40, 40), (x, 20, x + 12, 180))
+    image = image.resize((width, width * 3 // 4), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _post(folder: Path, name: str, *urls: str, date: str = "2021-06-17") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"![]({url})\n\n" for url in urls)
+    path = folder / name
+    path.write_text(f"---\ntitle: t\ndate: {date}\n---\n\n{body}")
+    return path
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_wayback_copy_is_the_last_candidate_nearest_the_post_date(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    dead = "http://dead.example.test/pic.jpg"
+    proxy_env.add(dead, b"", status=404)
+    archived = f"https://web.archive.org/web/20210617000000id_/{dead}"
+    proxy_env.add(archived, _photo(200))
+    post = _post(tmp_path / "posts", "a.md", dead)
+    cache = str(tmp_path / "cache")
+    without = _cli("fetch", str(post), "--cache", cache, "--json")
+    assert without.exit_code == 1
+    assert proxy_env.requests_for(archived) == []
+    with_wayback = _cli("fetch", str(post), "--cache", cache, "--json", "--wayback")
+    assert with_wayback.exit_code == 0, with_wayback.stderr
+    assert json.loads(with_wayback.stdout)["downloaded"] == 1
+    assert len(proxy_env.requests_for(archived)) == 1
+    with Manifest.open(tmp_path / "cache" / "manifest.sqlite") as manifest:
+        row = manifest.db.execute("SELECT fetched_url FROM urls").fetchone()
+    assert row[0] == archived
+
+
+def test_a_better_copy_moves_the_canonical_and_rewrite_follows(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    small, big = "http://a.example.test/small.jpg", "http://b.example.test/big.jpg"
+    proxy_env.add(small, _photo(160, quality=60))
+    proxy_env.add(big, _photo(640))
+    posts = tmp_path / "posts"
+    first = _post(posts, "first.md", small)
+    cache = str(tmp_path / "cache")
+    assert _cli("fetch", str(posts), "--cache", cache).exit_code == 0
+    assert _cli("rewrite", str(posts), "--cache", cache).exit_code == 0
+    small_path = first.read_text().split("](")[1].split(")")[0]
+    _post(posts, "second.md", big)
+    assert _cli("fetch", str(posts), "--cache", cache).exit_code == 0
+    result = _cli("rewrite", str(posts), "--cache", cache, "--json")
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert summary["references_retargeted"] == 1
+    moved = first.read_text().split("](")[1].split(")")[0]
+    second = (posts / "second.md").read_text().split("](")[1].split(")")[0]
+    assert moved != small_path
+    assert moved == second
+    assert (posts / moved).resolve().is_file()
+
+
+def test_images_in_many_posts_are_flagged_boilerplate(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    banner = "http://cdn.example.test/banner.jpg"
+    proxy_env.add(banner, _photo(300))
+    posts = tmp_path / "posts"
+    for number in range(4):
+        _post(posts, f"p{number}.md", banner)
+    (posts / "mediatool.toml").write_text("[images]\nboilerplate_posts = 3\n")
+    result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--json")
+    assert json.loads(result.stdout)["boilerplate_images"] == 1
+    (posts / "mediatool.toml").write_text("[images]\nboilerplate_posts = 4\n")
+    regroup = _cli(
+        "dedup",
+        "--regroup",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--config",
+        str(posts / "mediatool.toml"),
+        "--json",
+    )
+    assert json.loads(regroup.stdout)["boilerplate_images"] == 0
+
+
+def test_regroup_threshold_and_thumbs_rebuild(tmp_path: Path, proxy_env: OriginServer) -> None:
+    small, big = "http://a.example.test/s.jpg", "http://a.example.test/b.jpg"
+    proxy_env.add(small, _photo(320, quality=50))
+    proxy_env.add(big, _photo(800))
+    post = _post(tmp_path / "posts", "a.md", small, big)
+    cache = tmp_path / "cache"
+    assert _cli("fetch", str(post), "--cache", str(cache)).exit_code == 0
+    grouped = json.loads(_cli("dedup", "--regroup", "--cache", str(cache), "--json").stdout)
+    assert (grouped["groups"], grouped["grouped_images"]) == (1, 2)
+    thumbs = sorted((cache / "thumbs").rglob("*.webp"))
+    assert thumbs
+    for thumb in thumbs:
+        thumb.unlink()
+    rebuilt = _cli("thumbs", "--rebuild", "--cache", str(cache), "--json")
+    assert rebuilt.exit_code == 0
+    assert json.loads(rebuilt.stdout)["thumbnails"] == len(thumbs)
+    assert sorted((cache / "thumbs").rglob("*.webp")) == thumbs
+
+
+def test_killed_fetch_leaves_no_partial_file_and_a_rerun_completes(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    quick, slow = "http://a.example.test/quick.jpg", "http://a.example.test/slow.jpg"
+    big = _photo(1600)
+    proxy_env.add(quick, _photo(200))
+    proxy_env.add(slow, big, body_delay=0.2, chunk_size=max(1, len(big) // 50))
+    post = _post(tmp_path / "posts", "a.md", quick, slow)
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "mediatool.cli", "fetch", str(post), "--cache", str(cache)]
+    process = subprocess.Popen(command, env=dict(os.environ), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not proxy_env.requests_for(slow) and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait for the slow download to have started, not for a result
+    assert proxy_env.requests_for(slow), "the slow download never started"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    stored = list((cache / "originals").rglob("*"))
+    assert all(not p.name.endswith(".part") for p in stored)
+    assert all(p.stat().st_size > 0 for p in stored if p.is_file())
+    proxy_env.add(slow, big)
+    rerun = _cli("fetch", str(post), "--cache", str(cache), "--json")
+    assert rerun.exit_code == 0, rerun.stderr
+    assert list((cache / "tmp").iterdir()) == []
+    files = [p for p in (cache / "originals").rglob("*.jpg")]
+    assert any(p.read_bytes() == big for p in files)
