@@ -31,6 +31,9 @@ echo
 echo "\$ mediatool rewrite $work/posts --cache $work/cache"
 .venv/bin/mediatool rewrite "$work/posts" --cache "$work/cache"
 echo
+echo "\$ mediatool report --cache $work/cache"
+.venv/bin/mediatool report --cache "$work/cache"
+echo
 post="10分钟内违停驶离，可免罚！.md"
 echo "\$ git diff --no-index --word-diff examples/archive/posts/$post $work/posts/$post"
 git --no-pager diff --no-index --word-diff=plain --word-diff-regex='[^[:space:]]+' \

@@ -239,6 +239,21 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
+@main.command(name="report")
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the store and manifest.sqlite  [default: ./cache]",
+)
+def report_command(cache: Path | None) -> None:
+    """Write report.html into the cache folder: totals, failures by reason and host,
+    near-duplicate groups, boilerplate images and declared-size mismatches."""
+    settings = _settings([Path(".")], None, {"cache_dir": cache})
+    path = _run(lambda: pipeline.run_report(settings))
+    click.echo(str(path))
+
+
 def _echo_diffs(diffs: tuple[str, ...]) -> None:
     for diff in diffs:
         click.echo(diff, nl=False)

@@ -115,7 +115,8 @@ a { color: #0b57d0; }
 .none { color: #5b6570; font-style: italic; }
 .more { color: #8a4b00; font-weight: 600; }
 table { border-collapse: collapse; margin: 4px 0; }
-th, td { text-align: left; vertical-align: top; padding: 4px 10px; border-bottom: 1px solid #e6e9ed; }
+th, td { text-align: left; vertical-align: top; padding: 4px 10px;
+  border-bottom: 1px solid #e6e9ed; }
 th { background: #f3f5f7; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
@@ -154,7 +155,7 @@ def _kb(size: int) -> str:
 
 
 def _src(relpath: str) -> str:
-    """A cache-relative path as a percent-quoted relative URL (the report sits in the cache root)."""
+    """A cache-relative path as a percent-quoted URL relative to the report (in the cache root)."""
     return quote(relpath.replace("\\", "/").lstrip("/"), safe="/")
 
 

@@ -120,6 +120,22 @@ class Localization:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRow:
+    """A stored original as the report shows it."""
+
+    sha256: str
+    relpath: str
+    thumb_relpath: str | None
+    width: int
+    height: int
+    bytes: int
+    format: str
+    canonical: str
+    post_count: int
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UrlStatus:
     origin_url: str
     status: str
@@ -496,6 +512,65 @@ class Manifest:
         self.db.execute("DROP TABLE temp.post_counts")
         row = self.db.execute("SELECT count(*) FROM images WHERE boilerplate").fetchone()
         return int(row[0])
+
+    def totals(self) -> dict[str, int]:
+        """Counts for the report: posts, references, URLs by status, images, bytes stored."""
+
+        def one(sql: str) -> int:
+            return int(self.db.execute(sql).fetchone()[0] or 0)
+
+        return {
+            "posts": one("SELECT count(*) FROM posts"),
+            "posts with problems": one("SELECT count(*) FROM posts WHERE problem IS NOT NULL"),
+            "references": one("SELECT count(*) FROM refs"),
+            "remote references": one("SELECT count(*) FROM refs WHERE kind='remote'"),
+            "URLs": one("SELECT count(*) FROM urls"),
+            "URLs stored": one("SELECT count(*) FROM urls WHERE status='ok'"),
+            "URLs failed": one("SELECT count(*) FROM urls WHERE status='failed'"),
+            "images": one("SELECT count(*) FROM images WHERE error_reason IS NULL"),
+            "bytes stored": one("SELECT sum(bytes) FROM images"),
+            "thumbnails": one("SELECT count(*) FROM thumbs"),
+        }
+
+    def failed_urls(self) -> list[tuple[str, str]]:
+        """(origin_url, reason) of every failed URL."""
+        return list(
+            self.db.execute(
+                "SELECT origin_url, coalesce(reason, 'failed') FROM urls WHERE status='failed'"
+                " ORDER BY origin_url"
+            )
+        )
+
+    def image_rows(self, where: str) -> list[ImageRow]:
+        """Usable images matching one of the report's fixed filters."""
+        filters = {
+            "grouped": "coalesce(i.canonical, i.sha256) IN (SELECT canonical FROM images"
+            " WHERE canonical IS NOT NULL GROUP BY canonical HAVING count(*) > 1)",
+            "boilerplate": "i.boilerplate",
+            "mismatched": "i.notes IS NOT NULL",
+        }
+        rows = self.db.execute(
+            "SELECT i.sha256, i.relpath, (SELECT t.relpath FROM thumbs t WHERE t.sha256=i.sha256"
+            " ORDER BY t.width DESC LIMIT 1), i.width, i.height, i.bytes, i.format,"
+            " coalesce(i.canonical, i.sha256), i.post_count, i.notes FROM images i"
+            f" WHERE i.error_reason IS NULL AND i.format IS NOT NULL AND {filters[where]}"
+            " ORDER BY i.post_count DESC, coalesce(i.canonical, i.sha256), i.sha256"
+        )
+        return [
+            ImageRow(
+                sha,
+                relpath,
+                thumb,
+                width or 0,
+                height or 0,
+                size or 0,
+                fmt,
+                canon,
+                count,
+                tuple(json.loads(notes)) if notes else (),
+            )
+            for sha, relpath, thumb, width, height, size, fmt, canon, count, notes in rows
+        ]
 
     def localizations_of_images(self, shas: Iterable[str]) -> dict[str, Localization]:
         """For stored originals: their group's canonical original and its largest thumbnail."""

@@ -159,3 +159,25 @@ def test_killed_fetch_leaves_no_partial_file_and_a_rerun_completes(
     assert list((cache / "tmp").iterdir()) == []
     files = [p for p in (cache / "originals").rglob("*.jpg")]
     assert any(p.read_bytes() == big for p in files)
+
+
+def test_report_page_shows_groups_and_failures_from_the_manifest(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    small, big = "http://a.example.test/s.jpg", "http://a.example.test/b.jpg"
+    gone = "http://gone.example.test/x.jpg"
+    proxy_env.add(small, _photo(320, quality=50))
+    proxy_env.add(big, _photo(800))
+    proxy_env.add(gone, b"", status=404)
+    post = _post(tmp_path / "posts", "a.md", small, big, gone)
+    cache = tmp_path / "cache"
+    assert _cli("fetch", str(post), "--cache", str(cache)).exit_code == 1
+    result = _cli("report", "--cache", str(cache))
+    assert result.exit_code == 0
+    page = Path(result.stdout.strip())
+    assert page == cache / "report.html"
+    html = page.read_text()
+    assert "http_404" in html and "gone.example.test" in html
+    assert "1 group" in html and "kept" in html
+    for src in (part.split('"')[0] for part in html.split('src="')[1:]):
+        assert (cache / src).is_file()

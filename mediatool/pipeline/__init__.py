@@ -3,6 +3,7 @@
 from mediatool.pipeline.checking import run_check
 from mediatool.pipeline.fetching import run_fetch
 from mediatool.pipeline.maintenance import run_rebuild_thumbs, run_regroup
+from mediatool.pipeline.reporting import run_report
 from mediatool.pipeline.rewriting import run_rewrite
 from mediatool.pipeline.scanning import run_scan
 from mediatool.pipeline.undoing import run_undo
@@ -12,6 +13,7 @@ __all__ = [
     "run_fetch",
     "run_rebuild_thumbs",
     "run_regroup",
+    "run_report",
     "run_rewrite",
     "run_scan",
     "run_undo",
