@@ -574,37 +574,35 @@ class Manifest:
 
     def localizations_of_images(self, shas: Iterable[str]) -> dict[str, Localization]:
         """For stored originals: their group's canonical original and its largest thumbnail."""
-        found: dict[str, Localization] = {}
-        for chunk in _chunks(sorted(set(shas)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                "SELECT i.sha256, c.relpath, c.width, c.height,"
-                " (SELECT t.relpath FROM thumbs t WHERE t.sha256=c.sha256"
-                "  ORDER BY t.width DESC LIMIT 1)"
-                " FROM images i JOIN images c ON c.sha256=coalesce(i.canonical, i.sha256)"
-                f" WHERE c.error_reason IS NULL AND i.sha256 IN ({marks})",
-                chunk,
-            )
-            for sha, relpath, width, height, thumb in rows:
-                found[sha] = Localization(sha, relpath, width or 0, height or 0, thumb)
-        return found
+        return self._localizations(shas, "i.sha256", " FROM images i", "i.sha256 IN ({marks})")
 
     def localizations(self, origin_urls: Iterable[str]) -> dict[str, Localization]:
         """For each fetched origin URL: the canonical original and its largest thumbnail."""
+        return self._localizations(
+            origin_urls,
+            "u.origin_url",
+            " FROM urls u JOIN images i ON i.sha256=u.sha256",
+            "u.status='ok' AND u.origin_url IN ({marks})",
+        )
+
+    def _localizations(
+        self, keys: Iterable[str], key_column: str, source: str, condition: str
+    ) -> dict[str, Localization]:
+        """key -> Localization, where `source` brings image `i` for each key and `condition`
+        (with `{marks}` for the keys) picks the keys; `c` is i's canonical copy."""
         found: dict[str, Localization] = {}
-        for chunk in _chunks(sorted(set(origin_urls)), 500):
+        for chunk in _chunks(sorted(set(keys)), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                "SELECT u.origin_url, c.relpath, c.width, c.height,"
+                f"SELECT {key_column}, c.relpath, c.width, c.height,"
                 " (SELECT t.relpath FROM thumbs t WHERE t.sha256=c.sha256"
                 "  ORDER BY t.width DESC LIMIT 1)"
-                " FROM urls u JOIN images i ON i.sha256=u.sha256"
-                " JOIN images c ON c.sha256=coalesce(i.canonical, i.sha256)"
-                f" WHERE u.status='ok' AND c.error_reason IS NULL AND u.origin_url IN ({marks})",
+                f"{source} JOIN images c ON c.sha256=coalesce(i.canonical, i.sha256)"
+                f" WHERE c.error_reason IS NULL AND {condition.format(marks=marks)}",
                 chunk,
             )
-            for url, relpath, width, height, thumb in rows:
-                found[url] = Localization(url, relpath, width or 0, height or 0, thumb)
+            for key, relpath, width, height, thumb in rows:
+                found[key] = Localization(key, relpath, width or 0, height or 0, thumb)
         return found
 
     # -- rewrites (for undo) ----------------------------------------------------------------

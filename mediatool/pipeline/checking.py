@@ -8,11 +8,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from mediatool.config import Settings
-from mediatool.discover import find_posts, read_post
-from mediatool.errors import PostError
+from mediatool.discover import find_posts
 from mediatool.manifest import Manifest
 from mediatool.models import PostScan, Reference, RefKind
-from mediatool.pipeline.common import Say, existing_store
+from mediatool.pipeline.common import PostReader, Say, existing_store
 from mediatool.pipeline.rewriting import plan_post_rewrite
 from mediatool.pipeline.summaries import CheckSummary, Finding
 from mediatool.resolve import compile_rules
@@ -26,16 +25,11 @@ def run_check(
     rules = compile_rules(settings.proxy_rules)
     localizable: list[Finding] = []
     missing: list[Finding] = []
-    problems: list[str] = []
+    reader = PostReader(settings.discover, say, keep_post_problems=False)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        for path in posts:
-            try:
-                scan = read_post(path, settings.discover)
-            except PostError as exc:
-                say(exc.message)
-                problems.append(exc.message)
-                continue
+        for scan in reader.scans(posts):
+            path = scan.path
             plan = plan_post_rewrite(scan, manifest, store, rules, base_url)
             localizable += [
                 Finding(str(path), r.line, r.source_url, "localizable") for r in plan.localized
@@ -46,7 +40,7 @@ def run_check(
             ]
     for finding in [*localizable, *missing]:
         say(f"{finding.post}:{finding.line}: {finding.why}: {finding.url}")
-    return CheckSummary(len(posts), tuple(localizable), tuple(missing), tuple(problems))
+    return CheckSummary(len(posts), tuple(localizable), tuple(missing), tuple(reader.problems))
 
 
 def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> list[Reference]:

@@ -16,12 +16,11 @@ from urllib.parse import quote, unquote, urlsplit
 from tqdm import tqdm
 
 from mediatool.config import Settings
-from mediatool.discover import find_posts, read_post
-from mediatool.errors import PostError
+from mediatool.discover import find_posts
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
-from mediatool.pipeline.common import Say, existing_store, post_key
+from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve
 from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
@@ -45,20 +44,13 @@ def run_rewrite(
     rules = compile_rules(settings.proxy_rules)
     totals: Counter[str] = Counter()
     left: list[LeftRemote] = []
-    problems: list[str] = []
+    reader = PostReader(settings.discover, say)
     diffs: list[str] = []
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        for path in tqdm(posts, desc="rewrite", unit="post", disable=not progress, file=sys.stderr):
-            try:
-                scan = read_post(path, settings.discover)
-            except PostError as exc:
-                say(exc.message)
-                problems.append(exc.message)
-                continue
-            for problem in scan.problems:
-                say(problem)
-            problems.extend(scan.problems)
+        bar = tqdm(posts, desc="rewrite", unit="post", disable=not progress, file=sys.stderr)
+        for scan in reader.scans(bar):
+            path = scan.path
             result = plan_post_rewrite(scan, manifest, store, rules, base_url)
             totals.update(result.counts)
             left.extend(result.left_remote)
@@ -83,7 +75,7 @@ def run_rewrite(
         seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
         left_remote=tuple(left),
-        problems=tuple(problems),
+        problems=tuple(reader.problems),
         diffs=tuple(diffs),
     )
 

@@ -10,10 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mediatool.config import Settings
-from mediatool.discover import find_posts, read_post
-from mediatool.errors import PostError
+from mediatool.discover import find_posts
 from mediatool.models import PostScan, Reference, RefKind
-from mediatool.pipeline.common import Say
+from mediatool.pipeline.common import PostReader, Say
 from mediatool.pipeline.summaries import ScanSummary
 from mediatool.resolve import Rule, compile_rules, resolve
 
@@ -25,21 +24,9 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
     rules = compile_rules(settings.proxy_rules)
     by_context: Counter[str] = Counter()
     by_host: Counter[str] = Counter()
-    problems: list[str] = []
-    failed_posts = 0
+    reader = PostReader(settings.discover, say)
     posts = find_posts(paths, exclude=[settings.cache_dir])
-    for path in posts:
-        try:
-            scan = read_post(path, settings.discover)
-        except PostError as exc:
-            say(exc.message)
-            problems.append(exc.message)
-            failed_posts += 1
-            continue
-        for problem in scan.problems:
-            say(problem)
-        problems.extend(scan.problems)
-        failed_posts += bool(scan.problems)
+    for scan in reader.scans(posts):
         for ref in scan.references:
             record = reference_record(scan, ref, rules)
             by_context[ref.context] += 1
@@ -47,11 +34,11 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
             emit(record)
     return ScanSummary(
         posts=len(posts),
-        posts_failed=failed_posts,
+        posts_failed=reader.unreadable + reader.with_problems,
         references=sum(by_context.values()),
         by_context=dict(by_context.most_common()),
         by_host=dict(by_host.most_common()),
-        problems=tuple(problems),
+        problems=tuple(reader.problems),
     )
 
 
