@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -86,7 +85,9 @@ def analyze_all(jobs: list[AnalyzeJob], settings: ImageSettings) -> None:
         analyze(job, settings)
 
 
-def pool_rate(jobs: list[AnalyzeJob], settings: ImageSettings, workers: int, seconds: float) -> float:
+def pool_rate(
+    jobs: list[AnalyzeJob], settings: ImageSettings, workers: int, seconds: float
+) -> float:
     """Images per second through the fetch pipeline's process pool (warm workers)."""
     with cpu_pool(workers) as pool:
         list(pool.map(analyze, jobs, [settings] * len(jobs)))  # start and warm the workers
@@ -96,6 +97,25 @@ def pool_rate(jobs: list[AnalyzeJob], settings: ImageSettings, workers: int, sec
             list(pool.map(analyze, jobs, [settings] * len(jobs), chunksize=1))
             done += len(jobs)
         return done / (time.perf_counter() - start)
+
+
+def measure_kind(
+    kind: str,
+    paths: list[Path],
+    jobs: list[AnalyzeJob],
+    settings: ImageSettings,
+    cores: int,
+    seconds: float,
+) -> str:
+    """One table row: phash full vs draft, analyze on one core and on every core."""
+    full = per_image_ms(lambda: phash_full(paths), len(paths), seconds)
+    draft = per_image_ms(lambda: phash_draft(jobs, settings), len(jobs), seconds)
+    one = per_image_ms(lambda: analyze_all(jobs, settings), len(jobs), seconds)
+    many = pool_rate(jobs, settings, cores, seconds)
+    return (
+        f"{kind:6} {len(paths):3d} {full:8.1f} ms {draft:9.1f} ms {one:6.1f} ms "
+        f"{1000 / one:7.1f}/s {many:8.1f}/s {many * one / 1000:8.2f}x"
+    )
 
 
 def main() -> None:
@@ -112,16 +132,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         originals = make_originals(args.images, Path(tmp))
         for kind, paths in originals.items():
-            cache = Path(tmp) / f"cache-{kind}"
-            jobs = jobs_for(paths, cache)
-            full = per_image_ms(lambda: phash_full(paths), len(paths), args.seconds)
-            draft = per_image_ms(lambda: phash_draft(jobs, settings), len(jobs), args.seconds)
-            one = per_image_ms(lambda: analyze_all(jobs, settings), len(jobs), args.seconds)
-            many = pool_rate(jobs, settings, cores, args.seconds)
-            print(
-                f"{kind:6} {len(paths):3d} {full:8.1f} ms {draft:9.1f} ms {one:6.1f} ms "
-                f"{1000 / one:7.1f}/s {many:8.1f}/s {many * one / 1000:8.2f}x"
-            )
+            jobs = jobs_for(paths, Path(tmp) / f"cache-{kind}")
+            print(measure_kind(kind, paths, jobs, settings, cores, args.seconds))
     print("ms columns: per image on one core; /s columns: analyze throughput (hash + thumbnails)")
 
 

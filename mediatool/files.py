@@ -17,9 +17,14 @@ TEMP_SUFFIX = ".part"
 def temp_file_in(folder: Path) -> Iterator[tuple[BinaryIO, Path]]:
     """An open temporary file in `folder` (same file system as its final place); deleted on error.
 
-    The caller renames it into place with `publish` before the block ends, or it is removed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
+    The caller renames it into place with `publish` before the block ends, or it is removed.
+    `folder` is created when missing (the common case, it exists, costs no extra system call:
+    the fetcher opens one temporary file per download)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:

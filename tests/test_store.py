@@ -81,3 +81,17 @@ def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     assert post.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["post.md"]
     assert sha256_of_file(post) == hashlib.sha256(b"new").hexdigest()
+
+
+def test_temp_file_in_creates_a_missing_folder_and_keeps_working_after_it_is_removed(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache" / "tmp"
+    with temp_file_in(folder) as (handle, first):
+        handle.write(b"one")
+    assert first.parent == folder and first.read_bytes() == b"one"
+    first.unlink()
+    folder.rmdir()  # e.g. cleaned away while a fetch runs: the next download recreates it
+    with temp_file_in(folder) as (handle, second):
+        handle.write(b"two")
+    assert second.parent == folder and second.read_bytes() == b"two"
