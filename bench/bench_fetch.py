@@ -4,8 +4,10 @@
         [--per-host 4] [--hosts 8] [--size-kb 130] [--repeat 3] [--no-tools] [--no-raw]
 
 The server plays `--hosts` image hosts through its proxy port, each URL a distinct ~130 KB JPEG
-path, with `--latency-ms` added before every answer. Rows printed:
-- mediatool: Fetcher.fetch_all through HTTP_PROXY (as in a real run), each temp file deleted;
+(its own bytes, so its own file in the store), with `--latency-ms` added before every answer.
+Rows printed:
+- mediatool: the fetch and store stages of `mediatool fetch` (Fetcher.fetch_all through
+  HTTP_PROXY, as in a real run, each body moved into a fresh sha256 store);
 - raw-threads / raw-async: bare httpx, a thread pool on one sync Client vs asyncio on one
   AsyncClient, same concurrency (the two structures the fetcher could have been built on);
 - wget -i (sequential) and curl --parallel, when installed, on the same files by direct path.
@@ -37,7 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
 from mediatool.models import Download, FetchJob
+from mediatool.store import Store
 from mediatool.testing import save_site
+
+
+def distinct(body: bytes, index: int) -> bytes:
+    """`body` with a JPEG comment segment naming `index`: a valid JPEG with its own sha256."""
+    comment = f"mediatool bench {index}".encode()
+    return body[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + body[2:]
 
 
 def make_jpeg(size_kb: int) -> bytes:
@@ -75,17 +84,18 @@ def report(label: str, seconds: float, count: int, total_bytes: int, ideal: floa
 
 
 def run_fetcher(urls: list[str], proxy: str, args: argparse.Namespace, tmp: Path) -> float:
+    """The fetch and store stages as `mediatool fetch` runs them: each body lands in the store."""
     os.environ.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, NO_PROXY="")
     settings = FetchSettings(concurrency=args.concurrency, per_host=args.per_host)
     jobs = (FetchJob(origin_url=url, candidates=(url,)) for url in urls)
+    store = Store(tmp / "store")
+    shutil.rmtree(store.root, ignore_errors=True)
+    store.prepare()
     started = time.perf_counter()
     failures = 0
-    with Fetcher(settings, tmp / "fetch-tmp") as fetcher:
+    with Fetcher(settings, store.temp_dir, store.keep) as fetcher:
         for outcome in fetcher.fetch_all(jobs):
-            if isinstance(outcome, Download):
-                outcome.temp_path.unlink()
-            else:
-                failures += 1
+            failures += not isinstance(outcome, Download)
     seconds = time.perf_counter() - started
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
         os.environ.pop(name, None)
@@ -189,7 +199,7 @@ def main() -> int:
         tmp = Path(name)
         root = tmp / "site"
         urls = [f"http://img{i % args.hosts}.bench.test/photos/{i}.jpg" for i in range(args.n)]
-        save_site(root, dict.fromkeys(urls, body))
+        save_site(root, {url: distinct(body, i) for i, url in enumerate(urls)})
         server, proxy = start_server(root, args.latency_ms)
         try:
             direct = [f"{proxy}/{u.removeprefix('http://')}" for u in urls]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +187,31 @@ class Manifest:
         self.db.execute("BEGIN")
         try:
             yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @contextmanager
+    def checkpoints(self, every: int, seconds: float) -> Iterator[Callable[[], None]]:
+        """One long transaction committed at the checkpoints the caller marks, at most every
+        `every` marks or `seconds`: many small writes without a commit each. A mark must fall
+        where the manifest is consistent; on an error the writes since the last commit are
+        rolled back (a killed run loses at most that much, and the next run redoes it)."""
+        marks = 0
+        since = time.monotonic()
+        self.db.execute("BEGIN")
+
+        def checkpoint() -> None:
+            nonlocal marks, since
+            marks += 1
+            if marks >= every or time.monotonic() - since >= seconds:
+                self.db.execute("COMMIT")
+                self.db.execute("BEGIN")
+                marks, since = 0, time.monotonic()
+
+        try:
+            yield checkpoint
         except BaseException:
             self.db.execute("ROLLBACK")
             raise

@@ -88,7 +88,8 @@ class FetchJob:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A fetch that succeeded: the body sits in `temp_path`, not yet in the store."""
+    """A fetch that succeeded: the body sits in `temp_path`, or, when the Fetcher was given a
+    `keep` function (the store's), it is already kept at `relpath` and `temp_path` is gone."""
 
     origin_url: str
     fetched_url: str  # the candidate that answered (before redirects)
@@ -100,6 +101,8 @@ class Download:
     etag: str | None
     last_modified: str | None
     redirects: tuple[str, ...] = ()
+    kind: str = ""  # the image format its first bytes show ("jpeg", "png", "svg", ...)
+    relpath: str = ""  # where `keep` put it (inside the cache folder), "" when not kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,30 +34,12 @@ EXTENSIONS = {
     "SVG": "svg",
     "MPO": "jpg",
 }
+KIND_EXTENSIONS = {kind.lower(): ext for kind, ext in EXTENSIONS.items()} | {"tiff": "tif"}
 
 
-def sniff_extension(head: bytes) -> str:
-    """The file extension for an image's first bytes ("bin" when unknown)."""
-    signatures = (
-        (b"\xff\xd8\xff", "jpg"),
-        (b"\x89PNG\r\n\x1a\n", "png"),
-        (b"GIF87a", "gif"),
-        (b"GIF89a", "gif"),
-        (b"BM", "bmp"),
-        (b"II*\x00", "tif"),
-        (b"MM\x00*", "tif"),
-        (b"\x00\x00\x01\x00", "ico"),
-    )
-    for magic, ext in signatures:
-        if head.startswith(magic):
-            return ext
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[4:8] == b"ftyp":
-        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
-    if b"<svg" in head[:4096].lower():
-        return "svg"
-    return "bin"
+def extension_of(kind: str) -> str:
+    """The file extension for an image kind the fetcher sniffed (fetch.sniff.image_kind)."""
+    return KIND_EXTENSIONS.get(kind, "bin")
 
 
 def sha256_of_file(path: Path) -> str:
@@ -119,6 +101,10 @@ class Store:
         else:
             publish(temp_path, final)
         return relpath
+
+    def keep(self, temp_path: Path, sha256: str, kind: str) -> str:
+        """`put_original` for a download whose kind the fetcher sniffed (Fetcher's `keep`)."""
+        return self.put_original(temp_path, sha256, extension_of(kind))
 
     def verify(self, relpath: str, sha256: str) -> bool:
         """True when the stored file exists and still has the bytes it is named for."""

@@ -21,6 +21,7 @@ from mediatool.fetch.candidate import parse_retry_after
 from mediatool.fetch.guard import Guard, literal_address
 from mediatool.files import TEMP_PREFIX
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, NotModified
+from mediatool.store import Store
 from mediatool.testing import OriginServer
 
 pytestmark = pytest.mark.timeout(20)
@@ -85,6 +86,27 @@ def test_download_streams_to_temp_file_with_sha256(
     [request] = origin.requests_for(url)
     assert request.header("Referer") is None
     assert request.header("User-Agent") == DEFAULT_USER_AGENT
+
+
+def test_keep_stores_each_body_on_the_worker_and_leaves_no_temp_file(
+    origin: OriginServer, tmp_path: Path, jpeg_bytes: bytes, png_bytes: bytes
+) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    urls = {origin.url("/img/a.jpg"): jpeg_bytes, origin.url("/img/b"): png_bytes}
+    for url, body in urls.items():
+        origin.add(url, body)
+    with Fetcher(FAST, store.temp_dir, store.keep) as fetcher:
+        outcomes = list(fetcher.fetch_all(job(url) for url in urls))
+    kept = {o.origin_url: o for o in outcomes if isinstance(o, Download)}
+    assert set(kept) == set(urls)
+    for url, body in urls.items():
+        sha = hashlib.sha256(body).hexdigest()
+        ext = "jpg" if body == jpeg_bytes else "png"  # by the bytes, not the URL
+        assert kept[url].relpath == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.{ext}"
+        assert store.path(kept[url].relpath).read_bytes() == body
+        assert not kept[url].temp_path.exists()
+    assert temp_files(store.temp_dir) == []
 
 
 def test_content_is_judged_by_bytes_not_type(

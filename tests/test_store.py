@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mediatool.errors import CacheNotWritable
+from mediatool.fetch.sniff import image_kind
 from mediatool.files import atomic_write_bytes, temp_file_in
-from mediatool.store import Store, sha256_of_file, sniff_extension
+from mediatool.store import KIND_EXTENSIONS, Store, extension_of, sha256_of_file
 
 
 def _temp_with(store: Store, data: bytes) -> Path:
@@ -64,12 +65,31 @@ def test_unwritable_cache_is_a_clear_fatal_error(tmp_path: Path) -> None:
         (b"GIF89a....", "gif"),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"),
         (b"\x00\x00\x00\x1cftypavif", "avif"),
+        (b"\x00\x00\x00\x18ftypheic", "heic"),
+        (b"II*\x00rest", "tif"),
         (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg">', "svg"),
         (b"<!doctype html><html>", "bin"),
     ],
 )
-def test_sniff_extension_judges_by_bytes(head: bytes, ext: str) -> None:
-    assert sniff_extension(head) == ext
+def test_extension_follows_the_kind_the_fetcher_sniffs(head: bytes, ext: str) -> None:
+    assert extension_of(image_kind(head) or "") == ext
+
+
+def test_keep_moves_a_download_into_the_store_once(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    first = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
+    second = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
+    assert first == second == f"originals/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
+    assert sha256_of_file(store.path(first)) == sha
+    assert list(store.temp_dir.iterdir()) == []
+    assert store.path(first).stat().st_mode & 0o777 == 0o644
+
+
+def test_every_sniffed_kind_has_its_own_extension() -> None:
+    kinds = ("jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "avif", "heif", "svg")
+    assert all(KIND_EXTENSIONS.get(kind, "bin") != "bin" for kind in kinds)
 
 
 def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:

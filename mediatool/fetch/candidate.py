@@ -8,6 +8,7 @@ import email.utils
 import hashlib
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from mediatool.models import Download, FetchJob, NotModified
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SMALL_BODY = 65536  # error and redirect bodies up to this size are read to keep the connection
+WRITE_BLOCK = 1 << 20  # bytes gathered before one hash update and one write (bounds memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class _Body:
     content_type: str | None
     etag: str | None
     last_modified: str | None
+    kind: str
+    relpath: str = ""
 
 
 class _Abort(Exception):
@@ -58,6 +62,7 @@ class _Abort(Exception):
 
 
 Result = Download | NotModified | Failed
+Keep = Callable[[Path, str, str], str]  # (temp file, sha256, kind) -> relpath; moves the file
 
 
 class LiveFiles:
@@ -98,8 +103,10 @@ class CandidateFetcher:
         temp_dir: Path,
         guard: Guard,
         hosts: HostTable,
+        keep: Keep | None = None,
     ) -> None:
         self.client = client
+        self.keep = keep
         self.settings = settings
         self.temp_dir = temp_dir
         self.guard = guard
@@ -138,6 +145,8 @@ class CandidateFetcher:
                 etag=result.etag,
                 last_modified=result.last_modified,
                 redirects=tuple(hops),
+                kind=result.kind,
+                relpath=result.relpath,
             )
         if isinstance(result, NotModified):
             return NotModified(origin_url=job.origin_url, fetched_url=candidate)
@@ -276,12 +285,17 @@ class CandidateFetcher:
             with temp_file_in(self.temp_dir) as (handle, path):
                 run.live.add(path)
                 try:
-                    digest, size = self._copy(response, handle, length, run.cancel)
+                    digest, size, head = self._copy(response, handle, length, run.cancel)
                 except BaseException:
                     run.live.discard(path)
                     raise
         except _Abort as stop:
             return stop.failure
+        kind = image_kind(head) or ""
+        relpath = ""
+        if self.keep is not None:  # on this worker thread: storing overlaps the network
+            relpath = self.keep(path, digest, kind)
+            run.live.discard(path)
         return _Body(
             temp_path=path,
             sha256=digest,
@@ -289,6 +303,8 @@ class CandidateFetcher:
             content_type=response.headers.get("content-type"),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
+            kind=kind,
+            relpath=relpath,
         )
 
     def _copy(
@@ -297,10 +313,12 @@ class CandidateFetcher:
         handle: BinaryIO,
         length: int | None,
         cancel: threading.Event,
-    ) -> tuple[str, int]:
+    ) -> tuple[str, int, bytes]:
+        """Stream the body into `handle`: its sha256, its size and its first bytes."""
         digest = hashlib.sha256()
         size = 0
         head = b""
+        block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
         try:
             for chunk in response.iter_bytes():
                 if cancel.is_set():
@@ -313,8 +331,10 @@ class CandidateFetcher:
                     head += chunk[: SNIFF_BYTES - len(head)]
                     if len(head) >= SNIFF_BYTES:
                         _check_image(head, response)
-                digest.update(chunk)
-                handle.write(chunk)
+                block += chunk
+                if len(block) >= WRITE_BLOCK:
+                    _write_block(block, digest, handle)
+            _write_block(block, digest, handle)
         except httpx.TimeoutException as exc:
             seconds = self.settings.read_timeout
             detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
@@ -324,7 +344,13 @@ class CandidateFetcher:
             detail = f"the connection broke after {size}{expected} bytes ({exc})"
             raise _Abort(Failed("truncated", detail)) from exc
         _check_complete(size, length, head, response)
-        return digest.hexdigest(), size
+        return digest.hexdigest(), size, head
+
+
+def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> None:
+    digest.update(block)
+    handle.write(block)
+    block.clear()
 
 
 def _check_complete(size: int, length: int | None, head: bytes, response: httpx.Response) -> None:

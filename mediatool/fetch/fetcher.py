@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mediatool.config import FetchSettings
-from mediatool.fetch.candidate import CandidateFetcher, Failed, LiveFiles, RunState
+from mediatool.fetch.candidate import CandidateFetcher, Failed, Keep, LiveFiles, RunState
 from mediatool.fetch.client import build_client, is_proxied
 from mediatool.fetch.guard import Guard
 from mediatool.fetch.hosts import Cancelled, HostTable, host_of
@@ -39,13 +39,18 @@ _CLOSED = _Closed()
 class Fetcher:
     """Owns the httpx client and the workers; use as a context manager."""
 
-    def __init__(self, settings: FetchSettings, temp_dir: Path) -> None:
+    def __init__(self, settings: FetchSettings, temp_dir: Path, keep: Keep | None = None) -> None:
+        """`keep(temp_path, sha256, kind) -> relpath`, when given, moves each finished body to its
+        final place on the worker thread that fetched it (the store's `keep`): the caller's
+        thread then only records what arrived, and moving files overlaps the downloads."""
         self.settings = settings
         self.temp_dir = temp_dir
         self._client = build_client(settings)
         self._hosts = HostTable(settings.per_host, settings.host_down_after)
         guard = Guard(settings.allow_private, lambda url: is_proxied(self._client, url))
-        self._candidates = CandidateFetcher(self._client, settings, temp_dir, guard, self._hosts)
+        self._candidates = CandidateFetcher(
+            self._client, settings, temp_dir, guard, self._hosts, keep
+        )
         self._runs: set[_Run] = set()
         self._closed = False
 
@@ -199,7 +204,7 @@ class _Run:
                 item = self._results.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, Download):
+            if isinstance(item, Download) and not item.relpath:
                 self.state.live.discard(item.temp_path)
                 item.temp_path.unlink(missing_ok=True)
         self.state.live.remove_all()

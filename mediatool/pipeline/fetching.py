@@ -3,13 +3,10 @@ analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,26 +15,19 @@ from tqdm import tqdm
 from mediatool.config import Settings
 from mediatool.dedup import group_images
 from mediatool.discover import find_posts, read_post
-from mediatool.errors import ImageError, PostError
+from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
-from mediatool.imaging import analyze
 from mediatool.manifest import Manifest, PostState
-from mediatool.models import (
-    AnalyzeJob,
-    DeclaredSize,
-    Download,
-    FetchFailure,
-    FetchJob,
-    NotModified,
-    Reference,
-    RefKind,
-)
+from mediatool.models import Download, FetchJob, FetchOutcome, NotModified, Reference, RefKind
+from mediatool.pipeline.analyzing import Analyses, cpu_pool
 from mediatool.pipeline.common import Say, batches, post_key, scan_fingerprint
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
-from mediatool.store import Store, sniff_extension
+from mediatool.store import Store
 
 POST_BATCH = 200
+MANIFEST_EVERY = 500  # outcomes recorded per manifest commit while downloading ...
+MANIFEST_SECONDS = 1.0  # ... or this often, whichever comes first
 
 
 def run_fetch(
@@ -163,78 +153,51 @@ def _download_and_analyze(
     counts: Counter[str] = Counter()
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     with cpu_pool(settings.workers) as pool:
-        pending: dict[Future[object], str] = {}
-        with Fetcher(settings.fetch, store.temp_dir) as fetcher:
+        analyses = Analyses(pool, manifest, store, settings, say)
+        with (
+            Fetcher(settings.fetch, store.temp_dir, store.keep) as fetcher,
+            manifest.checkpoints(MANIFEST_EVERY, MANIFEST_SECONDS) as checkpoint,
+        ):
             for outcome in fetcher.fetch_all(jobs):
                 bar.update()
-                if isinstance(outcome, Download):
-                    counts["downloaded"] += 1
-                    sha = _store_download(outcome, manifest, store)
-                    if sha is not None and sha not in pending.values():
-                        pending[submit_analysis(pool, sha, manifest, store, settings)] = sha
-                elif isinstance(outcome, NotModified):
-                    counts["not_modified"] += 1
-                    manifest.record_not_modified(outcome.origin_url)
-                else:
-                    _record_failure(outcome, manifest, say)
-                counts["analyzed"] += collect_analyses(pending, manifest, say, block=False)
+                _record_outcome(outcome, manifest, store, analyses, counts, say)
+                counts["analyzed"] += analyses.collect(block=False)
+                checkpoint()
         for sha, _ in manifest.unanalyzed_images():
-            if sha not in pending.values():
-                pending[submit_analysis(pool, sha, manifest, store, settings)] = sha
-        counts["analyzed"] += collect_analyses(pending, manifest, say, block=True)
+            analyses.add(sha)
+        counts["analyzed"] += analyses.collect(block=True)
     bar.close()
     return counts
 
 
+def _record_outcome(
+    outcome: FetchOutcome,
+    manifest: Manifest,
+    store: Store,
+    analyses: Analyses,
+    counts: Counter[str],
+    say: Say,
+) -> None:
+    if isinstance(outcome, Download):
+        counts["downloaded"] += 1
+        sha = _store_download(outcome, manifest, store)
+        if sha is not None:
+            analyses.add(sha)
+    elif isinstance(outcome, NotModified):
+        counts["not_modified"] += 1
+        manifest.record_not_modified(outcome.origin_url)
+    else:
+        manifest.record_failure(outcome)
+        say(outcome.message)
+
+
 def _store_download(download: Download, manifest: Manifest, store: Store) -> str | None:
-    """Move a download into the store; return its sha256 when it still needs analysis."""
-    with download.temp_path.open("rb") as handle:
-        ext = sniff_extension(handle.read(4096))
-    relpath = store.put_original(download.temp_path, download.sha256, ext)
+    """Record a download the fetcher kept in the store; return its sha256 when it still needs
+    analysis."""
+    relpath = download.relpath or store.keep(download.temp_path, download.sha256, download.kind)
     manifest.record_download(download, download.sha256)
     needs_analysis = manifest.add_original(download.sha256, relpath, download.size)
     return download.sha256 if needs_analysis else None
-
-
-def _record_failure(failure: FetchFailure, manifest: Manifest, say: Say) -> None:
-    manifest.record_failure(failure)
-    say(failure.message)
-
-
-def submit_analysis(
-    pool: ProcessPoolExecutor, sha: str, manifest: Manifest, store: Store, settings: Settings
-) -> Future[object]:
-    relpath = manifest.relpath_of_image(sha)
-    declared = tuple(DeclaredSize(w, h, "post") for w, h in manifest.declared_sizes(sha))
-    job = AnalyzeJob(sha, store.path(relpath), store.root, declared)
-    return pool.submit(analyze, job, settings.images)
-
-
-def collect_analyses(
-    pending: dict[Future[object], str], manifest: Manifest, say: Say, *, block: bool
-) -> int:
-    """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
-    done_count = 0
-    while pending:
-        done, _ = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        if not done:
-            break
-        for future in done:
-            sha = pending.pop(future)
-            done_count += _record_analysis(future, sha, manifest, say)
-    return done_count
-
-
-def _record_analysis(future: Future[object], sha: str, manifest: Manifest, say: Say) -> int:
-    try:
-        analysis = future.result()
-    except ImageError as exc:
-        manifest.record_image_error(sha, exc.reason, exc.message)
-        for url in manifest.fail_urls_of_image(sha, exc.reason, exc.message):
-            say(f"{url}: {exc.message}")
-        return 0
-    manifest.record_analysis(analysis)  # type: ignore[arg-type]
-    return 1
 
 
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
@@ -266,14 +229,3 @@ def _failures(manifest: Manifest, origins: Iterable[str]) -> tuple[FailedUrl, ..
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
         if s.status == "failed"
     )
-
-
-@contextmanager
-def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 
 from mediatool.config import Settings
 from mediatool.manifest import Manifest
+from mediatool.pipeline.analyzing import Analyses, cpu_pool
 from mediatool.pipeline.common import Say, existing_store
-from mediatool.pipeline.fetching import collect_analyses, cpu_pool, group_and_count, submit_analysis
+from mediatool.pipeline.fetching import group_and_count
 from mediatool.pipeline.summaries import MaintenanceSummary
 
 
@@ -34,16 +34,18 @@ def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
         for relpath in old:
             store.path(relpath).unlink(missing_ok=True)
         shas = manifest.usable_images()
-        with cpu_pool(settings.workers) as pool:
-            pending: dict[Future[object], str] = {
-                submit_analysis(pool, sha, manifest, store, settings): sha for sha in shas
-            }
 
-            def note(message: str) -> None:
-                problems.append(message)
-                say(message)
+        def note(message: str) -> None:
+            problems.append(message)
+            say(message)
 
-            collect_analyses(pending, manifest, note, block=True)
+        with cpu_pool(settings.workers) as pool, manifest.checkpoints(500, 1.0) as checkpoint:
+            analyses = Analyses(pool, manifest, store, settings, note)
+            for sha in shas:
+                analyses.add(sha)
+                analyses.collect(block=False)
+                checkpoint()
+            analyses.collect(block=True)
         boilerplate = group_and_count(manifest, settings)
         thumbnails = manifest.thumbnail_count()
         return _summary(manifest, boilerplate, started, thumbnails, tuple(problems))

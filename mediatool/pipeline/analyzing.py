@@ -1,0 +1,99 @@
+"""Analysis of stored originals (decode, hashes, thumbnails) in the process pool.
+
+Fed as downloads land, so the CPU works while the network does. At most `in_flight` jobs sit in
+the pool at once; the rest wait as sha256 strings (about 100 bytes each), so a fast network over
+a million images never piles a million jobs into the pool. Results are recorded on the caller's
+thread, the only one that speaks to the manifest."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+
+from mediatool.config import Settings
+from mediatool.errors import ImageError
+from mediatool.imaging import analyze
+from mediatool.manifest import Manifest
+from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
+from mediatool.pipeline.common import Say
+from mediatool.store import Store
+
+JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
+
+
+class Analyses:
+    def __init__(
+        self,
+        pool: ProcessPoolExecutor,
+        manifest: Manifest,
+        store: Store,
+        settings: Settings,
+        say: Say,
+    ) -> None:
+        self.pool = pool
+        self.manifest = manifest
+        self.store = store
+        self.settings = settings
+        self.say = say
+        self.in_flight = max(1, settings.workers) * JOBS_PER_WORKER
+        self._backlog: deque[str] = deque()
+        self._seen: set[str] = set()
+        self._running: dict[Future[Analysis], str] = {}
+        self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
+
+    def add(self, sha: str) -> None:
+        """Analyze the stored original `sha` (once per run, however often it is added)."""
+        if sha not in self._seen:
+            self._seen.add(sha)
+            self._backlog.append(sha)
+            self._feed()
+
+    def collect(self, *, block: bool) -> int:
+        """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
+        succeeded = 0
+        while self._running:
+            try:
+                future = self._finished.get(block=block)
+            except queue.Empty:
+                break
+            succeeded += self._record(future, self._running.pop(future))
+            self._feed()
+        return succeeded
+
+    def _feed(self) -> None:
+        while self._backlog and len(self._running) < self.in_flight:
+            sha = self._backlog.popleft()
+            future = self.pool.submit(analyze, self._job(sha), self.settings.images)
+            self._running[future] = sha
+            future.add_done_callback(self._finished.put_nowait)
+
+    def _job(self, sha: str) -> AnalyzeJob:
+        relpath = self.manifest.relpath_of_image(sha)
+        declared = tuple(DeclaredSize(w, h, "post") for w, h in self.manifest.declared_sizes(sha))
+        return AnalyzeJob(sha, self.store.path(relpath), self.store.root, declared)
+
+    def _record(self, future: Future[Analysis], sha: str) -> int:
+        try:
+            analysis = future.result()
+        except ImageError as exc:
+            self.manifest.record_image_error(sha, exc.reason, exc.message)
+            for url in self.manifest.fail_urls_of_image(sha, exc.reason, exc.message):
+                self.say(f"{url}: {exc.message}")
+            return 0
+        self.manifest.record_analysis(analysis)
+        return 1
+
+
+@contextmanager
+def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
