@@ -6,8 +6,11 @@
 The server plays `--hosts` image hosts through its proxy port, each URL a distinct ~130 KB JPEG
 (its own bytes, so its own file in the store), with `--latency-ms` added before every answer.
 Rows printed:
-- mediatool: the fetch and store stages of `mediatool fetch` (Fetcher.fetch_all through
-  HTTP_PROXY, as in a real run, each body moved into a fresh sha256 store);
+- mediatool (direct): the fetch and store stages of `mediatool fetch` (Fetcher.fetch_all, each
+  body moved into a fresh sha256 store) on the same direct URLs as raw, wget and curl; they
+  all name 127.0.0.1, so per_host is set to the concurrency;
+- mediatool (proxy): the same through HTTP_PROXY with `--hosts` hosts and `--per-host`, as the
+  tests and the demo run it (httpx's forwarding-proxy path costs more per request);
 - raw-threads / raw-async: bare httpx, a thread pool on one sync Client vs asyncio on one
   AsyncClient, same concurrency (the two structures the fetcher could have been built on);
 - wget -i (sequential) and curl --parallel, when installed, on the same files by direct path.
@@ -29,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -83,10 +87,10 @@ def report(label: str, seconds: float, count: int, total_bytes: int, ideal: floa
     )
 
 
-def run_fetcher(urls: list[str], proxy: str, args: argparse.Namespace, tmp: Path) -> float:
+def run_fetcher(urls: list[str], settings: FetchSettings, proxy: str | None, tmp: Path) -> float:
     """The fetch and store stages as `mediatool fetch` runs them: each body lands in the store."""
-    os.environ.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, NO_PROXY="")
-    settings = FetchSettings(concurrency=args.concurrency, per_host=args.per_host)
+    if proxy:
+        os.environ.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, NO_PROXY="")
     jobs = (FetchJob(origin_url=url, candidates=(url,)) for url in urls)
     store = Store(tmp / "store")
     shutil.rmtree(store.root, ignore_errors=True)
@@ -192,10 +196,17 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per row, best kept")
     parser.add_argument("--no-tools", action="store_true", help="skip wget and curl")
     parser.add_argument("--no-raw", action="store_true", help="skip the bare httpx rows")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the site, store and tool output go "
+        "(default: the system temp folder; /dev/shm takes the disk out of the figures)",
+    )
     args = parser.parse_args()
 
     body = make_jpeg(args.size_kb)
-    with tempfile.TemporaryDirectory(prefix="mediatool-bench-") as name:
+    with tempfile.TemporaryDirectory(prefix="mediatool-bench-", dir=args.dir) as name:
         tmp = Path(name)
         root = tmp / "site"
         urls = [f"http://img{i % args.hosts}.bench.test/photos/{i}.jpg" for i in range(args.n)]
@@ -212,8 +223,12 @@ def main() -> int:
                 f"{args.per_host}; ideal {ideal:.2f} s"
             )
             raw_ideal = args.n * args.latency_ms / 1000 / args.concurrency
+            hosts = FetchSettings(concurrency=args.concurrency, per_host=args.per_host)
+            # Direct: every URL on 127.0.0.1, so one host; per_host = concurrency, as raw/curl.
+            one_host = replace(hosts, per_host=args.concurrency, allow_private=True)
             rows: dict[str, tuple[Callable[[], float], float]] = {
-                "mediatool (proxy)": (lambda: run_fetcher(urls, proxy, args, tmp), ideal)
+                "mediatool (direct)": (lambda: run_fetcher(direct, one_host, None, tmp), raw_ideal),
+                "mediatool (proxy)": (lambda: run_fetcher(urls, hosts, proxy, tmp), ideal),
             }
             if not args.no_raw:
                 rows["raw-threads (direct)"] = (
