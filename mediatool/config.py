@@ -4,7 +4,7 @@ frozen Settings value.
 The config file is TOML, `mediatool.toml` in the archive root or given with --config:
 
     [discover]
-    frontmatter_keys = ["headimg", "thumbnail", "cover", "image", "banner", "photos"]
+    frontmatter_keys = ["headimg", "thumbnail", "cover", "image", "banner", "gallery"]
 
     [fetch]
     concurrency = 16
@@ -39,7 +39,20 @@ CONFIG_FILENAME = "mediatool.toml"
 POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
 
 DEFAULT_CACHE_DIR = Path("cache")
-DEFAULT_FRONTMATTER_KEYS = ("headimg", "thumbnail", "cover", "image", "banner")
+# Hexo (headimg, thumbnail, cover, banner, photos), Jekyll/Hugo themes (image, cover_image,
+# featured_image, feature_image), and the Open Graph image some generators copy into posts.
+DEFAULT_FRONTMATTER_KEYS = (
+    "headimg",
+    "thumbnail",
+    "cover",
+    "image",
+    "banner",
+    "photos",
+    "cover_image",
+    "featured_image",
+    "feature_image",
+    "og_image",
+)
 DEFAULT_THUMB_FRONTMATTER_KEYS = ("thumbnail",)
 
 DEFAULT_CONCURRENCY = 16

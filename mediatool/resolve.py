@@ -85,9 +85,12 @@ class QueryProxy:
 # --- target helpers -------------------------------------------------------------------------
 
 
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def is_http_url(url: str) -> bool:
     """True for an absolute http(s) URL with a plausible host."""
-    if not _HTTP_PREFIX.match(url) or any(ord(c) < 0x20 or c == "\x7f" for c in url):
+    if not _HTTP_PREFIX.match(url) or _CONTROL_CHAR.search(url):
         return False
     try:
         parts = urlsplit(url)

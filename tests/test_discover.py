@@ -767,3 +767,36 @@ def test_real_corpus_finds_every_url_the_analyzer_finds(monkeypatch: pytest.Monk
     for path in corpus_posts():
         ours = Counter(r.raw for r in read_post(path, SETTINGS).references)
         assert not theirs[path.name] - ours, path.name
+
+
+def test_default_keys_cover_hexo_photos_and_theme_image_keys() -> None:
+    text = (
+        "---\ntitle: t\nphotos:\n  - //cdn.example.com/p1.jpg\n  - 'https://cdn.example.com/p2.png'\n"
+        'cover_image: https://a.example/c.jpg\nfeatured_image: "https://a.example/f.jpg"\n'
+        "feature_image: https://a.example/g.jpg\nog_image: https://a.example/o.jpg\n"
+        "description: https://a.example/not-a-key.jpg\n---\nbody\n"
+    )
+    found = [(r.context, r.source_url) for r in scan(text).references]
+    assert found == [
+        ("frontmatter:photos", "https://cdn.example.com/p1.jpg"),
+        ("frontmatter:photos", "https://cdn.example.com/p2.png"),
+        ("frontmatter:cover_image", "https://a.example/c.jpg"),
+        ("frontmatter:featured_image", "https://a.example/f.jpg"),
+        ("frontmatter:feature_image", "https://a.example/g.jpg"),
+        ("frontmatter:og_image", "https://a.example/o.jpg"),
+    ]
+
+
+def test_front_matter_offsets_are_the_same_with_and_without_libyaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mediatool.discover._frontmatter as frontmatter
+
+    text = (
+        "\n---\ntitle: '中文 😀 标题'\nheadimg: \"https://a.example/é.jpg\"\r\n"
+        "thumbnail: https://a.example/t.jpg\nphotos:\n  - 'https://a.example/p.png'\n---\n"
+    )
+    fast = [(r.span, r.source_url) for r in scan(text).references]
+    monkeypatch.setattr(frontmatter, "_C_LOADER", None)
+    slow = [(r.span, r.source_url) for r in scan(text).references]
+    assert fast == slow and len(fast) == 3

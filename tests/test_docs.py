@@ -47,7 +47,7 @@ def test_example_config_in_the_readme_loads(tmp_path: Path) -> None:
     assert settings.images.phash_threshold == 10
     assert settings.proxy_rules[0].name == "my-cdn"
     assert settings.fetch.headers["img.example.com"]["Referer"] == "https://example.com/"
-    assert "photos" in settings.discover.frontmatter_keys
+    assert "gallery" in settings.discover.frontmatter_keys
 
 
 def test_readme_exit_codes_match_the_error_tree() -> None:

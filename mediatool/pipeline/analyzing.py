@@ -7,19 +7,16 @@ thread, the only one that speaks to the manifest."""
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 
 from mediatool.config import Settings
 from mediatool.errors import ImageError
 from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
-from mediatool.pipeline.common import Say
+from mediatool.pipeline.common import Say, cpu_pool
 from mediatool.store import Store
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
@@ -88,12 +85,4 @@ class Analyses:
         return 1
 
 
-@contextmanager
-def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+__all__ = ["Analyses", "cpu_pool"]

@@ -25,7 +25,7 @@ def run_check(
     rules = compile_rules(settings.proxy_rules)
     localizable: list[Finding] = []
     missing: list[Finding] = []
-    reader = PostReader(settings.discover, say, keep_post_problems=False)
+    reader = PostReader(settings.discover, say, keep_post_problems=False, workers=settings.workers)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         for scan in reader.scans(posts):

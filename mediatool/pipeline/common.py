@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from mediatool import __version__
@@ -16,6 +21,9 @@ from mediatool.models import PostScan
 from mediatool.store import Store
 
 Say = Callable[[str], None]
+PARALLEL_FROM = 64  # posts to read: below this, the caller's process beats starting workers
+READ_CHUNK = 16  # posts per task sent to a worker
+CHUNKS_AHEAD = 4  # tasks per worker in flight: bounds the scanned posts held in memory
 
 
 def post_key(path: Path) -> str:
@@ -35,11 +43,6 @@ def scan_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def existing_store(settings: Settings) -> Store:
     """The cache a previous fetch filled; a clear usage error when there is none."""
     store = Store(settings.cache_dir)
@@ -49,6 +52,58 @@ def existing_store(settings: Settings) -> Store:
             "or point --cache at the folder fetch used."
         )
     return store
+
+
+@contextmanager
+def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def read_posts(
+    paths: Sequence[Path], settings: DiscoverSettings, workers: int
+) -> Iterator[tuple[Path, PostScan | PostError]]:
+    """`read_post` of each path, in order, spread over `workers` processes when there are many
+    (parsing is the CPU work of scan, fetch and rewrite). At most CHUNKS_AHEAD tasks per worker
+    are read ahead of the caller, so memory stays flat over a million posts."""
+    if workers <= 1 or len(paths) < PARALLEL_FROM:
+        for path in paths:
+            yield path, read_or_error(path, settings)
+        return
+    remaining = iter(paths)
+    with cpu_pool(workers) as pool:
+        pending: deque[Future[list[tuple[Path, PostScan | PostError]]]] = deque()
+
+        def submit_next() -> None:
+            chunk = list(islice(remaining, READ_CHUNK))
+            if chunk:
+                pending.append(pool.submit(read_chunk, chunk, settings))
+
+        for _ in range(workers * CHUNKS_AHEAD):
+            submit_next()
+        while pending:
+            done = pending.popleft().result()
+            submit_next()
+            yield from done
+
+
+def read_or_error(path: Path, settings: DiscoverSettings) -> PostScan | PostError:
+    try:
+        return read_post(path, settings)
+    except PostError as exc:
+        return exc
+
+
+def read_chunk(
+    paths: list[Path], settings: DiscoverSettings
+) -> list[tuple[Path, PostScan | PostError]]:
+    """One worker task: a few posts read and scanned."""
+    return [(path, read_or_error(path, settings)) for path in paths]
 
 
 @dataclass
@@ -62,16 +117,15 @@ class PostReader:
     settings: DiscoverSettings
     say: Say
     keep_post_problems: bool = True
+    workers: int = 1
     problems: list[str] = field(default_factory=list)
     unreadable: int = 0
     with_problems: int = 0
 
-    def scans(self, posts: Iterable[Path]) -> Iterator[PostScan]:
-        for path in posts:
-            try:
-                scan = read_post(path, self.settings)
-            except PostError as exc:
-                self._problem(exc.message)
+    def scans(self, posts: Sequence[Path]) -> Iterator[PostScan]:
+        for _, scan in read_posts(posts, self.settings, self.workers):
+            if isinstance(scan, PostError):
+                self._problem(scan.message)
                 self.unreadable += 1
                 continue
             if self.keep_post_problems and scan.problems:

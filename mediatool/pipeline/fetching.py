@@ -14,13 +14,21 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.dedup import group_images
-from mediatool.discover import find_posts, read_post
+from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
 from mediatool.manifest import Manifest, PostState
-from mediatool.models import Download, FetchJob, FetchOutcome, NotModified, Reference, RefKind
+from mediatool.models import (
+    Download,
+    FetchJob,
+    FetchOutcome,
+    NotModified,
+    PostScan,
+    Reference,
+    RefKind,
+)
 from mediatool.pipeline.analyzing import Analyses, cpu_pool
-from mediatool.pipeline.common import Say, batches, post_key, scan_fingerprint
+from mediatool.pipeline.common import Say, post_key, read_posts, scan_fingerprint
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
 from mediatool.store import Store
@@ -89,42 +97,54 @@ def _scan_posts(
     say: Say,
     progress: bool,
 ) -> list[str]:
-    """Discover and resolve the references of every changed post; return problem messages."""
-    fingerprint = scan_fingerprint(settings)
+    """Discover and resolve the references of every changed post; return problem messages.
+
+    Unchanged posts (same size, mtime and settings) are not read; the others are parsed over
+    the cores and recorded here, a commit every POST_BATCH posts."""
     problems: list[str] = []
-    bar = tqdm(total=len(posts), desc="scan", unit="post", disable=not progress, file=sys.stderr)
-    for batch in batches(posts, POST_BATCH):
-        with manifest.transaction():
-            for path in batch:
-                problems.extend(_scan_one(path, manifest, settings, rules, fingerprint, say))
-                bar.update()
+    changed = _changed_posts(posts, manifest, scan_fingerprint(settings), problems, say)
+    bar = tqdm(total=len(changed), desc="scan", unit="post", disable=not progress, file=sys.stderr)
+    with manifest.checkpoints(POST_BATCH, MANIFEST_SECONDS) as checkpoint:
+        for path, scan in read_posts(list(changed), settings.discover, settings.workers):
+            problems.extend(_record_scan(path, changed[path], scan, manifest, rules, say))
+            bar.update()
+            checkpoint()
     bar.close()
     return problems
 
 
-def _scan_one(
+def _changed_posts(
+    posts: Sequence[Path], manifest: Manifest, fingerprint: str, problems: list[str], say: Say
+) -> dict[Path, PostState]:
+    """The posts whose size, mtime or scan settings differ from what the manifest recorded."""
+    changed: dict[Path, PostState] = {}
+    for path in posts:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            message = f"{path}: cannot read post ({exc.strerror}); check the file's permissions."
+            say(message)
+            problems.append(message)
+            continue
+        state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
+        if manifest.post_state(post_key(path)) != state:
+            changed[path] = state
+    return changed
+
+
+def _record_scan(
     path: Path,
+    state: PostState,
+    scan: PostScan | PostError,
     manifest: Manifest,
-    settings: Settings,
     rules: Sequence[Rule],
-    fingerprint: str,
     say: Say,
 ) -> list[str]:
     key = post_key(path)
-    try:
-        stat = path.stat()
-        state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
-        if manifest.post_state(key) == state:
-            return []
-        scan = read_post(path, settings.discover)
-    except PostError as exc:
-        say(exc.message)
-        manifest.record_post(key, None, None, exc.message, [])
-        return [exc.message]
-    except OSError as exc:
-        message = f"{path}: cannot read post ({exc.strerror}); check the file's permissions."
-        say(message)
-        return [message]
+    if isinstance(scan, PostError):
+        say(scan.message)
+        manifest.record_post(key, None, None, scan.message, [])
+        return [scan.message]
     for problem in scan.problems:
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]

@@ -44,12 +44,15 @@ def run_rewrite(
     rules = compile_rules(settings.proxy_rules)
     totals: Counter[str] = Counter()
     left: list[LeftRemote] = []
-    reader = PostReader(settings.discover, say)
+    reader = PostReader(settings.discover, say, workers=settings.workers)
     diffs: list[str] = []
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        bar = tqdm(posts, desc="rewrite", unit="post", disable=not progress, file=sys.stderr)
-        for scan in reader.scans(bar):
+        bar = tqdm(
+            total=len(posts), desc="rewrite", unit="post", disable=not progress, file=sys.stderr
+        )
+        for scan in reader.scans(posts):
+            bar.update()
             path = scan.path
             result = plan_post_rewrite(scan, manifest, store, rules, base_url)
             totals.update(result.counts)
@@ -60,9 +63,10 @@ def run_rewrite(
             if dry_run:
                 diffs.append(unified_diff(str(path), scan.text, result.new_text))
             else:
-                atomic_write_bytes(path, result.new_text.encode(scan.encoding))
-                with manifest.transaction():
+                with manifest.transaction():  # first: a killed run never loses an undo record
                     manifest.record_rewrites(post_key(path), result.undo)
+                atomic_write_bytes(path, result.new_text.encode(scan.encoding))
+        bar.close()
     for item in left:
         say(f"{item.post}:{item.line}: left remote: {item.source_url} ({item.reason})")
     return RewriteSummary(

@@ -24,7 +24,7 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
     rules = compile_rules(settings.proxy_rules)
     by_context: Counter[str] = Counter()
     by_host: Counter[str] = Counter()
-    reader = PostReader(settings.discover, say)
+    reader = PostReader(settings.discover, say, workers=settings.workers)
     posts = find_posts(paths, exclude=[settings.cache_dir])
     for scan in reader.scans(posts):
         for ref in scan.references:

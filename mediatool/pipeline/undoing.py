@@ -55,10 +55,18 @@ def undo_text(text: str, records: Sequence[tuple[int, str, str]]) -> str:
     """Apply (offset, old, new) records, newest first, putting `old` back where `new` stands.
 
     An edit found elsewhere than its offset (the post was edited since) is still undone when its
-    new text occurs exactly once; otherwise CannotUndo."""
+    new text occurs exactly once; otherwise CannotUndo. An edit that was recorded but never
+    written (rewrite records before it writes, and a run can be killed in between) has nothing
+    to undo: its old text still stands at its offset, or, for an inserted size, its text is
+    nowhere."""
     for start, old, new in records:
         if text[start : start + len(new)] != new:
-            if text.count(new) != 1:
+            if old and text[start : start + len(old)] == old:
+                continue
+            count = text.count(new)
+            if count == 0 and not old:
+                continue
+            if count != 1:
                 raise CannotUndo(f"the text {new!r} written at offset {start} is no longer there")
             start = text.index(new)
         text = text[:start] + old + text[start + len(new) :]
