@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -112,7 +111,7 @@ def replacement_problem(text: str, ref: Reference, new_text: str) -> str | None:
         return f"line {ref.line}: the post changed since it was scanned; scan it again"
     if not new_text:
         return f"line {ref.line}: the new URL is empty"
-    if any(_is_break(c) for c in new_text):
+    if _BREAK.search(new_text):
         return f"line {ref.line}: the new URL {new_text!r} holds a line break or control character"
     before = text[start - 1] if start > 0 else ""
     bad = _bad_chars(ref.context, before, new_text)
@@ -121,8 +120,7 @@ def replacement_problem(text: str, ref: Reference, new_text: str) -> str | None:
     return None
 
 
-def _is_break(char: str) -> bool:
-    return char in "\u2028\u2029" or unicodedata.category(char) == "Cc"
+_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode category Cc, LS and PS
 
 
 def _bad_chars(context: str, before: str, new_text: str) -> str:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -27,6 +28,8 @@ from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
 from mediatool.store import Store
 
 THUMBNAIL_CONTEXTS = ("frontmatter:thumbnail",)
+WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
+WRITE_THREADS = 8  # posts written (and fsynced) at once
 
 
 def run_rewrite(
@@ -46,6 +49,7 @@ def run_rewrite(
     left: list[LeftRemote] = []
     reader = PostReader(settings.discover, say, workers=settings.workers)
     diffs: list[str] = []
+    ready: list[Rewritten] = []
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         bar = tqdm(
@@ -62,10 +66,11 @@ def run_rewrite(
             totals["posts_changed"] += 1
             if dry_run:
                 diffs.append(unified_diff(str(path), scan.text, result.new_text))
-            else:
-                with manifest.transaction():  # first: a killed run never loses an undo record
-                    manifest.record_rewrites(post_key(path), result.undo)
-                atomic_write_bytes(path, result.new_text.encode(scan.encoding))
+                continue
+            ready.append((path, result.new_text.encode(scan.encoding), result.undo))
+            if len(ready) >= WRITE_BATCH:
+                write_rewritten(ready, manifest)
+        write_rewritten(ready, manifest)
         bar.close()
     for item in left:
         say(f"{item.post}:{item.line}: left remote: {item.source_url} ({item.reason})")
@@ -82,6 +87,22 @@ def run_rewrite(
         problems=tuple(reader.problems),
         diffs=tuple(diffs),
     )
+
+
+Rewritten = tuple[Path, bytes, tuple[tuple[int, str, str], ...]]  # post, new bytes, undo records
+
+
+def write_rewritten(ready: list[Rewritten], manifest: Manifest) -> None:
+    """Record the undo edits of a batch of posts in one commit, then write each post atomically.
+
+    Recording first means a killed run never leaves a rewritten post without its undo records;
+    records of posts it did not get to write are recognised and skipped by `--undo`."""
+    with manifest.transaction():
+        for path, _, undo in ready:
+            manifest.record_rewrites(post_key(path), undo)
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:  # the file system commits their fsyncs together
+        list(pool.map(lambda item: atomic_write_bytes(item[0], item[1]), ready))
+    ready.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +128,7 @@ def plan_post_rewrite(
     by_origin = manifest.localizations(origin_of.values())
     cached = _cached_references(scan, store, base_url)
     by_sha = manifest.localizations_of_images(hit.sha256 for hit in cached.values())
+    post_dir, cache_root = scan.path.resolve().parent, store.root.resolve()
 
     def target(ref: Reference) -> Localization | None:
         if ref.span in origin_of:
@@ -122,7 +144,7 @@ def plan_post_rewrite(
         relpath = _relpath_for(ref, loc, hit)
         if hit is not None and hit.relpath == relpath:
             return None
-        return _link(scan.path, store.root / relpath, relpath, base_url)
+        return _link(post_dir, cache_root, relpath, base_url)
 
     def size_for(ref: Reference) -> tuple[int, int] | None:
         return _size_for(ref, target(ref))
@@ -199,11 +221,12 @@ def _relpath_for(ref: Reference, loc: Localization, hit: CacheHit | None) -> str
     return loc.relpath
 
 
-def _link(post: Path, file: Path, relpath: str, base_url: str | None) -> str:
-    """The URL text to write: base_url + path in the cache, or a path relative to the post."""
+def _link(post_dir: Path, cache_root: Path, relpath: str, base_url: str | None) -> str:
+    """The URL text to write: base_url + path in the cache, or a path relative to the post's
+    folder (both folders resolved)."""
     if base_url:
         return base_url.rstrip("/") + "/" + quote(relpath, safe="/._-~")
-    relative = os.path.relpath(file.resolve(), post.resolve().parent)
+    relative = os.path.relpath(cache_root / relpath, post_dir)
     return quote(Path(relative).as_posix(), safe="/._-~")
 
 
