@@ -58,7 +58,11 @@ def main() -> None:
 @click.option(
     "--per-host", type=click.IntRange(1, 64), help="Downloads at once per host  [default: 4]"
 )
-@click.option("--workers", type=click.IntRange(1, 256), help="Image processes  [default: cores]")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="Processes parsing posts and images  [default: cores]",
+)
 @click.option("--retries", type=click.IntRange(0, 20), help="Retries per URL  [default: 3]")
 @click.option("--max-wait", type=click.FloatRange(0), help="Longest Retry-After to honour, s  [60]")
 @click.option("--connect-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 10]")

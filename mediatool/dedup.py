@@ -202,8 +202,9 @@ def _candidate_pairs(phashes: U64, threshold: int) -> tuple[I64, I64]:
     for low, bits, radius in _plan(len(phashes), threshold):
         for left, right in _chunk_pairs(phashes, low, bits, radius):
             close = np.bitwise_count(phashes[left] ^ phashes[right]) <= threshold
-            lefts.append(np.minimum(left, right)[close])
-            rights.append(np.maximum(left, right)[close])
+            left, right = left[close], right[close]  # few: order each pair only now
+            lefts.append(np.minimum(left, right))
+            rights.append(np.maximum(left, right))
     if not lefts:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     pairs = np.unique(np.stack([np.concatenate(lefts), np.concatenate(rights)]), axis=1)
@@ -241,13 +242,16 @@ def _chunk_pairs(phashes: U64, low: int, bits: int, radius: int) -> Iterator[tup
     the member whose chunk has a 0 at the mask's lowest bit, so each pair comes once per chunk."""
     keys = ((phashes >> np.uint64(low)) & np.uint64((1 << bits) - 1)).astype(np.int32)
     table = _BucketTable(keys, bits)
-    everyone = np.arange(len(keys), dtype=np.int32)
-    for left, right in table.members(everyone, keys):
+    # Queries in chunk-key order: XOR with a mask keeps most of that order, so each mask's
+    # lookups walk the table nearly in sequence instead of at random (16% faster at 300k).
+    everyone = table.order
+    sorted_keys = keys[everyone]
+    for left, right in table.members(everyone, sorted_keys):
         keep = left < right
         yield left[keep], right[keep]
     for lowest in range(bits):
-        queries = everyone[((keys >> lowest) & 1) == 0]
-        query_keys = keys[queries]
+        chosen = ((sorted_keys >> lowest) & 1) == 0
+        queries, query_keys = everyone[chosen], sorted_keys[chosen]
         for mask in _masks(bits, radius, lowest):
             yield from table.members(queries, query_keys ^ np.int32(mask))
 
