@@ -15,7 +15,9 @@ Rows printed:
   AsyncClient, same concurrency (the two structures the fetcher could have been built on);
 - wget -i (sequential) and curl --parallel, when installed, on the same files by direct path.
 Rows other than wget/curl are run --repeat times, interleaved, best kept.
-`ideal` is requests x latency / min(concurrency, per_host x hosts).
+`ideal` is requests x latency / min(concurrency, per_host x hosts). Each row also gives the CPU
+time per request of the client (this process, or the tool) and of the origin server: on a small
+machine the two share the cores, and their sum per request bounds the rate.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 import hashlib
 import io
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -78,11 +81,39 @@ def start_server(root: Path, latency_ms: float) -> tuple[subprocess.Popen[str], 
     return server, line.removeprefix("PROXY=")
 
 
-def report(label: str, seconds: float, count: int, total_bytes: int, ideal: float) -> None:
-    ratio = f"{seconds / ideal:5.2f}x ideal" if ideal > 0 else ""
+@dataclass(frozen=True)
+class Run:
+    """One timed row: wall seconds, and CPU seconds of this process (and the tools it ran) and
+    of the origin server, which share the machine's cores."""
+
+    wall: float
+    client_cpu: float
+    server_cpu: float
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    tools = resource.getrusage(resource.RUSAGE_CHILDREN)  # wget, curl (the server still runs)
+    return own.ru_utime + own.ru_stime + tools.ru_utime + tools.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(run: Callable[[], float], server_pid: int) -> Run:
+    client, server = cpu_seconds(), process_cpu_seconds(server_pid)
+    wall = run()
+    return Run(wall, cpu_seconds() - client, process_cpu_seconds(server_pid) - server)
+
+
+def report(label: str, run: Run, count: int, total_bytes: int, ideal: float) -> None:
+    ratio = f"{run.wall / ideal:5.2f}x ideal" if ideal > 0 else " " * 11
     print(
-        f"{label:<22} {seconds:7.2f} s {count / seconds:8.0f} req/s "
-        f"{total_bytes / seconds / 1e6:7.1f} MB/s  {ratio}",
+        f"{label:<22} {run.wall:7.2f} s {count / run.wall:6.0f} req/s "
+        f"{total_bytes / run.wall / 1e6:6.1f} MB/s  {ratio}  cpu/req: client "
+        f"{run.client_cpu * 1000 / count:4.2f} ms, server {run.server_cpu * 1000 / count:4.2f} ms",
         flush=True,
     )
 
@@ -239,15 +270,17 @@ def main() -> int:
                     lambda: run_raw_async(direct, args.concurrency),
                     raw_ideal,
                 )
-            best: dict[str, float] = {}
+            best: dict[str, Run] = {}
             for _ in range(args.repeat):  # interleaved, best of: the machine may be shared
                 for label, (run, _ideal) in rows.items():
-                    best[label] = min(best.get(label, float("inf")), run())
+                    result = timed(run, server.pid)
+                    if label not in best or result.wall < best[label].wall:
+                        best[label] = result
             for label, (_run, row_ideal) in rows.items():
                 report(label, best[label], args.n, total, row_ideal)
             if not args.no_tools:
                 for label, run in tool_runs(direct, args, tmp).items():
-                    report(label, run(), args.n, total, ideal)
+                    report(label, timed(run, server.pid), args.n, total, ideal)
         finally:
             server.terminate()
             server.wait(10)
