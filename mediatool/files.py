@@ -34,14 +34,34 @@ def temp_file_in(folder: Path) -> Iterator[tuple[BinaryIO, Path]]:
         raise
 
 
-def publish(temp_path: Path, final_path: Path, *, keep_mode_of: Path | None = None) -> None:
-    """Rename a finished temporary file onto its final name (atomic on POSIX)."""
-    final_path.parent.mkdir(parents=True, exist_ok=True)
+def publish(
+    temp_path: Path,
+    final_path: Path,
+    *,
+    keep_mode_of: Path | None = None,
+    known_folders: set[Path] | None = None,
+) -> None:
+    """Rename a finished temporary file onto its final name (atomic on POSIX).
+
+    `known_folders` (the caller's, shared between calls) remembers the folders made, so a
+    store that publishes thousands of files asks for each shard folder once; a folder removed
+    meanwhile is made again."""
+    folder = final_path.parent
+    if known_folders is None or folder not in known_folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        if known_folders is not None:
+            known_folders.add(folder)
     if keep_mode_of is not None and keep_mode_of.exists():
         os.chmod(temp_path, keep_mode_of.stat().st_mode & 0o7777)
     else:
         os.chmod(temp_path, 0o644)
-    os.replace(temp_path, final_path)
+    try:
+        os.replace(temp_path, final_path)
+    except FileNotFoundError:
+        if not temp_path.exists():
+            raise
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(temp_path, final_path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

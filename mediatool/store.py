@@ -56,6 +56,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._folders: set[Path] = set()  # shard folders known to exist (fewer mkdir calls)
 
     @property
     def temp_dir(self) -> Path:
@@ -96,10 +97,14 @@ class Store:
         Returns the original's relpath."""
         relpath = self.original_relpath(sha256, ext)
         final = self.root / relpath
-        if final.is_file() and final.stat().st_size == temp_path.stat().st_size:
+        try:
+            stored = final.stat().st_size == temp_path.stat().st_size
+        except FileNotFoundError:
+            stored = False
+        if stored:
             temp_path.unlink(missing_ok=True)
         else:
-            publish(temp_path, final)
+            publish(temp_path, final, known_folders=self._folders)
         return relpath
 
     def keep(self, temp_path: Path, sha256: str, kind: str) -> str:

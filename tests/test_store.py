@@ -115,3 +115,16 @@ def test_temp_file_in_creates_a_missing_folder_and_keeps_working_after_it_is_rem
     with temp_file_in(folder) as (handle, second):
         handle.write(b"two")
     assert second.parent == folder and second.read_bytes() == b"two"
+
+
+def test_a_shard_folder_removed_during_a_run_is_made_again(
+    tmp_path: Path, jpeg_bytes: bytes
+) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    first = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
+    store.path(first).unlink()
+    store.path(first).parent.rmdir()  # the store remembers it made this folder
+    again = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
+    assert store.path(again).read_bytes() == jpeg_bytes
