@@ -309,12 +309,18 @@ class Manifest:
             )
 
     def fetch_jobs(
-        self, origin_urls: Iterable[str], *, retry_failed: bool, refresh: bool
+        self,
+        origin_urls: Iterable[str],
+        *,
+        retry_failed: bool,
+        refresh: bool,
+        file_present: Callable[[str], bool] = lambda relpath: True,
     ) -> tuple[list[FetchJob], list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`.
 
-        A stored URL whose file is present is not requested again unless `refresh`; then it is
-        revalidated with its ETag/Last-Modified. Permanent failures wait for `retry_failed`."""
+        A stored URL whose file is present (`file_present(relpath)`) is not requested again
+        unless `refresh`; then it is revalidated with its ETag/Last-Modified. One whose file has
+        gone is fetched again in full. Permanent failures wait for `retry_failed`."""
         jobs: list[FetchJob] = []
         stored: list[str] = []
         for chunk in _chunks(sorted(origin_urls), 500):
@@ -326,7 +332,7 @@ class Manifest:
                 chunk,
             ):
                 cands = tuple(json.loads(candidates))
-                if status == "ok" and present is not None:
+                if status == "ok" and present is not None and file_present(present):
                     stored.append(url)
                     if refresh:
                         jobs.append(FetchJob(url, cands, etag, modified))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -212,3 +213,23 @@ def test_posts_read_over_the_cores_come_back_in_order_with_their_errors(tmp_path
         return scan.message if isinstance(scan, PostError) else scan.references
 
     assert [(p, shape(s)) for p, s in inline] == [(p, shape(s)) for p, s in spread[:10]]
+
+
+def test_an_original_deleted_from_the_store_is_fetched_again(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    kept, lost = "http://a.example.test/kept.jpg", "http://a.example.test/lost.jpg"
+    lost_bytes = _photo(300)
+    proxy_env.add(kept, _photo(200))
+    proxy_env.add(lost, lost_bytes)
+    post = _post(tmp_path / "posts", "a.md", kept, lost)
+    cache = tmp_path / "cache"
+    first = json.loads(_cli("fetch", str(post), "--cache", str(cache), "--json").stdout)
+    assert first["downloaded"] == 2
+    sha = hashlib.sha256(lost_bytes).hexdigest()
+    gone = cache / "originals" / sha[:2] / sha[2:4] / f"{sha}.jpg"
+    gone.unlink()  # e.g. a cache pruned by hand: the manifest still says "stored"
+    again = json.loads(_cli("fetch", str(post), "--cache", str(cache), "--json").stdout)
+    assert (again["downloaded"], again["already_stored"]) == (1, 1)
+    assert gone.is_file()
+    assert len(proxy_env.requests_for(lost)) == 2 and len(proxy_env.requests_for(kept)) == 1

@@ -60,7 +60,7 @@ def run_fetch(
         origins = manifest.origin_urls_of(keys)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
-            origins, retry_failed=retry_failed or wayback, refresh=refresh
+            origins, retry_failed=retry_failed or wayback, refresh=refresh, file_present=store.has
         )
         if wayback:
             jobs = with_wayback(jobs, manifest)
