@@ -80,7 +80,14 @@ def analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
         dhash=dhash,
         flat=flat,
     )
-    thumbnails = make_thumbnails(decoded.image, job.sha256, decoded.sizes, job.cache_root, settings)
+    thumbnails = make_thumbnails(
+        decoded.image,
+        job.sha256,
+        decoded.sizes,
+        job.cache_root,
+        settings,
+        replace_existing=job.rewrite_thumbnails,
+    )
     return Analysis(info=info, thumbnails=thumbnails, notes=tuple(decoded.notes))
 
 

@@ -436,11 +436,12 @@ class Manifest:
         row = self.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha256,)).fetchone()
         return str(row[0])
 
-    def forget_thumbnails(self) -> list[str]:
-        """Drop every thumbnail record (they are derived); return their relpaths."""
-        relpaths = [row[0] for row in self.db.execute("SELECT relpath FROM thumbs")]
-        self.db.execute("DELETE FROM thumbs")
-        return relpaths
+    def thumbnail_relpaths(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT relpath FROM thumbs")}
+
+    def forget_thumbnails(self, relpaths: Iterable[str]) -> None:
+        """Drop the records of these thumbnails (derived files no longer made)."""
+        self.db.executemany("DELETE FROM thumbs WHERE relpath=?", [(r,) for r in relpaths])
 
     def thumbnail_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM thumbs").fetchone()[0])

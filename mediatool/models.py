@@ -158,6 +158,7 @@ class AnalyzeJob:
     path: Path  # the original in the store
     cache_root: Path
     declared: tuple[DeclaredSize, ...] = ()
+    rewrite_thumbnails: bool = False  # thumbs --rebuild: replace existing ones (new settings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,14 +108,17 @@ def make_thumbnails(
     sizes: Sequence[Size],
     cache_root: Path,
     settings: ImageSettings,
+    *,
+    replace_existing: bool = False,
 ) -> tuple[Thumbnail, ...]:
-    """Write (or find already written) one thumbnail of `image` per size, under cache_root."""
+    """Write (or find already written) one thumbnail of `image` per size, under cache_root;
+    with `replace_existing`, write each again (atomically: readers see the old or the new)."""
     fmt = thumb_format(settings, has_alpha(image))
     made = []
     for width, height in sizes:
         relpath = thumb_relpath(sha256, width, height, fmt)
         target = cache_root / relpath
-        if not target.is_file() or target.stat().st_size == 0:
+        if replace_existing or not target.is_file() or target.stat().st_size == 0:
             atomic_write_bytes(target, encode_thumbnail(image, (width, height), fmt, settings))
         made.append(Thumbnail(sha256=sha256, width=width, height=height, relpath=relpath))
     return tuple(made)

@@ -233,3 +233,25 @@ def test_an_original_deleted_from_the_store_is_fetched_again(
     assert (again["downloaded"], again["already_stored"]) == (1, 1)
     assert gone.is_file()
     assert len(proxy_env.requests_for(lost)) == 2 and len(proxy_env.requests_for(kept)) == 1
+
+
+def test_thumbs_rebuild_replaces_in_place_and_drops_sizes_no_longer_made(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    url = "http://a.example.test/wide.jpg"
+    proxy_env.add(url, _photo(800))
+    post = _post(tmp_path / "posts", "a.md", url)
+    cache = tmp_path / "cache"
+    assert _cli("fetch", str(post), "--cache", str(cache)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (cache / "thumbs").rglob("*.webp")}
+    assert sorted(name.rsplit("-", 1)[1] for name in before) == ["320x240.webp", "640x480.webp"]
+    config = tmp_path / "mediatool.toml"
+    config.write_text("[images]\nthumb_widths = [640, 200]\nthumb_quality = 40\n")
+    rebuilt = _cli("thumbs", "--rebuild", "--cache", str(cache), "--config", str(config))
+    assert rebuilt.exit_code == 0, rebuilt.output
+    after = {p.name: p.read_bytes() for p in (cache / "thumbs").rglob("*.webp")}
+    assert sorted(name.rsplit("-", 1)[1] for name in after) == ["200x150.webp", "640x480.webp"]
+    [same] = set(before) & set(after)
+    assert after[same] != before[same]  # written again with the new quality, same name
+    with Manifest.open(cache / "manifest.sqlite") as manifest:
+        assert {Path(r).name for r in manifest.thumbnail_relpaths()} == set(after)

@@ -30,8 +30,11 @@ class Analyses:
         store: Store,
         settings: Settings,
         say: Say,
+        *,
+        rewrite_thumbnails: bool = False,
     ) -> None:
         self.pool = pool
+        self.rewrite_thumbnails = rewrite_thumbnails
         self.manifest = manifest
         self.store = store
         self.settings = settings
@@ -41,6 +44,7 @@ class Analyses:
         self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
+        self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
 
     def add(self, sha: str) -> None:
         """Analyze the stored original `sha` (once per run, however often it is added)."""
@@ -71,7 +75,8 @@ class Analyses:
     def _job(self, sha: str) -> AnalyzeJob:
         relpath = self.manifest.relpath_of_image(sha)
         declared = tuple(DeclaredSize(w, h, "post") for w, h in self.manifest.declared_sizes(sha))
-        return AnalyzeJob(sha, self.store.path(relpath), self.store.root, declared)
+        path = self.store.path(relpath)
+        return AnalyzeJob(sha, path, self.store.root, declared, self.rewrite_thumbnails)
 
     def _record(self, future: Future[Analysis], sha: str) -> int:
         try:
@@ -82,6 +87,7 @@ class Analyses:
                 self.say(f"{url}: {exc.message}")
             return 0
         self.manifest.record_analysis(analysis)
+        self.thumbnails_made.update(thumb.relpath for thumb in analysis.thumbnails)
         return 1
 
 

@@ -24,15 +24,15 @@ def run_regroup(
 
 
 def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
-    """Delete every thumbnail and make them again from the originals (one decode each)."""
+    """Make every thumbnail again from the originals (one decode each), e.g. after changing
+    `thumb_widths`, format or quality. Each is replaced in place (readers see the old file or the
+    new one, and a killed rebuild leaves every post's thumbnail there); thumbnails no longer made
+    are deleted only at the end."""
     started = time.monotonic()
     store = existing_store(settings)
     problems: list[str] = []
     with Manifest.open(store.manifest_path) as manifest:
-        with manifest.transaction():
-            old = manifest.forget_thumbnails()
-        for relpath in old:
-            store.path(relpath).unlink(missing_ok=True)
+        old = manifest.thumbnail_relpaths()
         shas = manifest.usable_images()
 
         def note(message: str) -> None:
@@ -40,12 +40,17 @@ def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
             say(message)
 
         with cpu_pool(settings.workers) as pool, manifest.checkpoints(500, 1.0) as checkpoint:
-            analyses = Analyses(pool, manifest, store, settings, note)
+            analyses = Analyses(pool, manifest, store, settings, note, rewrite_thumbnails=True)
             for sha in shas:
                 analyses.add(sha)
                 analyses.collect(block=False)
                 checkpoint()
             analyses.collect(block=True)
+        stale = old - analyses.thumbnails_made
+        with manifest.transaction():
+            manifest.forget_thumbnails(stale)
+        for relpath in stale:
+            store.path(relpath).unlink(missing_ok=True)
         boilerplate = group_and_count(manifest, settings)
         thumbnails = manifest.thumbnail_count()
         return _summary(manifest, boilerplate, started, thumbnails, tuple(problems))
