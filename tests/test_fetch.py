@@ -564,3 +564,22 @@ def test_image_kind(head: bytes, kind: str | None) -> None:
 )
 def test_describe_what_is_not_an_image(head: bytes, kind: str) -> None:
     assert describe(head) == kind
+
+
+def test_a_name_that_resolves_inside_when_connecting_is_refused(
+    temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the guard's look-up says public, the one at connect time says loopback."""
+    answers = iter(["93.184.216.34", "127.0.0.1"])
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> object:
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    outcome = fetch_one(temp_dir, "http://rebind.example:9/a.jpg", allow_private=False)
+    failure = failed(outcome, "blocked_private")
+    assert "127.0.0.1" in failure.message and "rebind.example" in failure.message
+    assert next(answers, None) is None  # both look-ups happened: the second one decided

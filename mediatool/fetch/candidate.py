@@ -18,7 +18,7 @@ import httpx
 
 from mediatool.config import FetchSettings
 from mediatool.fetch.client import is_proxied
-from mediatool.fetch.guard import Guard
+from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
 from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
 from mediatool.files import temp_file_in
@@ -224,6 +224,8 @@ class CandidateFetcher:
 
     def _transport_failure(self, url: httpx.URL, host: str, exc: httpx.HTTPError) -> Failed:
         text = str(exc) or type(exc).__name__
+        if BLOCKED_AT_CONNECT in text:  # the name resolved to an internal address at connect
+            return Failed("blocked_private", text.replace("mediatool refused", "refused"))
         if isinstance(exc, httpx.ProxyError):
             return Failed("proxy_error", f"the proxy refused the request ({text})", retryable=True)
         if isinstance(exc, httpx.UnsupportedProtocol):

@@ -11,6 +11,7 @@ import httpx
 
 from mediatool.config import FetchSettings
 from mediatool.errors import UsageError
+from mediatool.fetch.guard import CheckedBackend
 
 ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 POOL_TIMEOUT = 120.0  # the fetcher never asks for more connections than the pool holds
@@ -50,7 +51,7 @@ def build_client(settings: FetchSettings) -> httpx.Client:
         max_connections=max(settings.concurrency, 1),
         max_keepalive_connections=max(settings.concurrency, 1),
     )
-    return httpx.Client(
+    client = httpx.Client(
         verify=ssl_context_from_env(),
         http2=http2_available(),
         trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
@@ -63,6 +64,18 @@ def build_client(settings: FetchSettings) -> httpx.Client:
             "Accept-Encoding": "identity",
         },
     )
+    _check_direct_connections(client, settings.allow_private)
+    return client
+
+
+def _check_direct_connections(client: httpx.Client, allow_private: bool) -> None:
+    """Direct connections (not through a proxy) connect only to addresses the guard allows,
+    checked when the connection is made (guard.CheckedBackend). httpx 0.28 takes no network
+    backend, so it is set on the direct transport's pool before any connection exists."""
+    pool = getattr(client._transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("this httpx has no connection pool to guard; pin httpx<0.29")
+    pool._network_backend = CheckedBackend(allow_private)
 
 
 def is_proxied(client: httpx.Client, url: httpx.URL) -> bool:

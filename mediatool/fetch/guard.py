@@ -5,6 +5,11 @@ When the request goes through a proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY apply an
 not exclude the URL), names are resolved by the proxy: only literal addresses are checked then.
 Otherwise the name is resolved here (once per host and port for the run) and refused if any of
 its addresses is internal. The check is repeated for every redirect hop.
+
+That check happens before the request; a name could resolve differently when the connection is
+made (DNS rebinding). So direct connections also go through `CheckedBackend`, which resolves the
+name itself, refuses an internal address, and connects to the very address it checked (TLS still
+verifies the name).
 """
 
 from __future__ import annotations
@@ -13,11 +18,18 @@ import ipaddress
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+import httpcore
 import httpx
+from httpcore._backends.sync import SyncBackend
+
+BLOCKED_AT_CONNECT = "mediatool refused to connect to the private/local address"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$")
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.I)
 
@@ -108,3 +120,44 @@ class Guard:
 def _blocked(host: str, address: str) -> tuple[str, str]:
     where = host if host == address else f"{host} ({address})"
     return "blocked_private", f"refused to fetch from the private/local address {where}"
+
+
+class CheckedBackend(SyncBackend):
+    """httpcore's network backend for direct connections: connects only to addresses the guard
+    allows, resolving the name once and connecting to the address it checked."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        if self.allow_private:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        last: Exception = httpcore.ConnectError(f"{host} did not resolve to any address")
+        for address in _checked_addresses(host, port):
+            try:
+                return super().connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last
+
+
+def _checked_addresses(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to; ConnectError naming the first internal one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if is_internal(address):
+            raise httpcore.ConnectError(f"{BLOCKED_AT_CONNECT} {host} ({address})")
+    return addresses
