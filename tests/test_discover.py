@@ -800,3 +800,17 @@ def test_front_matter_offsets_are_the_same_with_and_without_libyaml(
     monkeypatch.setattr(frontmatter, "_C_LOADER", None)
     slow = [(r.span, r.source_url) for r in scan(text).references]
     assert fast == slow and len(fast) == 3
+
+
+def test_invalid_front_matter_reads_the_same_with_and_without_libyaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mediatool.discover._frontmatter as frontmatter
+
+    text = '---\ntitle: """"x"""\nheadimg: https://a.example/h.jpg\n---\nbody\n'
+    fast = scan(text)
+    monkeypatch.setattr(frontmatter, "_C_LOADER", None)
+    slow = scan(text)
+    assert fast.problems == slow.problems and len(fast.problems) == 1
+    assert [r.span for r in fast.references] == [r.span for r in slow.references]
+    assert [r.source_url for r in fast.references] == ["https://a.example/h.jpg"]

@@ -84,9 +84,21 @@ def _loader_for(yaml_text: str) -> type[yaml.SafeLoader] | type[yaml.CSafeLoader
     return yaml.SafeLoader
 
 
+def _compose(yaml_text: str) -> yaml.Node | None:
+    """The YAML node tree; when libyaml rejects the text, PyYAML's own parser decides, so its
+    verdict and its error messages stay what they always were."""
+    loader = _loader_for(yaml_text)
+    try:
+        return yaml.compose(yaml_text, Loader=loader)
+    except yaml.YAMLError:
+        if loader is yaml.SafeLoader:
+            raise
+        return yaml.compose(yaml_text, Loader=yaml.SafeLoader)
+
+
 def _from_yaml(yaml_text: str, base: int, keys: Sequence[str]) -> list[Found]:
     """References from a composed YAML document: top-level keys with scalar or list values."""
-    root = yaml.compose(yaml_text, Loader=_loader_for(yaml_text))
+    root = _compose(yaml_text)
     if not isinstance(root, yaml.MappingNode):
         return []
     found: list[Found] = []
