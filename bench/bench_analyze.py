@@ -32,7 +32,7 @@ from mediatool.config import ImageSettings
 from mediatool.dedup import phash_of
 from mediatool.imaging import analyze, decode
 from mediatool.models import AnalyzeJob
-from mediatool.pipeline.analyzing import cpu_pool
+from mediatool.pipeline.common import cpu_pool
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 KINDS = {"phone": ((4032, 3024), 90), "post": ((1266, 708), 85)}

@@ -37,7 +37,10 @@ class _WholeWriter(io.FileIO):
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
-            done += super().write(view[done:]) or 0
+            written = super().write(view[done:])
+            if written is None:  # only a non-blocking file answers so; these never are
+                raise BlockingIOError(f"{self.name}: the file would block")
+            done += written
         return done
 
 

@@ -219,12 +219,18 @@ class Manifest:
 
     # -- posts and references ---------------------------------------------------------------
 
-    def post_state(self, path: str) -> PostState | None:
-        row = self.db.execute(
-            "SELECT size, mtime_ns, fingerprint FROM posts WHERE path=? AND problem IS NULL",
-            (path,),
-        ).fetchone()
-        return PostState(*row) if row and row[0] is not None else None
+    def post_states(self, paths: Sequence[str]) -> dict[str, PostState]:
+        """The recorded state of each of these posts that was scanned without a problem."""
+        states: dict[str, PostState] = {}
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            for path, *state in self.db.execute(
+                "SELECT path, size, mtime_ns, fingerprint FROM posts"
+                f" WHERE path IN ({marks}) AND problem IS NULL AND size IS NOT NULL",
+                chunk,
+            ):
+                states[path] = PostState(*state)
+        return states
 
     def record_post(
         self,

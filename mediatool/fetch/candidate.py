@@ -225,7 +225,7 @@ class CandidateFetcher:
     def _transport_failure(self, url: httpx.URL, host: str, exc: httpx.HTTPError) -> Failed:
         text = str(exc) or type(exc).__name__
         if BLOCKED_AT_CONNECT in text:  # the name resolved to an internal address at connect
-            return Failed("blocked_private", text.replace("mediatool refused", "refused"))
+            return Failed("blocked_private", text)
         if isinstance(exc, httpx.ProxyError):
             return Failed("proxy_error", f"the proxy refused the request ({text})", retryable=True)
         if isinstance(exc, httpx.UnsupportedProtocol):

@@ -24,7 +24,7 @@ import httpcore
 import httpx
 from httpcore._backends.sync import SyncBackend
 
-BLOCKED_AT_CONNECT = "mediatool refused to connect to the private/local address"
+BLOCKED_AT_CONNECT = "refused to connect to the private/local address"  # reason blocked_private
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SocketOption = (
@@ -103,15 +103,10 @@ class Guard:
             if (host, port) in self._resolved:
                 return self._resolved[(host, port)]
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = first_internal(resolved_addresses(host, port))
         except (OSError, UnicodeError):
-            infos = []
-        internal = None
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if is_internal(address):
-                internal = str(address)
-                break
+            found = None
+        internal = None if found is None else str(found)
         with self._lock:
             self._resolved[(host, port)] = internal
         return internal
@@ -153,11 +148,20 @@ class CheckedBackend(SyncBackend):
 def _checked_addresses(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to; ConnectError naming the first internal one."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = resolved_addresses(host, port)
     except (OSError, UnicodeError) as exc:
         raise httpcore.ConnectError(str(exc)) from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if is_internal(address):
-            raise httpcore.ConnectError(f"{BLOCKED_AT_CONNECT} {host} ({address})")
+    internal = first_internal(addresses)
+    if internal is not None:
+        raise httpcore.ConnectError(f"{BLOCKED_AT_CONNECT} {host} ({internal})")
     return addresses
+
+
+def resolved_addresses(host: str, port: int) -> list[IPAddress]:
+    """The addresses `host` resolves to (OSError when it does not), zone ids dropped."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+def first_internal(addresses: Iterable[IPAddress]) -> IPAddress | None:
+    return next((address for address in addresses if is_internal(address)), None)

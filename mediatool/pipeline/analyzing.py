@@ -16,7 +16,7 @@ from mediatool.errors import ImageError
 from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
-from mediatool.pipeline.common import Say, cpu_pool
+from mediatool.pipeline.common import Say
 from mediatool.store import Store
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
@@ -89,6 +89,3 @@ class Analyses:
         self.manifest.record_analysis(analysis)
         self.thumbnails_made.update(thumb.relpath for thumb in analysis.thumbnails)
         return 1
-
-
-__all__ = ["Analyses", "cpu_pool"]

@@ -24,6 +24,8 @@ Say = Callable[[str], None]
 PARALLEL_FROM = 64  # posts to read: below this, the caller's process beats starting workers
 READ_CHUNK = 16  # posts per task sent to a worker
 CHUNKS_AHEAD = 4  # tasks per worker in flight: bounds the scanned posts held in memory
+CHECKPOINT_EVERY = 500  # manifest writes between commits in long loops (Manifest.checkpoints) ...
+CHECKPOINT_SECONDS = 1.0  # ... or this often, whichever comes first
 
 
 def post_key(path: Path) -> str:

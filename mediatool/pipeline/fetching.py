@@ -27,15 +27,21 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
-from mediatool.pipeline.analyzing import Analyses, cpu_pool
-from mediatool.pipeline.common import Say, post_key, read_posts, scan_fingerprint
+from mediatool.pipeline.analyzing import Analyses
+from mediatool.pipeline.common import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_SECONDS,
+    Say,
+    cpu_pool,
+    post_key,
+    read_posts,
+    scan_fingerprint,
+)
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
 from mediatool.store import Store
 
-POST_BATCH = 200
-MANIFEST_EVERY = 500  # outcomes recorded per manifest commit while downloading ...
-MANIFEST_SECONDS = 1.0  # ... or this often, whichever comes first
+POST_BATCH = 200  # scanned posts recorded per manifest commit
 
 
 def run_fetch(
@@ -54,8 +60,9 @@ def run_fetch(
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        problems = _scan_posts(posts, manifest, settings, rules, say, progress)
-        keys = [post_key(p) for p in posts]
+        key_of = {path: post_key(path) for path in posts}
+        problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
+        keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)
         origins = manifest.origin_urls_of(keys)
         wayback = settings.fetch.wayback
@@ -90,7 +97,7 @@ def run_fetch(
 
 
 def _scan_posts(
-    posts: Sequence[Path],
+    key_of: dict[Path, str],
     manifest: Manifest,
     settings: Settings,
     rules: Sequence[Rule],
@@ -102,11 +109,12 @@ def _scan_posts(
     Unchanged posts (same size, mtime and settings) are not read; the others are parsed over
     the cores and recorded here, a commit every POST_BATCH posts."""
     problems: list[str] = []
-    changed = _changed_posts(posts, manifest, scan_fingerprint(settings), problems, say)
+    changed = _changed_posts(key_of, manifest, scan_fingerprint(settings), problems, say)
     bar = tqdm(total=len(changed), desc="scan", unit="post", disable=not progress, file=sys.stderr)
-    with manifest.checkpoints(POST_BATCH, MANIFEST_SECONDS) as checkpoint:
+    with manifest.checkpoints(POST_BATCH, CHECKPOINT_SECONDS) as checkpoint:
         for path, scan in read_posts(list(changed), settings.discover, settings.workers):
-            problems.extend(_record_scan(path, changed[path], scan, manifest, rules, say))
+            key = key_of[path]
+            problems.extend(_record_scan(key, changed[path], scan, manifest, rules, say))
             bar.update()
             checkpoint()
     bar.close()
@@ -114,11 +122,12 @@ def _scan_posts(
 
 
 def _changed_posts(
-    posts: Sequence[Path], manifest: Manifest, fingerprint: str, problems: list[str], say: Say
+    key_of: dict[Path, str], manifest: Manifest, fingerprint: str, problems: list[str], say: Say
 ) -> dict[Path, PostState]:
     """The posts whose size, mtime or scan settings differ from what the manifest recorded."""
+    recorded = manifest.post_states(list(key_of.values()))
     changed: dict[Path, PostState] = {}
-    for path in posts:
+    for path, key in key_of.items():
         try:
             stat = path.stat()
         except OSError as exc:
@@ -127,20 +136,19 @@ def _changed_posts(
             problems.append(message)
             continue
         state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
-        if manifest.post_state(post_key(path)) != state:
+        if recorded.get(key) != state:
             changed[path] = state
     return changed
 
 
 def _record_scan(
-    path: Path,
+    key: str,
     state: PostState,
     scan: PostScan | PostError,
     manifest: Manifest,
     rules: Sequence[Rule],
     say: Say,
 ) -> list[str]:
-    key = post_key(path)
     if isinstance(scan, PostError):
         say(scan.message)
         manifest.record_post(key, None, None, scan.message, [])
@@ -176,11 +184,11 @@ def _download_and_analyze(
         analyses = Analyses(pool, manifest, store, settings, say)
         with (
             Fetcher(settings.fetch, store.temp_dir, store.keep) as fetcher,
-            manifest.checkpoints(MANIFEST_EVERY, MANIFEST_SECONDS) as checkpoint,
+            manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
             for outcome in fetcher.fetch_all(jobs):
                 bar.update()
-                _record_outcome(outcome, manifest, store, analyses, counts, say)
+                _record_outcome(outcome, manifest, analyses, counts, say)
                 counts["analyzed"] += analyses.collect(block=False)
                 checkpoint()
         for sha, _ in manifest.unanalyzed_images():
@@ -191,33 +199,19 @@ def _download_and_analyze(
 
 
 def _record_outcome(
-    outcome: FetchOutcome,
-    manifest: Manifest,
-    store: Store,
-    analyses: Analyses,
-    counts: Counter[str],
-    say: Say,
+    outcome: FetchOutcome, manifest: Manifest, analyses: Analyses, counts: Counter[str], say: Say
 ) -> None:
-    if isinstance(outcome, Download):
+    if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
-        sha = _store_download(outcome, manifest, store)
-        if sha is not None:
-            analyses.add(sha)
+        manifest.record_download(outcome, outcome.sha256)
+        if manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
+            analyses.add(outcome.sha256)
     elif isinstance(outcome, NotModified):
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
     else:
         manifest.record_failure(outcome)
         say(outcome.message)
-
-
-def _store_download(download: Download, manifest: Manifest, store: Store) -> str | None:
-    """Record a download the fetcher kept in the store; return its sha256 when it still needs
-    analysis."""
-    relpath = download.relpath or store.keep(download.temp_path, download.sha256, download.kind)
-    manifest.record_download(download, download.sha256)
-    needs_analysis = manifest.add_original(download.sha256, relpath, download.size)
-    return download.sha256 if needs_analysis else None
 
 
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:

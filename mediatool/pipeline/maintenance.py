@@ -6,8 +6,14 @@ import time
 
 from mediatool.config import Settings
 from mediatool.manifest import Manifest
-from mediatool.pipeline.analyzing import Analyses, cpu_pool
-from mediatool.pipeline.common import Say, existing_store
+from mediatool.pipeline.analyzing import Analyses
+from mediatool.pipeline.common import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_SECONDS,
+    Say,
+    cpu_pool,
+    existing_store,
+)
 from mediatool.pipeline.fetching import group_and_count
 from mediatool.pipeline.summaries import MaintenanceSummary
 
@@ -39,7 +45,10 @@ def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
             problems.append(message)
             say(message)
 
-        with cpu_pool(settings.workers) as pool, manifest.checkpoints(500, 1.0) as checkpoint:
+        with (
+            cpu_pool(settings.workers) as pool,
+            manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
+        ):
             analyses = Analyses(pool, manifest, store, settings, note, rewrite_thumbnails=True)
             for sha in shas:
                 analyses.add(sha)

@@ -70,6 +70,7 @@ def run_rewrite(
             ready.append((path, result.new_text.encode(scan.encoding), result.undo))
             if len(ready) >= WRITE_BATCH:
                 write_rewritten(ready, manifest)
+                ready.clear()
         write_rewritten(ready, manifest)
         bar.close()
     for item in left:
@@ -101,8 +102,7 @@ def write_rewritten(ready: list[Rewritten], manifest: Manifest) -> None:
         for path, _, undo in ready:
             manifest.record_rewrites(post_key(path), undo)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:  # the file system commits their fsyncs together
-        list(pool.map(lambda item: atomic_write_bytes(item[0], item[1]), ready))
-    ready.clear()
+        list(pool.map(atomic_write_bytes, [p for p, _, _ in ready], [d for _, d, _ in ready]))
 
 
 @dataclass(frozen=True, slots=True)
