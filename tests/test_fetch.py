@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mediatool.config import DEFAULT_USER_AGENT, FetchSettings
-from mediatool.fetch import Fetcher, describe, image_kind
+from mediatool.fetch import Fetcher, describe, guard, image_kind
 from mediatool.fetch.candidate import parse_retry_after
 from mediatool.fetch.guard import Guard, literal_address
 from mediatool.files import TEMP_PREFIX
@@ -583,3 +583,30 @@ def test_a_name_that_resolves_inside_when_connecting_is_refused(
     failure = failed(outcome, "blocked_private")
     assert "127.0.0.1" in failure.message and "rebind.example" in failure.message
     assert next(answers, None) is None  # both look-ups happened: the second one decided
+
+
+def test_a_checked_name_is_connected_to_at_the_address_that_was_checked(
+    origin: OriginServer, temp_dir: Path, jpeg_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"http://pinned.example:{origin.port}/a.jpg"
+    origin.add(url, jpeg_bytes)
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def resolve(host: str, port: object, *args: object, **kwargs: object) -> object:
+        if host != "pinned.example":
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(guard, "is_internal", lambda address: False)  # loopback plays public
+    outcome = fetch_one(temp_dir, url, allow_private=False)
+    assert isinstance(outcome, Download), outcome
+    assert outcome.temp_path.read_bytes() == jpeg_bytes
+    [request] = origin.requests_for(url)
+    assert request.header("Host") == f"pinned.example:{origin.port}"
+    assert lookups == [
+        "pinned.example",
+        "pinned.example",
+    ]  # the guard's, the connection's: no third

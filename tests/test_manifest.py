@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mediatool.errors import ManifestTooNew
-from mediatool.manifest import SCHEMA_VERSION, Manifest
+from mediatool.manifest import SCHEMA_VERSION, Manifest, PostState
 from mediatool.models import (
     Analysis,
     Download,
@@ -106,3 +106,32 @@ def test_failed_url_has_no_localization(tmp_path: Path) -> None:
         assert manifest.localizations([ORIGIN]) == {}
         status = manifest.url_statuses([ORIGIN])[ORIGIN]
     assert (status.status, status.reason) == ("failed", "http_404")
+
+
+def test_post_states_are_read_for_many_posts_and_skip_posts_with_problems(
+    tmp_path: Path,
+) -> None:
+    with Manifest.open(tmp_path / "m.sqlite") as manifest:
+        clean = {f"/a/{n}.md": PostState(n, 10 * n, "fp") for n in range(1, 1201)}
+        for path, state in clean.items():
+            manifest.record_post(path, state, "utf-8", None, [])
+        manifest.record_post("/a/bad.md", PostState(5, 5, "fp"), "utf-8", "invalid YAML", [])
+        manifest.record_post("/a/binary.md", None, None, "holds NUL bytes", [])
+        asked = [*clean, "/a/bad.md", "/a/binary.md", "/a/never-seen.md"]
+        assert manifest.post_states(asked) == clean  # 1200: more than one query's worth
+
+
+def test_checkpoints_commit_at_marks_and_roll_back_only_what_came_after(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    with (
+        Manifest.open(path) as manifest,
+        pytest.raises(RuntimeError),
+        manifest.checkpoints(2, 3600.0) as checkpoint,
+    ):
+        for n in range(5):
+            manifest.record_post(f"/p/{n}.md", PostState(n, n, "fp"), "utf-8", None, [])
+            checkpoint()  # commits after the 2nd and the 4th post
+        raise RuntimeError("killed while recording")
+    with Manifest.open(path) as manifest:
+        kept = manifest.post_states([f"/p/{n}.md" for n in range(5)])
+    assert sorted(kept) == [f"/p/{n}.md" for n in range(4)]

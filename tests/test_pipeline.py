@@ -5,22 +5,27 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 from PIL import Image
 
 from mediatool.cli import main
-from mediatool.config import DiscoverSettings
+from mediatool.config import DiscoverSettings, Settings
 from mediatool.errors import PostError
 from mediatool.manifest import Manifest
 from mediatool.models import PostScan
+from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import PARALLEL_FROM, read_posts
+from mediatool.store import Store
 from mediatool.testing.origin import OriginServer
 
 SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -255,3 +260,35 @@ def test_thumbs_rebuild_replaces_in_place_and_drops_sizes_no_longer_made(
     assert after[same] != before[same]  # written again with the new quality, same name
     with Manifest.open(cache / "manifest.sqlite") as manifest:
         assert {Path(r).name for r in manifest.thumbnail_relpaths()} == set(after)
+
+
+class _CountingPool(ProcessPoolExecutor):
+    """The real process pool, counting what is handed to it."""
+
+    submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_analyses_keep_at_most_four_jobs_per_worker_in_the_pool(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    with Manifest.open(store.manifest_path) as manifest:
+        for number in range(20):
+            body = _photo(64 + number)
+            temp = store.temp_dir / f"{number}.part"
+            temp.write_bytes(body)
+            sha = hashlib.sha256(body).hexdigest()
+            assert manifest.add_original(sha, store.keep(temp, sha, "jpeg"), len(body))
+        context = multiprocessing.get_context("forkserver")
+        with _CountingPool(max_workers=1, mp_context=context) as pool:
+            problems: list[str] = []
+            analyses = Analyses(pool, manifest, store, Settings(workers=1), problems.append)
+            for sha, _ in manifest.unanalyzed_images():
+                analyses.add(sha)
+            assert pool.submitted == 4  # the other 16 wait as sha256 strings
+            assert analyses.collect(block=True) == 20
+            assert pool.submitted == 20
+        assert manifest.unanalyzed_images() == [] and problems == []
