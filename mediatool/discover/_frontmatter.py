@@ -63,9 +63,6 @@ def _date_line(front: str) -> str | None:
     return value or None
 
 
-_C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-
-
 def _yaml_problem(exc: yaml.YAMLError, path: Path, lines_before: int) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -74,6 +71,9 @@ def _yaml_problem(exc: yaml.YAMLError, path: Path, lines_before: int) -> str:
         f"{path}: front matter is not valid YAML ({where}{problem}); "
         "image keys read line by line; fix the YAML to silence this"
     )
+
+
+_C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 
 def _loader_for(yaml_text: str) -> type[yaml.SafeLoader] | type[yaml.CSafeLoader]:
