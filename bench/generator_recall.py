@@ -168,20 +168,35 @@ def same_url(expected: Expected, found: Found) -> bool:
     return False
 
 
+def same_place(expected: Expected, found: Found) -> bool:
+    """The found context names the same place: equal, or the same attribute (`img@srcset`)."""
+    if expected.context == found.context:
+        return True
+    attribute = expected.context.partition("@")[2].partition("+")[0]
+    return bool(attribute) and found.context.partition("@")[2] == attribute
+
+
 def match_post(
     expected: Sequence[Expected], found: Sequence[Found]
 ) -> list[tuple[Expected, Found]]:
-    """Pair expected with found references: same url, nearest line within LINE_TOLERANCE."""
-    pairs = []
-    free = list(found)
-    for exp in sorted(expected, key=lambda e: e.line):
-        candidates = [
-            got for got in free if same_url(exp, got) and abs(got.line - exp.line) <= LINE_TOLERANCE
-        ]
-        if candidates:
-            best = min(candidates, key=lambda got: (abs(got.line - exp.line), got.line))
-            free.remove(best)
-            pairs.append((exp, best))
+    """Pair expected with found references having the same url, in three passes: same line and
+    same place, then same line, then the nearest line within LINE_TOLERANCE."""
+    pairs: list[tuple[Expected, Found]] = []
+    free_expected = sorted(expected, key=lambda e: e.line)
+    free_found = list(found)
+    passes = (
+        lambda e, f: f.line == e.line and same_place(e, f),
+        lambda e, f: f.line == e.line,
+        lambda e, f: abs(f.line - e.line) <= LINE_TOLERANCE,
+    )
+    for fits in passes:
+        for exp in list(free_expected):
+            candidates = [got for got in free_found if same_url(exp, got) and fits(exp, got)]
+            if candidates:
+                best = min(candidates, key=lambda got: (abs(got.line - exp.line), got.line))
+                free_found.remove(best)
+                free_expected.remove(exp)
+                pairs.append((exp, best))
     return pairs
 
 
