@@ -62,6 +62,13 @@ def test_sources_list_every_post_once_with_its_origin() -> None:
         assert Path(row["file"]).suffix == Path(row["path"]).suffix, row
 
 
+def test_corpus_is_large_and_varied_enough() -> None:
+    rows = sources()
+    assert len(rows) >= 48
+    assert len({row["repo"] for row in rows}) >= 18
+    assert {"hugo", "jekyll", "hexo", "wordpress", "mirror"} <= {row["family"] for row in rows}
+
+
 def test_no_two_posts_are_the_same_bytes() -> None:
     digests = [hashlib.sha256((CORPUS / row["file"]).read_bytes()).digest() for row in sources()]
     assert len(digests) == len(set(digests))
