@@ -123,6 +123,12 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=SHARED)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     args = parser.parse_args()
+    if not args.images.is_dir():
+        parser.exit(
+            2,
+            f"{args.images}: no such folder; this bench needs the shared photos: "
+            "../shared/images beside the repository, or --images DIR\n",
+        )
     cores = os.cpu_count() or 1
     settings = ImageSettings()  # thumbnails 320 and 640, WebP q80
     print(f"cores {cores}; thumbnails {settings.thumb_widths} {settings.thumb_format}")

@@ -202,6 +202,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=SHARED)
     args = parser.parse_args()
+    if not args.images.is_dir():
+        parser.exit(
+            2,
+            f"{args.images}: no such folder; this bench needs the shared photos: "
+            "../shared/images beside the repository, or --images DIR\n",
+        )
     photos = sorted(p for p in args.images.iterdir() if p.suffix in (".png", ".jpg"))
     variants = [v for photo in photos for v in planted(photo)]
     with tempfile.TemporaryDirectory() as tmp:

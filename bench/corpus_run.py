@@ -42,6 +42,11 @@ def main() -> None:
         "--copies", type=int, default=1, help="copies of the corpus in the archive (scale test)"
     )
     args = parser.parse_args()
+    for needed in (args.corpus, SHARED / "images"):
+        if not needed.is_dir():
+            parser.exit(
+                2, f"{needed}: no such folder; this bench needs ../shared beside the repository\n"
+            )
     photos = sorted(p for p in (SHARED / "images").iterdir() if p.suffix in (".png", ".jpg"))
     with tempfile.TemporaryDirectory(prefix="mediatool-corpus-") as tmp:
         work = Path(tmp)

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -45,11 +46,22 @@ def site(proxy_env: OriginServer, jpeg_bytes: bytes) -> OriginServer:
     return proxy_env
 
 
-def test_every_command_has_help() -> None:
-    for command in ([], ["fetch"], ["rewrite"]):
-        result = _invoke(*command, "--help")
-        assert result.exit_code == 0
-        assert "Usage:" in result.output
+def _unspaced(text: str) -> str:
+    return "".join(text.split())  # help is re-wrapped (also at hyphens) to the terminal width
+
+
+@pytest.mark.parametrize("name", ["", *sorted(main.commands)])
+def test_every_command_shows_its_own_help(name: str) -> None:
+    command = main.commands[name] if name else main
+    result = _invoke(*[name] if name else [], "--help")
+    assert result.exit_code == 0
+    assert command.help, f"mediatool {name}: no docstring, so --help says nothing of it"
+    shown = _unspaced(result.output)
+    assert _unspaced(command.help) in shown, f"mediatool {name} --help lacks its docstring"
+    options = [p for p in command.params if isinstance(p, click.Option) and p.name != "help"]
+    for option in options:
+        assert option.help, f"mediatool {name} {option.opts[0]}: no help text"
+        assert _unspaced(option.help) in shown, f"mediatool {name} --help lacks {option.opts[0]}"
 
 
 def test_unknown_option_is_a_usage_error() -> None:
@@ -63,7 +75,7 @@ def test_failed_references_are_reported_stay_as_they_were_and_exit_1(
     cache = str(tmp_path / "cache")
     fetched = _invoke("fetch", str(post.parent), "--cache", cache, "--json")
     assert fetched.exit_code == 1
-    reasons = {f["url"]: f["reason"] for f in _json(fetched)["failed"]}  # type: ignore[attr-defined]
+    reasons = {f["url"]: f["reason"] for f in _json(fetched)["failed"]}
     assert reasons == {MISSING: "http_404", HTML: "not_an_image"}
     assert any(MISSING in line and "404" in line for line in fetched.stderr.splitlines())
     assert any(HTML in line and "HTML" in line for line in fetched.stderr.splitlines())
@@ -139,7 +151,7 @@ def test_private_addresses_are_refused_unless_allowed(
     cache = str(tmp_path / "cache")
     refused = _invoke("fetch", str(post), "--cache", cache, "--json")
     assert refused.exit_code == 1
-    assert [f["reason"] for f in _json(refused)["failed"]] == ["blocked_private"]  # type: ignore[attr-defined]
+    assert [f["reason"] for f in _json(refused)["failed"]] == ["blocked_private"]
     assert origin.requests == []
     allowed = _invoke("fetch", str(post), "--cache", cache, "--allow-private", "--retry-failed")
     assert allowed.exit_code == 0
@@ -176,7 +188,7 @@ def test_check_fails_until_rewritten_then_on_a_missing_file(
     assert _invoke("fetch", str(post), "--cache", str(cache)).exit_code == 0
     before = _invoke("rewrite", str(post), "--cache", str(cache), "--check", "--json")
     assert before.exit_code == 1
-    assert [f["url"] for f in _json(before)["localizable"]] == [GOOD]  # type: ignore[attr-defined]
+    assert [f["url"] for f in _json(before)["localizable"]] == [GOOD]
     assert post.read_text().count(GOOD) == 1
     assert _invoke("rewrite", str(post), "--cache", str(cache)).exit_code == 0
     assert _invoke("rewrite", str(post), "--cache", str(cache), "--check").exit_code == 0

@@ -25,10 +25,7 @@ from mediatool.dedup import (
 from mediatool.imaging import analyze
 from mediatool.models import AnalyzeJob, ImageInfo
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"{SHARED} is absent: the public-domain test photos live there"
-)
+SHARED = Path(__file__).resolve().parent / "data" / "images"  # public domain (LICENSES.md)
 
 
 def info(sha: str, phash: str, dhash: str = "0f0f0f0f0f0f0f0f", **fields: object) -> ImageInfo:
@@ -192,7 +189,6 @@ def _variants(path: Path) -> list[tuple[str, bytes]]:
     ]
 
 
-@needs_shared
 def test_planted_precision_and_recall_on_shared_photos(tmp_path: Path) -> None:
     labelled = [v for name in PHOTOS for v in _variants(SHARED / name)]
     infos = [analysed(tmp_path, data) for _, data in labelled]
@@ -207,7 +203,6 @@ def test_planted_precision_and_recall_on_shared_photos(tmp_path: Path) -> None:
     assert recall >= 0.95  # measured: 1.0 at every threshold 4..16 for this subset
 
 
-@needs_shared
 def test_reencodings_group_with_the_png_as_canonical(tmp_path: Path) -> None:
     chelsea = Image.open(SHARED / "chelsea.png")
     png = analysed(tmp_path, (SHARED / "chelsea.png").read_bytes())

@@ -24,8 +24,7 @@ from mediatool.discover import find_posts, read_post, scan_text
 from mediatool.errors import PostError, UsageError
 from mediatool.models import DeclaredSize, PostScan, Reference, RefKind
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CORPUS = SHARED / "corpus"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"  # real posts (SOURCES.md)
 SETTINGS = DiscoverSettings()
 
 
@@ -727,19 +726,11 @@ def test_spans_always_match_raw(parts: list[str]) -> None:
 
 
 def corpus_posts() -> list[Path]:
-    real = CORPUS / "real"
-    if not real.is_dir():
-        return []
-    return sorted(real.glob("*.md"))
+    posts = sorted((CORPUS / "real").glob("*.md"))
+    assert posts, f"{CORPUS}/real holds no posts"
+    return posts
 
 
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS / "stats.json").is_file() or not corpus_posts(),
-    reason=f"the shared corpus is absent (looked for {CORPUS}/stats.json and real/*.md)",
-)
-
-
-@needs_corpus
 def test_real_corpus_spans_and_counts() -> None:
     stats = json.loads((CORPUS / "stats.json").read_text(encoding="utf-8"))
     expected = dict(stats["refs_per_file"])
@@ -756,7 +747,6 @@ def test_real_corpus_spans_and_counts() -> None:
     assert total >= stats["image_references_total"]
 
 
-@needs_corpus
 def test_real_corpus_finds_every_url_the_analyzer_finds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", ["analyze_patterns.py", str(CORPUS / "real")])
     with contextlib.redirect_stdout(io.StringIO()):

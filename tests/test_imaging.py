@@ -21,10 +21,7 @@ from mediatool.errors import ImageError
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"{SHARED} is absent: the public-domain test photos live there"
-)
+SHARED = Path(__file__).resolve().parent / "data" / "images"  # public domain (LICENSES.md)
 SETTINGS = ImageSettings()
 
 # Pinned: sha256 of the shared files and their phash (imagehash.phash of the hash base).
@@ -63,7 +60,6 @@ def photo(size: tuple[int, int] = (600, 400)) -> Image.Image:
 # --- pinned values ------------------------------------------------------------------------
 
 
-@needs_shared
 def test_pinned_hashes_of_shared_photos(tmp_path: Path) -> None:
     rocket = (SHARED / "rocket.jpg").read_bytes()
     assert hashlib.sha256(rocket).hexdigest() == ROCKET_SHA

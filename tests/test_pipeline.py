@@ -21,11 +21,12 @@ from PIL import Image
 from mediatool.cli import main
 from mediatool.config import DiscoverSettings, Settings
 from mediatool.errors import PostError
+from mediatool.files import TEMP_PREFIX, TEMP_SUFFIX
 from mediatool.manifest import Manifest
 from mediatool.models import PostScan
 from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import PARALLEL_FROM, read_posts
-from mediatool.store import Store
+from mediatool.store import Store, sha256_of_file
 from mediatool.testing.origin import OriginServer
 
 SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -147,22 +148,31 @@ def test_killed_fetch_leaves_no_partial_file_and_a_rerun_completes(
     tmp_path: Path, proxy_env: OriginServer
 ) -> None:
     quick, slow = "http://a.example.test/quick.jpg", "http://a.example.test/slow.jpg"
-    big = _photo(1600)
-    proxy_env.add(quick, _photo(200))
+    big, small = _photo(1600), _photo(200)
+    proxy_env.add(quick, small)
     proxy_env.add(slow, big, body_delay=0.2, chunk_size=max(1, len(big) // 50))
     post = _post(tmp_path / "posts", "a.md", quick, slow)
     cache = tmp_path / "cache"
     command = [sys.executable, "-m", "mediatool.cli", "fetch", str(post), "--cache", str(cache)]
     process = subprocess.Popen(command, env=dict(os.environ), stderr=subprocess.DEVNULL)
+
+    def partial_downloads() -> list[Path]:  # where downloads in progress live: cache/tmp
+        return list((cache / "tmp").glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+
+    def quick_stored() -> bool:
+        return any(p.read_bytes() == small for p in (cache / "originals").rglob("*.jpg"))
+
     deadline = time.monotonic() + 30
-    while not proxy_env.requests_for(slow) and time.monotonic() < deadline:
-        time.sleep(0.05)  # wait for the slow download to have started, not for a result
-    assert proxy_env.requests_for(slow), "the slow download never started"
+    while time.monotonic() < deadline and not (quick_stored() and partial_downloads()):
+        time.sleep(0.05)  # wait until the quick one is stored and the slow one is being written
+    assert quick_stored() and partial_downloads(), "the slow download never started writing"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    assert partial_downloads(), "the killed run left its partial download in cache/tmp"
     stored = list((cache / "originals").rglob("*"))
     assert all(not p.name.endswith(".part") for p in stored)
     assert all(p.stat().st_size > 0 for p in stored if p.is_file())
+    assert all(sha256_of_file(p) == p.stem for p in stored if p.is_file())  # whole files only
     proxy_env.add(slow, big)
     rerun = _cli("fetch", str(post), "--cache", str(cache), "--json")
     assert rerun.exit_code == 0, rerun.stderr

@@ -35,12 +35,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import trustme
-
 from mediatool.testing.site import Site, host_key, save_site, url_key
+
+if TYPE_CHECKING:
+    import trustme
 
 LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
 _MAGIC_TYPES = (
@@ -127,7 +128,7 @@ class OriginServer:
         self._thread: threading.Thread | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._site = Site(root) if root is not None else None
-        self._ca = trustme.CA()
+        self._ca = _test_ca()
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> OriginServer:
@@ -477,6 +478,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _test_ca() -> trustme.CA:
+    """A new test certificate authority. trustme is not a dependency of mediatool itself (the
+    package runs without it); it comes with the `testing` extra, so it is imported here."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise ImportError(
+            "mediatool.testing.origin needs trustme to play HTTPS hosts; "
+            "install it with: pip install 'mediatool[testing]'"
+        ) from exc
+    return trustme.CA()
 
 
 def _guess_type(body: bytes) -> str:
