@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from mediatool.cli import main
+from mediatool.config import KEYS
 from mediatool.testing.origin import OriginServer
 
 GOOD = "http://img.example.test/good.jpg"
@@ -124,3 +126,125 @@ def test_check_and_rewrite_pass_over_a_malformed_local_reference(
         result = _invoke("rewrite", str(post), "--cache", cache, extra)
         _no_traceback(result)
         assert result.exit_code == (1 if extra == "--check" else 0)
+
+
+# -- the config file -------------------------------------------------------------------------
+
+CONFIG_CASES = [
+    (
+        '[fetch]\nconcurrency = "abc"\n',
+        'fetch.concurrency must be an integer from 1 to 256, got "abc"',
+    ),
+    ("[fetch]\nconcurrency = 0\n", "fetch.concurrency must be an integer from 1 to 256, got 0"),
+    ("[fetch]\nper_host = 65\n", "fetch.per_host must be an integer from 1 to 64, got 65"),
+    ("[fetch]\nretries = -1\n", "fetch.retries must be an integer from 0 to 20, got -1"),
+    ("[fetch]\nmax_bytes = 0\n", "fetch.max_bytes must be an integer of 1 or more, got 0"),
+    ("[fetch]\nmax_wait = -1.5\n", "fetch.max_wait must be a number of 0 or more, got -1.5"),
+    (
+        "[fetch]\nread_timeout = 0.01\n",
+        "fetch.read_timeout must be a number of 0.1 or more, got 0.01",
+    ),
+    ("[fetch]\nwayback = 1\n", "fetch.wayback must be true or false, got 1"),
+    (
+        "[fetch]\nconcurrency = true\n",
+        "fetch.concurrency must be an integer from 1 to 256, got true",
+    ),
+    ("workers = 0\n", "workers must be an integer from 1 to 256, got 0"),
+    ("cache_dir = 5\n", "cache_dir must be a string, got 5"),
+    (
+        "[images]\nthumb_widths = [320, -1]\n",
+        "images.thumb_widths must be a list of integers from 1 to 10000, got [320, -1]",
+    ),
+    (
+        '[images]\nthumb_format = "gif"\n',
+        'images.thumb_format must be one of "webp", "png", "jpeg", got "gif"',
+    ),
+    ("[images]\nmax_pixels = 0\n", "images.max_pixels must be an integer of 1 or more, got 0"),
+    (
+        "[images]\nphash_threshold = 65\n",
+        "images.phash_threshold must be an integer from 0 to 64, got 65",
+    ),
+    (
+        '[discover]\nfrontmatter_keys = "cover"\n',
+        'discover.frontmatter_keys must be a list of strings, got "cover"',
+    ),
+    ("fetch = 3\n", "fetch must be a table ([fetch]), got 3."),
+    (
+        '[fetch.headers."a.example"]\nReferer = 3\n',
+        'fetch.headers."a.example".Referer must be a string, got 3',
+    ),
+    ("[fetch]\nconcurency = 3\n", "unknown key fetch.concurency; did you mean fetch.concurrency?"),
+    ("workerz = 3\n", "unknown key workerz; did you mean workers?"),
+    (
+        '[[proxy_rules]]\nname = "a"\npattern = 3\ntemplate = "x"\n',
+        "proxy_rules.pattern must be a string, got 3",
+    ),
+    (
+        "[fetch]\nconcurrency =\n",
+        "not valid TOML (Invalid value (at line 2, column 14)); fix the file.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CONFIG_CASES)
+@pytest.mark.parametrize("command", ["scan", "fetch"])
+def test_config_values_are_checked_by_type_and_range(
+    tmp_path: Path, command: str, text: str, message: str
+) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    config = tmp_path / "posts" / "mediatool.toml"
+    config.write_text(text, encoding="utf-8")
+    args = [command, str(post)] + (
+        ["--cache", str(tmp_path / "cache")] if command == "fetch" else []
+    )
+    result = _invoke(*args)
+    _no_traceback(result)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {config}: {message}\n"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    config = tmp_path / "other.toml"
+    config.write_bytes(b'[fetch]\nuser_agent = "caf\xe9"\n')
+    result = _invoke("scan", str(post), "--config", str(config))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {config}: not UTF-8 (byte 0xe9 on line 2); save the file as UTF-8.\n"
+    )
+
+
+def test_a_valid_config_file_is_taken(tmp_path: Path) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    (tmp_path / "posts" / "mediatool.toml").write_text(
+        '[fetch]\nmax_wait = 5\nread_timeout = 2.5\nwayback = false\n[fetch.headers."a.example"]\n'
+        'Referer = "https://a.example/"\n[images]\nthumb_widths = [100]\n[discover]\n'
+        'frontmatter_keys = ["cover"]\n'
+    )
+    result = _invoke("scan", str(post))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_config_ranges_are_the_ranges_the_flags_accept() -> None:
+    flags = {
+        "concurrency": "fetch.concurrency",
+        "per_host": "fetch.per_host",
+        "workers": "workers",
+        "retries": "fetch.retries",
+        "max_wait": "fetch.max_wait",
+        "connect_timeout": "fetch.connect_timeout",
+        "read_timeout": "fetch.read_timeout",
+        "max_bytes": "fetch.max_bytes",
+        "max_pixels": "images.max_pixels",
+    }
+    commands = {**main.commands}
+    params = {p.name: p for p in commands["fetch"].params}
+    params["threshold"] = next(p for p in commands["dedup"].params if p.name == "threshold")
+    flags["threshold"] = "images.phash_threshold"
+    for name, dotted in flags.items():
+        kind = params[name].type
+        spec = KEYS[dotted]
+        assert isinstance(kind, click.IntRange | click.FloatRange), name
+        assert (kind.min, kind.max) == (spec.low, spec.high), name
+        assert spec.kind is (int if isinstance(kind, click.IntRange) else float), name
