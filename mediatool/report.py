@@ -87,6 +87,8 @@ def fetch_json(summary: FetchSummary) -> str:
 
 def rewrite_json(summary: RewriteSummary) -> str:
     data = summary.as_dict()
+    if summary.dry_run:
+        data["diffs"] = list(summary.diffs)  # stdout holds the JSON alone
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
 
@@ -120,6 +122,8 @@ def summary_json(
     summary: ScanSummary | CheckSummary | UndoSummary | MaintenanceSummary,
 ) -> str:
     data = summary.as_dict()
+    if isinstance(summary, UndoSummary) and summary.dry_run:
+        data["diffs"] = list(summary.diffs)  # stdout holds the JSON alone
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
 

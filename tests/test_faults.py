@@ -6,6 +6,10 @@ never a traceback. Driven through the real command line against real files and t
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -248,3 +252,78 @@ def test_config_ranges_are_the_ranges_the_flags_accept() -> None:
         assert isinstance(kind, click.IntRange | click.FloatRange), name
         assert (kind.min, kind.max) == (spec.low, spec.high), name
         assert spec.kind is (int if isinstance(kind, click.IntRange) else float), name
+
+
+# -- --json: stdout is one JSON object -------------------------------------------------------
+
+
+def test_json_dry_runs_print_one_json_object_with_the_diffs_inside(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    proxy_env.add(GOOD, jpeg_bytes)
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    cache = str(tmp_path / "cache")
+    assert _invoke("fetch", str(post), "--cache", cache).exit_code == 0
+    dry = _invoke("rewrite", str(post), "--cache", cache, "--dry-run", "--json")
+    assert dry.exit_code == 0
+    data = json.loads(dry.stdout)  # the whole of stdout, nothing before or after
+    [diff] = data["diffs"]
+    assert f'-<p><img src="{GOOD}"></p>' in diff and diff.startswith("--- a/")
+    assert GOOD in post.read_text()
+    assert _invoke("rewrite", str(post), "--cache", cache).exit_code == 0
+    undo = _invoke("rewrite", str(post), "--cache", cache, "--undo", "--dry-run", "--json")
+    assert undo.exit_code == 0
+    [diff] = json.loads(undo.stdout)["diffs"]
+    assert f'+<p><img src="{GOOD}"></p>' in diff
+    text = _invoke("rewrite", str(post), "--cache", cache, "--undo", "--dry-run")
+    assert text.stdout.startswith("--- a/")  # without --json the diff is printed as before
+
+
+# -- posts that are not regular files --------------------------------------------------------
+
+
+def _special_posts(folder: Path) -> dict[str, str]:
+    """A named pipe, a socket, a device and a dangling link named like posts; what is said of
+    each but the link."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "pipe.md")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "socket.md"))
+    os.symlink("/dev/null", folder / "device.md")  # a link to a character device
+    os.symlink(folder / "nowhere", folder / "dangling.md")
+    return {
+        "pipe.md": "skipped, it is a named pipe, not a regular file; move it out of the posts.",
+        "socket.md": "skipped, it is a socket, not a regular file; move it out of the posts.",
+        "device.md": "skipped, it is a character device, not a regular file; move it out of "
+        "the posts.",
+    }
+
+
+@pytest.mark.parametrize("command", ["scan", "fetch", "rewrite"])
+def test_pipes_sockets_devices_named_md_are_skipped_with_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    posts = tmp_path / "posts"
+    expected = _special_posts(posts)
+    _html_post(posts, "good.md", "data:image/png;base64,AAAA")
+    cache = ["--cache", str(tmp_path / "cache")] if command != "scan" else []
+    if command == "rewrite":  # rewrite needs a manifest: fetch made one
+        _run_cli("fetch", str(posts), *cache)
+    done = _run_cli(command, str(posts), *cache)  # a hang fails on the timeout
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    for name, message in expected.items():
+        assert lines.count(f"{posts / name}: {message}") == 1, (name, lines)
+    [dangling] = [line for line in lines if line.startswith(f"{posts / 'dangling.md'}: ")]
+    assert "cannot read" in dangling and "(No such file or directory)" in dangling
+    assert "Traceback" not in done.stderr
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediatool.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
