@@ -142,7 +142,11 @@ def fetch(
 @click.option(
     "--base-url", metavar="PREFIX", help="Write PREFIX + path in the cache (e.g. /media/)."
 )
-@click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print a unified diff (in the JSON with --json); change nothing.",
+)
 @click.option(
     "--check",
     is_flag=True,
@@ -176,7 +180,8 @@ def rewrite(
         sys.exit(EXIT_OK if checked.ok else EXIT_FAILURES)
     if undo:
         undone = _run(lambda: pipeline.run_undo(targets, settings, say=_say, dry_run=dry_run))
-        _echo_diffs(undone.diffs)
+        if not as_json:  # with --json the diffs are in the JSON: stdout is one object
+            _echo_diffs(undone.diffs)
         click.echo(report.summary_json(undone) if as_json else report.undo_text(undone))
         sys.exit(EXIT_OK if undone.ok else EXIT_FAILURES)
     summary = _run(
@@ -189,7 +194,8 @@ def rewrite(
             progress=sys.stderr.isatty(),
         )
     )
-    _echo_diffs(summary.diffs)
+    if not as_json:
+        _echo_diffs(summary.diffs)
     click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 

@@ -25,6 +25,8 @@ The config file is TOML, `mediatool.toml` in the archive root or given with --co
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -150,69 +152,224 @@ def load_settings(config_path: Path | None, overrides: Mapping[str, Any] | None 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read config file ({exc.strerror}).") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc}); fix the file or drop --config.") from exc
-
-
-def _section(cls: Any, data: Mapping[str, Any], name: str, where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise UsageError(f"{where}: unknown key(s) in [{name}]: {', '.join(sorted(unknown))}.")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        raise UsageError(
+            f"{path}: cannot read config file ({exc.strerror}); fix its permissions or drop it."
+        ) from exc
     try:
-        return cls(**values)
-    except TypeError as exc:
-        raise UsageError(f"{where}: bad [{name}] section ({exc}).") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save the file as UTF-8."
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc}); fix the file.") from exc
+
+
+# --- validation: every key of the file by type and range -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """What one config key accepts: a TOML type (a list of it when `is_list`), for numbers an
+    inclusive range, for strings maybe a fixed set of choices."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    is_list: bool = False
+
+
+THUMB_FORMATS = ("webp", "png", "jpeg")
+SECTIONS: dict[str, Any] = {
+    "discover": DiscoverSettings,
+    "fetch": FetchSettings,
+    "images": ImageSettings,
+}
+# The ranges match what the command-line flags accept (cli.py): the file refuses what they
+# refuse. A settings field missing here is checked by the type of its default.
+KEYS: dict[str, KeySpec] = {
+    "cache_dir": KeySpec(str),
+    "workers": KeySpec(int, 1, 256),
+    "discover.frontmatter_keys": KeySpec(str, is_list=True),
+    "fetch.concurrency": KeySpec(int, 1, 256),
+    "fetch.per_host": KeySpec(int, 1, 64),
+    "fetch.connect_timeout": KeySpec(float, 0.1),
+    "fetch.read_timeout": KeySpec(float, 0.1),
+    "fetch.retries": KeySpec(int, 0, 20),
+    "fetch.backoff": KeySpec(float, 0),
+    "fetch.max_wait": KeySpec(float, 0),
+    "fetch.max_redirects": KeySpec(int, 0, 100),
+    "fetch.max_bytes": KeySpec(int, 1),
+    "fetch.host_down_after": KeySpec(int, 1),
+    "fetch.user_agent": KeySpec(str),
+    "fetch.allow_private": KeySpec(bool),
+    "fetch.wayback": KeySpec(bool),
+    "images.thumb_widths": KeySpec(int, 1, 10_000, is_list=True),
+    "images.thumb_format": KeySpec(str, choices=THUMB_FORMATS),
+    "images.thumb_quality": KeySpec(int, 1, 100),
+    "images.max_pixels": KeySpec(int, 1),
+    "images.phash_threshold": KeySpec(int, 0, 64),
+    "images.boilerplate_posts": KeySpec(int, 1),
+}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_LIST_NAMES = {int: "a list of integers", float: "a list of numbers", str: "a list of strings"}
 
 
 def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settings:
     where = str(path) if path else "config"
-    rules = tuple(_proxy_rule(r, where) for r in data.get("proxy_rules", []))
-    unknown = set(data) - {"discover", "fetch", "images", "proxy_rules", "cache_dir", "workers"}
-    if unknown:
-        raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
-    images = _section(ImageSettings, data.get("images", {}), "images", where)
-    _check_images(images, where)
+    top_level = {"proxy_rules", *SECTIONS, *(k for k in KEYS if "." not in k)}
+    _refuse_unknown(data, top_level, "", where)
+    sections = {
+        name: _section(cls, data.get(name, {}), name, where) for name, cls in SECTIONS.items()
+    }
+    _check_images(sections["images"], where)
     settings = Settings(
-        discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
-        fetch=_section(FetchSettings, data.get("fetch", {}), "fetch", where),
-        images=images,
-        proxy_rules=rules,
+        proxy_rules=tuple(_proxy_rules(data.get("proxy_rules", []), where)), **sections
     )
     if "cache_dir" in data:
-        settings = replace(settings, cache_dir=Path(data["cache_dir"]))
+        settings = replace(settings, cache_dir=Path(_value(data["cache_dir"], "cache_dir", where)))
     if "workers" in data:
-        settings = replace(settings, workers=int(data["workers"]))
+        settings = replace(settings, workers=_value(data["workers"], "workers", where))
     return settings
 
 
-THUMB_FORMATS = ("webp", "png", "jpeg")
+def _section(cls: Any, data: Any, name: str, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: {name} must be a table ([{name}]), got {_shown(data)}.")
+    defaults = {f.name: f.default for f in fields(cls)}
+    _refuse_unknown(data, set(defaults), f"{name}.", where)
+    values = {}
+    for key, value in data.items():
+        dotted = f"{name}.{key}"
+        if dotted == "fetch.headers":
+            values[key] = _headers(value, where)
+        else:
+            values[key] = _value(value, dotted, where, defaults[key])
+    return cls(**values)
+
+
+def _refuse_unknown(data: Mapping[str, Any], known: set[str], prefix: str, where: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            choices = f"; known keys: {', '.join(prefix + k for k in sorted(known))}"
+            raise UsageError(f"{where}: unknown key {prefix}{key}{hint or choices}")
+
+
+def _value(value: Any, dotted: str, where: str, default: Any = None) -> Any:
+    """`value` checked against KEYS[dotted] (or the type of `default`); lists become tuples."""
+    spec = KEYS.get(dotted) or _spec_of_default(default)
+    if spec is None:
+        return value
+    if spec.is_list:
+        if not isinstance(value, list) or not all(_fits(item, spec) for item in value):
+            raise UsageError(f"{where}: {dotted} must be {_describe(spec)}, got {_shown(value)}")
+        return tuple(float(v) if spec.kind is float else v for v in value)
+    if not _fits(value, spec):
+        raise UsageError(f"{where}: {dotted} must be {_describe(spec)}, got {_shown(value)}")
+    return float(value) if spec.kind is float else value
+
+
+def _spec_of_default(default: Any) -> KeySpec | None:
+    if isinstance(default, tuple):
+        return KeySpec(type(default[0]) if default else str, is_list=True)
+    if isinstance(default, (bool, int, float, str)):
+        return KeySpec(type(default))
+    return None
+
+
+def _fits(value: Any, spec: KeySpec) -> bool:
+    if spec.kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif spec.kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, spec.kind)
+    if not ok:
+        return False
+    if spec.choices:
+        return value in spec.choices
+    if spec.low is not None and value < spec.low:
+        return False
+    return spec.high is None or value <= spec.high
+
+
+def _describe(spec: KeySpec) -> str:
+    if spec.choices:
+        return "one of " + ", ".join(f'"{choice}"' for choice in spec.choices)
+    name = _LIST_NAMES[spec.kind] if spec.is_list else _TYPE_NAMES[spec.kind]
+    if spec.low is not None and spec.high is not None:
+        return f"{name} from {_number(spec.low)} to {_number(spec.high)}"
+    if spec.low is not None:
+        return f"{name} of {_number(spec.low)} or more"
+    return name
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _shown(value: Any) -> str:
+    """A config value as TOML would write it (strings quoted, true/false, lists)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "a table"
+    return str(value)
+
+
+def _headers(value: Any, where: str) -> dict[str, dict[str, str]]:
+    """[fetch.headers."HOST"] tables of header name = string value."""
+    if not isinstance(value, dict):
+        raise UsageError(f'{where}: fetch.headers must be tables [fetch.headers."HOST"].')
+    for host, headers in value.items():
+        if not isinstance(headers, dict):
+            raise UsageError(
+                f'{where}: fetch.headers."{host}" must be a table of header = "value", '
+                f"got {_shown(headers)}"
+            )
+        for name, text in headers.items():
+            if not isinstance(text, str):
+                raise UsageError(
+                    f'{where}: fetch.headers."{host}".{name} must be a string, got {_shown(text)}'
+                )
+    return value
 
 
 def _check_images(images: ImageSettings, where: str) -> None:
-    if images.thumb_format not in THUMB_FORMATS:
-        raise UsageError(
-            f"{where}: images.thumb_format is {images.thumb_format!r}; "
-            f"use one of {', '.join(THUMB_FORMATS)}."
-        )
-    if not images.thumb_widths or min(images.thumb_widths) < 1:
+    if not images.thumb_widths:
         raise UsageError(f"{where}: images.thumb_widths needs one or more positive widths.")
 
 
+def _proxy_rules(raw: Any, where: str) -> list[ProxyRule]:
+    if not isinstance(raw, list):
+        raise UsageError(f"{where}: proxy_rules must be [[proxy_rules]] tables, got {_shown(raw)}")
+    return [_proxy_rule(rule, where) for rule in raw]
+
+
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:
-    try:
-        return ProxyRule(
-            name=str(raw["name"]), pattern=str(raw["pattern"]), template=raw["template"]
-        )
-    except (KeyError, TypeError) as exc:
+    needed = {"name", "pattern", "template"}
+    if not isinstance(raw, dict) or set(raw) != needed:
         raise UsageError(
-            f"{where}: each [[proxy_rules]] needs name, pattern and template."
-        ) from exc
+            f"{where}: each [[proxy_rules]] needs name, pattern and template and nothing else, "
+            f"got {', '.join(sorted(raw)) if isinstance(raw, dict) else _shown(raw)}."
+        )
+    for key in sorted(needed):
+        if not isinstance(raw[key], str):
+            raise UsageError(f"{where}: proxy_rules.{key} must be a string, got {_shown(raw[key])}")
+    return ProxyRule(name=raw["name"], pattern=raw["pattern"], template=raw["template"])
 
 
 def _override(settings: Settings, dotted: str, value: Any) -> Settings:

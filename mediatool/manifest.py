@@ -361,6 +361,19 @@ class Manifest:
                 dates[url] = date
         return dates
 
+    def first_references(self, origin_urls: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(post path, line) of the first reference to each origin URL, by path and line."""
+        found: dict[str, tuple[str, int]] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for url, path, line in self.db.execute(
+                "SELECT r.origin_url, p.path, r.line FROM refs r JOIN posts p ON p.id=r.post_id"
+                f" WHERE r.origin_url IN ({marks}) ORDER BY p.path, r.line",
+                chunk,
+            ):
+                found.setdefault(url, (path, int(line or 0)))
+        return found
+
     def record_download(self, download: Download, sha256: str) -> None:
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"

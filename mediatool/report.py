@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from mediatool.pipeline.summaries import (
     CheckSummary,
@@ -17,6 +16,7 @@ from mediatool.pipeline.summaries import (
     ScanSummary,
     UndoSummary,
 )
+from mediatool.resolve import host_label
 
 
 def fetch_text(summary: FetchSummary) -> str:
@@ -43,7 +43,7 @@ def fetch_text(summary: FetchSummary) -> str:
 
 def failures_table(failed: Sequence[FailedUrl]) -> list[str]:
     """Failures grouped by reason and host, most frequent first."""
-    counts = Counter((f.reason, urlsplit(f.url).hostname or "?") for f in failed)
+    counts = Counter((f.reason, host_label(f.url)) for f in failed)
     return _table("reason", "urls", counts)
 
 
@@ -63,7 +63,7 @@ def rewrite_text(summary: RewriteSummary) -> str:
 
 
 def left_remote_table(left: Sequence[LeftRemote]) -> list[str]:
-    counts = Counter((item.reason, urlsplit(item.origin_url).hostname or "?") for item in left)
+    counts = Counter((item.reason, host_label(item.origin_url)) for item in left)
     return _table("why left remote", "refs", counts)
 
 
@@ -87,6 +87,8 @@ def fetch_json(summary: FetchSummary) -> str:
 
 def rewrite_json(summary: RewriteSummary) -> str:
     data = summary.as_dict()
+    if summary.dry_run:
+        data["diffs"] = list(summary.diffs)  # stdout holds the JSON alone
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
 
@@ -120,6 +122,8 @@ def summary_json(
     summary: ScanSummary | CheckSummary | UndoSummary | MaintenanceSummary,
 ) -> str:
     data = summary.as_dict()
+    if isinstance(summary, UndoSummary) and summary.dry_run:
+        data["diffs"] = list(summary.diffs)  # stdout holds the JSON alone
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
 

@@ -101,6 +101,46 @@ def is_http_url(url: str) -> bool:
     return bool(host) and "%" not in netloc and not any(c.isspace() for c in netloc)
 
 
+MAX_URL_LENGTH = 65_536  # httpx refuses longer URLs (servers usually refuse far shorter ones)
+SHOWN_URL_LENGTH = 200  # a longer URL is cut in messages
+
+
+def url_problem(url: str) -> str | None:
+    """Why the http(s) `url` cannot be requested as written ("it has no host", ...), or None
+    when it can be tried. Never raises: malformed URLs are data, not errors."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"it is {len(url)} characters long, more than {MAX_URL_LENGTH}"
+    if control := _CONTROL_CHAR.search(url):
+        return f"it holds the control character {control[0]!r}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as exc:
+        return f"it cannot be parsed ({exc})"
+    if not host:
+        return "it has no host"
+    if any(c.isspace() for c in host):
+        return f"its host {host!r} holds white space"
+    return None
+
+
+def host_label(url: str) -> str:
+    """The host of `url` for tables and summaries; "?" when it has none or is malformed."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for a one-line message: control characters escaped, cut when very long."""
+    shown = _CONTROL_CHAR.sub(lambda m: f"\\x{ord(m[0]):02x}", url)
+    if len(shown) <= SHOWN_URL_LENGTH:
+        return shown
+    return f"{shown[: SHOWN_URL_LENGTH - 40]}... ({len(url)} characters)"
+
+
 def _looks_encoded(value: str) -> bool:
     if _HTTP_PREFIX.match(value):
         return False

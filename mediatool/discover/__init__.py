@@ -60,6 +60,7 @@ Decoding (read_post)
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -115,9 +116,10 @@ def _is_under(path: Path, folders: Sequence[Path]) -> bool:
 
 
 def read_post(path: Path, settings: DiscoverSettings) -> PostScan:
-    """Read, decode and scan one post; PostError ("unreadable", "binary", "encoding") if not."""
+    """Read, decode and scan one post; PostError ("unreadable", "not_a_file", "binary",
+    "encoding") if not."""
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise PostError(
@@ -126,6 +128,36 @@ def read_post(path: Path, settings: DiscoverSettings) -> PostScan:
         ) from exc
     text, encoding = decode_post(data, path)
     return scan_text(text, path, settings, encoding)
+
+
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of `path`; PostError "not_a_file" for a named pipe, socket or device, which
+    would block the read or never end. Checked before opening, and again on the opened file
+    (opened non-blocking, so a pipe swapped in meanwhile cannot hang the run)."""
+    _refuse_special(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        _refuse_special(path, os.fstat(fd).st_mode)
+        return handle.read()
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    what = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+    raise PostError(
+        "not_a_file",
+        f"{path}: skipped, it is {what}, not a regular file; move it out of the posts.",
+    )
 
 
 def scan_text(

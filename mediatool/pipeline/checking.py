@@ -60,9 +60,13 @@ def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> l
 
 
 def _local_file(post: Path, url: str, store: Store, base_url: str | None) -> Path | None:
-    path = unquote(urlsplit(url).path)
     if base_url and url.startswith(base_url):
         return store.root / unquote(url[len(base_url) :]).lstrip("/")
-    if not path or path.startswith("/") or urlsplit(url).scheme:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. `ftp://[::1/x.png`: not a file path either
+        return None
+    path = unquote(parts.path)
+    if not path or path.startswith("/") or parts.scheme:
         return None
     return post.parent / path

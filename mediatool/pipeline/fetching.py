@@ -20,6 +20,7 @@ from mediatool.fetch import Fetcher
 from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
     Download,
+    FetchFailure,
     FetchJob,
     FetchOutcome,
     NotModified,
@@ -38,7 +39,7 @@ from mediatool.pipeline.common import (
     scan_fingerprint,
 )
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
-from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
+from mediatool.resolve import Rule, compile_rules, resolve, shown_url, url_problem, wayback_url
 from mediatool.store import Store
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
@@ -69,6 +70,7 @@ def run_fetch(
         jobs, stored = manifest.fetch_jobs(
             origins, retry_failed=retry_failed or wayback, refresh=refresh, file_present=store.has
         )
+        jobs = refuse_bad_urls(jobs, manifest, say)
         if wayback:
             jobs = with_wayback(jobs, manifest)
         counts = _download_and_analyze(jobs, manifest, store, settings, say, progress)
@@ -212,6 +214,22 @@ def _record_outcome(
     else:
         manifest.record_failure(outcome)
         say(outcome.message)
+
+
+def refuse_bad_urls(jobs: list[FetchJob], manifest: Manifest, say: Say) -> list[FetchJob]:
+    """Record each URL that cannot be requested as written (`resolve.url_problem`) as failed
+    with reason bad_url, in one line naming a post and line that hold it; return the others."""
+    bad = {job.origin_url: why for job in jobs if (why := url_problem(job.origin_url))}
+    if not bad:
+        return jobs
+    where = manifest.first_references(bad)
+    with manifest.transaction():
+        for url, why in bad.items():
+            post, line = where.get(url, ("?", 0))
+            message = f"{post}:{line}: bad URL {shown_url(url)}: {why}; fix the URL in the post"
+            manifest.record_failure(FetchFailure(url, "bad_url", message))
+            say(message)
+    return [job for job in jobs if job.origin_url not in bad]
 
 
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mediatool.config import Settings
 from mediatool.gallery import (
@@ -19,6 +18,7 @@ from mediatool.gallery import (
 )
 from mediatool.manifest import ImageRow, Manifest
 from mediatool.pipeline.common import existing_store
+from mediatool.resolve import host_label
 
 
 def run_report(settings: Settings) -> Path:
@@ -59,7 +59,7 @@ def _image(row: ImageRow) -> GalleryImage:
 def _failure_rows(failed: list[tuple[str, str]]) -> tuple[FailureRow, ...]:
     by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
     for url, reason in failed:
-        by_key[(reason, urlsplit(url).hostname or "?")].append(url)
+        by_key[(reason, host_label(url))].append(url)
     ordered = sorted(by_key.items(), key=lambda item: (-len(item[1]), item[0]))
     return tuple(
         FailureRow(reason, host, len(urls), tuple(urls[:3])) for (reason, host), urls in ordered

@@ -23,7 +23,7 @@ from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
 from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
-from mediatool.resolve import Rule, compile_rules, resolve
+from mediatool.resolve import Rule, compile_rules, resolve, shown_url
 from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
 from mediatool.store import Store
 
@@ -74,7 +74,7 @@ def run_rewrite(
         write_rewritten(ready, manifest)
         bar.close()
     for item in left:
-        say(f"{item.post}:{item.line}: left remote: {item.source_url} ({item.reason})")
+        say(f"{item.post}:{item.line}: left remote: {shown_url(item.source_url)} ({item.reason})")
     return RewriteSummary(
         posts=len(posts),
         posts_changed=totals["posts_changed"],
@@ -196,7 +196,10 @@ def _cache_relpath(post: Path, url: str, store: Store, base_url: str | None) -> 
     """The path inside the cache folder that a local reference points at, if it does."""
     if base_url and url.startswith(base_url.rstrip("/") + "/"):
         return unquote(url[len(base_url.rstrip("/")) + 1 :])
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. `ftp://[::1/x.png`: not a path into the cache
+        return None
     if parts.scheme or parts.netloc or url.startswith("/"):
         return None
     target = (post.parent / unquote(parts.path)).resolve()

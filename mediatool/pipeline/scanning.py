@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts
 from mediatool.models import PostScan, Reference, RefKind
 from mediatool.pipeline.common import PostReader, Say
 from mediatool.pipeline.summaries import ScanSummary
-from mediatool.resolve import Rule, compile_rules, resolve
+from mediatool.resolve import Rule, compile_rules, host_label, resolve
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -61,5 +60,5 @@ def reference_record(scan: PostScan, ref: Reference, rules: Sequence[Rule]) -> d
         resolution = resolve(ref.source_url, rules)
         record["origin_url"] = resolution.origin_url
         record["rules"] = list(resolution.rules)
-        record["host"] = urlsplit(resolution.origin_url).hostname or "?"
+        record["host"] = host_label(resolution.origin_url)
     return record
