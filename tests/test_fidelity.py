@@ -16,7 +16,7 @@ from mediatool.discover import scan_text
 from mediatool.models import PostScan, Reference, RefKind
 from mediatool.pipeline.rewriting import undo_records
 from mediatool.pipeline.undoing import undo_text
-from mediatool.rewrite import apply_edits, plan_edits
+from mediatool.rewrite import UndoEdit, apply_edits, plan_edits
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "real"
 REAL_POSTS = sorted(CORPUS.glob("*.md")) if CORPUS.is_dir() else []
@@ -37,7 +37,7 @@ def _size(ref: Reference) -> tuple[int, int]:
     return 640, 480
 
 
-def _rewrite(scan: PostScan) -> tuple[str, list[tuple[int, str, str]]]:
+def _rewrite(scan: PostScan) -> tuple[str, list[UndoEdit]]:
     edits = plan_edits(scan, _local_path, _size)
     return apply_edits(scan.text, edits), list(reversed(undo_records(scan.text, edits)))
 
@@ -51,7 +51,7 @@ def _check_fidelity(text: str, path: Path) -> None:
     assert [r for r in again.references if r.kind is RefKind.REMOTE] == []
     assert _rewrite(again)[0] == rewritten
     assert undo_text(rewritten, records) == text
-    changed = [old for _, old, _ in records if old]
+    changed = [record.old for record in records if record.old]
     remote = [r.raw for r in scan.references if r.kind is RefKind.REMOTE]
     assert sorted(changed) == sorted(remote)
 
@@ -132,11 +132,17 @@ def test_code_and_comments_are_never_rewritten(text: str) -> None:
 def test_undo_skips_edits_recorded_by_a_run_killed_before_it_wrote() -> None:
     one, two, local = "https://a.example/1.jpg", "https://a.example/2.jpg", "../cache/1.jpg"
     text = f'<img src="{one}"><img src="{two}">'
-    first_run = [(10, one, local)]  # written: the post holds the local path
+    first_run = [UndoEdit(10, one, local)]  # written: the post holds the local path
     after_first = text.replace(one, local)
     at = after_first.index(two)
-    killed_run = [(at, two, local), (at + len(two) + 1, "", ' width="1" height="2"')]
+    killed_run = [
+        UndoEdit(at, two, local),
+        UndoEdit(at + len(two) + 1, "", ' width="1" height="2"'),
+    ]
     assert undo_text(after_first, [*reversed(killed_run), *first_run]) == text
     at = text.index(two)
-    killed_only = [(at + len(two) + 1, "", ' width="1" height="2"'), (at, two, local)]
+    killed_only = [
+        UndoEdit(at + len(two) + 1, "", ' width="1" height="2"'),
+        UndoEdit(at, two, local),
+    ]
     assert undo_text(text, killed_only) == text
