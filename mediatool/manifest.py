@@ -690,6 +690,18 @@ class Manifest:
         """The key of every post with recorded rewrites."""
         return {row[0] for row in self.db.execute("SELECT DISTINCT post_key FROM generations")}
 
+    def forget_unwritten(self, post_key: str, current_sha: str) -> None:
+        """Drop the post's generations that start from the bytes it holds now: a run killed
+        before it wrote them, or a state the post was set back to since. None is in effect."""
+        self.db.execute(
+            "DELETE FROM generation_edits WHERE generation IN"
+            " (SELECT id FROM generations WHERE post_key=? AND before_sha=?)",
+            (post_key, current_sha),
+        )
+        self.db.execute(
+            "DELETE FROM generations WHERE post_key=? AND before_sha=?", (post_key, current_sha)
+        )
+
     def forget_generation(self, generation: int) -> None:
         self.db.execute("DELETE FROM generation_edits WHERE generation=?", (generation,))
         self.db.execute("DELETE FROM generations WHERE id=?", (generation,))

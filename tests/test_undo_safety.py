@@ -157,8 +157,11 @@ def test_a_run_killed_after_recording_then_run_again_is_undone_exactly(archive: 
     assert _killed_run(archive, "write:9") == -signal.SIGKILL
     _rewrite(archive)
     assert archive.contents() != archive.originals
+    with Manifest.open(archive.cache / "manifest.sqlite") as manifest:
+        keys = manifest.rewritten_post_keys()
+        assert all(len(manifest.generations_of(key)) == 1 for key in keys)  # unwritten dropped
     undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     assert archive.contents() == archive.originals
 
 
@@ -192,7 +195,7 @@ def test_undo_says_when_rewritten_posts_are_not_where_they_were(archive: Archive
     away.rename(archive.posts)
     assert archive.contents() == rewritten  # nothing touched, nothing forgotten
     undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     assert archive.contents() == archive.originals
 
 
@@ -201,7 +204,7 @@ def test_undo_of_one_folder_leaves_the_others_alone_without_a_word(archive: Arch
     rewritten = archive.contents()
     part = archive.posts / "part1"
     undone = _undo(part, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     for name, data in archive.contents().items():
         expected = archive.originals if name.startswith("part1/") else rewritten
         assert data == expected[name], name
@@ -217,7 +220,7 @@ def test_a_symlinked_post_stays_a_link_through_rewrite_and_undo(archive: Archive
     assert _rewrite(archive).exit_code == 1
     assert link.is_symlink() and b"../cache/originals/" in shared.read_bytes()
     undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     assert link.is_symlink() and shared.read_bytes() == original
     assert archive.contents() == {**archive.originals, "link.md": original}
 
@@ -260,16 +263,20 @@ def test_one_unwritable_folder_is_one_line_and_the_other_posts_are_rewritten(
 
 
 def test_a_second_rewrite_after_hand_edits_is_undone_keeping_the_edits(archive: Archive) -> None:
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records of a run never written
     _rewrite(archive)
-    post = archive.posts / "part0" / "post-000.md"
-    name = "part0/post-000.md"
     lead, tail = b"Written by hand.\n", f"\n![added by hand]({PNG})\n".encode()
-    post.write_bytes(lead + post.read_bytes() + tail)
+    for post in _files(archive.posts):
+        post.write_bytes(lead + post.read_bytes())
+    post = archive.posts / "part0" / "post-000.md"
+    post.write_bytes(post.read_bytes() + tail)
     assert _rewrite(archive).exit_code in (0, 1)
     assert PNG.encode() not in post.read_bytes()  # the second run localized the new reference
     undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
-    assert post.read_bytes() == lead + archive.originals[name] + tail
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    expected = {name: lead + data for name, data in archive.originals.items()}
+    expected["part0/post-000.md"] += tail
+    assert archive.contents() == expected
 
 
 def test_records_of_an_older_manifest_are_migrated_and_undone(tmp_path: Path) -> None:
@@ -309,7 +316,7 @@ def test_undo_that_cannot_write_says_so_and_keeps_the_records(archive: Archive) 
         rewritten[n] != archive.originals[n] for n in rewritten if n.startswith("part2/")
     )
     undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, "")
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     assert archive.contents() == archive.originals
 
 

@@ -129,10 +129,14 @@ def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) ->
     return a message per post that could not be written (its record is dropped again).
 
     Recording first means a killed run never leaves a rewritten post without its record; a
-    record whose post was not written is recognised by `--undo` from the post's sha256."""
+    record whose post was not written is recognised by `--undo` from the post's sha256, and
+    dropped here when the post is rewritten from the same bytes."""
     if not ready:
         return []
     with manifest.transaction():
+        for item in ready:
+            if item.generation.before is not None:
+                manifest.forget_unwritten(item.generation.post_key, item.generation.before)
         numbers = [manifest.record_generation(item.generation) for item in ready]
     kill_point("write")
     with ThreadPoolExecutor(WRITE_THREADS) as pool:  # the file system commits their fsyncs together

@@ -8,8 +8,10 @@ current sha256 with theirs:
                                          `before`
     equals a `before`, or an older       this generation was never written (a killed run records
     generation's `after`                 before it writes) or was already undone: skipped
-    anything else (edited by hand)       its edits are reversed by their text (`undo_text`);
-                                         when that fails, one line says so and the post is kept
+    anything else (edited by hand)       its edits are found by their text, near where the
+                                         edits before them moved (`reverse_tolerantly`), and
+                                         reversed; when one is nowhere, one line says so and
+                                         the post is kept as it is
 
 The restored post is written first, then its records are dropped, so a killed undo is simply
 run again. A post that is a symlink is written through: the link stays a link."""
@@ -109,7 +111,10 @@ def restore_text(text: str, encoding: str, generations: Sequence[Generation]) ->
         elif _never_written(current, generations[index:]):
             continue
         else:
-            text = undo_text(text, list(reversed(generation.edits)))
+            reversed_text = reverse_tolerantly(text, generation.edits)
+            if reversed_text == text:
+                continue
+            text = reversed_text
         undone += len(generation.edits)
     return text, undone
 
@@ -132,26 +137,52 @@ def reverse_exactly(text: str, edits: Sequence[UndoEdit]) -> str:
     return text
 
 
-def undo_text(text: str, records: Sequence[UndoEdit]) -> str:
-    """Apply records, in the order given (newest first, back to front), putting `old` back where
-    `new` stands, for a post edited since it was rewritten.
+def reverse_tolerantly(text: str, edits: Sequence[UndoEdit]) -> str:
+    """Reverse one generation's edits (ascending) in a post edited by hand since it was written.
 
-    An edit found elsewhere than its offset is still undone when its new text occurs exactly
-    once; otherwise CannotUndo. An edit whose old text still stands at its offset, or an
-    inserted size that is nowhere, has nothing to undo."""
-    for record in records:
-        start, old, new = record.offset, record.old, record.new
-        if text[start : start + len(new)] != new:
-            if old and text[start : start + len(old)] == old:
+    Each edit is looked for where the edits before it say it should be (its offset moved as far
+    as the previous edit moved), else at the nearest occurrence of its text after the previous
+    edit (an inserted size: within INSERT_REACH of it, the rest of its tag). An edit whose old
+    text stands where it should, or an inserted size found nowhere, was never written (or set
+    back by hand) and is left; a replaced text found nowhere raises CannotUndo."""
+    found: list[tuple[int, UndoEdit]] = []
+    shift = floor = 0
+    for edit in edits:
+        expected = edit.offset + shift
+        if expected >= floor and text.startswith(edit.new, expected):
+            at = expected
+        elif edit.old and expected >= floor and text.startswith(edit.old, expected):
+            shift += len(edit.old) - len(edit.new)
+            continue
+        else:
+            reach = len(text) if edit.old else INSERT_REACH
+            nearest = _nearest(text, edit.new, expected, floor, floor + reach)
+            if nearest is None and edit.old:
+                raise CannotUndo(
+                    f"the text {edit.new!r} written at offset {edit.offset} is no longer there"
+                )
+            if nearest is None:
                 continue
-            count = text.count(new)
-            if count == 0 and not old:
-                continue
-            if count != 1:
-                raise CannotUndo(f"the text {new!r} written at offset {start} is no longer there")
-            start = text.index(new)
-        text = text[:start] + old + text[start + len(new) :]
+            at = nearest
+        found.append((at, edit))
+        shift, floor = at - edit.offset, at + len(edit.new)
+    for at, edit in reversed(found):
+        text = text[:at] + edit.old + text[at + len(edit.new) :]
     return text
+
+
+INSERT_REACH = 500  # how far after the previous edit an inserted size is looked for
+
+
+def _nearest(text: str, needle: str, near: int, start: int, stop: int) -> int | None:
+    """The start of the occurrence of `needle` within text[start:stop] closest to `near`."""
+    best: int | None = None
+    at = text.find(needle, start, stop)
+    while at != -1:
+        if best is None or abs(at - near) < abs(best - near):
+            best = at
+        at = text.find(needle, at + 1, stop)
+    return best
 
 
 def write_restored(path: Path, data: bytes) -> str | None:
