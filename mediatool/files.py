@@ -108,12 +108,25 @@ def publish(
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, keeping its mode."""
-    with temp_file_in(path.parent) as (handle, temp_path):
+    """Write `data` to `path` through a temporary file in the same folder, keeping its mode.
+
+    A symlink stays a link: the bytes go to the file it points at (through a temporary file
+    in that file's folder). The temporary file is removed when any step fails."""
+    target = write_target(path)
+    with temp_file_in(target.parent) as (handle, temp_path):
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    publish(temp_path, path, keep_mode_of=path)
+    try:
+        publish(temp_path, target, keep_mode_of=target)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_target(path: Path) -> Path:
+    """The file a write to `path` should replace: `path`, or the file its symlinks lead to."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def remove_stale_temp_files(folder: Path) -> int:

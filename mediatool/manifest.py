@@ -23,8 +23,11 @@ from mediatool.models import (
     Reference,
     Resolution,
 )
+from mediatool.rewrite import Generation, UndoEdit
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[[sqlite3.Connection, Path], None]  # SQL, or (db, manifest path)
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: the first schema
     """
     CREATE TABLE posts (
@@ -74,6 +77,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN boilerplate INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE posts ADD COLUMN date TEXT;
     """,
+    # 3: undo records as generations (sha256 before/after); post keys relative to the archive
+    lambda db, path: _generations_and_relative_keys(db, path),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -177,10 +182,14 @@ class Manifest:
                 f"{SCHEMA_VERSION}); upgrade mediatool or use another --cache."
             )
         for number in range(version, SCHEMA_VERSION):
+            step = MIGRATIONS[number]
+            if not isinstance(step, str):
+                with self.transaction():  # the step and its version number commit together
+                    step(self.db, path)
+                    self.db.execute(f"PRAGMA user_version={number + 1}")
+                continue
             # One script: the migration and its version number commit together or not at all.
-            self.db.executescript(
-                f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version={number + 1};\nCOMMIT;"
-            )
+            self.db.executescript(f"BEGIN;\n{step}\nPRAGMA user_version={number + 1};\nCOMMIT;")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -658,24 +667,124 @@ class Manifest:
 
     # -- rewrites (for undo) ----------------------------------------------------------------
 
-    def record_rewrites(self, post_path: str, edits: Sequence[tuple[int, str, str]]) -> None:
-        now = time.time()
+    def record_generation(self, generation: Generation) -> int:
+        """Record one rewrite of one post with its edits; return its number."""
+        cursor = self.db.execute(
+            "INSERT INTO generations (post_key, run, at, before_sha, after_sha) VALUES (?,?,?,?,?)",
+            (generation.post_key, generation.run, time.time(), generation.before, generation.after),
+        )
+        number = int(cursor.lastrowid or 0)
         self.db.executemany(
-            "INSERT INTO rewrites (post_path, at, start, old, new) VALUES (?,?,?,?,?)",
-            [(post_path, now, start, old, new) for start, old, new in edits],
+            "INSERT INTO generation_edits (generation, seq, start, old, new) VALUES (?,?,?,?,?)",
+            [(number, seq, e.offset, e.old, e.new) for seq, e in enumerate(generation.edits)],
+        )
+        return number
+
+    def generations_of(self, post_key: str) -> list[Generation]:
+        """Every recorded rewrite of a post, newest first."""
+        rows = self.db.execute(
+            "SELECT id, run, before_sha, after_sha FROM generations WHERE post_key=?"
+            " ORDER BY id DESC",
+            (post_key,),
+        ).fetchall()
+        return [
+            Generation(post_key, before, after, self._edits_of(number), run, number)
+            for number, run, before, after in rows
+        ]
+
+    def _edits_of(self, generation: int) -> tuple[UndoEdit, ...]:
+        rows = self.db.execute(
+            "SELECT start, old, new FROM generation_edits WHERE generation=? ORDER BY seq",
+            (generation,),
+        )
+        return tuple(UndoEdit(*row) for row in rows)
+
+    def rewritten_post_keys(self) -> set[str]:
+        """The key of every post with recorded rewrites."""
+        return {row[0] for row in self.db.execute("SELECT DISTINCT post_key FROM generations")}
+
+    def forget_unwritten(self, post_key: str, current_sha: str) -> None:
+        """Drop the post's generations that start from the bytes it holds now: a run killed
+        before it wrote them, or a state the post was set back to since. None is in effect."""
+        self.db.execute(
+            "DELETE FROM generation_edits WHERE generation IN"
+            " (SELECT id FROM generations WHERE post_key=? AND before_sha=?)",
+            (post_key, current_sha),
+        )
+        self.db.execute(
+            "DELETE FROM generations WHERE post_key=? AND before_sha=?", (post_key, current_sha)
         )
 
-    def rewrites_of(self, post_path: str) -> list[tuple[int, str, str]]:
-        """(offset, old, new) of every rewrite of a post, newest first, back to front."""
-        return list(
-            self.db.execute(
-                "SELECT start, old, new FROM rewrites WHERE post_path=? ORDER BY id DESC",
-                (post_path,),
+    def forget_generation(self, generation: int) -> None:
+        self.db.execute("DELETE FROM generation_edits WHERE generation=?", (generation,))
+        self.db.execute("DELETE FROM generations WHERE id=?", (generation,))
+
+    def forget_rewrites(self, post_key: str) -> None:
+        """Drop every recorded rewrite of a post (after `--undo` restored it)."""
+        self.db.execute(
+            "DELETE FROM generation_edits WHERE generation IN"
+            " (SELECT id FROM generations WHERE post_key=?)",
+            (post_key,),
+        )
+        self.db.execute("DELETE FROM generations WHERE post_key=?", (post_key,))
+
+
+def archive_root(cache_dir: Path) -> Path:
+    """The folder post keys are relative to: the one that holds the cache folder. The cache
+    folder itself may be a symlink to another disk; the folder holding that link counts."""
+    return cache_dir.absolute().parent.resolve()
+
+
+def relative_post_key(resolved: Path, root: Path) -> str:
+    """How the manifest names a post (given its resolved path): its path relative to the archive
+    root when it lies below it, so moving the archive with its cache keeps every key; else its
+    absolute path (such keys start with "/" and hold only while the post stays put)."""
+    try:
+        return resolved.relative_to(root).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def _generations_and_relative_keys(db: sqlite3.Connection, manifest_path: Path) -> None:
+    """Migration 3: each legacy undo record batch (one post, one time) becomes a generation with
+    unknown hashes; post keys below the archive root become relative (see `relative_post_key`)."""
+    root = archive_root(manifest_path.parent)
+    for statement in _GENERATION_TABLES:
+        db.execute(statement)
+    numbers: dict[tuple[str, float], int] = {}
+    rows = db.execute("SELECT post_path, at, start, old, new FROM rewrites ORDER BY id").fetchall()
+    for post_path, at, start, old, new in rows:
+        if (post_path, at) not in numbers:
+            key = relative_post_key(Path(post_path), root)
+            cursor = db.execute(
+                "INSERT INTO generations (post_key, run, at) VALUES (?,?,?)",
+                (key, "before-schema-3", at),
             )
+            numbers[post_path, at] = int(cursor.lastrowid or 0)
+        db.execute(
+            "INSERT INTO generation_edits (generation, seq, start, old, new)"
+            " VALUES (?, (SELECT count(*) FROM generation_edits WHERE generation=?), ?,?,?)",
+            (numbers[post_path, at], numbers[post_path, at], start, old, new),
         )
+    db.execute("DROP TABLE rewrites")
+    for number, path in db.execute("SELECT id, path FROM posts").fetchall():
+        key = relative_post_key(Path(path), root)
+        if key != path:
+            db.execute("UPDATE posts SET path=? WHERE id=?", (key, number))
 
-    def forget_rewrites(self, post_path: str) -> None:
-        self.db.execute("DELETE FROM rewrites WHERE post_path=?", (post_path,))
+
+_GENERATION_TABLES = (
+    """CREATE TABLE generations (
+        id INTEGER PRIMARY KEY, post_key TEXT NOT NULL, run TEXT NOT NULL, at REAL NOT NULL,
+        before_sha TEXT, after_sha TEXT
+    )""",
+    "CREATE INDEX generations_post ON generations(post_key)",
+    """CREATE TABLE generation_edits (
+        generation INTEGER NOT NULL, seq INTEGER NOT NULL,
+        start INTEGER NOT NULL, old TEXT NOT NULL, new TEXT NOT NULL,
+        PRIMARY KEY (generation, seq)
+    )""",
+)
 
 
 def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:

@@ -46,6 +46,30 @@ class Edit:
     new_text: str
 
 
+@dataclass(frozen=True, slots=True)
+class UndoEdit:
+    """One edit as `rewrite --undo` reverses it: at `offset` of the rewritten text stands `new`,
+    where the text before the rewrite had `old` (empty for an inserted size)."""
+
+    offset: int
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One rewrite of one post: the sha256 of its bytes before and after, and the edits between
+    them (ascending offsets of the rewritten text). `before`/`after` are None for records kept
+    from a manifest older than schema 3; `--undo` then reverses the edits by their text alone."""
+
+    post_key: str
+    before: str | None
+    after: str | None
+    edits: tuple[UndoEdit, ...]
+    run: str = ""
+    id: int = 0  # the manifest's number; 0 until recorded
+
+
 def size_attributes(width: int, height: int) -> str:
     """The text inserted into an `<img>` tag that has no size: ` width="W" height="H"`."""
     if width < 1 or height < 1:

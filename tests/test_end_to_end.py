@@ -3,10 +3,10 @@ HTTP_PROXY/HTTPS_PROXY (https via CONNECT with the server's test CA in SSL_CERT_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from mediatool.cli import main
 from mediatool.config import DiscoverSettings
 from mediatool.discover import find_posts, read_post, scan_text
+from mediatool.manifest import Manifest, archive_root
 from mediatool.models import PostScan, RefKind
+from mediatool.pipeline.common import post_key
 from mediatool.testing.origin import OriginServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "archive"
@@ -80,8 +82,11 @@ def test_rewrite_changes_only_reference_urls_and_adds_only_sizes(archive: Path) 
     originals = _snapshot(archive / "posts")
     assert _fetch(archive)[0] == 0
     assert _rewrite(archive)[0] == 0
-    connection = sqlite3.connect(archive / "cache" / "manifest.sqlite")
-    for post in find_posts([archive / "posts"]):
+    manifest_path, root = archive / "cache" / "manifest.sqlite", archive_root(archive / "cache")
+    with Manifest.open(manifest_path) as manifest:
+        posts = find_posts([archive / "posts"])
+        generations = {post: manifest.generations_of(post_key(post, root)) for post in posts}
+    for post in posts:
         before = originals[post.name].decode("utf-8")
         after = post.read_bytes().decode("utf-8")
         assert after != before
@@ -90,10 +95,10 @@ def test_rewrite_changes_only_reference_urls_and_adds_only_sizes(archive: Path) 
             for r in read_post_text(before, post).references
             if r.kind is RefKind.REMOTE
         }
-        records = connection.execute(
-            "SELECT start, old, new FROM rewrites WHERE post_path=? ORDER BY start DESC",
-            (str(post.resolve()),),
-        ).fetchall()
+        (generation,) = generations[post]
+        assert generation.before == hashlib.sha256(originals[post.name]).hexdigest()
+        assert generation.after == hashlib.sha256(after.encode("utf-8")).hexdigest()
+        records = [(e.offset, e.old, e.new) for e in reversed(generation.edits)]
         restored = after
         for start, old, new in records:
             assert restored[start : start + len(new)] == new
@@ -103,7 +108,6 @@ def test_rewrite_changes_only_reference_urls_and_adds_only_sizes(archive: Path) 
         insertions = [new for _, old, new in records if not old]
         assert sorted(replaced) == sorted(old_refs.values())
         assert all(SIZE_ATTRIBUTES.fullmatch(new) for new in insertions)
-    connection.close()
 
 
 def read_post_text(text: str, post: Path) -> PostScan:

@@ -15,8 +15,8 @@ from mediatool.config import DiscoverSettings
 from mediatool.discover import scan_text
 from mediatool.models import PostScan, Reference, RefKind
 from mediatool.pipeline.rewriting import undo_records
-from mediatool.pipeline.undoing import undo_text
-from mediatool.rewrite import apply_edits, plan_edits
+from mediatool.pipeline.undoing import restore_text, reverse_exactly, reverse_tolerantly
+from mediatool.rewrite import Generation, UndoEdit, apply_edits, plan_edits
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus" / "real"  # SOURCES.md
 REAL_POSTS = sorted(CORPUS.glob("*.md"))
@@ -38,9 +38,9 @@ def _size(ref: Reference) -> tuple[int, int]:
     return 640, 480
 
 
-def _rewrite(scan: PostScan) -> tuple[str, list[tuple[int, str, str]]]:
+def _rewrite(scan: PostScan) -> tuple[str, list[UndoEdit]]:
     edits = plan_edits(scan, _local_path, _size)
-    return apply_edits(scan.text, edits), list(reversed(undo_records(scan.text, edits)))
+    return apply_edits(scan.text, edits), list(undo_records(scan.text, edits))
 
 
 def _check_fidelity(text: str, path: Path) -> None:
@@ -51,8 +51,10 @@ def _check_fidelity(text: str, path: Path) -> None:
     again = scan_text(rewritten, path, SETTINGS)
     assert [r for r in again.references if r.kind is RefKind.REMOTE] == []
     assert _rewrite(again)[0] == rewritten
-    assert undo_text(rewritten, records) == text
-    changed = [old for _, old, _ in records if old]
+    assert reverse_exactly(rewritten, records) == text
+    assert reverse_tolerantly(rewritten, records) == text
+    assert reverse_tolerantly("hand edit\n" + rewritten, records) == "hand edit\n" + text
+    changed = [record.old for record in records if record.old]
     remote = [r.raw for r in scan.references if r.kind is RefKind.REMOTE]
     assert sorted(changed) == sorted(remote)
 
@@ -132,11 +134,14 @@ def test_code_and_comments_are_never_rewritten(text: str) -> None:
 def test_undo_skips_edits_recorded_by_a_run_killed_before_it_wrote() -> None:
     one, two, local = "https://a.example/1.jpg", "https://a.example/2.jpg", "../cache/1.jpg"
     text = f'<img src="{one}"><img src="{two}">'
-    first_run = [(10, one, local)]  # written: the post holds the local path
+    first_run = Generation("a.md", None, None, (UndoEdit(10, one, local),))  # written
     after_first = text.replace(one, local)
     at = after_first.index(two)
-    killed_run = [(at, two, local), (at + len(two) + 1, "", ' width="1" height="2"')]
-    assert undo_text(after_first, [*reversed(killed_run), *first_run]) == text
+    size = UndoEdit(at + len(two) + 1, "", ' width="1" height="2"')
+    killed_run = Generation("a.md", None, None, (UndoEdit(at, two, local), size))  # not written
+    assert restore_text(after_first, "utf-8", [killed_run, first_run])[0] == text
     at = text.index(two)
-    killed_only = [(at + len(two) + 1, "", ' width="1" height="2"'), (at, two, local)]
-    assert undo_text(text, killed_only) == text
+    killed_only = Generation(
+        "a.md", None, None, (UndoEdit(at, two, local), UndoEdit(at + len(two) + 1, "", size.new))
+    )
+    assert restore_text(text, "utf-8", [killed_only]) == (text, 0)

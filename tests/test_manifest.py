@@ -35,7 +35,15 @@ def test_new_manifest_is_migrated_to_current_schema(tmp_path: Path) -> None:
         version = manifest.db.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in manifest.db.execute("SELECT name FROM sqlite_master")}
     assert version == SCHEMA_VERSION
-    assert {"posts", "refs", "urls", "images", "thumbs", "rewrites"} <= tables
+    assert {
+        "posts",
+        "refs",
+        "urls",
+        "images",
+        "thumbs",
+        "generations",
+        "generation_edits",
+    } <= tables
 
 
 def test_manifest_from_a_newer_mediatool_is_refused(tmp_path: Path) -> None:

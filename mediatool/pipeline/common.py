@@ -17,6 +17,7 @@ from mediatool import __version__
 from mediatool.config import DiscoverSettings, Settings
 from mediatool.discover import read_post
 from mediatool.errors import PostError, UsageError
+from mediatool.manifest import relative_post_key
 from mediatool.models import PostScan
 from mediatool.store import Store
 
@@ -28,9 +29,11 @@ CHECKPOINT_EVERY = 500  # manifest writes between commits in long loops (Manifes
 CHECKPOINT_SECONDS = 1.0  # ... or this often, whichever comes first
 
 
-def post_key(path: Path) -> str:
-    """How the manifest names a post: its absolute path."""
-    return str(path.resolve())
+def post_key(path: Path, root: Path) -> str:
+    """How the manifest names a post: its resolved path relative to the archive root
+    (`archive_root(cache folder)`, the folder that holds the cache), so the keys survive moving
+    the archive with its cache; the absolute path for a post outside that folder."""
+    return relative_post_key(path.resolve(), root)
 
 
 def scan_fingerprint(settings: Settings) -> str:

@@ -17,7 +17,7 @@ from mediatool.dedup import group_images
 from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
-from mediatool.manifest import Manifest, PostState
+from mediatool.manifest import Manifest, PostState, archive_root
 from mediatool.models import (
     Download,
     FetchFailure,
@@ -61,7 +61,8 @@ def run_fetch(
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        key_of = {path: post_key(path) for path in posts}
+        root = archive_root(store.root)
+        key_of = {path: post_key(path, root) for path in posts}
         problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
         keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)

@@ -3,10 +3,14 @@ write atomically (or print a diff). Only the URL text of localized references ch
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +23,19 @@ from tqdm import tqdm
 from mediatool.config import Settings
 from mediatool.discover import find_posts
 from mediatool.files import atomic_write_bytes
-from mediatool.manifest import Localization, Manifest
+from mediatool.manifest import Localization, Manifest, archive_root
 from mediatool.models import PostScan, Reference, RefKind, Span
 from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve, shown_url
-from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
+from mediatool.rewrite import (
+    Edit,
+    Generation,
+    UndoEdit,
+    apply_edits,
+    plan_edits,
+    unified_diff,
+)
 from mediatool.store import Store
 
 THUMBNAIL_CONTEXTS = ("frontmatter:thumbnail",)
@@ -49,7 +60,9 @@ def run_rewrite(
     left: list[LeftRemote] = []
     reader = PostReader(settings.discover, say, workers=settings.workers)
     diffs: list[str] = []
-    ready: list[Rewritten] = []
+    ready: list[PostWrite] = []
+    failed: list[str] = []
+    root, run = archive_root(settings.cache_dir), uuid.uuid4().hex[:12]
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         bar = tqdm(
@@ -67,17 +80,17 @@ def run_rewrite(
             if dry_run:
                 diffs.append(unified_diff(str(path), scan.text, result.new_text))
                 continue
-            ready.append((path, result.new_text.encode(scan.encoding), result.undo))
+            ready.append(post_write(scan, result.new_text, result.undo, post_key(path, root), run))
             if len(ready) >= WRITE_BATCH:
-                write_rewritten(ready, manifest)
+                failed.extend(write_rewritten(ready, manifest, say))
                 ready.clear()
-        write_rewritten(ready, manifest)
+        failed.extend(write_rewritten(ready, manifest, say))
         bar.close()
     for item in left:
         say(f"{item.post}:{item.line}: left remote: {shown_url(item.source_url)} ({item.reason})")
     return RewriteSummary(
         posts=len(posts),
-        posts_changed=totals["posts_changed"],
+        posts_changed=totals["posts_changed"] - len(failed),
         references=totals["references"],
         references_rewritten=totals["rewritten"],
         references_retargeted=totals["retargeted"],
@@ -85,24 +98,93 @@ def run_rewrite(
         seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
         left_remote=tuple(left),
-        problems=tuple(reader.problems),
+        problems=(*reader.problems, *failed),
         diffs=tuple(diffs),
     )
 
 
-Rewritten = tuple[Path, bytes, tuple[tuple[int, str, str], ...]]  # post, new bytes, undo records
+@dataclass(frozen=True, slots=True)
+class PostWrite:
+    """A rewritten post waiting to be written, with the record that lets `--undo` reverse it."""
+
+    path: Path
+    data: bytes
+    generation: Generation
 
 
-def write_rewritten(ready: list[Rewritten], manifest: Manifest) -> None:
-    """Record the undo edits of a batch of posts in one commit, then write each post atomically.
+def post_write(
+    scan: PostScan, new_text: str, undo: tuple[UndoEdit, ...], key: str, run: str
+) -> PostWrite:
+    data = new_text.encode(scan.encoding)
+    before = sha256_hex(scan.text.encode(scan.encoding))  # decode_post round-trips exactly
+    return PostWrite(scan.path, data, Generation(key, before, sha256_hex(data), undo, run))
 
-    Recording first means a killed run never leaves a rewritten post without its undo records;
-    records of posts it did not get to write are recognised and skipped by `--undo`."""
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) -> list[str]:
+    """Record the generations of a batch of posts in one commit, then write each post atomically;
+    return a message per post that could not be written (its record is dropped again).
+
+    Recording first means a killed run never leaves a rewritten post without its record; a
+    record whose post was not written is recognised by `--undo` from the post's sha256, and
+    dropped here when the post is rewritten from the same bytes."""
+    if not ready:
+        return []
     with manifest.transaction():
-        for path, _, undo in ready:
-            manifest.record_rewrites(post_key(path), undo)
+        for item in ready:
+            if item.generation.before is not None:
+                manifest.forget_unwritten(item.generation.post_key, item.generation.before)
+        numbers = [manifest.record_generation(item.generation) for item in ready]
+    kill_point("write")
     with ThreadPoolExecutor(WRITE_THREADS) as pool:  # the file system commits their fsyncs together
-        list(pool.map(atomic_write_bytes, [p for p, _, _ in ready], [d for _, d, _ in ready]))
+        outcomes = list(pool.map(write_post, ready))
+    failed = [
+        (number, problem) for number, problem in zip(numbers, outcomes, strict=True) if problem
+    ]
+    if failed:
+        with manifest.transaction():
+            for number, _ in failed:
+                manifest.forget_generation(number)
+    for _, problem in failed:
+        say(problem)
+    return [problem for _, problem in failed]
+
+
+def write_post(item: PostWrite) -> str | None:
+    """Write one rewritten post; None, or the one-line message when it cannot be written."""
+    try:
+        atomic_write_bytes(item.path, item.data)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        return (
+            f"{item.path}: cannot write the rewritten post ({reason}); make the file and its "
+            "folder writable and run `mediatool rewrite` again."
+        )
+    kill_point("write")
+    return None
+
+
+# A test hook, not a setting: MEDIATOOL_TEST_KILL_AT="write:N" makes the process SIGKILL itself
+# at the Nth kill point of that name: after each commit of a batch's undo records and after each
+# post written ("undo:N" likewise in `--undo`, after each restored post is written and before
+# its records are dropped). tests/test_undo_safety.py and bench/soak_undo.py use it to kill
+# `rewrite` at exact places of its write path.
+KILL_ENV = "MEDIATOOL_TEST_KILL_AT"
+_kill_counts: Counter[str] = Counter()
+_kill_lock = threading.Lock()
+
+
+def kill_point(name: str) -> None:
+    wanted = os.environ.get(KILL_ENV)
+    if not wanted or not wanted.startswith(name + ":"):
+        return
+    with _kill_lock:
+        _kill_counts[name] += 1
+        if _kill_counts[name] >= int(wanted.partition(":")[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +192,7 @@ class PostRewrite:
     new_text: str | None
     counts: Counter[str]
     left_remote: tuple[LeftRemote, ...]
-    undo: tuple[tuple[int, str, str], ...]
+    undo: tuple[UndoEdit, ...]
     localized: tuple[Reference, ...]
 
 
@@ -270,12 +352,12 @@ def _left_remote(
     return tuple(items)
 
 
-def undo_records(text: str, edits: Sequence[Edit]) -> tuple[tuple[int, str, str], ...]:
-    """(offset in the new text, old text, new text) of each edit, for `rewrite --undo`."""
+def undo_records(text: str, edits: Sequence[Edit]) -> tuple[UndoEdit, ...]:
+    """Each edit as `rewrite --undo` reverses it, at its offset in the new text, ascending."""
     records = []
     shift = 0
     for edit in sorted(edits, key=lambda e: (e.span.start, e.span.end)):
         old = text[edit.span.start : edit.span.end]
-        records.append((edit.span.start + shift, old, edit.new_text))
+        records.append(UndoEdit(edit.span.start + shift, old, edit.new_text))
         shift += len(edit.new_text) - len(old)
     return tuple(records)

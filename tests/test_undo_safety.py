@@ -1,0 +1,335 @@
+"""A post's way back is never lost: `rewrite --undo` restores every rewritten post byte for byte,
+whatever was killed, when, and however often `rewrite` ran again; across a moved archive, through
+symlinks, around an unwritable folder, after hand edits; and it never reports a post it never
+changed. Kills are real SIGKILLs of a real `mediatool rewrite` process at exact places of its
+write path (the MEDIATOOL_TEST_KILL_AT hook of mediatool/pipeline/rewriting.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mediatool.cli import main
+from mediatool.files import atomic_write_bytes
+from mediatool.manifest import MIGRATIONS, Manifest
+from mediatool.pipeline.rewriting import KILL_ENV
+from mediatool.testing.origin import OriginServer
+
+JPEG_A = "http://img.example.test/a.jpg"
+JPEG_B = "https://cdn.example.test/b.jpg"
+PNG = "http://img.example.test/c.png"
+GONE = "http://img.example.test/gone.jpg"
+DECLARED = '<p><img src="{url}" width="64" height="48"></p>\n'  # 64x48: the JPEG's own size,
+# so this declared size is the very text rewrite inserts into an <img> without one
+
+
+@dataclass
+class Archive:
+    """An archive folder holding `posts/` and the `cache/` that fetch filled."""
+
+    root: Path
+    originals: dict[str, bytes]
+
+    @property
+    def posts(self) -> Path:
+        return self.root / "posts"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def contents(self) -> dict[str, bytes]:
+        return {p.relative_to(self.posts).as_posix(): p.read_bytes() for p in _files(self.posts)}
+
+
+def _files(folder: Path) -> list[Path]:
+    """The posts below `folder`; not the temporary files a killed run leaves mid-write (the
+    next run's start-up removes those)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".part"))
+
+
+def _post_text(rng: random.Random, number: int) -> bytes:
+    thumbnail = f"thumbnail: {JPEG_B}\n" if rng.random() < 0.3 else ""
+    blocks = [f"---\ntitle: post {number}\n{thumbnail}---\n\n"]
+    for index in range(rng.randint(1, 4)):
+        url = rng.choice([JPEG_A, JPEG_B, PNG, GONE])
+        blocks.append(
+            rng.choice(
+                [
+                    DECLARED.format(url=JPEG_A),
+                    f'<p><img src="{url}" alt="{index}"></p>\n',
+                    f"![image {index}]({url})\n",
+                    f"Some text {rng.randrange(1000)} about nothing.\n",
+                ]
+            )
+        )
+    text = "".join(blocks)
+    return (text.replace("\n", "\r\n") if number % 7 == 3 else text).encode()
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _make_archive(root: Path, origin: OriginServer, jpeg: bytes, png: bytes, posts: int) -> Archive:
+    origin.add(JPEG_A, jpeg)
+    origin.add(JPEG_B, jpeg)
+    origin.add(PNG, png)
+    origin.add(GONE, b"gone", status=404)
+    rng = random.Random(posts)
+    folder = root / "posts"
+    for number in range(posts):
+        post = folder / f"part{number % 3}" / f"post-{number:03}.md"
+        post.parent.mkdir(parents=True, exist_ok=True)
+        post.write_bytes(_post_text(rng, number))
+    archive = Archive(root, {})
+    archive.originals = archive.contents()
+    fetched = _cli("fetch", str(archive.posts), "--cache", str(archive.cache))
+    assert fetched.exit_code in (0, 1), fetched.output
+    return archive
+
+
+@pytest.fixture
+def archive(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes, png_bytes: bytes
+) -> Archive:
+    return _make_archive(tmp_path / "archive", proxy_env, jpeg_bytes, png_bytes, posts=30)
+
+
+def _rewrite(archive: Archive, *extra: str) -> Result:
+    return _cli("rewrite", str(archive.posts), "--cache", str(archive.cache), *extra)
+
+
+def _undo(posts: Path, cache: Path) -> Result:
+    return _cli("rewrite", str(posts), "--cache", str(cache), "--undo", "--json")
+
+
+def _killed_run(archive: Archive, kill_at: str, *extra: str) -> int:
+    """Run `mediatool rewrite` in its own process, SIGKILLed by itself at `kill_at`; its code."""
+    command = [sys.executable, "-m", "mediatool.cli", "rewrite", str(archive.posts)]
+    command += ["--cache", str(archive.cache), *extra]
+    env = {**os.environ, KILL_ENV: kill_at}
+    done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode in (-signal.SIGKILL, 0, 1), done.stderr.decode()
+    return done.returncode
+
+
+def _temp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".mediatool-*.part") if "cache" not in p.parts]
+
+
+def test_undo_restores_every_post_however_often_rewrite_was_killed(archive: Archive) -> None:
+    rng = random.Random(20261204)
+    kills = 0
+    for _ in range(3):
+        for _ in range(rng.randint(1, 3)):
+            # point 1: the records are committed; point n: n - 1 posts written, others mid-write
+            kills += _killed_run(archive, f"write:{rng.randint(1, 12)}") == -signal.SIGKILL
+        if rng.random() < 0.5:
+            assert _rewrite(archive).exit_code == 1  # GONE stays remote
+        if rng.random() < 0.5:
+            undo_kill = f"undo:{rng.randint(1, 5)}"
+            kills += _killed_run(archive, undo_kill, "--undo") == -signal.SIGKILL
+        undone = _undo(archive.posts, archive.cache)
+        assert (undone.exit_code, undone.stderr) == (0, "")  # no failure, false or true
+        assert archive.contents() == archive.originals
+    assert kills >= 5, kills
+
+
+def test_a_run_killed_after_recording_then_run_again_is_undone_exactly(archive: Archive) -> None:
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records committed, nothing written
+    straight_after = _undo(archive.posts, archive.cache)
+    assert (straight_after.exit_code, straight_after.stderr) == (0, "")
+    assert json.loads(straight_after.stdout)["posts_restored"] == 0
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL
+    assert _killed_run(archive, "write:9") == -signal.SIGKILL
+    _rewrite(archive)
+    assert archive.contents() != archive.originals
+    with Manifest.open(archive.cache / "manifest.sqlite") as manifest:
+        keys = manifest.rewritten_post_keys()
+        assert all(len(manifest.generations_of(key)) == 1 for key in keys)  # unwritten dropped
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert archive.contents() == archive.originals
+
+
+def test_undo_finds_the_posts_of_an_archive_moved_with_its_cache(
+    archive: Archive, tmp_path: Path
+) -> None:
+    _rewrite(archive)
+    rewritten = archive.contents()
+    moved = Archive(tmp_path / "elsewhere" / "moved", archive.originals)
+    moved.root.parent.mkdir()
+    archive.root.rename(moved.root)
+    undone = _undo(moved.posts, moved.cache)
+    assert undone.exit_code == 0, undone.stderr
+    assert json.loads(undone.stdout)["posts_restored"] == sum(
+        rewritten[name] != archive.originals[name] for name in rewritten
+    )
+    assert moved.contents() == archive.originals
+
+
+def test_undo_says_when_rewritten_posts_are_not_where_they_were(archive: Archive) -> None:
+    _rewrite(archive)
+    rewritten = archive.contents()
+    away = archive.root / "moved-posts"
+    archive.posts.rename(away)
+    lost = _undo(away, archive.cache)
+    assert lost.exit_code == 1
+    lines = lost.stderr.splitlines()
+    changed = sum(rewritten[name] != archive.originals[name] for name in rewritten)
+    assert len(lines) == 1 and lines[0].startswith(f"{changed} rewritten post(s)")
+    assert "posts/part0/post-" in lines[0] and "--undo" in lines[0]
+    away.rename(archive.posts)
+    assert archive.contents() == rewritten  # nothing touched, nothing forgotten
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert archive.contents() == archive.originals
+
+
+def test_undo_of_one_folder_leaves_the_others_alone_without_a_word(archive: Archive) -> None:
+    _rewrite(archive)
+    rewritten = archive.contents()
+    part = archive.posts / "part1"
+    undone = _undo(part, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    for name, data in archive.contents().items():
+        expected = archive.originals if name.startswith("part1/") else rewritten
+        assert data == expected[name], name
+
+
+def test_a_symlinked_post_stays_a_link_through_rewrite_and_undo(archive: Archive) -> None:
+    shared = archive.root / "shared" / "linked.md"
+    shared.parent.mkdir()
+    original = f'<img src="{JPEG_A}">\n'.encode()
+    shared.write_bytes(original)
+    link = archive.posts / "link.md"
+    link.symlink_to(Path("..") / "shared" / "linked.md")
+    assert _rewrite(archive).exit_code == 1
+    assert link.is_symlink() and b"../cache/originals/" in shared.read_bytes()
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert link.is_symlink() and shared.read_bytes() == original
+    assert archive.contents() == {**archive.originals, "link.md": original}
+
+
+@contextmanager
+def _unwritable(folder: Path) -> Iterator[None]:
+    """`folder` refuses new files: mode 0555, or (as root, whom modes do not stop) immutable."""
+    as_root = os.geteuid() == 0
+    if as_root:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def test_one_unwritable_folder_is_one_line_and_the_other_posts_are_rewritten(
+    archive: Archive,
+) -> None:
+    locked = archive.posts / "locked"
+    locked.mkdir()
+    post = locked / "stuck.md"
+    original = f'<img src="{JPEG_A}">\n'.encode()
+    post.write_bytes(original)
+    with _unwritable(locked):
+        rewritten = _rewrite(archive)
+        undone = _undo(archive.posts, archive.cache)
+    assert rewritten.exit_code == 1
+    about = [line for line in rewritten.stderr.splitlines() if "stuck.md" in line]
+    assert len(about) == 1 and "cannot write" in about[0] and "writable" in about[0]
+    assert post.read_bytes() == original and _temp_files(archive.root) == []
+    assert json.loads(undone.stdout)["posts_restored"] > 0  # the others were rewritten
+    assert (undone.exit_code, undone.stderr) == (0, "")  # the locked post was never changed
+    assert archive.contents() == {**archive.originals, "locked/stuck.md": original}
+
+
+def test_a_second_rewrite_after_hand_edits_is_undone_keeping_the_edits(archive: Archive) -> None:
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records of a run never written
+    _rewrite(archive)
+    lead, tail = b"Written by hand.\n", f"\n![added by hand]({PNG})\n".encode()
+    for post in _files(archive.posts):
+        post.write_bytes(lead + post.read_bytes())
+    post = archive.posts / "part0" / "post-000.md"
+    post.write_bytes(post.read_bytes() + tail)
+    assert _rewrite(archive).exit_code in (0, 1)
+    assert PNG.encode() not in post.read_bytes()  # the second run localized the new reference
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    expected = {name: lead + data for name, data in archive.originals.items()}
+    expected["part0/post-000.md"] += tail
+    assert archive.contents() == expected
+
+
+def test_records_of_an_older_manifest_are_migrated_and_undone(tmp_path: Path) -> None:
+    root = tmp_path / "blog"
+    post, cache = root / "posts" / "a.md", root / "cache"
+    post.parent.mkdir(parents=True)
+    cache.mkdir()
+    original, local = f'<img src="{JPEG_A}">\n', "../cache/originals/x.jpg"
+    post.write_text(original.replace(JPEG_A, local))
+    db = sqlite3.connect(cache / "manifest.sqlite", isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:2]):
+        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number + 1};\nCOMMIT;")
+    for path in (post.resolve(), Path("/somewhere/else.md")):
+        db.execute("INSERT INTO rewrites (post_path, at, start, old, new) VALUES (?,1,10,?,?)",
+                   (str(path), JPEG_A, local))  # fmt: skip
+        db.execute("INSERT INTO posts (path) VALUES (?)", (str(path),))
+    db.close()
+    with Manifest.open(cache / "manifest.sqlite") as manifest:
+        assert manifest.rewritten_post_keys() == {"posts/a.md", "/somewhere/else.md"}
+        keys = {row[0] for row in manifest.db.execute("SELECT path FROM posts")}
+        assert keys == {"posts/a.md", "/somewhere/else.md"}
+    undone = _undo(post.parent, cache)
+    assert post.read_text() == original
+    assert undone.exit_code == 1  # /somewhere/else.md is not there: said, not hidden
+    assert undone.stderr.startswith("1 rewritten post(s)") and "/somewhere/else.md" in undone.stderr
+
+
+def test_undo_that_cannot_write_says_so_and_keeps_the_records(archive: Archive) -> None:
+    _rewrite(archive)
+    rewritten = archive.contents()
+    with _unwritable(archive.posts / "part2"):
+        blocked = _undo(archive.posts, archive.cache)
+    assert blocked.exit_code == 1
+    lines = blocked.stderr.splitlines()
+    assert lines and all("part2" in line and "cannot write" in line for line in lines)
+    assert len(lines) == sum(
+        rewritten[n] != archive.originals[n] for n in rewritten if n.startswith("part2/")
+    )
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert archive.contents() == archive.originals
+
+
+def test_atomic_write_keeps_a_symlink_and_removes_its_temp_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "post.md"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    atomic_write_bytes(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    blocked = tmp_path / "folder.md"
+    (blocked / "inside").mkdir(parents=True)  # a folder that is not empty cannot be replaced
+    with pytest.raises(OSError):
+        atomic_write_bytes(blocked, b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.md", "link.md", "real"]
