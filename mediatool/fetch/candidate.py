@@ -8,6 +8,7 @@ import email.utils
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import BinaryIO
 import httpx
 
 from mediatool.config import FetchSettings
-from mediatool.fetch.client import is_proxied
+from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
 from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
@@ -37,6 +38,7 @@ class Failed:
     detail: str
     retryable: bool = False
     retry_after: float | None = None
+    limit: int | None = None  # the limit that refused it (max_bytes for too_large)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class _Body:
     last_modified: str | None
     kind: str
     relpath: str = ""
+    notes: tuple[str, ...] = ()
 
 
 class _Abort(Exception):
@@ -112,6 +115,11 @@ class CandidateFetcher:
         self.guard = guard
         self.hosts = hosts
         self._host_headers = {h.lower(): dict(v) for h, v in settings.headers.items()}
+        # No single read may outlast the whole download's deadline (max_time).
+        read = min(settings.read_timeout, settings.max_time)
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout, read=read, write=read, pool=POOL_TIMEOUT
+        )
 
     def fetch(self, job: FetchJob, candidate: str, run: RunState) -> Result:
         """Fetch `candidate`, following redirects; Download, NotModified or Failed."""
@@ -215,10 +223,13 @@ class CandidateFetcher:
         with self.hosts.slot(host, run.cancel):
             if run.cancel.is_set():
                 raise Cancelled
+            deadline = time.monotonic() + self.settings.max_time
             try:
-                with self.client.stream("GET", url, headers=headers) as response:
+                with self.client.stream(
+                    "GET", url, headers=headers, timeout=self._timeout
+                ) as response:
                     self.hosts.answered(host)
-                    return self._handle(job, url, response, run)
+                    return self._handle(job, url, response, run, deadline)
             except httpx.HTTPError as exc:
                 return self._transport_failure(url, host, exc)
 
@@ -253,7 +264,12 @@ class CandidateFetcher:
         return is_proxied(self.client, url)
 
     def _handle(
-        self, job: FetchJob, url: httpx.URL, response: httpx.Response, run: RunState
+        self,
+        job: FetchJob,
+        url: httpx.URL,
+        response: httpx.Response,
+        run: RunState,
+        deadline: float,
     ) -> _Body | NotModified | _Redirect | Failed:
         status = response.status_code
         if status in REDIRECT_STATUSES and "location" in response.headers:
@@ -262,7 +278,7 @@ class CandidateFetcher:
         if status == 304 and (job.etag or job.last_modified):
             return NotModified(origin_url=job.origin_url, fetched_url=str(url))
         if 200 <= status < 300:
-            return self._stream_body(response, run)
+            return self._stream_body(response, run, deadline)
         self._drain_small(response)
         retryable = status in (408, 429) or status >= 500
         retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
@@ -276,18 +292,21 @@ class CandidateFetcher:
                 response.read()
 
     # -- the body ---------------------------------------------------------------------------
-    def _stream_body(self, response: httpx.Response, run: RunState) -> _Body | Failed:
+    def _stream_body(
+        self, response: httpx.Response, run: RunState, deadline: float
+    ) -> _Body | Failed:
         length = _content_length(response)
         limit = self.settings.max_bytes
         if length is not None and length > limit:
-            return Failed("too_large", f"{length} bytes announced, more than max_bytes {limit}")
+            detail = f"{length} bytes announced, more than max_bytes {limit}"
+            return Failed("too_large", detail, limit=limit)
         if length == 0:
             return Failed("empty_body", f"empty body (status {response.status_code})")
         try:
             with temp_file_in(self.temp_dir) as (handle, path):
                 run.live.add(path)
                 try:
-                    digest, size, head = self._copy(response, handle, length, run.cancel)
+                    digest, size, head = self._copy(response, handle, length, run, deadline)
                 except BaseException:
                     run.live.discard(path)
                     raise
@@ -314,7 +333,8 @@ class CandidateFetcher:
         response: httpx.Response,
         handle: BinaryIO,
         length: int | None,
-        cancel: threading.Event,
+        run: RunState,
+        deadline: float,
     ) -> tuple[str, int, bytes]:
         """Stream the body into `handle`: its sha256, its size and its first bytes."""
         digest = hashlib.sha256()
@@ -323,12 +343,15 @@ class CandidateFetcher:
         block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
         try:
             for chunk in response.iter_bytes():
-                if cancel.is_set():
+                if run.cancel.is_set():
                     raise Cancelled
                 size += len(chunk)
                 if size > self.settings.max_bytes:
                     limit = self.settings.max_bytes
-                    raise _Abort(Failed("too_large", f"more than max_bytes {limit} bytes"))
+                    detail = f"more than max_bytes {limit} bytes"
+                    raise _Abort(Failed("too_large", detail, limit=limit))
+                if time.monotonic() > deadline:
+                    raise _Abort(self._too_slow(size, length))
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                     if len(head) >= SNIFF_BYTES:
@@ -338,6 +361,8 @@ class CandidateFetcher:
                     _write_block(block, digest, handle)
             _write_block(block, digest, handle)
         except httpx.TimeoutException as exc:
+            if time.monotonic() > deadline:
+                raise _Abort(self._too_slow(size, length)) from exc
             seconds = self.settings.read_timeout
             detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
             raise _Abort(Failed("timeout", detail, retryable=True)) from exc
@@ -347,6 +372,14 @@ class CandidateFetcher:
             raise _Abort(Failed("truncated", detail)) from exc
         _check_complete(size, length, head, response)
         return digest.hexdigest(), size, head
+
+    def _too_slow(self, size: int, length: int | None) -> Failed:
+        """The download outlived max_time: not retried in this run (it would be as slow)."""
+        expected = f" of {length}" if length is not None else ""
+        seconds = self.settings.max_time
+        return Failed(
+            "too_slow", f"not finished within max_time {seconds:g}s ({size}{expected} bytes came)"
+        )
 
 
 def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> None:
