@@ -16,6 +16,7 @@ from PIL import Image
 from mediatool.cli import main
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
+from mediatool.fetch.svg import vet_svg
 from mediatool.manifest import MIGRATIONS, Manifest
 from mediatool.models import FetchFailure, FetchJob
 from mediatool.testing.origin import OriginServer
@@ -247,3 +248,153 @@ def test_a_fast_download_is_not_cut_off(
     with Fetcher(settings, tmp_cache / "tmp") as fetcher:
         [outcome] = fetcher.fetch_all([FetchJob(url, (url,))])
     assert not isinstance(outcome, FetchFailure), outcome
+
+
+# -- SVGs that could run script or load resources ---------------------------------------------
+
+SAFE_SVG = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"'
+    b' "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10">'
+    b'<a href="https://example.com/"><rect width="20" height="10" fill="url(#g)"/></a>'
+    b'<image href="data:image/png;base64,iVBORw0KGgo="/></svg>\n'
+)
+SCRIPTED_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+    b' width="20" height="10" onload="steal()"><script>steal()</script>'
+    b'<rect width="20" height="10" fill="red"/></svg>'
+)
+SVG_URL = "http://img.example.test/logo.svg"
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        (SCRIPTED_SVG, ["onload handler", "<script>"]),
+        (  # a script URL hidden behind a character reference
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+            b'<a xlink:href="jav&#x61;script:x()"><rect/></a></svg>',
+            ["script URL in href"],
+        ),
+        (  # ... or built from internal entities
+            b'<!DOCTYPE svg [<!ENTITY a "java"><!ENTITY b "script:x()">]>'
+            b'<svg xmlns="http://www.w3.org/2000/svg"><a href="&a;&b;"><rect/></a></svg>',
+            ["script URL in href"],
+        ),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg"><image href=" HTTPS://tracker.example/p.gif"/>'
+            b'<use href="//cdn.example/sprite.svg#i"/></svg>',
+            [
+                "external href HTTPS://tracker.example/p.gif",
+                "external href //cdn.example/sprite.svg#i",
+            ],
+        ),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><div'
+            b' xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>'
+            b"<style>@import url(https://e.example/x.css);</style>"
+            b'<rect fill="url(https://e.example/p.svg#g)"/>'
+            b'<set attributeName="href" to="javascript:x()"/></svg>',
+            [
+                "<foreignObject>",
+                "<style> loading an external resource",
+                "external url() in fill",
+                "<set> changing href",
+            ],
+        ),
+    ],
+)
+def test_unsafe_svg_constructs_are_found_and_removed(body: bytes, found: list[str]) -> None:
+    verdict = vet_svg(body)
+    assert list(verdict.findings) == found
+    assert verdict.cleaned is not None
+    again = vet_svg(verdict.cleaned)
+    assert again.safe, again.findings  # what is left is clean
+    assert b"<rect" in verdict.cleaned or b"<svg" in verdict.cleaned
+
+
+def test_a_safe_svg_needs_no_change() -> None:
+    verdict = vet_svg(SAFE_SVG)
+    assert verdict.safe and verdict.cleaned is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
+        b'<!DOCTYPE s [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(
+            f'<!ENTITY {chr(98 + n)} "{("&" + chr(97 + n) + ";") * 10}">'.encode() for n in range(8)
+        )
+        + b']><svg xmlns="http://www.w3.org/2000/svg"><text>&i;</text></svg>',
+        b'<svg xmlns="http://www.w3.org/2000/svg"><rect></svg>',
+    ],
+    ids=["external-entity", "entity-expansion-bomb", "not-well-formed"],
+)
+def test_an_svg_that_cannot_be_parsed_safely_is_not_cleaned(body: bytes) -> None:
+    verdict = vet_svg(body)
+    assert not verdict.safe
+    assert verdict.cleaned is None and verdict.error is not None
+
+
+def _svg_run(
+    tmp_path: Path, origin: OriginServer, body: bytes, policy: str | None
+) -> tuple[Result, dict[str, object], Path]:
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    origin.add(SVG_URL, body, content_type="image/svg+xml")
+    _post(posts, "a.md", SVG_URL)
+    if policy is not None:
+        (posts / "mediatool.toml").write_text(f'[images]\nsvg = "{policy}"\n')
+    result, summary = _fetch(posts, cache)
+    return result, summary, cache
+
+
+def _stored_svg(cache: Path) -> bytes:
+    [stored] = (cache / "originals").rglob("*.svg")
+    return stored.read_bytes()
+
+
+def test_a_scripted_svg_is_stored_sanitized_by_default(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    result, _, cache = _svg_run(tmp_path, proxy_env, SCRIPTED_SVG, None)
+    assert result.exit_code == 0, result.stderr
+    assert f"{SVG_URL}: SVG sanitized, removed onload handler, <script>" in result.stderr
+    stored = _stored_svg(cache)
+    assert b"script" not in stored and b"onload" not in stored
+    assert b'<rect width="20" height="10" fill="red" />' in stored
+
+
+def test_a_scripted_svg_is_refused_when_the_policy_says_so(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    result, summary, cache = _svg_run(tmp_path, proxy_env, SCRIPTED_SVG, "refuse")
+    assert result.exit_code == 1
+    assert _failed(summary)[SVG_URL]["reason"] == "unsafe_svg"
+    assert f"{SVG_URL}: SVG refused: onload handler, <script>" in result.stderr
+    assert list((cache / "originals").rglob("*.svg")) == []
+
+
+def test_a_scripted_svg_is_kept_as_served_when_the_policy_says_so(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    result, _, cache = _svg_run(tmp_path, proxy_env, SCRIPTED_SVG, "keep")
+    assert result.exit_code == 0
+    assert _stored_svg(cache) == SCRIPTED_SVG
+
+
+def test_a_safe_svg_is_stored_byte_for_byte(tmp_path: Path, proxy_env: OriginServer) -> None:
+    result, _, cache = _svg_run(tmp_path, proxy_env, SAFE_SVG, None)
+    assert result.exit_code == 0, result.stderr
+    assert _stored_svg(cache) == SAFE_SVG
+    assert "sanitized" not in result.stderr
+
+
+def test_an_unknown_svg_policy_is_a_usage_error(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", SVG_URL)
+    (posts / "mediatool.toml").write_text('[images]\nsvg = "strip"\n')
+    result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 2
+    assert "images.svg" in result.stderr

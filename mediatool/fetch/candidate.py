@@ -17,11 +17,12 @@ from typing import BinaryIO
 
 import httpx
 
-from mediatool.config import FetchSettings
+from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
 from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
+from mediatool.fetch.svg import vet_svg
 from mediatool.files import temp_file_in
 from mediatool.models import Download, FetchJob, NotModified
 
@@ -107,9 +108,11 @@ class CandidateFetcher:
         guard: Guard,
         hosts: HostTable,
         keep: Keep | None = None,
+        svg_policy: str = DEFAULT_SVG_POLICY,
     ) -> None:
         self.client = client
         self.keep = keep
+        self.svg_policy = svg_policy
         self.settings = settings
         self.temp_dir = temp_dir
         self.guard = guard
@@ -155,6 +158,7 @@ class CandidateFetcher:
                 redirects=tuple(hops),
                 kind=result.kind,
                 relpath=result.relpath,
+                notes=result.notes,
             )
         if isinstance(result, NotModified):
             return NotModified(origin_url=job.origin_url, fetched_url=candidate)
@@ -313,6 +317,13 @@ class CandidateFetcher:
         except _Abort as stop:
             return stop.failure
         kind = image_kind(head) or ""
+        notes: tuple[str, ...] = ()
+        if kind == "svg" and self.svg_policy != "keep":
+            vetted = self._vet_svg(path, run)
+            if isinstance(vetted, Failed):
+                return vetted
+            if vetted is not None:
+                digest, size, notes = vetted
         relpath = ""
         if self.keep is not None:  # on this worker thread: storing overlaps the network
             relpath = self.keep(path, digest, kind)
@@ -326,7 +337,24 @@ class CandidateFetcher:
             last_modified=response.headers.get("last-modified"),
             kind=kind,
             relpath=relpath,
+            notes=notes,
         )
+
+    def _vet_svg(
+        self, path: Path, run: RunState
+    ) -> tuple[str, int, tuple[str, ...]] | Failed | None:
+        """An SVG that could run script or load resources (fetch.svg): refused, or cleaned in
+        place (its new sha256, size and a note). None when it is safe as it is."""
+        verdict = vet_svg(path.read_bytes())
+        if verdict.safe:
+            return None
+        if verdict.cleaned is None or self.svg_policy == "refuse":
+            run.live.discard(path)
+            path.unlink(missing_ok=True)
+            return Failed("unsafe_svg", f"SVG refused: {verdict.summary()}")
+        path.write_bytes(verdict.cleaned)
+        digest = hashlib.sha256(verdict.cleaned).hexdigest()
+        return digest, len(verdict.cleaned), (f"SVG sanitized, removed {verdict.summary()}",)
 
     def _copy(
         self,

@@ -198,7 +198,7 @@ def _download_and_analyze(
     with cpu_pool(settings.workers) as pool:
         analyses = Analyses(pool, manifest, store, settings, say)
         with (
-            Fetcher(settings.fetch, store.temp_dir, store.keep) as fetcher,
+            Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
             for outcome in fetcher.fetch_all(jobs):
