@@ -69,6 +69,9 @@ def main() -> None:
 @click.option("--read-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 30]")
 @click.option("--max-bytes", type=click.IntRange(1), help="Largest image, bytes  [default: 50 MB]")
 @click.option("--max-pixels", type=click.IntRange(1), help="Largest image, pixels  [default: 80 M]")
+@click.option(
+    "--max-time", type=click.FloatRange(0.1), help="Longest one download may take, s  [300]"
+)
 @click.option("--user-agent", help="User-Agent header to send.")
 @click.option("--retry-failed", is_flag=True, help="Also retry URLs that failed for good (404...).")
 @click.option("--refresh", is_flag=True, help="Revalidate stored URLs (ETag/Last-Modified).")
@@ -96,6 +99,7 @@ def fetch(
     read_timeout: float | None,
     max_bytes: int | None,
     max_pixels: int | None,
+    max_time: float | None,
     user_agent: str | None,
     retry_failed: bool,
     refresh: bool,
@@ -120,6 +124,7 @@ def fetch(
         "fetch.max_bytes": max_bytes,
         "fetch.user_agent": user_agent,
         "images.max_pixels": max_pixels,
+        "fetch.max_time": max_time,
     }
     settings = _settings(targets, config, overrides)
     summary = _run(

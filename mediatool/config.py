@@ -67,6 +67,7 @@ DEFAULT_MAX_WAIT = 60.0
 DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BYTES = 50_000_000
 DEFAULT_HOST_DOWN_AFTER = 5
+DEFAULT_MAX_TIME = 300.0  # seconds one download may take, headers to last byte
 DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
 
 DEFAULT_THUMB_WIDTHS = (320, 640)
@@ -75,6 +76,8 @@ DEFAULT_THUMB_QUALITY = 80
 DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_BOILERPLATE_POSTS = 20  # an image in more posts is a banner or logo
 DEFAULT_PHASH_THRESHOLD = 10  # bench/bench_phash_threshold.py: recall 1.0, precision 1.0
+SVG_POLICIES = ("sanitize", "refuse", "keep")  # SVGs with scripts or external references
+DEFAULT_SVG_POLICY = "sanitize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class FetchSettings:
     allow_private: bool = False
     wayback: bool = False  # try the Internet Archive's copy after the origin and the proxies
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
+    max_time: float = DEFAULT_MAX_TIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ class ImageSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD
     boilerplate_posts: int = DEFAULT_BOILERPLATE_POSTS
+    svg: str = DEFAULT_SVG_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +356,10 @@ def _headers(value: Any, where: str) -> dict[str, dict[str, str]]:
 def _check_images(images: ImageSettings, where: str) -> None:
     if not images.thumb_widths:
         raise UsageError(f"{where}: images.thumb_widths needs one or more positive widths.")
+    if images.svg not in SVG_POLICIES:
+        raise UsageError(
+            f"{where}: images.svg is {images.svg!r}; use one of {', '.join(SVG_POLICIES)}."
+        )
 
 
 def _proxy_rules(raw: Any, where: str) -> list[ProxyRule]:

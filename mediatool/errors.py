@@ -13,7 +13,7 @@
 Reason codes (short, stable, stored in the manifest and shown by --json):
     http_NNN, not_an_image, empty_body, truncated, too_large, too_many_pixels, corrupt_image,
     timeout, connect_error, too_many_redirects, blocked_private, blocked_scheme, host_down,
-    bad_url, proxy_error
+    bad_url, proxy_error, too_slow, unsafe_svg
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ class DupGroup:
 class FailureRow:
     reason: str
     host: str
-    count: int
+    count: int  # failed URLs
     examples: tuple[str, ...]  # up to 3 example URLs
+    references: int = 0  # references in the posts to these URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +239,14 @@ def _failures(rows: Sequence[FailureRow]) -> str:
         )
         body.append(
             f"<tr><td>{_e(row.reason)}</td><td>{_e(row.host)}</td>"
-            f'<td class="num">{row.count:,}</td>'
+            f'<td class="num">{row.count:,}</td><td class="num">{row.references:,}</td>'
             f'<td><ul class="examples">{examples}</ul></td></tr>'
         )
     return (
         '<table><thead><tr><th>reason</th><th>host</th><th class="num">URLs</th>'
-        "<th>examples</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+        '<th class="num">references</th><th>examples</th></tr></thead><tbody>'
+        + "".join(body)
+        + "</tbody></table>"
     )
 
 
@@ -289,6 +292,7 @@ def _plural(count: int, word: str) -> str:
 def render_html(data: GalleryData, *, caps: Caps = DEFAULT_CAPS) -> str:
     """The whole report page as one self-contained HTML document."""
     failed_urls = sum(row.count for row in data.failures)
+    failed_refs = sum(row.references for row in data.failures)
     grouped = sum(len(g.members) + 1 for g in data.groups)
     sections = [
         _section(
@@ -302,7 +306,9 @@ def render_html(data: GalleryData, *, caps: Caps = DEFAULT_CAPS) -> str:
         _section(
             "failures",
             "Failures",
-            f"{_plural(failed_urls, 'URL')} in {_plural(len(data.failures), 'row')}",
+            f"{_plural(failed_urls, 'URL')}"
+            + (f", {_plural(failed_refs, 'reference')}" if failed_refs else "")
+            + f" in {_plural(len(data.failures), 'row')}",
             data.failures,
             caps.failures,
             _failures,

@@ -93,6 +93,8 @@ def analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
 
 def decode(job: AnalyzeJob, settings: ImageSettings) -> Decoded:
     """Open, check and decode a raster original once (reduced by JPEG draft when it can be)."""
+    # Pillow's own bomb limit follows ours, so that raising images.max_pixels is enough.
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
     with job.path.open("rb") as handle:  # ours, not Pillow's: closing it keeps the pixels
         image = _open(job, handle)
         fmt = image.format or "UNKNOWN"
@@ -136,7 +138,8 @@ def _open(job: AnalyzeJob, handle: BinaryIO) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise _ImageError(
             "too_many_pixels",
-            f"{job.path}: {exc} Pillow refuses to decode it; remove the URL if it is not needed",
+            f"{job.path}: {exc} Pillow refuses to decode it; if the image is genuine, raise "
+            "images.max_pixels (--max-pixels) and fetch again, or remove the URL",
         ) from exc
     except UnidentifiedImageError as exc:
         raise _ImageError(
@@ -153,8 +156,8 @@ def _check_pixels(job: AnalyzeJob, image: Image.Image, settings: ImageSettings) 
         raise _ImageError(
             "too_many_pixels",
             f"{job.path}: {width}x{height} is {width * height:,} pixels, more than "
-            f"images.max_pixels ({settings.max_pixels:,}); raise it in mediatool.toml if the "
-            "image is genuine, or remove the URL",
+            f"images.max_pixels ({settings.max_pixels:,}); if the image is genuine, raise it "
+            "(--max-pixels or mediatool.toml) and fetch again, or remove the URL",
         )
     if width <= 0 or height <= 0:
         raise _corrupt(job, f"the header claims a {width}x{height} image")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +79,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 3: undo records as generations (sha256 before/after); post keys relative to the archive
     lambda db, path: _generations_and_relative_keys(db, path),
+    # 4: a failure on a limit records the limit (raising it tries again); an image error no
+    # longer marks its URLs failed: their status is derived from the image (IMAGE_REASONS)
+    """
+    ALTER TABLE urls ADD COLUMN fail_limit INTEGER;
+    ALTER TABLE images ADD COLUMN error_limit INTEGER;
+    UPDATE urls SET status='ok', reason=NULL, message=NULL
+        WHERE status='failed' AND reason IN ('corrupt_image', 'not_an_image', 'too_many_pixels')
+        AND sha256 IN (SELECT sha256 FROM images WHERE error_reason IS NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -100,8 +109,19 @@ PERMANENT_REASONS = frozenset(
         "blocked_scheme",
         "bad_url",
         "too_many_redirects",
+        "unsafe_svg",
     }
 )
+
+# The effective state of an URL `u` joined with its image `i`: a URL whose download succeeded
+# but whose bytes are not a usable image (images.error_reason) is failed, with the image's reason.
+_URL_FAILED = "(u.status='failed' OR (u.status='ok' AND i.error_reason IS NOT NULL))"
+_URL_REASON = "CASE WHEN u.status='ok' THEN i.error_reason ELSE u.reason END"
+_URL_STATE = (
+    f"CASE WHEN {_URL_FAILED} THEN 'failed' ELSE u.status END, {_URL_REASON},"
+    " CASE WHEN u.status='ok' THEN i.error ELSE u.message END"
+)
+_URLS_WITH_IMAGES = " FROM urls u LEFT JOIN images i ON i.sha256=u.sha256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +304,19 @@ class Manifest:
             total, remote = total + row[0], remote + row[1]
         return total, remote
 
+    def references_by_origin(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """origin_url -> the posts (among `paths`, one entry per reference) that refer to it."""
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            for origin, path in self.db.execute(
+                "SELECT r.origin_url, p.path FROM refs r JOIN posts p ON p.id=r.post_id"
+                f" WHERE p.path IN ({marks}) AND r.origin_url IS NOT NULL",
+                chunk,
+            ):
+                found.setdefault(origin, []).append(path)
+        return found
+
     def origin_urls_of(self, paths: Sequence[str]) -> set[str]:
         urls: set[str] = set()
         for chunk in _chunks(paths, 500):
@@ -330,28 +363,49 @@ class Manifest:
         retry_failed: bool,
         refresh: bool,
         file_present: Callable[[str], bool] = lambda relpath: True,
+        limits: Mapping[str, int] | None = None,
     ) -> tuple[list[FetchJob], list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`.
 
         A stored URL whose file is present (`file_present(relpath)`) is not requested again
         unless `refresh`; then it is revalidated with its ETag/Last-Modified. One whose file has
-        gone is fetched again in full. Permanent failures wait for `retry_failed`."""
+        gone is fetched again in full, and so is one whose bytes are not a usable image when
+        `retry_failed` or `refresh`. Permanent failures wait for `retry_failed`, except those
+        refused by a limit (`limits`: reason -> the limit now) that has been raised since."""
         jobs: list[FetchJob] = []
         stored: list[str] = []
         for chunk in _chunks(sorted(origin_urls), 500):
             marks = ",".join("?" * len(chunk))
-            for url, candidates, status, reason, etag, modified, present in self.db.execute(
-                "SELECT u.origin_url, u.candidates, u.status, u.reason, u.etag, u.last_modified,"
-                " i.relpath FROM urls u LEFT JOIN images i ON i.sha256=u.sha256"
-                f" WHERE u.origin_url IN ({marks})",
+            for (
+                url,
+                candidates,
+                status,
+                reason,
+                limit,
+                etag,
+                modified,
+                present,
+                bad,
+            ) in self.db.execute(
+                "SELECT u.origin_url, u.candidates, u.status, u.reason, u.fail_limit, u.etag,"
+                " u.last_modified, i.relpath, i.error_reason FROM urls u"
+                f" LEFT JOIN images i ON i.sha256=u.sha256 WHERE u.origin_url IN ({marks})",
                 chunk,
             ):
                 cands = tuple(json.loads(candidates))
                 if status == "ok" and present is not None and file_present(present):
+                    if bad is not None and (retry_failed or refresh) and bad != "too_many_pixels":
+                        jobs.append(FetchJob(url, cands))  # damaged bytes: fetch them anew
+                        continue
                     stored.append(url)
                     if refresh:
                         jobs.append(FetchJob(url, cands, etag, modified))
-                elif status == "failed" and reason in PERMANENT_REASONS and not retry_failed:
+                elif (
+                    status == "failed"
+                    and reason in PERMANENT_REASONS
+                    and not retry_failed
+                    and not _limit_raised(reason, limit, limits or {})
+                ):
                     continue
                 else:
                     jobs.append(FetchJob(url, cands))
@@ -386,7 +440,8 @@ class Manifest:
     def record_download(self, download: Download, sha256: str) -> None:
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
-            " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?"
+            " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?,"
+            " fail_limit=NULL"
             " WHERE origin_url=?",
             (
                 sha256,
@@ -407,35 +462,33 @@ class Manifest:
 
     def record_failure(self, failure: FetchFailure) -> None:
         self.db.execute(
-            "UPDATE urls SET status='failed', reason=?, message=?, attempts=?, checked_at=?"
-            " WHERE origin_url=?",
+            "UPDATE urls SET status='failed', reason=?, message=?, attempts=?, checked_at=?,"
+            " fail_limit=? WHERE origin_url=?",
             (
                 failure.reason,
                 failure.message,
                 json.dumps(list(failure.attempts)),
                 time.time(),
+                failure.limit,
                 failure.origin_url,
             ),
         )
 
-    def fail_urls_of_image(self, sha256: str, reason: str, message: str) -> list[str]:
-        """Mark every URL that delivered `sha256` as failed (the bytes are not a usable image)."""
-        urls = [
+    def urls_of_image(self, sha256: str) -> list[str]:
+        """Every origin URL whose download gave `sha256`."""
+        return [
             r[0] for r in self.db.execute("SELECT origin_url FROM urls WHERE sha256=?", (sha256,))
         ]
-        self.db.execute(
-            "UPDATE urls SET status='failed', reason=?, message=? WHERE sha256=?",
-            (reason, message, sha256),
-        )
-        return urls
 
     def url_statuses(self, origin_urls: Iterable[str]) -> dict[str, UrlStatus]:
+        """The effective status of each URL: "failed" with the image's reason when its bytes
+        are not a usable image (corrupt_image, too_many_pixels...)."""
         found: dict[str, UrlStatus] = {}
         for chunk in _chunks(sorted(origin_urls), 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(
-                "SELECT origin_url, status, reason, message FROM urls"
-                f" WHERE origin_url IN ({marks})",
+                f"SELECT u.origin_url, {_URL_STATE}{_URLS_WITH_IMAGES}"
+                f" WHERE u.origin_url IN ({marks})",
                 chunk,
             ):
                 found[row[0]] = UrlStatus(*row)
@@ -522,10 +575,35 @@ class Manifest:
             [(t.sha256, t.width, t.height, t.relpath) for t in analysis.thumbnails],
         )
 
-    def record_image_error(self, sha256: str, reason: str, message: str) -> None:
+    def record_image_error(
+        self, sha256: str, reason: str, message: str, limit: int | None = None
+    ) -> None:
+        """The stored bytes are not a usable image; `limit` is the limit that refused them
+        (images.max_pixels for too_many_pixels), so that raising it analyzes them again."""
         self.db.execute(
-            "UPDATE images SET error_reason=?, error=? WHERE sha256=?", (reason, message, sha256)
+            "UPDATE images SET error_reason=?, error=?, error_limit=? WHERE sha256=?",
+            (reason, message, limit, sha256),
         )
+
+    def reopen_images(self, limits: Mapping[str, int], *, all_errors: bool) -> int:
+        """Forget the errors of images refused by a limit that has been raised since (`limits`:
+        reason -> the limit now), or of every image with an error when `all_errors`, so that
+        they are analyzed again (`unanalyzed_images`). Returns how many."""
+        if all_errors:
+            where, params = "error_reason IS NOT NULL", []
+        else:
+            where = " OR ".join(
+                "(error_reason=? AND (error_limit IS NULL OR error_limit < ?))" for _ in limits
+            )
+            params = [value for item in limits.items() for value in item]
+            if not where:
+                return 0
+        cursor = self.db.execute(
+            "UPDATE images SET error_reason=NULL, error=NULL, error_limit=NULL,"
+            f" format=NULL WHERE {where}",
+            params,
+        )
+        return cursor.rowcount
 
     def analyzed_images(self) -> list[ImageInfo]:
         rows = self.db.execute(
@@ -585,19 +663,27 @@ class Manifest:
             "references": one("SELECT count(*) FROM refs"),
             "remote references": one("SELECT count(*) FROM refs WHERE kind='remote'"),
             "URLs": one("SELECT count(*) FROM urls"),
-            "URLs stored": one("SELECT count(*) FROM urls WHERE status='ok'"),
-            "URLs failed": one("SELECT count(*) FROM urls WHERE status='failed'"),
+            "URLs stored": one(
+                "SELECT count(*) FROM urls u LEFT JOIN images i ON i.sha256=u.sha256"
+                " WHERE u.status='ok' AND i.error_reason IS NULL"
+            ),
+            "URLs failed": one(f"SELECT count(*){_URLS_WITH_IMAGES} WHERE {_URL_FAILED}"),
             "images": one("SELECT count(*) FROM images WHERE error_reason IS NULL"),
             "bytes stored": one("SELECT sum(bytes) FROM images"),
             "thumbnails": one("SELECT count(*) FROM thumbs"),
         }
 
     def failed_urls(self) -> list[tuple[str, str]]:
-        """(origin_url, reason) of every failed URL."""
+        """(origin_url, reason) of every failed URL (its download, or its image)."""
+        return [(url, reason) for url, reason, _ in self.failed_url_references()]
+
+    def failed_url_references(self) -> list[tuple[str, str, int]]:
+        """(origin_url, reason, references to it) of every failed URL (download or image)."""
         return list(
             self.db.execute(
-                "SELECT origin_url, coalesce(reason, 'failed') FROM urls WHERE status='failed'"
-                " ORDER BY origin_url"
+                f"SELECT u.origin_url, coalesce({_URL_REASON}, 'failed'),"
+                " (SELECT count(*) FROM refs r WHERE r.origin_url=u.origin_url)"
+                f"{_URLS_WITH_IMAGES} WHERE {_URL_FAILED} ORDER BY u.origin_url"
             )
         )
 
@@ -785,6 +871,13 @@ _GENERATION_TABLES = (
         PRIMARY KEY (generation, seq)
     )""",
 )
+
+
+def _limit_raised(reason: str | None, limit: int | None, limits: Mapping[str, int]) -> bool:
+    """A failure on a limit whose value now is higher than when it failed (or unrecorded)."""
+    if reason is None or reason not in limits:
+        return False
+    return limit is None or limit < limits[reason]
 
 
 def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:

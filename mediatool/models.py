@@ -103,6 +103,7 @@ class Download:
     redirects: tuple[str, ...] = ()
     kind: str = ""  # the image format its first bytes show ("jpeg", "png", "svg", ...)
     relpath: str = ""  # where `keep` put it (inside the cache folder), "" when not kept
+    notes: tuple[str, ...] = ()  # what was done to the bytes, e.g. an SVG sanitized
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class FetchFailure:
     reason: str  # short code, see errors.py
     message: str  # one line for humans, naming the URL and what to do
     attempts: tuple[str, ...] = ()  # "candidate -> reason" for each candidate tried
+    limit: int | None = None  # the limit that refused it (fetch.max_bytes for too_large)
 
 
 FetchOutcome = Download | NotModified | FetchFailure

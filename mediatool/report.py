@@ -33,7 +33,7 @@ def fetch_text(summary: FetchSummary) -> str:
         f"images analyzed    {summary.images_analyzed}",
         f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
         f"boilerplate        {summary.boilerplate_images} (images in many posts: banners, logos)",
-        f"failed             {len(summary.failed)}",
+        f"failed             {_failed_line(summary)}",
         f"time               {summary.seconds:.2f} s",
     ]
     if summary.failed:
@@ -41,10 +41,32 @@ def fetch_text(summary: FetchSummary) -> str:
     return "\n".join(lines)
 
 
+def _failed_line(summary: FetchSummary) -> str:
+    """ "0", or "N URLs, M references (K failed in earlier runs)" """
+    if not summary.failed:
+        return "0"
+    urls = len(summary.failed)
+    refs = summary.failed_references
+    line = f"{urls} URL{'s' * (urls != 1)}, {refs} reference{'s' * (refs != 1)}"
+    earlier = sum(f.earlier for f in summary.failed)
+    if earlier:
+        line += f" ({earlier} failed in earlier runs; --retry-failed tries them again)"
+    return line
+
+
 def failures_table(failed: Sequence[FailedUrl]) -> list[str]:
-    """Failures grouped by reason and host, most frequent first."""
-    counts = Counter((f.reason, host_label(f.url)) for f in failed)
-    return _table("reason", "urls", counts)
+    """Failures grouped by reason and host, most frequent first: URLs and references."""
+    urls: Counter[tuple[str, str]] = Counter()
+    refs: Counter[tuple[str, str]] = Counter()
+    for failure in failed:
+        key = (failure.reason, host_label(failure.url))
+        urls[key] += 1
+        refs[key] += failure.references
+    width = max(len("reason"), *(len(reason) for reason, _ in urls))
+    rows = [f"{'reason'.ljust(width)}   urls   refs  host"]
+    for (reason, host), count in urls.most_common():
+        rows.append(f"{reason.ljust(width)}  {count:>5}  {refs[(reason, host)]:>5}  {host}")
+    return rows
 
 
 def rewrite_text(summary: RewriteSummary) -> str:
@@ -79,7 +101,15 @@ def _table(title: str, unit: str, counts: Counter[tuple[str, str]]) -> list[str]
 def fetch_json(summary: FetchSummary) -> str:
     data = summary.as_dict()
     data["failed"] = [
-        {"url": f.url, "reason": f.reason, "message": f.message} for f in summary.failed
+        {
+            "url": f.url,
+            "reason": f.reason,
+            "message": f.message,
+            "references": f.references,
+            "posts": list(f.posts),
+            "earlier": f.earlier,
+        }
+        for f in summary.failed
     ]
     data["exit_code"] = 0 if summary.ok else 1
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -106,7 +136,8 @@ def check_text(summary: CheckSummary) -> str:
     verdict = "ok" if summary.ok else "FAILED"
     return (
         f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
-        f"the cache could localize, {len(summary.missing)} local references to missing files"
+        f"the cache could localize, {len(summary.failed)} remote references whose download "
+        f"failed, {len(summary.missing)} local references to missing files"
     )
 
 

@@ -116,7 +116,8 @@ def test_rewrite_report_and_check_leave_malformed_urls_remote(
     assert "bad_url" in text_summary.stdout
     check = _invoke("rewrite", str(bad_url_post), "--cache", cache, "--check")
     _no_traceback(check)
-    assert check.exit_code == 0
+    assert check.exit_code == 1  # failed references keep the gate closed until they succeed
+    assert "bad_url" in check.stdout + check.stderr
 
 
 def test_check_and_rewrite_pass_over_a_malformed_local_reference(

@@ -6,7 +6,7 @@
 
 Modules: fetcher (workers, scheduling), candidate (one URL: redirects, retries, streaming),
 client (httpx client, TLS trust, proxies), guard (SSRF), hosts (per-host slots, host down),
-sniff (is it an image), messages (failure lines).
+sniff (is it an image), svg (scripts and external references), messages (failure lines).
 """
 
 from mediatool.fetch.fetcher import Fetcher

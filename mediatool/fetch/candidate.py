@@ -8,6 +8,7 @@ import email.utils
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from typing import BinaryIO
 
 import httpx
 
-from mediatool.config import FetchSettings
-from mediatool.fetch.client import is_proxied
+from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
+from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
 from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
+from mediatool.fetch.svg import vet_svg
 from mediatool.files import temp_file_in
 from mediatool.models import Download, FetchJob, NotModified
 
@@ -37,6 +39,7 @@ class Failed:
     detail: str
     retryable: bool = False
     retry_after: float | None = None
+    limit: int | None = None  # the limit that refused it (max_bytes for too_large)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class _Body:
     last_modified: str | None
     kind: str
     relpath: str = ""
+    notes: tuple[str, ...] = ()
 
 
 class _Abort(Exception):
@@ -104,14 +108,21 @@ class CandidateFetcher:
         guard: Guard,
         hosts: HostTable,
         keep: Keep | None = None,
+        svg_policy: str = DEFAULT_SVG_POLICY,
     ) -> None:
         self.client = client
         self.keep = keep
+        self.svg_policy = svg_policy
         self.settings = settings
         self.temp_dir = temp_dir
         self.guard = guard
         self.hosts = hosts
         self._host_headers = {h.lower(): dict(v) for h, v in settings.headers.items()}
+        # No single read may outlast the whole download's deadline (max_time).
+        read = min(settings.read_timeout, settings.max_time)
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout, read=read, write=read, pool=POOL_TIMEOUT
+        )
 
     def fetch(self, job: FetchJob, candidate: str, run: RunState) -> Result:
         """Fetch `candidate`, following redirects; Download, NotModified or Failed."""
@@ -147,6 +158,7 @@ class CandidateFetcher:
                 redirects=tuple(hops),
                 kind=result.kind,
                 relpath=result.relpath,
+                notes=result.notes,
             )
         if isinstance(result, NotModified):
             return NotModified(origin_url=job.origin_url, fetched_url=candidate)
@@ -215,10 +227,13 @@ class CandidateFetcher:
         with self.hosts.slot(host, run.cancel):
             if run.cancel.is_set():
                 raise Cancelled
+            deadline = time.monotonic() + self.settings.max_time
             try:
-                with self.client.stream("GET", url, headers=headers) as response:
+                with self.client.stream(
+                    "GET", url, headers=headers, timeout=self._timeout
+                ) as response:
                     self.hosts.answered(host)
-                    return self._handle(job, url, response, run)
+                    return self._handle(job, url, response, run, deadline)
             except httpx.HTTPError as exc:
                 return self._transport_failure(url, host, exc)
 
@@ -253,7 +268,12 @@ class CandidateFetcher:
         return is_proxied(self.client, url)
 
     def _handle(
-        self, job: FetchJob, url: httpx.URL, response: httpx.Response, run: RunState
+        self,
+        job: FetchJob,
+        url: httpx.URL,
+        response: httpx.Response,
+        run: RunState,
+        deadline: float,
     ) -> _Body | NotModified | _Redirect | Failed:
         status = response.status_code
         if status in REDIRECT_STATUSES and "location" in response.headers:
@@ -262,7 +282,7 @@ class CandidateFetcher:
         if status == 304 and (job.etag or job.last_modified):
             return NotModified(origin_url=job.origin_url, fetched_url=str(url))
         if 200 <= status < 300:
-            return self._stream_body(response, run)
+            return self._stream_body(response, run, deadline)
         self._drain_small(response)
         retryable = status in (408, 429) or status >= 500
         retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
@@ -276,24 +296,34 @@ class CandidateFetcher:
                 response.read()
 
     # -- the body ---------------------------------------------------------------------------
-    def _stream_body(self, response: httpx.Response, run: RunState) -> _Body | Failed:
+    def _stream_body(
+        self, response: httpx.Response, run: RunState, deadline: float
+    ) -> _Body | Failed:
         length = _content_length(response)
         limit = self.settings.max_bytes
         if length is not None and length > limit:
-            return Failed("too_large", f"{length} bytes announced, more than max_bytes {limit}")
+            detail = f"{length} bytes announced, more than max_bytes {limit}"
+            return Failed("too_large", detail, limit=limit)
         if length == 0:
             return Failed("empty_body", f"empty body (status {response.status_code})")
         try:
             with temp_file_in(self.temp_dir) as (handle, path):
                 run.live.add(path)
                 try:
-                    digest, size, head = self._copy(response, handle, length, run.cancel)
+                    digest, size, head = self._copy(response, handle, length, run, deadline)
                 except BaseException:
                     run.live.discard(path)
                     raise
         except _Abort as stop:
             return stop.failure
         kind = image_kind(head) or ""
+        notes: tuple[str, ...] = ()
+        if kind == "svg" and self.svg_policy != "keep":
+            vetted = self._vet_svg(path, run)
+            if isinstance(vetted, Failed):
+                return vetted
+            if vetted is not None:
+                digest, size, notes = vetted
         relpath = ""
         if self.keep is not None:  # on this worker thread: storing overlaps the network
             relpath = self.keep(path, digest, kind)
@@ -307,14 +337,32 @@ class CandidateFetcher:
             last_modified=response.headers.get("last-modified"),
             kind=kind,
             relpath=relpath,
+            notes=notes,
         )
+
+    def _vet_svg(
+        self, path: Path, run: RunState
+    ) -> tuple[str, int, tuple[str, ...]] | Failed | None:
+        """An SVG that could run script or load resources (fetch.svg): refused, or cleaned in
+        place (its new sha256, size and a note). None when it is safe as it is."""
+        verdict = vet_svg(path.read_bytes())
+        if verdict.safe:
+            return None
+        if verdict.cleaned is None or self.svg_policy == "refuse":
+            run.live.discard(path)
+            path.unlink(missing_ok=True)
+            return Failed("unsafe_svg", f"SVG refused: {verdict.summary()}")
+        path.write_bytes(verdict.cleaned)
+        digest = hashlib.sha256(verdict.cleaned).hexdigest()
+        return digest, len(verdict.cleaned), (f"SVG sanitized, removed {verdict.summary()}",)
 
     def _copy(
         self,
         response: httpx.Response,
         handle: BinaryIO,
         length: int | None,
-        cancel: threading.Event,
+        run: RunState,
+        deadline: float,
     ) -> tuple[str, int, bytes]:
         """Stream the body into `handle`: its sha256, its size and its first bytes."""
         digest = hashlib.sha256()
@@ -323,12 +371,15 @@ class CandidateFetcher:
         block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
         try:
             for chunk in response.iter_bytes():
-                if cancel.is_set():
+                if run.cancel.is_set():
                     raise Cancelled
                 size += len(chunk)
                 if size > self.settings.max_bytes:
                     limit = self.settings.max_bytes
-                    raise _Abort(Failed("too_large", f"more than max_bytes {limit} bytes"))
+                    detail = f"more than max_bytes {limit} bytes"
+                    raise _Abort(Failed("too_large", detail, limit=limit))
+                if time.monotonic() > deadline:
+                    raise _Abort(self._too_slow(size, length))
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                     if len(head) >= SNIFF_BYTES:
@@ -338,6 +389,8 @@ class CandidateFetcher:
                     _write_block(block, digest, handle)
             _write_block(block, digest, handle)
         except httpx.TimeoutException as exc:
+            if time.monotonic() > deadline:
+                raise _Abort(self._too_slow(size, length)) from exc
             seconds = self.settings.read_timeout
             detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
             raise _Abort(Failed("timeout", detail, retryable=True)) from exc
@@ -347,6 +400,14 @@ class CandidateFetcher:
             raise _Abort(Failed("truncated", detail)) from exc
         _check_complete(size, length, head, response)
         return digest.hexdigest(), size, head
+
+    def _too_slow(self, size: int, length: int | None) -> Failed:
+        """The download outlived max_time: not retried in this run (it would be as slow)."""
+        expected = f" of {length}" if length is not None else ""
+        seconds = self.settings.max_time
+        return Failed(
+            "too_slow", f"not finished within max_time {seconds:g}s ({size}{expected} bytes came)"
+        )
 
 
 def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> None:

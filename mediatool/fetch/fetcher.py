@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from mediatool.config import FetchSettings
+from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.candidate import CandidateFetcher, Failed, Keep, LiveFiles, RunState
 from mediatool.fetch.client import build_client, is_proxied
 from mediatool.fetch.guard import Guard
@@ -39,17 +39,25 @@ _CLOSED = _Closed()
 class Fetcher:
     """Owns the httpx client and the workers; use as a context manager."""
 
-    def __init__(self, settings: FetchSettings, temp_dir: Path, keep: Keep | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        temp_dir: Path,
+        keep: Keep | None = None,
+        svg_policy: str = DEFAULT_SVG_POLICY,
+    ) -> None:
         """`keep(temp_path, sha256, kind) -> relpath`, when given, moves each finished body to its
         final place on the worker thread that fetched it (the store's `keep`): the caller's
-        thread then only records what arrived, and moving files overlaps the downloads."""
+        thread then only records what arrived, and moving files overlaps the downloads.
+        `svg_policy` (images.svg: sanitize, refuse, keep) is applied to SVGs that could run
+        script or load resources (fetch.svg)."""
         self.settings = settings
         self.temp_dir = temp_dir
         self._client = build_client(settings)
         self._hosts = HostTable(settings.per_host, settings.host_down_after)
         guard = Guard(settings.allow_private, lambda url: is_proxied(self._client, url))
         self._candidates = CandidateFetcher(
-            self._client, settings, temp_dir, guard, self._hosts, keep
+            self._client, settings, temp_dir, guard, self._hosts, keep, svg_policy
         )
         self._runs: set[_Run] = set()
         self._closed = False

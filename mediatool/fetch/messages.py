@@ -18,7 +18,11 @@ ADVICE = {
     "this host if it hides images behind a hotlink or login page",
     "empty_body": "the host sent nothing; run again later or remove the reference",
     "truncated": "the connection broke mid-download; run again",
-    "too_large": "raise fetch.max_bytes if this image is wanted",
+    "too_large": "raise --max-bytes (fetch.max_bytes) if this file is wanted; the next fetch "
+    "then tries again",
+    "too_slow": "the host sends too slowly; raise --max-time (fetch.max_time) or run again later",
+    "unsafe_svg": 'the SVG holds scripts or external references; set images.svg = "sanitize" '
+    'to store a cleaned copy, or "keep" if you trust the host',
     "timeout": "the host is slow; raise fetch.read_timeout/connect_timeout or run again later",
     "connect_error": "the host cannot be reached; check the name and the network, or run again",
     "too_many_redirects": (
@@ -52,7 +56,8 @@ def failure_for(job: FetchJob, failures: list[tuple[str, Failed]]) -> FetchFailu
     origin = next((f for url, f in failures if url == job.origin_url), failures[0][1])
     attempts = tuple(f"{url} -> {f.reason}" for url, f in failures)
     others = [f"{url} -> {f.reason}" for url, f in failures if f is not origin]
-    return FetchFailure(job.origin_url, origin.reason, _line(job, origin, others), attempts)
+    line = _line(job, origin, others)
+    return FetchFailure(job.origin_url, origin.reason, line, attempts, origin.limit)
 
 
 def _line(job: FetchJob, failure: Failed, others: list[str]) -> str:

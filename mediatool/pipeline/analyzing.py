@@ -45,6 +45,7 @@ class Analyses:
         self._running: dict[Future[Analysis], str] = {}
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
         self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
+        self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
 
     def add(self, sha: str) -> None:
         """Analyze the stored original `sha` (once per run, however often it is added)."""
@@ -82,8 +83,10 @@ class Analyses:
         try:
             analysis = future.result()
         except ImageError as exc:
-            self.manifest.record_image_error(sha, exc.reason, exc.message)
-            for url in self.manifest.fail_urls_of_image(sha, exc.reason, exc.message):
+            limit = self.settings.images.max_pixels if exc.reason == "too_many_pixels" else None
+            self.manifest.record_image_error(sha, exc.reason, exc.message, limit)
+            for url in self.manifest.urls_of_image(sha):
+                self.failed_urls.add(url)
                 self.say(f"{url}: {exc.message}")
             return 0
         self.manifest.record_analysis(analysis)

@@ -1,5 +1,6 @@
-"""`mediatool rewrite --check`: change nothing; find remote references the cache could localize
-and local references whose file is missing (a CI gate)."""
+"""`mediatool rewrite --check`: change nothing; find remote references the cache could localize,
+remote references whose download or image failed, and local references whose file is missing
+(a CI gate)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mediatool.manifest import Manifest
 from mediatool.models import PostScan, Reference, RefKind
 from mediatool.pipeline.common import PostReader, Say, existing_store
 from mediatool.pipeline.rewriting import plan_post_rewrite
-from mediatool.pipeline.summaries import CheckSummary, Finding
+from mediatool.pipeline.summaries import CheckSummary, Finding, LeftRemote
 from mediatool.resolve import compile_rules
 from mediatool.store import Store
 
@@ -24,6 +25,7 @@ def run_check(
     store = existing_store(settings)
     rules = compile_rules(settings.proxy_rules)
     localizable: list[Finding] = []
+    failed: list[Finding] = []
     missing: list[Finding] = []
     reader = PostReader(settings.discover, say, keep_post_problems=False, workers=settings.workers)
     with Manifest.open(store.manifest_path) as manifest:
@@ -34,13 +36,33 @@ def run_check(
             localizable += [
                 Finding(str(path), r.line, r.source_url, "localizable") for r in plan.localized
             ]
+            failed += failed_references(plan.left_remote, manifest)
             missing += [
                 Finding(str(path), r.line, r.source_url, "missing file")
                 for r in missing_local_files(scan, store, base_url)
             ]
-    for finding in [*localizable, *missing]:
+    for finding in [*localizable, *failed, *missing]:
         say(f"{finding.post}:{finding.line}: {finding.why}: {finding.url}")
-    return CheckSummary(len(posts), tuple(localizable), tuple(missing), tuple(reader.problems))
+    return CheckSummary(
+        len(posts),
+        tuple(localizable),
+        tuple(missing),
+        tuple(reader.problems),
+        failed=tuple(failed),
+    )
+
+
+def failed_references(left: Sequence[LeftRemote], manifest: Manifest) -> list[Finding]:
+    """The references left remote because their URL or its image failed, with the reason."""
+    statuses = manifest.url_statuses({item.origin_url for item in left})
+    found = []
+    for item in left:
+        status = statuses.get(item.origin_url)
+        if status is not None and status.status == "failed":
+            reason = status.reason or "failed"
+            why = f"failed ({reason})"
+            found.append(Finding(item.post, item.line, item.source_url, why, reason))
+    return found
 
 
 def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> list[Reference]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from mediatool.resolve import Rule, compile_rules, resolve, shown_url, url_probl
 from mediatool.store import Store
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
+EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
 
 
 def run_fetch(
@@ -66,18 +67,28 @@ def run_fetch(
         problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
         keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)
-        origins = manifest.origin_urls_of(keys)
+        posts_of = manifest.references_by_origin(keys)
+        origins = set(posts_of)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
-            origins, retry_failed=retry_failed or wayback, refresh=refresh, file_present=store.has
+            origins,
+            retry_failed=retry_failed or wayback,
+            refresh=refresh,
+            file_present=store.has,
+            limits={"too_large": settings.fetch.max_bytes},
         )
-        jobs = refuse_bad_urls(jobs, manifest, say)
+        jobs = refuse_bad_urls(jobs, manifest, root, say)
         if wayback:
             jobs = with_wayback(jobs, manifest)
-        counts = _download_and_analyze(jobs, manifest, store, settings, say, progress)
+        limits = {"too_many_pixels": settings.images.max_pixels}
+        with manifest.transaction():
+            manifest.reopen_images(limits, all_errors=retry_failed)
+        counts, failed_now = _download_and_analyze(jobs, manifest, store, settings, say, progress)
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, origins)
+        failed = _failures(manifest, posts_of, failed_now)
+    _say_earlier_failures(failed, say)
+    stored = [url for url in stored if url not in {f.url for f in failed}]
     return FetchSummary(
         posts=len(posts),
         posts_failed=len(problems),
@@ -96,6 +107,7 @@ def run_fetch(
         seconds=round(time.monotonic() - started, 3),
         failed=failed,
         problems=tuple(problems),
+        failed_references=sum(f.references for f in failed),
     )
 
 
@@ -179,26 +191,30 @@ def _download_and_analyze(
     settings: Settings,
     say: Say,
     progress: bool,
-) -> Counter[str]:
-    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands."""
+) -> tuple[Counter[str], set[str]]:
+    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
+    Returns the counts and the origin URLs that failed in this run."""
     counts: Counter[str] = Counter()
+    failed: set[str] = set()
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     with cpu_pool(settings.workers) as pool:
         analyses = Analyses(pool, manifest, store, settings, say)
         with (
-            Fetcher(settings.fetch, store.temp_dir, store.keep) as fetcher,
+            Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
             for outcome in fetcher.fetch_all(jobs):
                 bar.update()
                 _record_outcome(outcome, manifest, analyses, counts, say)
+                if isinstance(outcome, FetchFailure):
+                    failed.add(outcome.origin_url)
                 counts["analyzed"] += analyses.collect(block=False)
                 checkpoint()
         for sha, _ in manifest.unanalyzed_images():
             analyses.add(sha)
         counts["analyzed"] += analyses.collect(block=True)
     bar.close()
-    return counts
+    return counts, failed | analyses.failed_urls
 
 
 def _record_outcome(
@@ -206,6 +222,8 @@ def _record_outcome(
 ) -> None:
     if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
+        for note in outcome.notes:
+            say(f"{outcome.origin_url}: {note}")
         manifest.record_download(outcome, outcome.sha256)
         if manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
             analyses.add(outcome.sha256)
@@ -217,16 +235,20 @@ def _record_outcome(
         say(outcome.message)
 
 
-def refuse_bad_urls(jobs: list[FetchJob], manifest: Manifest, say: Say) -> list[FetchJob]:
+def refuse_bad_urls(
+    jobs: list[FetchJob], manifest: Manifest, root: Path, say: Say
+) -> list[FetchJob]:
     """Record each URL that cannot be requested as written (`resolve.url_problem`) as failed
-    with reason bad_url, in one line naming a post and line that hold it; return the others."""
+    with reason bad_url, in one line naming a post (its path: the archive root joined with its
+    manifest key) and line that hold it; return the others."""
     bad = {job.origin_url: why for job in jobs if (why := url_problem(job.origin_url))}
     if not bad:
         return jobs
     where = manifest.first_references(bad)
     with manifest.transaction():
         for url, why in bad.items():
-            post, line = where.get(url, ("?", 0))
+            key, line = where.get(url, ("?", 0))
+            post = root / key if key != "?" else key
             message = f"{post}:{line}: bad URL {shown_url(url)}: {why}; fix the URL in the post"
             manifest.record_failure(FetchFailure(url, "bad_url", message))
             say(message)
@@ -255,10 +277,36 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
 
 
-def _failures(manifest: Manifest, origins: Iterable[str]) -> tuple[FailedUrl, ...]:
-    statuses = manifest.url_statuses(origins)
+def _failures(
+    manifest: Manifest, posts_of: dict[str, list[str]], failed_now: set[str]
+) -> tuple[FailedUrl, ...]:
+    """Every URL of these posts whose download or image failed, this run or an earlier one."""
+    statuses = manifest.url_statuses(posts_of)
     return tuple(
-        FailedUrl(s.origin_url, s.reason or "failed", s.message or "")
+        FailedUrl(
+            s.origin_url,
+            s.reason or "failed",
+            s.message or "",
+            references=len(posts_of[s.origin_url]),
+            posts=tuple(sorted(set(posts_of[s.origin_url]))),
+            earlier=s.origin_url not in failed_now,
+        )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
         if s.status == "failed"
     )
+
+
+def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
+    """Failures recorded by earlier runs (this run said its own): each still named, up to
+    EARLIER_LINES of them."""
+    earlier = [f for f in failed if f.earlier]
+    for failure in earlier[:EARLIER_LINES]:
+        say(f"still failed ({failure.reason}): {_one_line(failure)}")
+    if len(earlier) > EARLIER_LINES:
+        more = len(earlier) - EARLIER_LINES
+        say(f"... and {more} more earlier failures: `fetch --json` or `mediatool report` list all")
+
+
+def _one_line(failure: FailedUrl) -> str:
+    message = failure.message or failure.url
+    return message if message.startswith(failure.url) else f"{failure.url}: {message}"

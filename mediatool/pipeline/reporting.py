@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def run_report(settings: Settings) -> Path:
             title="mediatool report",
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             totals=tuple(manifest.totals().items()),
-            failures=_failure_rows(manifest.failed_urls()),
+            failures=_failure_rows(manifest.failed_url_references()),
             groups=_groups(manifest.image_rows("grouped")),
             boilerplate=tuple(
                 Boilerplate(_image(row), row.post_count)
@@ -56,13 +56,17 @@ def _image(row: ImageRow) -> GalleryImage:
     )
 
 
-def _failure_rows(failed: list[tuple[str, str]]) -> tuple[FailureRow, ...]:
+def _failure_rows(failed: list[tuple[str, str, int]]) -> tuple[FailureRow, ...]:
     by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for url, reason in failed:
-        by_key[(reason, host_label(url))].append(url)
+    refs: Counter[tuple[str, str]] = Counter()
+    for url, reason, references in failed:
+        key = (reason, host_label(url))
+        by_key[key].append(url)
+        refs[key] += references
     ordered = sorted(by_key.items(), key=lambda item: (-len(item[1]), item[0]))
     return tuple(
-        FailureRow(reason, host, len(urls), tuple(urls[:3])) for (reason, host), urls in ordered
+        FailureRow(reason, host, len(urls), tuple(urls[:3]), refs[(reason, host)])
+        for (reason, host), urls in ordered
     )
 
 

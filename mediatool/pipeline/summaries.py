@@ -10,6 +10,9 @@ class FailedUrl:
     url: str
     reason: str
     message: str
+    references: int = 0  # references to it in the posts of the run
+    posts: tuple[str, ...] = ()  # the posts (manifest keys) that refer to it
+    earlier: bool = False  # recorded by an earlier run and not tried again in this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class FetchSummary:
     seconds: float
     failed: tuple[FailedUrl, ...] = ()
     problems: tuple[str, ...] = ()
+    failed_references: int = 0  # references whose URL or image failed (now or earlier)
 
     @property
     def ok(self) -> bool:
@@ -95,7 +99,8 @@ class Finding:
     post: str
     line: int
     url: str
-    why: str  # "localizable" or "missing file"
+    why: str  # "localizable", "missing file" or "failed (REASON)"
+    reason: str = ""  # for a failed reference: its URL's or image's reason code
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +109,11 @@ class CheckSummary:
     localizable: tuple[Finding, ...]
     missing: tuple[Finding, ...]
     problems: tuple[str, ...] = ()
+    failed: tuple[Finding, ...] = ()  # remote references whose URL or image failed
 
     @property
     def ok(self) -> bool:
-        return not self.localizable and not self.missing and not self.problems
+        return not self.localizable and not self.missing and not self.problems and not self.failed
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
