@@ -181,6 +181,7 @@ def load_settings(config_path: Path | None, overrides: Mapping[str, Any] | None 
     "fetch.concurrency"; None values are ignored)."""
     data = _read_toml(config_path) if config_path else {}
     settings = _settings_from_mapping(data, config_path)
+    _check_frontmatter_keys(settings.discover, str(config_path or "config"))
     for dotted, value in (overrides or {}).items():
         if value is not None:
             settings = _override(settings, dotted, value)
@@ -217,10 +218,8 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
     images = _section(ImageSettings, data.get("images", {}), "images", where)
     _check_images(images, where)
-    discover = _section(DiscoverSettings, data.get("discover", {}), "discover", where)
-    _check_discover(discover, where)
     settings = Settings(
-        discover=discover,
+        discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
         fetch=_section(FetchSettings, data.get("fetch", {}), "fetch", where),
         images=images,
         proxy_rules=rules,
@@ -236,7 +235,7 @@ THUMB_FORMATS = ("webp", "png", "jpeg")
 FRONTMATTER_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\])?(?:\.[^.\[\]\s]+(?:\[\])?)*")
 
 
-def _check_discover(discover: DiscoverSettings, where: str) -> None:
+def _check_frontmatter_keys(discover: DiscoverSettings, where: str) -> None:
     for key in discover.frontmatter_keys:
         if not isinstance(key, str) or not FRONTMATTER_KEY_PATH.fullmatch(key):
             raise UsageError(

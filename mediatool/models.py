@@ -64,7 +64,6 @@ class PostScan:
     references: tuple[Reference, ...]
     problems: tuple[str, ...] = ()  # one-line messages; the post was still scanned
     date: str | None = None  # the front matter's `date:` as written, for --wayback
-    frontmatter_keys: tuple[str, ...] = ()  # the configured keys present in the front matter
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,54 +94,9 @@ def html_image(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def yaml_front(draw: st.DrawFn, nl: str) -> str:
-    lead = draw(st.sampled_from(["", nl]))
-    quote = draw(st.sampled_from(["'", '"', ""]))
-    thumb = draw(PROXIED)
-    return f"{lead}---{nl}title: {quote}x{quote}{nl}thumbnail: {quote}{thumb}{quote}{nl}---{nl}"
-
-
-@st.composite
-def toml_front(draw: st.DrawFn, nl: str) -> str:
-    """Hugo's TOML front matter: every string form, a table, an array of tables, dotted keys."""
-    quote = draw(st.sampled_from(['"', "'", '"' * 3, "'" * 3]))
-    thumb, header, image = draw(PROXIED), draw(PROXIED), draw(URL)
-    lines = [
-        "+++",
-        f'title = "a \\"quoted\\" title" # {draw(PROXIED)}',
-        f"thumbnail = {quote}{thumb}{quote}",
-        f"images = [ '{image}',{nl}  # {image}{nl}  \"{draw(URL)}\", ]",
-        f"header.image = {quote}{header}{quote}",
-        f'cover = {{ image = "{draw(URL)}", alt = "x" }}',
-        "[[resources]]",
-        f"src = '{draw(URL)}'",
-        "[params]",
-        f'thumbnail = "{draw(URL)}"',
-        "+++",
-    ]
-    return nl.join(lines) + nl
-
-
-@st.composite
-def json_front(draw: st.DrawFn, nl: str) -> str:
-    """Hugo's JSON front matter; `/` may be written `\\/`, as some exporters do."""
-    slash = draw(st.sampled_from(["/", "\\/"]))
-    thumb, image = draw(PROXIED).replace("/", slash), draw(URL)
-    lines = [
-        "{",
-        '  "title": "x {not the end}",',
-        f'  "thumbnail": "{thumb}",',
-        f'  "header": {{"image": "{image}", "caption": "{draw(URL)}"}},',
-        f'  "images": ["{draw(URL)}", 3, null]',
-        "}",
-    ]
-    return nl.join(lines) + nl
-
-
-@st.composite
 def post_text(draw: st.DrawFn) -> str:
     nl = draw(NEWLINE)
-    front = draw(st.one_of(yaml_front(nl), toml_front(nl), json_front(nl)))
+    front = draw(st.one_of(yaml_front(nl), toml_front(nl), json_front(nl)))  # defined below
     blocks = draw(
         st.lists(
             st.one_of(
@@ -184,6 +139,54 @@ def test_undo_skips_edits_recorded_by_a_run_killed_before_it_wrote() -> None:
     at = text.index(two)
     killed_only = [(at + len(two) + 1, "", ' width="1" height="2"'), (at, two, local)]
     assert undo_text(text, killed_only) == text
+
+
+# -- TOML and JSON front matter -----------------------------------------------------------
+
+
+@st.composite
+def yaml_front(draw: st.DrawFn, nl: str) -> str:
+    lead = draw(st.sampled_from(["", nl]))
+    quote = draw(st.sampled_from(["'", '"', ""]))
+    thumb = draw(PROXIED)
+    return f"{lead}---{nl}title: {quote}x{quote}{nl}thumbnail: {quote}{thumb}{quote}{nl}---{nl}"
+
+
+@st.composite
+def toml_front(draw: st.DrawFn, nl: str) -> str:
+    """Hugo's TOML front matter: every string form, a table, an array of tables, dotted keys."""
+    quote = draw(st.sampled_from(['"', "'", '"' * 3, "'" * 3]))
+    thumb, header, image = draw(PROXIED), draw(PROXIED), draw(URL)
+    lines = [
+        "+++",
+        f'title = "a \\"quoted\\" title" # {draw(PROXIED)}',
+        f"thumbnail = {quote}{thumb}{quote}",
+        f"images = [ '{image}',{nl}  # {image}{nl}  \"{draw(URL)}\", ]",
+        f"header.image = {quote}{header}{quote}",
+        f'cover = {{ image = "{draw(URL)}", alt = "x" }}',
+        "[[resources]]",
+        f"src = '{draw(URL)}'",
+        "[params]",
+        f'thumbnail = "{draw(URL)}"',
+        "+++",
+    ]
+    return nl.join(lines) + nl
+
+
+@st.composite
+def json_front(draw: st.DrawFn, nl: str) -> str:
+    """Hugo's JSON front matter; `/` may be written `\\/`, as some exporters do."""
+    slash = draw(st.sampled_from(["/", "\\/"]))
+    thumb, image = draw(PROXIED).replace("/", slash), draw(URL)
+    lines = [
+        "{",
+        '  "title": "x {not the end}",',
+        f'  "thumbnail": "{thumb}",',
+        f'  "header": {{"image": "{image}", "caption": "{draw(URL)}"}},',
+        f'  "images": ["{draw(URL)}", 3, null]',
+        "}",
+    ]
+    return nl.join(lines) + nl
 
 
 @st.composite

@@ -308,8 +308,8 @@ def test_a_configured_key_no_post_has_is_said_once(tmp_path: Path) -> None:
     scans = list(reader.scans(_posts(tmp_path / "posts")))
     assert len(scans) == 2
     assert said == [
-        f"front matter key {key!r} (discover.frontmatter_keys) is in none of the 2 posts read; "
-        "check its spelling and path (docs/frontmatter.md)"
+        f"front matter key {key!r} (discover.frontmatter_keys) gave no reference in any of the "
+        "2 posts read; check its spelling and path (docs/frontmatter.md)"
         for key in ("header.imgae", "thumbnail")
     ]
     assert reader.problems == []

@@ -145,5 +145,4 @@ def scan_text(
         html = scan_html(body)
         found = front.found + html.found + find_markdown(body, layout, html.regions)
     references = build_references(text, found)
-    keys = tuple(sorted(front.keys_seen))
-    return PostScan(path, encoding, text, references, tuple(front.problems), front.date, keys)
+    return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

@@ -58,10 +58,9 @@ def _yaml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatter | 
     except yaml.YAMLError as exc:
         top_level = {key_path[0]: key for key, key_path in paths if len(key_path) == 1}
         result.found = list(_from_lines(text, start, end, top_level))
-        result.keys_seen = {item.context.partition(":")[2] for item in result.found}
         result.problems.append(_yaml_problem(exc, path, text.count("\n", 0, start)))
     else:
-        result.found, result.keys_seen = found_at_paths(tree, paths)
+        result.found = found_at_paths(tree, paths)
     return result
 
 

@@ -223,7 +223,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
     if wrong:
         result.problems.append(disagreement_problem(path, "JSON", "json.loads", wrong))
         paths = tuple(item for item in paths if item[0] not in wrong)
-    result.found, result.keys_seen = found_at_paths(tree, paths)
+    result.found = found_at_paths(tree, paths)
     return result
 
 
@@ -252,5 +252,5 @@ def _invalid_json(
     date = _DATE_PAIR.search(text, start, closing.start())
     result.date = date.group(1).strip() or None if date else None
     tree = scan_json_lines(text, start, closing.end())
-    result.found, result.keys_seen = found_at_paths(tree, paths)
+    result.found = found_at_paths(tree, paths)
     return result

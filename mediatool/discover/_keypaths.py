@@ -69,17 +69,6 @@ def texts_at(node: Node, path: Sequence[str]) -> Iterator[Text]:
                 yield from texts_at(value, path[1:])
 
 
-def has_path(node: Node, path: Sequence[str]) -> bool:
-    """True when some value, of any type, sits at `path` below `node`."""
-    if not path:
-        return True
-    if isinstance(node, Items):
-        return any(isinstance(item, Table) and has_path(item, path) for item in node.values)
-    if isinstance(node, Table):
-        return any(key == path[0] and has_path(value, path[1:]) for key, value in node.pairs)
-    return False
-
-
 def plain_strings(node: Node, path: Sequence[str]) -> list[str]:
     """The values `texts_at` gives, for comparing one reader with another."""
     return [text.value for text in texts_at(node, path)]
@@ -107,7 +96,6 @@ class FrontMatter:
     found: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     date: str | None = None  # the top-level `date` value as written (quotes removed)
-    keys_seen: set[str] = field(default_factory=set)  # configured keys present in this post
 
 
 KeyPaths = tuple[tuple[str, tuple[str, ...]], ...]  # (key as configured, its path)
@@ -120,20 +108,16 @@ def key_paths(keys: tuple[str, ...]) -> KeyPaths:
     return tuple((key, path) for key, path in parsed if path is not None)
 
 
-def found_at_paths(tree: Node, paths: KeyPaths) -> tuple[list[Found], set[str]]:
-    """The non-empty strings at each key path (a span once, for its first key) and the keys
-    present in `tree`."""
+def found_at_paths(tree: Node, paths: KeyPaths) -> list[Found]:
+    """The strings at each key path that may be references (a span once, for its first key)."""
     found: list[Found] = []
     spans: set[tuple[int, int]] = set()
-    seen: set[str] = set()
     for key, key_path in paths:
-        if has_path(tree, key_path):
-            seen.add(key)
         for text in texts_at(tree, key_path):
             if _is_reference(text.value) and (text.start, text.end) not in spans:
                 spans.add((text.start, text.end))
                 found.append(Found(f"frontmatter:{key}", text.start, text.end, text.value))
-    return found, seen
+    return found
 
 
 _REMOTE = re.compile(r"\s*(?:https?:|//)", re.IGNORECASE)

@@ -282,7 +282,7 @@ def read_toml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
         if wrong:
             result.problems.append(disagreement_problem(path, "TOML", "tomllib", wrong))
             paths = tuple(item for item in paths if item[0] not in wrong)
-    result.found, result.keys_seen = found_at_paths(tree, paths)
+    result.found = found_at_paths(tree, paths)
     return result
 
 

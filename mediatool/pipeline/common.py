@@ -14,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 
 from mediatool import __version__
-from mediatool.config import DEFAULT_FRONTMATTER_KEYS, DiscoverSettings, Settings
+from mediatool.config import DiscoverSettings, Settings
 from mediatool.discover import read_post
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
@@ -123,7 +123,7 @@ class PostReader:
     problems: list[str] = field(default_factory=list)
     unreadable: int = 0
     with_problems: int = 0
-    frontmatter_keys_seen: set[str] = field(default_factory=set)
+    contexts_seen: set[str] = field(default_factory=set)
 
     def scans(self, posts: Sequence[Path]) -> Iterator[PostScan]:
         for _, scan in read_posts(posts, self.settings, self.workers):
@@ -135,9 +135,9 @@ class PostReader:
                 self.with_problems += 1
                 for problem in scan.problems:
                     self._problem(problem)
-            self.frontmatter_keys_seen.update(scan.frontmatter_keys)
+            self.contexts_seen.update(ref.context for ref in scan.references)
             yield scan
-        for line in unmatched_key_lines(self.settings, self.frontmatter_keys_seen, len(posts)):
+        for line in unmatched_key_lines(self.settings, self.contexts_seen, len(posts)):
             self.say(line)
 
     def _problem(self, message: str) -> None:
@@ -145,14 +145,15 @@ class PostReader:
         self.problems.append(message)
 
 
-def unmatched_key_lines(settings: DiscoverSettings, seen: set[str], posts: int) -> list[str]:
-    """One line for each configured front matter key that no post read has (not a problem:
-    the exit code stays as it is). The built-in keys are not checked: most fit other sites."""
-    if not posts or settings.frontmatter_keys == DEFAULT_FRONTMATTER_KEYS:
+def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: int) -> list[str]:
+    """One line for each configured front matter key that gave no reference in any post read
+    (not a problem: the exit code stays as it is). The built-in keys are not checked: most of
+    them belong to other generators."""
+    if not posts or settings.frontmatter_keys == DiscoverSettings().frontmatter_keys:
         return []
     return [
-        f"front matter key {key!r} (discover.frontmatter_keys) is in none of the {posts} posts "
-        "read; check its spelling and path (docs/frontmatter.md)"
+        f"front matter key {key!r} (discover.frontmatter_keys) gave no reference in any of the "
+        f"{posts} posts read; check its spelling and path (docs/frontmatter.md)"
         for key in dict.fromkeys(settings.frontmatter_keys)
-        if key not in seen
+        if f"frontmatter:{key}" not in contexts
     ]
