@@ -4,7 +4,7 @@ frozen Settings value.
 The config file is TOML, `mediatool.toml` in the archive root or given with --config:
 
     [discover]
-    frontmatter_keys = ["headimg", "thumbnail", "cover", "image", "banner", "gallery"]
+    frontmatter_keys = ["thumbnail", "header.image", "gallery[].image_path", "images[]"]
 
     [fetch]
     concurrency = 16
@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -41,19 +42,57 @@ CONFIG_FILENAME = "mediatool.toml"
 POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
 
 DEFAULT_CACHE_DIR = Path("cache")
-# Hexo (headimg, thumbnail, cover, banner, photos), Jekyll/Hugo themes (image, cover_image,
-# featured_image, feature_image), and the Open Graph image some generators copy into posts.
-DEFAULT_FRONTMATTER_KEYS = (
-    "headimg",
-    "thumbnail",
-    "cover",
-    "image",
-    "banner",
-    "photos",
-    "cover_image",
-    "featured_image",
-    "feature_image",
-    "og_image",
+# Front matter keys that hold an image, by generator and theme: key paths (docs/frontmatter.md):
+# `header.image` is the key `image` of the table `header`, `gallery[].image_path` the key
+# `image_path` of each item of the list `gallery`; a plain name is a top-level key whose value
+# is a string or a list of strings. The default is every key of this table.
+FRONTMATTER_KEYS_BY_GENERATOR: dict[str, tuple[str, ...]] = {
+    "hexo": (
+        "headimg",
+        "thumbnail",
+        "cover",
+        "banner",
+        "photos",
+        "top_img",
+        "index_img",
+        "banner_img",
+    ),
+    "jekyll": (
+        "image",
+        "image.path",
+        "image.feature",
+        "image.thumb",
+        "image.teaser",
+        "header.image",
+        "header.teaser",
+        "header.overlay_image",
+        "header.og_image",
+        "gallery[].image_path",
+        "gallery[].url",
+        "feature-img",
+        "cover-img",
+        "thumbnail-img",
+        "share-img",
+        "cover_image",
+        "featured_image",
+        "feature_image",
+    ),
+    "hugo": (
+        "images[]",
+        "featured_image",
+        "featuredImage",
+        "featuredImagePreview",
+        "featureImage",
+        "cover.image",
+        "resources[].src",
+        "thumbnail",
+        "banner",
+    ),
+    "ghost, wordpress exports": ("feature_image", "og_image", "twitter_image", "coverImage"),
+    "open graph": ("og.image", "og_image", "twitter.image"),
+}
+DEFAULT_FRONTMATTER_KEYS = tuple(
+    dict.fromkeys(key for keys in FRONTMATTER_KEYS_BY_GENERATOR.values() for key in keys)
 )
 DEFAULT_THUMB_FRONTMATTER_KEYS = ("thumbnail",)
 
@@ -149,6 +188,7 @@ def load_settings(config_path: Path | None, overrides: Mapping[str, Any] | None 
     "fetch.concurrency"; None values are ignored)."""
     data = _read_toml(config_path) if config_path else {}
     settings = _settings_from_mapping(data, config_path)
+    _check_frontmatter_keys(settings.discover, str(config_path or "config"))
     for dotted, value in (overrides or {}).items():
         if value is not None:
             settings = _override(settings, dotted, value)
@@ -351,6 +391,19 @@ def _headers(value: Any, where: str) -> dict[str, dict[str, str]]:
                     f'{where}: fetch.headers."{host}".{name} must be a string, got {_shown(text)}'
                 )
     return value
+
+
+FRONTMATTER_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\])?(?:\.[^.\[\]\s]+(?:\[\])?)*")
+
+
+def _check_frontmatter_keys(discover: DiscoverSettings, where: str) -> None:
+    for key in discover.frontmatter_keys:
+        if not isinstance(key, str) or not FRONTMATTER_KEY_PATH.fullmatch(key):
+            raise UsageError(
+                f"{where}: discover.frontmatter_keys holds {key!r}, which is not a key path; "
+                'write names joined by dots, "[]" after a list: "header.image", '
+                '"gallery[].image_path".'
+            )
 
 
 def _check_images(images: ImageSettings, where: str) -> None:

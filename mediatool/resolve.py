@@ -25,8 +25,28 @@ Built-in rules, in the order tried:
     camo-b64       https://<host>/camo/<sig>,...,b64/<base64url URL>   (Inoreader)
     baidu-down     https://image.baidu.com/search/down?url=<URL>
     query-url      a `?url=`/`?u=` parameter of a known proxy host only (QUERY_PROXIES)
+    gadgets-proxy  https://<any host>/gadgets/proxy?url=<URL>&container=...
+    next-image     https://<site>/_next/image?url=<URL or /path>&w=..&q=..   (also /_vercel/image)
+    substack       https://substackcdn.com/image/fetch/<transforms>/<URL>
+    cloudinary-fetch  https://<host>/<cloud>/image/fetch/<transforms>/<URL>
+    cdn-cgi-image  https://<site>/cdn-cgi/image/<options>/<URL or path on the site>
+    nuxt-ipx       https://<site>/_ipx/<options>/<URL or path on the site>
+    imgproxy-plain https://<host>/<signature>/<options>/plain/<URL>[@<format>]
+    imgproxy-base64  https://<host>/<signature>/<options>/<base64url URL, may be split by />[.ext]
+    jsdelivr-github  https://cdn.jsdelivr.net/gh/<user>/<repo>[@<ref>]/<path>  (and its mirrors)
+                   -> https://raw.githubusercontent.com/<user>/<repo>/<ref or HEAD>/<path>
+    statically-github, githack   the same GitHub files on cdn.statically.io and (raw|rawcdn).githack
+    statically-img https://cdn.statically.io/img/<host>/[<options>/]<path> -> https://<host>/<path>
     rifx-proxy     https://proxy.rifx.online/<URL>
     path-embedded  https://<any host>/<URL>                 the path starts with /http(s):
+    path-embedded-deep  https://<any host>/<segments>/<URL>   an URL after some path segments
+                                                            (thumbor, imgix, archives)
+
+A percent-encoded URL embedded in a path ends at the first raw `?` or `#` (what follows is the
+proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a query
+reads as `&` for the query rules and Photon. Every unwrapped layer stays a candidate, after the
+origin. `resolve_reference` adds the http: form of a protocol-relative reference (`//host/x`,
+given https: by discover) right after the https: form.
 """
 
 from __future__ import annotations
@@ -36,7 +56,7 @@ import binascii
 import re
 import string
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -44,7 +64,7 @@ from urllib.parse import unquote, urlsplit
 
 from mediatool.config import ProxyRule
 from mediatool.errors import UsageError
-from mediatool.models import Resolution
+from mediatool.models import Reference, Resolution
 
 MAX_DEPTH = 8
 MAX_DECODES = 3
@@ -198,22 +218,34 @@ def _unwrap_query(proxies: Sequence[QueryProxy], match: re.Match[str]) -> str | 
     host, path = match["host"].lower(), match["path"] or ""
     for proxy in proxies:
         if proxy.host == host and re.fullmatch(proxy.path, path, re.IGNORECASE):
-            value = _query_value(match["query"], proxy)
-            if value is None:
-                return None
-            value = decode_target(value)
-            return _imply_scheme(value) if proxy.implied_scheme else value
+            return _query_target(proxy, match["query"])
     return None
+
+
+def _query_target(proxy: QueryProxy, query: str) -> str | None:
+    """The target in `query` (an HTML escaper's `&#038;` read as `&`), decoded."""
+    value = _query_value(unmangle_ampersands(query), proxy)
+    if value is None:
+        return None
+    value = decode_target(value)
+    return _imply_scheme(value) if proxy.implied_scheme else value
 
 
 PHOTON_PARAMS = frozenset(
     {"w", "h", "crop", "resize", "fit", "lb", "ulb", "filter", "brightness", "contrast"}
-    | {"colorize", "smooth", "zoom", "quality", "strip", "ssl"}
+    | {"colorize", "smooth", "zoom", "quality", "strip", "ssl", "is-pending-load"}
 )
+_MANGLED_AMPERSAND = r"&(?:amp|#0*38|#[xX]0*26);|#0*38;"
+
+
+def unmangle_ampersands(query: str) -> str:
+    """`&amp;`, `&#038;`, `&#x26;` (and a bare `#038;` whose `&` was lost) back to `&`: what an
+    HTML escaper leaves in a query when the URL is then copied as text (Markdown, feeds)."""
+    return re.sub(_MANGLED_AMPERSAND, "&", query)
 
 
 def _unwrap_photon(match: re.Match[str]) -> str | None:
-    pieces = [p for p in (match["query"] or "").split("&") if p]
+    pieces = [p for p in unmangle_ampersands(match["query"] or "").split("&") if p]
     scheme = "https" if "ssl=1" in pieces else "http"
     kept = [p for p in pieces if p.partition("=")[0] not in PHOTON_PARAMS]
     query = "?" + "&".join(kept) if kept else ""
@@ -256,12 +288,6 @@ QUERY_PROXIES = (
     QueryProxy("fly.webp.se", "/?", "url"),
     QueryProxy("external-content.duckduckgo.com", "/iu/?", "u", frozenset({"f"})),
     QueryProxy("proxy.duckduckgo.com", "/iu/?", "u", frozenset({"f"})),
-    QueryProxy(
-        "images1-focus-opensocial.googleusercontent.com",
-        "/gadgets/proxy",
-        "url",
-        frozenset({"container", "gadget", "refresh", "rewriteMime", "resize_w", "resize_h"}),
-    ),
 )
 
 
@@ -277,13 +303,156 @@ def _rule(name: str, pattern: str, unwrap: Unwrap) -> Rule:
 
 _EMBEDDED = r"(?P<target>https?(?::|%3A)(?:/|%2F).*)"
 
+# --- CDN and image-service forms ------------------------------------------------------------
+
+
+def unwrap_path_target(match: re.Match[str]) -> str | None:
+    """An URL embedded in the path. A percent-encoded one ends at the first raw `?` or `#`:
+    what follows is the proxy's own query (imgix web proxy, imgproxy, Substack)."""
+    target = match["target"]
+    if _looks_encoded(target):
+        target = re.split("[?#]", target, maxsplit=1)[0]
+    target = decode_target(target)
+    return _COLLAPSED_SCHEME.sub(lambda m: m[1] + "://", target, count=1)
+
+
+def _on_same_host(match: re.Match[str], target: str) -> str:
+    """`target` made absolute against the proxy URL's scheme and host (a site's own resizer
+    takes a path on the site: `/cdn-cgi/image/w=80/uploads/a.jpg`)."""
+    target = _COLLAPSED_SCHEME.sub(lambda m: m[1] + "://", decode_target(target), count=1)
+    if _HTTP_PREFIX.match(target):
+        return target
+    if target.startswith("//"):
+        return f"{match['scheme']}:{target}"
+    return f"{match['scheme']}://{match['host']}/{target.lstrip('/')}"
+
+
+def _unwrap_site_path(match: re.Match[str]) -> str | None:
+    return _on_same_host(match, match["target"])
+
+
+NEXT_IMAGE = QueryProxy("", "", "url", frozenset({"w", "q"}))
+GADGETS_PROXY = QueryProxy(
+    "",
+    "",
+    "url",
+    frozenset({"container", "gadget", "refresh", "rewriteMime", "resize_w", "resize_h"})
+    | frozenset({"no_expand", "fallback_url"}),
+)
+
+
+def _unwrap_next_image(match: re.Match[str]) -> str | None:
+    target = _query_target(NEXT_IMAGE, match["query"])
+    return None if target is None else _on_same_host(match, target)
+
+
+def _unwrap_gadgets(match: re.Match[str]) -> str | None:
+    return _query_target(GADGETS_PROXY, match["query"])
+
+
+_IMAGE_FORMAT_SUFFIX = r"(?:@(?:png|jpe?g|webp|avif|gif|ico|svg|heic|bmp|tiff|best))?"
+
+
+def _unwrap_b64_path(match: re.Match[str]) -> str | None:
+    """imgproxy's base64url source, which it lets you split with `/`."""
+    text = match["b64"].replace("/", "")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+RAW_GITHUB = "https://raw.githubusercontent.com"
+
+
+def _unwrap_github_cdn(match: re.Match[str]) -> str | None:
+    """A GitHub file served by a CDN: the raw file; no ref means the default branch (HEAD)."""
+    ref = match["ref"] or "HEAD"
+    return f"{RAW_GITHUB}/{match['user']}/{match['repo']}/{ref}/{match['path']}"
+
+
+def _unwrap_statically_img(match: re.Match[str]) -> str | None:
+    return f"https://{match['host']}/{match['path']}"
+
+
+_SITE = r"(?P<scheme>https?)://(?P<host>[^/?#]+)"
+_GH_FILE = r"/(?P<user>[^/?#]+)/(?P<repo>[^/?#@]+)"
+_PATH_REST = r"/(?P<path>[^?#]+)(?:[?#].*)?"
+JSDELIVR_HOSTS = (
+    r"(?:[a-z0-9-]+\.)?jsdelivr\.net|cdn\.jsdmirror\.com|jsd\.onmicrosoft\.cn"
+    r"|jsd\.cdn\.zzko\.cn|jsdelivr\.b-cdn\.net"
+)
+
+CDN_RULES: tuple[Rule, ...] = (
+    _rule(
+        "gadgets-proxy",
+        r"https?://[^/?#]+/gadgets/proxy/?\?(?P<query>[^#]*)(?:#.*)?",
+        _unwrap_gadgets,
+    ),
+    _rule(
+        "next-image",
+        _SITE + r"(?:/[^?#]*)?/_(?:next|vercel)/image/?\?(?P<query>[^#]*)(?:#.*)?",
+        _unwrap_next_image,
+    ),
+    _rule(
+        "substack",
+        r"https?://(?:substackcdn\.com|cdn\.substack\.com)/image/fetch/(?:[^/?#]*/)*?" + _EMBEDDED,
+        unwrap_path_target,
+    ),
+    _rule(
+        "cloudinary-fetch",
+        r"https?://[^/?#]+/(?:[^/?#]+/)?image/fetch/(?:[^/?#]*/)*?" + _EMBEDDED,
+        unwrap_path_target,
+    ),
+    _rule(
+        "cdn-cgi-image", _SITE + r"/cdn-cgi/image/[^/?#]+/(?P<target>[^?#]+.*)", _unwrap_site_path
+    ),
+    _rule("nuxt-ipx", _SITE + r"/_ipx/[^/?#]+/(?P<target>[^?#]+.*)", _unwrap_site_path),
+    _rule(
+        "imgproxy-plain",
+        r"https?://[^/?#]+/(?:[^/?#]+/)+?plain/(?P<target>[^?#]+?)"
+        + _IMAGE_FORMAT_SUFFIX
+        + r"(?:[?#].*)?",
+        unwrap_path_target,
+    ),
+    _rule(
+        "imgproxy-base64",
+        r"https?://[^/?#]+/(?:[^/?#]+/)+?(?P<b64>aHR0c[A-Za-z0-9_\-/]*?)(?:\.[A-Za-z0-9]+)?"
+        r"(?:[?#].*)?",
+        _unwrap_b64_path,
+    ),
+    _rule(
+        "jsdelivr-github",
+        rf"https?://(?:{JSDELIVR_HOSTS})/gh" + _GH_FILE + r"(?:@(?P<ref>[^/?#]+))?" + _PATH_REST,
+        _unwrap_github_cdn,
+    ),
+    _rule(
+        "statically-github",
+        r"https?://cdn\.statically\.io/gh" + _GH_FILE + r"(?:@|/)(?P<ref>[^/?#]+)" + _PATH_REST,
+        _unwrap_github_cdn,
+    ),
+    _rule(
+        "statically-img",
+        r"https?://cdn\.statically\.io/img/(?P<host>[^/?#]+)/(?:[a-z]+=[^/?#]*/)?"
+        r"(?P<path>[^?#]+)(?:[?#].*)?",
+        _unwrap_statically_img,
+    ),
+    _rule(
+        "githack",
+        r"https?://(?:raw|rawcdn)\.githack\.com" + _GH_FILE + r"/(?P<ref>[^/?#]+)" + _PATH_REST,
+        _unwrap_github_cdn,
+    ),
+)
+
+
 BUILTIN_RULES: tuple[Rule, ...] = (
     _rule("cors-workers", r"https?://[^/?#]+\.workers\.dev/?\?(?P<target>.+)", _unwrap_target),
     _query_rule("weserv", WESERV_PROXIES),
     _rule(
         "wp-photon",
         r"https?://i[0-3]\.wp\.com/(?P<hostpath>[^/?#:@]+\.[^/?#:@]+/[^?#]*)"
-        r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?",
+        rf"(?:\?(?P<query>(?:{_MANGLED_AMPERSAND}|[^#])*))?(?P<fragment>#.*)?",
         _unwrap_photon,
     ),
     _rule(
@@ -299,8 +468,10 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     ),
     _query_rule("baidu-down", BAIDU_PROXIES),
     _query_rule("query-url", QUERY_PROXIES),
+    *CDN_RULES,
     _rule("rifx-proxy", r"https?://proxy\.rifx\.online/+" + _EMBEDDED, _unwrap_target),
-    _rule("path-embedded", r"https?://[^/?#]+/+" + _EMBEDDED, _unwrap_target),
+    _rule("path-embedded", r"https?://[^/?#]+/+" + _EMBEDDED, unwrap_path_target),
+    _rule("path-embedded-deep", r"https?://[^/?#]+/(?:[^/?#]*/)+?" + _EMBEDDED, unwrap_path_target),
 )
 
 
@@ -383,6 +554,22 @@ def _unwrap_once(url: str, rules: Sequence[Rule], seen: Sequence[str]) -> tuple[
 
 def _unique(urls: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(urls))
+
+
+def resolve_reference(ref: Reference, rules: Sequence[Rule]) -> Resolution:
+    """`resolve` for a reference. A protocol-relative one (`//host/x.jpg`, which discover gave
+    https:) also gets its http: form as a candidate, right after the https: one: old hosts
+    often have no TLS."""
+    resolution = resolve(ref.source_url, rules)
+    if not scheme_was_implied(ref):
+        return resolution
+    http = "http:" + ref.source_url[len("https:") :]
+    return replace(resolution, candidates=_unique([*resolution.candidates, http]))
+
+
+def scheme_was_implied(ref: Reference) -> bool:
+    """True when the post wrote no scheme and discover gave the URL https:."""
+    return ref.source_url[:8].lower() == "https://" and ref.raw.lstrip()[:6].lower() != "https:"
 
 
 # -- the Internet Archive as a last candidate (fetch --wayback) ------------------------------

@@ -5,6 +5,8 @@ sizes) change, and undo gives back every byte."""
 from __future__ import annotations
 
 import hashlib
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -96,10 +98,7 @@ def html_image(draw: st.DrawFn) -> str:
 @st.composite
 def post_text(draw: st.DrawFn) -> str:
     nl = draw(NEWLINE)
-    lead = draw(st.sampled_from(["", nl]))
-    quote = draw(st.sampled_from(["'", '"', ""]))
-    thumb = draw(PROXIED)
-    front = f"{lead}---{nl}title: {quote}x{quote}{nl}thumbnail: {quote}{thumb}{quote}{nl}---{nl}"
+    front = draw(st.one_of(yaml_front(nl), toml_front(nl), json_front(nl)))  # defined below
     blocks = draw(
         st.lists(
             st.one_of(
@@ -145,3 +144,82 @@ def test_undo_skips_edits_recorded_by_a_run_killed_before_it_wrote() -> None:
         "a.md", None, None, (UndoEdit(at, two, local), UndoEdit(at + len(two) + 1, "", size.new))
     )
     assert restore_text(text, "utf-8", [killed_only]) == (text, 0)
+
+
+# -- TOML and JSON front matter -----------------------------------------------------------
+
+
+@st.composite
+def yaml_front(draw: st.DrawFn, nl: str) -> str:
+    lead = draw(st.sampled_from(["", nl]))
+    quote = draw(st.sampled_from(["'", '"', ""]))
+    thumb = draw(PROXIED)
+    return f"{lead}---{nl}title: {quote}x{quote}{nl}thumbnail: {quote}{thumb}{quote}{nl}---{nl}"
+
+
+@st.composite
+def toml_front(draw: st.DrawFn, nl: str) -> str:
+    """Hugo's TOML front matter: every string form, a table, an array of tables, dotted keys."""
+    quote = draw(st.sampled_from(['"', "'", '"' * 3, "'" * 3]))
+    thumb, header, image = draw(PROXIED), draw(PROXIED), draw(URL)
+    lines = [
+        "+++",
+        f'title = "a \\"quoted\\" title" # {draw(PROXIED)}',
+        f"thumbnail = {quote}{thumb}{quote}",
+        f"images = [ '{image}',{nl}  # {image}{nl}  \"{draw(URL)}\", ]",
+        f"header.image = {quote}{header}{quote}",
+        f'cover = {{ image = "{draw(URL)}", alt = "x" }}',
+        "[[resources]]",
+        f"src = '{draw(URL)}'",
+        "[params]",
+        f'thumbnail = "{draw(URL)}"',
+        "+++",
+    ]
+    return nl.join(lines) + nl
+
+
+@st.composite
+def json_front(draw: st.DrawFn, nl: str) -> str:
+    """Hugo's JSON front matter; `/` may be written `\\/`, as some exporters do."""
+    slash = draw(st.sampled_from(["/", "\\/"]))
+    thumb, image = draw(PROXIED).replace("/", slash), draw(URL)
+    lines = [
+        "{",
+        '  "title": "x {not the end}",',
+        f'  "thumbnail": "{thumb}",',
+        f'  "header": {{"image": "{image}", "caption": "{draw(URL)}"}},',
+        f'  "images": ["{draw(URL)}", 3, null]',
+        "}",
+    ]
+    return nl.join(lines) + nl
+
+
+@st.composite
+def toml_or_json_post(draw: st.DrawFn) -> tuple[str, str]:
+    nl = draw(NEWLINE)
+    syntax = draw(st.sampled_from(["toml", "json"]))
+    front = draw(toml_front(nl) if syntax == "toml" else json_front(nl))
+    return syntax, front + nl + "body" + nl
+
+
+def _front_matter_values(syntax: str, text: str) -> dict[str, object]:
+    if syntax == "json":
+        return dict(json.JSONDecoder().raw_decode(text)[0])
+    return tomllib.loads(text.split("+++")[1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(toml_or_json_post())
+def test_rewritten_toml_and_json_front_matter_parses_to_the_local_paths(
+    post: tuple[str, str],
+) -> None:
+    syntax, text = post
+    scan = scan_text(text, Path("generated.md"), SETTINGS)
+    before = _front_matter_values(syntax, text)
+    after = _front_matter_values(syntax, _rewrite(scan)[0])
+    by_value = {ref.source_url: _local_path(ref) for ref in scan.references}
+    assert after["thumbnail"] == by_value[str(before["thumbnail"])]
+    header = before["header"]
+    assert isinstance(header, dict)
+    assert after["header"] == {**header, "image": by_value[header["image"]]}
+    assert after["title"] == before["title"]

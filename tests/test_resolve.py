@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediatool.config import ProxyRule
+from mediatool.cli import main
+from mediatool.config import DiscoverSettings, ProxyRule
+from mediatool.discover import scan_text
 from mediatool.errors import UsageError
-from mediatool.models import Resolution
-from mediatool.resolve import BUILTIN_RULES, MAX_DEPTH, compile_rules, decode_target, resolve
+from mediatool.models import Reference, Resolution
+from mediatool.resolve import (
+    BUILTIN_RULES,
+    MAX_DEPTH,
+    compile_rules,
+    decode_target,
+    resolve,
+    resolve_reference,
+)
+from mediatool.testing.origin import OriginServer
 
 # (source URL as found in /work/shared/corpus/real, origin, rule names outermost first)
 REAL_PROXIED = [
@@ -443,8 +456,21 @@ def test_builtin_rule_names_are_stable() -> None:
         "camo-b64",
         "baidu-down",
         "query-url",
+        "gadgets-proxy",
+        "next-image",
+        "substack",
+        "cloudinary-fetch",
+        "cdn-cgi-image",
+        "nuxt-ipx",
+        "imgproxy-plain",
+        "imgproxy-base64",
+        "jsdelivr-github",
+        "statically-github",
+        "statically-img",
+        "githack",
         "rifx-proxy",
         "path-embedded",
+        "path-embedded-deep",
     ]
 
 
@@ -463,6 +489,17 @@ PREFIXES = [
     "https://image.baidu.com/search/down?url=",
     "https://proxy.rifx.online/",
     "https://p.example/",
+    "https://substackcdn.com/image/fetch/w_1456,c_limit/",
+    "https://res.cloudinary.com/demo/image/fetch/",
+    "https://s.example/_next/image?w=3&url=",
+    "https://s.example/cdn-cgi/image/w=80/",
+    "https://i.example/sig/rs:fit:3/plain/",
+    "https://i.example/sig/aHR0c",
+    "https://cdn.jsdelivr.net/gh/u/r@main/",
+    "https://s.example/a/b/",
+    "//",
+    "&#038;",
+    "%2F",
     "http://",
     "https://",
 ]
@@ -479,3 +516,302 @@ def test_resolve_never_fails_and_keeps_its_invariants(prefixes: list[str], tail:
     assert len(set(resolution.candidates)) == len(resolution.candidates)
     assert len(resolution.rules) <= MAX_DEPTH
     assert (resolution.origin_url == source) == (resolution.rules == ())
+
+
+# CDN and image-service forms: path-embedded origins behind transforms, query-embedded ones,
+# site resizers that take a path on the site, GitHub file CDNs. Where a line comes from a
+# public post it names the public-code index id it was found under.
+CDN_PROXIED = [
+    pytest.param(
+        # index id 53923456991 (Markdown mirror of a Substack post)
+        "https://substackcdn.com/image/fetch/$s_!VV2-!,w_1456,c_limit,f_auto,q_auto:good,"
+        "fl_progressive:steep/https%3A%2F%2Fsubstack-post-media.s3.amazonaws.com%2Fpublic%2F"
+        "images%2F56432d4c-bdd0-4eed-afaf-2b4900ef83d6_2450x1374.png",
+        "https://substack-post-media.s3.amazonaws.com/public/images/"
+        "56432d4c-bdd0-4eed-afaf-2b4900ef83d6_2450x1374.png",
+        ("substack",),
+        id="substack-signed-transforms",
+    ),
+    pytest.param(
+        # index id 43744775906: the transforms themselves percent-encoded
+        "https://substackcdn.com/image/fetch/%24s_%21rycF%21%2Cf_auto%2Cq_auto%3Agood%2C"
+        "fl_progressive%3Asteep/https%3A%2F%2Fsubstack-post-media.s3.amazonaws.com%2Fpublic%2F"
+        "images%2Fd2785489-6c63-40cf-bb4a-1b8656a81d01_1600x1104.png",
+        "https://substack-post-media.s3.amazonaws.com/public/images/"
+        "d2785489-6c63-40cf-bb4a-1b8656a81d01_1600x1104.png",
+        ("substack",),
+        id="substack-encoded-transforms",
+    ),
+    pytest.param(
+        # index id 55108939241: a raw (not encoded) origin
+        "https://substackcdn.com/image/fetch/w_1456,c_limit,f_auto,q_auto:good,"
+        "fl_progressive:steep/https://bucketeer-e05bbc84-baa3-437e-9518-adb32be77984.s3."
+        "amazonaws.com/public/images/9c323e94-3eef-4568-90bb-3f72847376be_1456x1048.png",
+        "https://bucketeer-e05bbc84-baa3-437e-9518-adb32be77984.s3.amazonaws.com/public/images/"
+        "9c323e94-3eef-4568-90bb-3f72847376be_1456x1048.png",
+        ("substack",),
+        id="substack-raw-origin",
+    ),
+    pytest.param(
+        # Cloudinary's documented fetch example
+        "https://res.cloudinary.com/demo/image/fetch/w_300,h_300,c_fill,g_face/"
+        "https://upload.wikimedia.org/wikipedia/commons/1/13/Benedict_Cumberbatch_2011.png",
+        "https://upload.wikimedia.org/wikipedia/commons/1/13/Benedict_Cumberbatch_2011.png",
+        ("cloudinary-fetch",),
+        id="cloudinary-fetch-transforms",
+    ),
+    pytest.param(
+        "https://res.cloudinary.com/demo/image/fetch/https%3A%2F%2Fa.example%2Fx.jpg%3Fv%3D2",
+        "https://a.example/x.jpg?v=2",
+        ("cloudinary-fetch",),
+        id="cloudinary-fetch-encoded",
+    ),
+    pytest.param(
+        "https://imgproxy.example.com/insecure/rs:fill:300:400/plain/https://a.example/x.jpg@webp",
+        "https://a.example/x.jpg",
+        ("imgproxy-plain",),
+        id="imgproxy-plain-format-suffix",
+    ),
+    pytest.param(
+        # imgproxy's documented examples: plain (encoded) and split base64url
+        "https://imgproxy.example.com/AfrOrF3gWeDA6VOlDG4TzxMv39O7MXnF4CXpKUwGqRM/"
+        "rs:fill:300:400:0/g:sm/plain/http%3A%2F%2Fexample.com%2Fimages%2Fcuriosity.jpg@png",
+        "http://example.com/images/curiosity.jpg",
+        ("imgproxy-plain",),
+        id="imgproxy-plain-encoded",
+    ),
+    pytest.param(
+        "https://imgproxy.example.com/AfrOrF3gWeDA6VOlDG4TzxMv39O7MXnF4CXpKUwGqRM/"
+        "rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png",
+        "http://example.com/images/curiosity.jpg",
+        ("imgproxy-base64",),
+        id="imgproxy-base64-split",
+    ),
+    pytest.param(
+        "https://my-proxy.imgix.net/https%3A%2F%2Fexample.com%2Fimage.jpg?w=300&s=1a2b",
+        "https://example.com/image.jpg",
+        ("path-embedded",),
+        id="imgix-web-proxy-own-query-dropped",
+    ),
+    pytest.param(
+        "https://thumbor.example/unsafe/300x200/smart/https://a.example/x.jpg?v=1",
+        "https://a.example/x.jpg?v=1",
+        ("path-embedded-deep",),
+        id="thumbor-after-options",
+    ),
+    pytest.param(
+        "https://site.example/_next/image?url=%2Fimages%2Fhero.png&w=1080&q=75",
+        "https://site.example/images/hero.png",
+        ("next-image",),
+        id="next-image-site-path",
+    ),
+    pytest.param(
+        "https://site.example/blog/_next/image?url=https%3A%2F%2Fcdn.example%2Fa.png%3Fv%3D2&w=64&q=75",
+        "https://cdn.example/a.png?v=2",
+        ("next-image",),
+        id="next-image-remote",
+    ),
+    pytest.param(
+        "https://site.example/_vercel/image?url=%2Fa.png&w=640&q=100",
+        "https://site.example/a.png",
+        ("next-image",),
+        id="vercel-image",
+    ),
+    pytest.param(
+        # Cloudflare's documented form
+        "https://example.com/cdn-cgi/image/width=80,quality=75/uploads/avatar1.jpg",
+        "https://example.com/uploads/avatar1.jpg",
+        ("cdn-cgi-image",),
+        id="cdn-cgi-image-site-path",
+    ),
+    pytest.param(
+        "http://example.com/cdn-cgi/image/fit=cover,f=auto/https://other.example/a.jpg",
+        "https://other.example/a.jpg",
+        ("cdn-cgi-image",),
+        id="cdn-cgi-image-remote",
+    ),
+    pytest.param(
+        "https://site.example/_ipx/w_300&f_webp/images/a.png",
+        "https://site.example/images/a.png",
+        ("nuxt-ipx",),
+        id="nuxt-ipx",
+    ),
+    pytest.param(
+        "https://images1-focus-opensocial.googleusercontent.com/gadgets/proxy?url="
+        "http://a.example/x.jpg&container=focus&resize_w=300&refresh=2592000",
+        "http://a.example/x.jpg",
+        ("gadgets-proxy",),
+        id="gadgets-proxy-raw-params-after",
+    ),
+    pytest.param(
+        "https://lh3.googleusercontent.com/gadgets/proxy?container=focus&url=https%3A%2F%2F"
+        "a.example%2Fx.jpg%3Fa%3D1%26b%3D2",
+        "https://a.example/x.jpg?a=1&b=2",
+        ("gadgets-proxy",),
+        id="gadgets-proxy-any-host-encoded",
+    ),
+    pytest.param(
+        "https://images.weserv.nl/?url=https://a.example/x.jpg?v=3&w=300&h=200&fit=cover"
+        "&output=webp&q=80&il&n=-1",
+        "https://a.example/x.jpg?v=3",
+        ("weserv",),
+        id="weserv-many-params",
+    ),
+    pytest.param(
+        "https://images.weserv.nl/?url=a.example/x.jpg&amp;w=300&#038;h=20",
+        "http://a.example/x.jpg",
+        ("weserv",),
+        id="weserv-html-escaped-ampersands",
+    ),
+    pytest.param(
+        # index id 38013342427: an HTML escaper's `&#038;` left in the query
+        "https://i0.wp.com/paulcutler.org/blog/wp-content/uploads/2017/10/pythontesting.jpg"
+        "?resize=190%2C228&#038;ssl=1",
+        "https://paulcutler.org/blog/wp-content/uploads/2017/10/pythontesting.jpg",
+        ("wp-photon",),
+        id="photon-mangled-ssl",
+    ),
+    pytest.param(
+        # index id 6486837279: Jetpack lazy loading, the `&` of `&#038;` lost
+        "https://i1.wp.com/bdtechtalks.com/wp-content/uploads/2019/08/Artificial-Neuron.png"
+        "?resize=696%2C331&is-pending-load=1#038;ssl=1",
+        "https://bdtechtalks.com/wp-content/uploads/2019/08/Artificial-Neuron.png",
+        ("wp-photon",),
+        id="photon-pending-load-lost-ampersand",
+    ),
+    pytest.param(
+        # index id 33805149595
+        "https://i0.wp.com/vegecravings.com/wp-content/uploads/2017/03/samosa-recipe-step-by-"
+        "step-instructions.jpg?fit=1801%2C1717&quality=65&strip=all&ssl=1&is-pending-load=1",
+        "https://vegecravings.com/wp-content/uploads/2017/03/samosa-recipe-step-by-step-"
+        "instructions.jpg",
+        ("wp-photon",),
+        id="photon-pending-load",
+    ),
+    pytest.param(
+        "https://i2.wp.com/example.com/a.jpg?w=300&amp;ssl=1&amp;v=2#top",
+        "https://example.com/a.jpg?v=2#top",
+        ("wp-photon",),
+        id="photon-amp-keeps-origin-query",
+    ),
+    pytest.param(
+        "https://cdn.jsdelivr.net/gh/someone/blog-images@main/2021/05/a.png",
+        "https://raw.githubusercontent.com/someone/blog-images/main/2021/05/a.png",
+        ("jsdelivr-github",),
+        id="jsdelivr-gh-ref",
+    ),
+    pytest.param(
+        "https://fastly.jsdelivr.net/gh/someone/blog-images/img/a.png",
+        "https://raw.githubusercontent.com/someone/blog-images/HEAD/img/a.png",
+        ("jsdelivr-github",),
+        id="jsdelivr-gh-mirror-no-ref",
+    ),
+    pytest.param(
+        "https://cdn.statically.io/gh/someone/repo/main/img/a.png",
+        "https://raw.githubusercontent.com/someone/repo/main/img/a.png",
+        ("statically-github",),
+        id="statically-gh",
+    ),
+    pytest.param(
+        "https://cdn.statically.io/img/example.com/f=auto,w=300/img/a.png",
+        "https://example.com/img/a.png",
+        ("statically-img",),
+        id="statically-img",
+    ),
+    pytest.param(
+        "https://rawcdn.githack.com/someone/repo/0123abc/img/a.png",
+        "https://raw.githubusercontent.com/someone/repo/0123abc/img/a.png",
+        ("githack",),
+        id="githack",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "origin", "rules"), CDN_PROXIED)
+def test_cdn_and_image_service_forms_unwrap(
+    source: str, origin: str, rules: tuple[str, ...]
+) -> None:
+    resolution = resolve(source, BUILTIN_RULES)
+    assert (resolution.origin_url, resolution.rules) == (origin, rules)
+    assert resolution.candidates == (origin, source)  # the proxied URL stays a candidate
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://res.cloudinary.com/demo/image/upload/w_300/sample.jpg",
+        "https://site.example/_next/static/media/a.png",
+        "https://site.example/_next/image?w=64&q=75",
+        "https://cdn.jsdelivr.net/npm/package@1.0.0/dist/a.png",
+        "https://imgproxy.example.com/sig/rs:fit:3/aHR0cCBpcyBhIHByb3RvY29s.png",  # "http is a..."
+        "https://imgproxy.example.com/sig/plain/local/path.png",
+        "https://example.com/blog/2020/the-http-and-https-protocols/",
+        "https://github.blog/wp-content/uploads/2008/12/forkme.png?resize=149%2C149&is-pending-load=1",
+    ],
+)
+def test_urls_like_cdn_forms_that_are_not_proxies_stay_put(url: str) -> None:
+    assert resolve(url, BUILTIN_RULES) == _unchanged(url)
+
+
+def test_a_jsdelivr_github_url_inside_weserv_unwraps_twice() -> None:
+    source = "https://wsrv.nl/?url=https://cdn.jsdelivr.net/gh/u/r@v1.2/a.png&w=300"
+    resolution = resolve(source, BUILTIN_RULES)
+    assert resolution.rules == ("weserv", "jsdelivr-github")
+    assert resolution.candidates == (
+        "https://raw.githubusercontent.com/u/r/v1.2/a.png",
+        "https://cdn.jsdelivr.net/gh/u/r@v1.2/a.png",
+        source,
+    )
+
+
+# -- protocol-relative references --------------------------------------------------------------
+
+
+def _references(text: str) -> list[Reference]:
+    return list(scan_text(text, Path("post.md"), DiscoverSettings()).references)
+
+
+def test_a_protocol_relative_url_gets_https_then_http() -> None:
+    (ref,) = _references("![a](//img.example/a.jpg)\n")
+    assert ref.source_url == "https://img.example/a.jpg"
+    resolution = resolve_reference(ref, BUILTIN_RULES)
+    assert resolution.origin_url == "https://img.example/a.jpg"
+    assert resolution.candidates == ("https://img.example/a.jpg", "http://img.example/a.jpg")
+
+
+def test_a_protocol_relative_proxy_keeps_the_origin_first_and_both_proxy_forms() -> None:
+    (ref,) = _references('<img src="//i0.wp.com/old.example/a.jpg?w=300">\n')
+    resolution = resolve_reference(ref, BUILTIN_RULES)
+    assert resolution.candidates == (
+        "http://old.example/a.jpg",
+        "https://i0.wp.com/old.example/a.jpg?w=300",
+        "http://i0.wp.com/old.example/a.jpg?w=300",
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["![a](https://img.example/a.jpg)\n", "![a](HTTPS://img.example/a.jpg)\n"]
+)
+def test_a_url_written_with_https_gets_no_http_candidate(text: str) -> None:
+    (ref,) = _references(text)
+    assert resolve_reference(ref, BUILTIN_RULES) == resolve(ref.source_url, BUILTIN_RULES)
+
+
+def test_fetch_falls_back_to_http_for_a_protocol_relative_image(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    """Through the real fetch command: the https: form fails, the http: form is downloaded.
+    (The origin routes by host and path, so "fails first" stands for "no TLS there".)"""
+    proxy_env.add("http://old.example.test/a.jpg", jpeg_bytes, fail_first=1, fail_status=404)
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "a.md").write_text("---\nthumbnail: //old.example.test/a.jpg\n---\nbody\n")
+    result = CliRunner().invoke(
+        main, ["fetch", str(posts), "--cache", str(tmp_path / "cache"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["failed"] == []
+    assert [r.url for r in proxy_env.requests if r.method == "GET"] == [
+        "https://old.example.test/a.jpg",
+        "http://old.example.test/a.jpg",
+    ]

@@ -7,12 +7,13 @@
 Every Reference satisfies `text[span.start:span.end] == raw`; references are sorted by offset.
 
 Where references are found
-- Front matter: the YAML between `---` lines at the top (a BOM and blank lines may come first;
-  `---` or `...` closes it). Top-level keys of `settings.frontmatter_keys` whose value is a
-  string scalar or a list of them; for a quoted scalar the span is inside the quotes, and when
-  escapes make the text differ from the value, `raw` is the text and `source_url` the value.
-  Block scalars are skipped. Invalid YAML falls back to a line scanner (plus a problem message);
-  an unclosed front matter is read as body (plus a problem message).
+- Front matter: YAML between `---` lines (`---` or `...` closes it), TOML between `+++` lines,
+  or a leading JSON object, at the top (a BOM and blank lines may come first). The strings at
+  the key paths of `settings.frontmatter_keys` (`thumbnail`, `header.image`,
+  `gallery[].image_path`; see _keypaths); for a quoted string the span is inside the quotes, and
+  when escapes make the text differ from the value, `raw` is the text and `source_url` the value.
+  YAML block scalars are skipped. Invalid front matter is read by a line scanner (plus a problem
+  message); an unclosed one is read as body (plus a problem message).
 - HTML anywhere in the body (stdlib HTMLParser; <script>, <style>, <textarea> content and
   comments are skipped): <img> src, data-src, data-original, data-lazy-src, data-actualsrc,
   _src, srcset and data-srcset (every candidate, parsed by the HTML spec's algorithm, so a URL

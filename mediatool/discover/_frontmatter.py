@@ -1,55 +1,66 @@
-"""Front matter: the YAML between `---` lines at the top of a post, and its image keys."""
+"""Front matter: YAML between `---` lines, TOML between `+++` lines or a leading JSON object
+at the top of a post, and the image values at its configured key paths (see _keypaths)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
+from mediatool.discover._json_spans import read_json_front_matter
+from mediatool.discover._keypaths import (
+    FrontMatter,
+    Items,
+    KeyPaths,
+    Node,
+    Table,
+    Text,
+    found_at_paths,
+    key_paths,
+    unclosed_problem,
+)
 from mediatool.discover._text import Found
+from mediatool.discover._toml_spans import read_toml_front_matter
 
 _OPEN = re.compile(r"\ufeff?(?:[ \t]*\r?\n)*---[ \t]*\r?\n")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?(?:\n|\Z)", re.MULTILINE)
 _STR_TAG = "tag:yaml.org,2002:str"
+_PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t\r\n]+)+")
 _SEQUENCE_ITEM = re.compile(r"[ \t]*-[ \t]+(.*?)[ \t]*\r?$")
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"")
 _FLOW_ITEM = re.compile(r"""\s*('(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^,\]]*?)\s*(?:,|\]|$)""")
 
 
-@dataclass(slots=True)
-class FrontMatter:
-    """Where the body starts, the references found in the front matter and any problems."""
-
-    body_start: int = 0
-    found: list[Found] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    date: str | None = None  # the top-level `date:` value as written (quotes removed)
-
-
 def read_front_matter(text: str, path: Path, keys: Sequence[str]) -> FrontMatter:
-    """Find the front matter of `text` and the references of its image `keys`."""
+    """Find the front matter of `text` (YAML, TOML or JSON) and the references of its `keys`."""
+    paths = key_paths(tuple(keys))
+    for reader in (_yaml_front_matter, read_toml_front_matter, read_json_front_matter):
+        result = reader(text, path, paths)
+        if result is not None:
+            return result
+    return FrontMatter()
+
+
+def _yaml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatter | None:
     opening = _OPEN.match(text)
     if opening is None:
-        return FrontMatter()
+        return None
     closing = _CLOSE.search(text, opening.end())
     if closing is None:
-        line = text.count("\n", 0, opening.end())
-        problem = (
-            f"{path}: front matter opened with '---' on line {line} is never closed; "
-            "the whole file was read as body; add a closing '---' line"
-        )
-        return FrontMatter(problems=[problem])
+        return FrontMatter(problems=[unclosed_problem(path, text, opening.end(), "---")])
     result = FrontMatter(body_start=closing.end())
     start, end = opening.end(), closing.start()
     result.date = _date_line(text[start:end])
     try:
-        result.found = _from_yaml(text[start:end], start, keys)
+        tree = _yaml_tree(_compose(text[start:end]), text[start:end], start, {})
     except yaml.YAMLError as exc:
-        result.found = list(_from_lines(text, start, end, keys))
+        top_level = {key_path[0]: key for key, key_path in paths if len(key_path) == 1}
+        result.found = list(_from_lines(text, start, end, top_level))
         result.problems.append(_yaml_problem(exc, path, text.count("\n", 0, start)))
+    else:
+        result.found = found_at_paths(tree, paths)
     return result
 
 
@@ -96,38 +107,41 @@ def _compose(yaml_text: str) -> yaml.Node | None:
         return yaml.compose(yaml_text, Loader=yaml.SafeLoader)
 
 
-def _from_yaml(yaml_text: str, base: int, keys: Sequence[str]) -> list[Found]:
-    """References from a composed YAML document: top-level keys with scalar or list values."""
-    root = _compose(yaml_text)
-    if not isinstance(root, yaml.MappingNode):
-        return []
-    found: list[Found] = []
-    for key_node, value_node in root.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.value not in keys:
-            continue
-        items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        context = f"frontmatter:{key_node.value}"
-        for item in items:
-            scalar = _scalar(item, yaml_text, base, context)
-            if scalar is not None:
-                found.append(scalar)
-    return found
+def _yaml_tree(node: yaml.Node | None, yaml_text: str, base: int, made: dict[int, Node]) -> Node:
+    """The composed YAML as a span tree; an alias shares its anchor's node (`made`), so a
+    recursive document stays finite."""
+    if id(node) in made:
+        return made[id(node)]
+    if isinstance(node, yaml.MappingNode):
+        table = made[id(node)] = Table()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                table.pairs.append((key.value, _yaml_tree(value, yaml_text, base, made)))
+        return table
+    if isinstance(node, yaml.SequenceNode):
+        items = made[id(node)] = Items()
+        items.values.extend(_yaml_tree(item, yaml_text, base, made) for item in node.value)
+        return items
+    return _scalar(node, yaml_text, base) if isinstance(node, yaml.ScalarNode) else None
 
 
-def _scalar(node: yaml.Node, yaml_text: str, base: int, context: str) -> Found | None:
-    """A reference for a plain or quoted string scalar; None for anything else or empty."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR_TAG or not node.value.strip():
-        return None
-    if node.style in ("|", ">"):
+def _scalar(node: yaml.ScalarNode, yaml_text: str, base: int) -> Text | None:
+    """A plain or quoted string scalar (span inside the quotes); None for anything else."""
+    if node.tag != _STR_TAG or node.style in ("|", ">"):
         return None
     start, end = node.start_mark.index, node.end_mark.index
+    properties = _PROPERTIES.match(yaml_text, start, end)  # an anchor or tag is not the value
+    start = properties.end() if properties else start
     if node.style in ("'", '"'):
         start, end = start + 1, end - 1
-    return Found(context, base + start, base + end, node.value)
+    return Text(node.value, base + start, base + end)
 
 
-def _from_lines(text: str, start: int, end: int, keys: Sequence[str]) -> Iterator[Found]:
-    """Fallback for front matter that is not valid YAML: top-level `key: value` lines."""
+def _from_lines(text: str, start: int, end: int, keys: Mapping[str, str]) -> Iterator[Found]:
+    """Fallback for front matter that is not valid YAML: top-level `key: value` lines (`keys`
+    maps each top-level name to the key as configured, which names the context)."""
+    if not keys:
+        return
     names = "|".join(map(re.escape, keys))
     key_line = re.compile(rf"({names}):(?:[ \t]+|(?=\r?$))(.*?)[ \t]*\r?$")
     lines = _lines(text, start, end)
@@ -135,7 +149,7 @@ def _from_lines(text: str, start: int, end: int, keys: Sequence[str]) -> Iterato
         match = key_line.match(line)
         if match is None:
             continue
-        context = f"frontmatter:{match.group(1)}"
+        context = f"frontmatter:{keys[match.group(1)]}"
         value_start = line_start + match.start(2)
         value = match.group(2)
         if not value:

@@ -126,6 +126,7 @@ class PostReader:
     problems: list[str] = field(default_factory=list)
     unreadable: int = 0
     with_problems: int = 0
+    contexts_seen: set[str] = field(default_factory=set)
 
     def scans(self, posts: Sequence[Path]) -> Iterator[PostScan]:
         for _, scan in read_posts(posts, self.settings, self.workers):
@@ -137,8 +138,25 @@ class PostReader:
                 self.with_problems += 1
                 for problem in scan.problems:
                     self._problem(problem)
+            self.contexts_seen.update(ref.context for ref in scan.references)
             yield scan
+        for line in unmatched_key_lines(self.settings, self.contexts_seen, len(posts)):
+            self.say(line)
 
     def _problem(self, message: str) -> None:
         self.say(message)
         self.problems.append(message)
+
+
+def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: int) -> list[str]:
+    """One line for each configured front matter key that gave no reference in any post read
+    (not a problem: the exit code stays as it is). The built-in keys are not checked: most of
+    them belong to other generators."""
+    if not posts or settings.frontmatter_keys == DiscoverSettings().frontmatter_keys:
+        return []
+    return [
+        f"front matter key {key!r} (discover.frontmatter_keys) gave no reference in any of the "
+        f"{posts} posts read; check its spelling and path (docs/frontmatter.md)"
+        for key in dict.fromkeys(settings.frontmatter_keys)
+        if f"frontmatter:{key}" not in contexts
+    ]

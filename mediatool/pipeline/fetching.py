@@ -39,7 +39,14 @@ from mediatool.pipeline.common import (
     scan_fingerprint,
 )
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
-from mediatool.resolve import Rule, compile_rules, resolve, shown_url, url_problem, wayback_url
+from mediatool.resolve import (
+    Rule,
+    compile_rules,
+    resolve_reference,
+    shown_url,
+    url_problem,
+    wayback_url,
+)
 from mediatool.store import Store
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
@@ -179,7 +186,7 @@ def _record_scan(
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
     if ref.kind is not RefKind.REMOTE:
         return None
-    resolution = resolve(ref.source_url, rules)
+    resolution = resolve_reference(ref, rules)
     manifest.add_resolution(resolution)
     return resolution.origin_url
 

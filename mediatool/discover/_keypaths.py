@@ -1,0 +1,164 @@
+"""Front matter as a small tree with exact string spans, and key paths that pick its image values.
+
+YAML, TOML and JSON front matter are each read into the same three shapes: a `Table` (keys and
+values, in order), `Items` (a list) and `Text` (a string: its value and where its text lies in
+the post). Anything else (numbers, booleans, dates, null) is None.
+
+A key path names values in that tree: `header.image` is the key `image` of the table `header`,
+`gallery[].image_path` the key `image_path` of each table in the list `gallery`. `[]` marks a
+list and may be left out: a list met on the way is always walked item by item, and a path that
+ends at a list picks its string items (`images` and `images[]` are the same path). A plain name
+(`thumbnail`) is a top-level key, as it always was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from mediatool.discover._text import Found
+
+_SEGMENT = re.compile(r"[^.\[\]]+(?:\[\])?")
+
+
+@dataclass(slots=True)
+class Text:
+    """A string value; `start`/`end` are offsets in the post of its text (inside any quotes)."""
+
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Table:
+    pairs: list[tuple[str, Node]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Items:
+    values: list[Node] = field(default_factory=list)
+
+
+Node = Table | Items | Text | None
+
+
+def parse_key_path(key: str) -> tuple[str, ...] | None:
+    """`gallery[].image_path` -> ("gallery", "image_path"); None when `key` is not a key path."""
+    segments = key.split(".")
+    if not key or not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        return None
+    return tuple(segment.removesuffix("[]") for segment in segments)
+
+
+def texts_at(node: Node, path: Sequence[str]) -> Iterator[Text]:
+    """The strings that `path` names below `node`, in document order."""
+    if isinstance(node, Items):
+        for item in node.values:  # tables on the way, strings at the end; never a list
+            if isinstance(item, Table) if path else isinstance(item, Text):
+                yield from texts_at(item, path)
+    elif not path:
+        if isinstance(node, Text):
+            yield node
+    elif isinstance(node, Table):
+        for key, value in node.pairs:
+            if key == path[0]:
+                yield from texts_at(value, path[1:])
+
+
+def plain_strings(node: Node, path: Sequence[str]) -> list[str]:
+    """The values `texts_at` gives, for comparing one reader with another."""
+    return [text.value for text in texts_at(node, path)]
+
+
+def python_tree(value: object) -> Node:
+    """A parsed document (json.loads, tomllib.loads) as a tree without spans, for cross-checks."""
+    if isinstance(value, dict):
+        return Table([(str(key), python_tree(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return Items([python_tree(item) for item in value])
+    if isinstance(value, str):
+        return Text(value, 0, 0)
+    return None
+
+
+# -- what a front matter reader returns ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FrontMatter:
+    """Where the body starts, the references found in the front matter and any problems."""
+
+    body_start: int = 0
+    found: list[Found] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    date: str | None = None  # the top-level `date` value as written (quotes removed)
+
+
+KeyPaths = tuple[tuple[str, tuple[str, ...]], ...]  # (key as configured, its path)
+
+
+@lru_cache(maxsize=16)
+def key_paths(keys: tuple[str, ...]) -> KeyPaths:
+    """Each configured key with its parsed path; keys that are not key paths are dropped."""
+    parsed = ((key, parse_key_path(key)) for key in keys)
+    return tuple((key, path) for key, path in parsed if path is not None)
+
+
+def found_at_paths(tree: Node, paths: KeyPaths) -> list[Found]:
+    """The strings at each key path that may be references (a span once, for its first key)."""
+    found: list[Found] = []
+    spans: set[tuple[int, int]] = set()
+    for key, key_path in paths:
+        for text in texts_at(tree, key_path):
+            if _is_reference(text.value) and (text.start, text.end) not in spans:
+                spans.add((text.start, text.end))
+                found.append(Found(f"frontmatter:{key}", text.start, text.end, text.value))
+    return found
+
+
+_REMOTE = re.compile(r"\s*(?:https?:|//)", re.IGNORECASE)
+
+
+def _is_reference(value: str) -> bool:
+    """Not empty, and not a file pattern: a local value holding `*` is a glob (Hugo's
+    `resources[].src = "images/*.jpg"`) that names many files or none."""
+    return bool(value.strip()) and ("*" not in value or _REMOTE.match(value) is not None)
+
+
+def unclosed_problem(path: Path, text: str, opening_end: int, fence: str) -> str:
+    """The problem of a front matter whose opening fence (a line ending at `opening_end`) has
+    no closing one."""
+    line = text.count("\n", 0, opening_end)
+    return (
+        f"{path}: front matter opened with {fence!r} on line {line} is never closed; "
+        f"the whole file was read as body; add a closing {fence!r} line"
+    )
+
+
+def disagreeing_keys(tree: Node, document: object, paths: KeyPaths) -> list[str]:
+    """The keys whose strings the span scan and the format's own parser read differently."""
+    parsed = python_tree(document)
+    return [
+        key
+        for key, key_path in paths
+        if sorted(plain_strings(tree, key_path)) != sorted(plain_strings(parsed, key_path))
+    ]
+
+
+def date_value(value: object) -> str | None:
+    """A parsed top-level `date` as text: a string as written, a TOML date in ISO form."""
+    if isinstance(value, str):
+        return value.strip() or None
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else None
+
+
+def disagreement_problem(path: Path, syntax: str, parser: str, keys: Sequence[str]) -> str:
+    return (
+        f"{path}: mediatool read the {syntax} front matter key(s) {', '.join(keys)} differently "
+        f"from {parser}; those values were left out; please report it with the post"
+    )
