@@ -87,6 +87,11 @@ class ProxyRule:
 @dataclass(frozen=True, slots=True)
 class DiscoverSettings:
     frontmatter_keys: tuple[str, ...] = DEFAULT_FRONTMATTER_KEYS
+    # Additions to discover's rule tables (mediatool/discover/table.py holds the defaults).
+    attributes: tuple[Mapping[str, str], ...] = ()  # {tag, attribute, kind[, media]}
+    shortcodes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Hugo
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Hexo/Liquid {% name %}
+    components: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # <Image ...>
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +183,10 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
     images = _section(ImageSettings, data.get("images", {}), "images", where)
     _check_images(images, where)
+    discover = _section(DiscoverSettings, data.get("discover", {}), "discover", where)
+    _check_discover(discover, where)
     settings = Settings(
-        discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
+        discover=discover,
         fetch=_section(FetchSettings, data.get("fetch", {}), "fetch", where),
         images=images,
         proxy_rules=rules,
@@ -202,6 +209,36 @@ def _check_images(images: ImageSettings, where: str) -> None:
         )
     if not images.thumb_widths or min(images.thumb_widths) < 1:
         raise UsageError(f"{where}: images.thumb_widths needs one or more positive widths.")
+
+
+ATTRIBUTE_KINDS = ("url", "srcset", "style")
+MEDIA_KINDS = ("image", "video", "audio", "document", "track")
+
+
+def _check_discover(discover: DiscoverSettings, where: str) -> None:
+    """The `[discover]` table additions have the shapes discover/table.py reads."""
+    for entry in discover.attributes:
+        if not isinstance(entry, Mapping) or not {"tag", "attribute"} <= set(entry):
+            raise UsageError(
+                f"{where}: each discover.attributes entry needs tag and attribute, "
+                'e.g. {tag = "img", attribute = "data-lazy", kind = "url"}.'
+            )
+        kind, media = entry.get("kind", "url"), entry.get("media", "image")
+        if kind not in ATTRIBUTE_KINDS or media not in MEDIA_KINDS:
+            raise UsageError(
+                f"{where}: discover.attributes {entry.get('attribute')!r}: kind is one of "
+                f"{', '.join(ATTRIBUTE_KINDS)}, media one of {', '.join(MEDIA_KINDS)}."
+            )
+    for key in ("shortcodes", "tags", "components"):
+        table = getattr(discover, key)
+        if not isinstance(table, Mapping) or not all(
+            isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)
+            for v in table.values()
+        ):
+            raise UsageError(
+                f"{where}: discover.{key} maps a name to a list of parameter names, "
+                'e.g. {photo = ["src", "0"]}.'
+            )
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

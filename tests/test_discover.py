@@ -392,6 +392,7 @@ def test_other_image_positions() -> None:
         ("source@srcset", "https://a.example/b.webp"),
         ("img@src", "https://a.example/a.jpg"),
         ("video@poster", "https://a.example/p.jpg"),
+        ("video@src", "movie.mp4"),
         ("image@href", "https://a.example/s.svg"),
         ("image@xlink:href", "t.png"),
         ("style@url", "https://a.example/bg.png"),
