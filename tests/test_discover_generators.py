@@ -7,13 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from mediatool.cli import main
 from mediatool.config import DiscoverSettings, Settings, load_settings
 from mediatool.discover import scan_text
 from mediatool.discover.table import DOC_PATH, known_context, render_finding
 from mediatool.errors import UsageError
 from mediatool.models import PostScan, RefKind
 from mediatool.pipeline.scanning import run_scan
+from mediatool.testing.origin import OriginServer
 
 SETTINGS = DiscoverSettings()
 
@@ -446,3 +449,30 @@ def test_every_default_attribute_is_documented_and_unknown_contexts_are_not() ->
         assert f"`{context}`" in rendered
     assert known_context("shortcode:figure@src") and known_context("frontmatter:cover")
     assert not known_context("img@data-nothing") and not known_context("bogus")
+
+
+# ---------------------------------------------------------------- through fetch and rewrite
+
+
+def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    image, paper = "http://img.example.test/fig.jpg", "http://img.example.test/paper.pdf"
+    proxy_env.add(image, jpeg_bytes)
+    proxy_env.add(paper, b"%PDF-1.4 not an image")
+    post = tmp_path / "posts" / "p.md"
+    post.parent.mkdir()
+    text = f'{{{{< figure\n  caption="c"\n  src="{image}" >}}}}\n\n[the paper]({paper})\n'
+    post.write_text(text)
+    cache = str(tmp_path / "cache")
+    fetched = CliRunner().invoke(main, ["fetch", str(post), "--cache", cache, "--json"])
+    assert fetched.exit_code == 0, fetched.stderr
+    assert proxy_env.requests_for(paper) == []
+    rewritten = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--json"])
+    assert rewritten.exit_code == 0, rewritten.stderr
+    after = post.read_text()
+    assert image not in after and f"[the paper]({paper})" in after
+    local = after.split('src="', 1)[1].split('"', 1)[0]
+    assert (post.parent / local).resolve().read_bytes() == jpeg_bytes
+    undone = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--undo"])
+    assert undone.exit_code == 0 and post.read_text() == text

@@ -22,7 +22,11 @@ from mediatool.discover.table import (
     tag_context,
 )
 
-_TAG = re.compile(r"\{%-?[ \t\r\n]*([A-Za-z_][\w-]*)(.*?)-?%\}", re.DOTALL)
+MAX_LENGTH = 4000  # characters of one tag
+_TAG = re.compile(
+    r"\{%-?[ \t\r\n]*([A-Za-z_][\w-]*)((?:(?!\{%).){0," + str(MAX_LENGTH) + r"}?)-?%\}",
+    re.DOTALL,
+)
 _ARGUMENT = re.compile(
     r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
     r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
@@ -30,7 +34,6 @@ _ARGUMENT = re.compile(
 _TEXT_BLOCKS = ("raw",)
 _CODE_BLOCKS = ("highlight", "codeblock", "code", "comment")
 _INCLUDES = ("include", "include_relative", "include_cached")
-MAX_LENGTH = 4000  # characters of one tag
 
 
 def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
@@ -38,9 +41,6 @@ def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
     position = 0
     while (match := _TAG.search(text, position)) is not None:
         position = match.end()
-        if match.end() - match.start() > MAX_LENGTH:
-            position = match.start() + 2
-            continue
         name = match.group(1).lower()
         if name in _TEXT_BLOCKS or name in _CODE_BLOCKS:
             end = _block_end(text, name, match.end())

@@ -243,8 +243,10 @@ def _bare_destination_end(text: str, position: int, limit: int) -> int:
             position += 2
             continue
         if char == "{" and text[position + 1 : position + 2] in ("{", "%"):
-            close = text.find("}}" if text[position + 1] == "{" else "%}", position + 2, limit)
-            if close != -1 and "\n" not in text[position:close]:
+            line_end = text.find("\n", position, limit)
+            line_end = limit if line_end == -1 else line_end
+            close = text.find("}}" if text[position + 1] == "{" else "%}", position + 2, line_end)
+            if close != -1:
                 position = close + 2
                 continue
         if char in _SPACE or ord(char) < 0x20 or (char == ")" and depth == 0):

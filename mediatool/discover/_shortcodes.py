@@ -44,9 +44,11 @@ def _shortcode(
     text: str, start: int, delimiter: str, tables: Tables, result: GeneratorScan
 ) -> int | None:
     close = ">}}" if delimiter == "<" else "%}}"
+    following = _OPEN.search(text, start + 3, start + MAX_LENGTH)
+    limit = following.start() if following else start + MAX_LENGTH  # one shortcode at a time
     position = _skip_space(text, start + 3)
     if text.startswith("/*", position):
-        escaped = _ESCAPED_CLOSE[delimiter].search(text, position, start + MAX_LENGTH)
+        escaped = _ESCAPED_CLOSE[delimiter].search(text, position, limit)
         if escaped is None:
             return None
         result.spans.append((start, escaped.end()))
@@ -55,7 +57,7 @@ def _shortcode(
     name = _NAME.match(text, position + closing)
     if name is None:
         return None
-    parsed = _tokens(text, name.end(), close, start + MAX_LENGTH)
+    parsed = _tokens(text, name.end(), close, limit)
     if parsed is None:
         return None
     tokens, end = parsed
