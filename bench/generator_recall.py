@@ -78,7 +78,10 @@ class Expected:
 
     @property
     def generator_syntax(self) -> bool:
-        """True unless the reference is plain Markdown or an attribute of a plain HTML tag."""
+        """False for plain Markdown and attributes of plain HTML tags; True for shortcodes, tag
+        plugins, includes, front matter, components and anything written through a template."""
+        if "+" in self.context or "{{" in self.url or "{%" in self.url:
+            return True
         if self.context in PLAIN_CONTEXTS:
             return False
         tag, at, _ = self.context.partition("@")
@@ -172,7 +175,7 @@ def same_place(expected: Expected, found: Found) -> bool:
     """The found context names the same place: equal, or the same attribute (`img@srcset`)."""
     if expected.context == found.context:
         return True
-    attribute = expected.context.partition("@")[2].partition("+")[0]
+    attribute = expected.context.partition("@")[2].partition("+")[0].partition("(")[0]
     return bool(attribute) and found.context.partition("@")[2] == attribute
 
 

@@ -131,6 +131,11 @@ class ProxyRule:
 @dataclass(frozen=True, slots=True)
 class DiscoverSettings:
     frontmatter_keys: tuple[str, ...] = DEFAULT_FRONTMATTER_KEYS
+    # Additions to discover's rule tables (mediatool/discover/table.py holds the defaults).
+    attributes: tuple[Mapping[str, str], ...] = ()  # {tag, attribute, kind[, media]}
+    shortcodes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Hugo
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # Hexo/Liquid {% name %}
+    components: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # <Image ...>
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +280,7 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         name: _section(cls, data.get(name, {}), name, where) for name, cls in SECTIONS.items()
     }
     _check_images(sections["images"], where)
+    _check_discover(sections["discover"], where)
     settings = Settings(
         proxy_rules=tuple(_proxy_rules(data.get("proxy_rules", []), where)), **sections
     )
@@ -290,11 +296,13 @@ def _section(cls: Any, data: Any, name: str, where: str) -> Any:
         raise UsageError(f"{where}: {name} must be a table ([{name}]), got {_shown(data)}.")
     defaults = {f.name: f.default for f in fields(cls)}
     _refuse_unknown(data, set(defaults), f"{name}.", where)
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{name}.{key}"
         if dotted == "fetch.headers":
             values[key] = _headers(value, where)
+        elif dotted in DISCOVER_TABLES:  # checked by _check_discover
+            values[key] = tuple(value) if isinstance(value, list) else value
         else:
             values[key] = _value(value, dotted, where, defaults[key])
     return cls(**values)
@@ -419,6 +427,39 @@ def _proxy_rules(raw: Any, where: str) -> list[ProxyRule]:
     if not isinstance(raw, list):
         raise UsageError(f"{where}: proxy_rules must be [[proxy_rules]] tables, got {_shown(raw)}")
     return [_proxy_rule(rule, where) for rule in raw]
+
+
+ATTRIBUTE_KINDS = ("url", "srcset", "style")
+DISCOVER_TABLES = frozenset(
+    {"discover.attributes", "discover.shortcodes", "discover.tags", "discover.components"}
+)
+MEDIA_KINDS = ("image", "video", "audio", "document", "track")
+
+
+def _check_discover(discover: DiscoverSettings, where: str) -> None:
+    """The `[discover]` table additions have the shapes discover/table.py reads."""
+    for entry in discover.attributes:
+        if not isinstance(entry, Mapping) or not {"tag", "attribute"} <= set(entry):
+            raise UsageError(
+                f"{where}: each discover.attributes entry needs tag and attribute, "
+                'e.g. {tag = "img", attribute = "data-lazy", kind = "url"}.'
+            )
+        kind, media = entry.get("kind", "url"), entry.get("media", "image")
+        if kind not in ATTRIBUTE_KINDS or media not in MEDIA_KINDS:
+            raise UsageError(
+                f"{where}: discover.attributes {entry.get('attribute')!r}: kind is one of "
+                f"{', '.join(ATTRIBUTE_KINDS)}, media one of {', '.join(MEDIA_KINDS)}."
+            )
+    for key in ("shortcodes", "tags", "components"):
+        table = getattr(discover, key)
+        if not isinstance(table, Mapping) or not all(
+            isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)
+            for v in table.values()
+        ):
+            raise UsageError(
+                f"{where}: discover.{key} maps a name to a list of parameter names, "
+                'e.g. {photo = ["src", "0"]}.'
+            )
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

@@ -52,6 +52,7 @@ class Reference:
     # For an <img> that has no width/height attributes: where ' width="W" height="H"' may be
     # inserted (an offset in the text), else None. References of one tag share the value.
     size_insert_at: int | None = None
+    media: str = "image"  # what it is: "image", "video", "audio", "document" or "track"
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,8 @@ def scan_text(summary: ScanSummary) -> str:
     """The summary `scan` prints on stderr (the records go to stdout)."""
     lines = [f"{summary.references} references in {summary.posts} posts", "", "by context:"]
     lines += [f"  {count:>6}  {name}" for name, count in summary.by_context.items()]
+    lines += ["", "by media:"]
+    lines += [f"  {count:>6}  {name}" for name, count in summary.by_media.items()]
     lines += ["", "by host (origin):"]
     lines += [f"  {count:>6}  {name}" for name, count in summary.by_host.items()]
     return "\n".join(lines)

@@ -95,6 +95,50 @@ def html_image(draw: st.DrawFn) -> str:
     return f'<{tag} src={quote}{url}{quote}{lazy}{extra} referrerpolicy="no-referrer">'
 
 
+def generator_forms(url: str, quote: str, space: str, delimiters: tuple[str, str]) -> list[str]:
+    """An image in each generator syntax: shortcodes, Hexo/Liquid tags, components, media,
+    lazy attributes, with the quoting and layout given."""
+    liquid_quote = quote if quote in ('"', "'") else '"'
+    opening, closing = delimiters
+    return [
+        f'{opening} figure{space}caption="c"{space}src={quote}{url}{quote} {closing}',
+        f"{opening} img {quote}{url}{quote} {closing}",
+        f'| cell | {{{{< figure src="{url}" >}}}} |',
+        f"{{% img left {url} 300 200 'title' 'alt' %}}",
+        f"{{% include figure image_path={liquid_quote}{url}{liquid_quote} alt=x %}}",
+        f'<Image imgUrl="{url}" />',
+        f'<Figure src={{"{url}"}} />',
+        f'<video poster="{url}"><source src="{url}" type="video/mp4"></video>',
+        f'<img data-original-src="{url}" data-lazy-srcset="{url} 1x, {url} 2x">',
+        f"[a video]({url.rsplit('?', 1)[-1]}.mp4)",
+    ]
+
+
+QUOTES = ['"', "'", "`", ""]
+SPACES = [" ", "\n  ", "\r\n\t"]
+DELIMITERS = [("{{<", ">}}"), ("{{%", "%}}"), ("{{<", "/>}}")]
+
+
+@st.composite
+def generator_image(draw: st.DrawFn) -> str:
+    quote, space = draw(st.sampled_from(QUOTES)), draw(st.sampled_from(SPACES))
+    forms = generator_forms(draw(PROXIED), quote, space, draw(st.sampled_from(DELIMITERS)))
+    return draw(st.sampled_from(forms))
+
+
+@pytest.mark.parametrize("quote", QUOTES)
+@pytest.mark.parametrize("delimiters", DELIMITERS)
+def test_every_generator_form_is_found_and_rewritten_exactly(
+    quote: str, delimiters: tuple[str, str]
+) -> None:
+    url = "https://cors.zfour.workers.dev/?http://img.example.com/a_b-1.jpg"
+    for form in generator_forms(url, quote, "\r\n  ", delimiters):
+        text = f"---\ntitle: x\n---\n\nBefore\n\n{form}\n\nafter\n"
+        scan = scan_text(text, Path("generated.md"), SETTINGS)
+        assert [r for r in scan.references if r.kind is RefKind.REMOTE], form
+        _check_fidelity(text, Path("generated.md"))
+
+
 @st.composite
 def post_text(draw: st.DrawFn) -> str:
     nl = draw(NEWLINE)
@@ -107,6 +151,9 @@ def post_text(draw: st.DrawFn) -> str:
                 PROXIED.map(lambda u: f"![alt]({u})"),
                 PROXIED.map(lambda u: f"`![code]({u})`"),
                 PROXIED.map(lambda u: f'<!-- <img src="{u}"> -->'),
+                generator_image(),
+                PROXIED.map(lambda u: f'{{{{</* figure src="{u}" */>}}}}'),
+                PROXIED.map(lambda u: f"{{% raw %}}{{% img {u} %}}{{% endraw %}}"),
             ),
             max_size=8,
         )
@@ -126,7 +173,7 @@ def test_code_and_comments_are_never_rewritten(text: str) -> None:
     scan = scan_text(text, Path("generated.md"), SETTINGS)
     rewritten, _ = _rewrite(scan)
     for line_before in text.splitlines():
-        if line_before.startswith(("`![code]", "<!--")):
+        if line_before.startswith(("`![code]", "<!--", "{{</*", "{% raw %}")):
             assert line_before in rewritten
 
 

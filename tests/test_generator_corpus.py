@@ -69,6 +69,18 @@ def test_corpus_is_large_and_varied_enough() -> None:
     assert {"hugo", "jekyll", "hexo", "wordpress", "mirror"} <= {row["family"] for row in rows}
 
 
+def test_posts_are_the_bytes_taken_from_their_commit() -> None:
+    """SHA256SUMS was written when the posts were copied with `git show <commit>:<path>`; a
+    formatter or an editor touching a post (line ends, trailing spaces) makes this fail."""
+    recorded = {}
+    for line in (CORPUS / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        recorded[name] = digest
+    assert set(recorded) == {row["file"] for row in sources()}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((CORPUS / name).read_bytes()).hexdigest() == digest, name
+
+
 def test_no_two_posts_are_the_same_bytes() -> None:
     digests = [hashlib.sha256((CORPUS / row["file"]).read_bytes()).digest() for row in sources()]
     assert len(digests) == len(set(digests))

@@ -5,6 +5,11 @@
     scan_text(text, path, settings)   the same on already-decoded text
 
 Every Reference satisfies `text[span.start:span.end] == raw`; references are sorted by offset.
+Each has a `media` ("image", "video", "audio", "document", "track").
+
+The rule table (discover/table.py) names every place looked at; docs/finding.md is rendered
+from it (scripts/gen-docs), and every context a reference carries is built from its entries.
+Users extend its tables in `[discover]`: attributes, shortcodes, tags, components.
 
 Where references are found
 - Front matter: YAML between `---` lines (`---` or `...` closes it), TOML between `+++` lines,
@@ -15,20 +20,31 @@ Where references are found
   YAML block scalars are skipped. Invalid front matter is read by a line scanner (plus a problem
   message); an unclosed one is read as body (plus a problem message).
 - HTML anywhere in the body (stdlib HTMLParser; <script>, <style>, <textarea> content and
-  comments are skipped): <img> src, data-src, data-original, data-lazy-src, data-actualsrc,
-  _src, srcset and data-srcset (every candidate, parsed by the HTML spec's algorithm, so a URL
-  may hold commas); <source srcset>; <video poster>; SVG <image href / xlink:href>;
-  `url(...)` in any style attribute; data-avatar and data-logo on any element; and <a href>
-  when the <a> wraps an <img> and the href names an image file. An <img> inside HTML
-  <pre>/<code> is real markup and counts. HTML values have character references decoded in
-  `source_url` the way browsers decode attributes; `raw` keeps them.
+  comments are skipped; <noscript> content is markup and counts): the attribute table
+  (<img> src and its lazy-loading twins, srcset and data-srcset (every candidate, parsed by
+  the HTML spec's algorithm, so a URL may hold commas), <source>, <video>, <audio>, <track>,
+  <object>/<embed> with a media type, SVG <image href>, `url(...)` in any style attribute,
+  data-avatar and friends on any element); <a href> when the <a> wraps an <img> and the href
+  names an image file, or when it names a media file; capitalised components (`<Image
+  imgUrl="...">`, JSX string values `{"..."}` too). An <img> inside HTML <pre>/<code> is real
+  markup and counts. HTML values have character references decoded in `source_url` the way
+  browsers decode attributes; `raw` keeps them.
+- Generator syntax anywhere in the body, outside code: Hugo shortcodes (`{{< figure src=...
+  >}}`, `{{% ... %}}`, parameters named or positional, quoted or bare, across lines), Hexo tag
+  plugins (`{% img %}`, `{% asset_img %}`, ...) and Jekyll includes (`{% include figure
+  image_path="..." %}`). The span is the value inside its quotes. Escaped shortcodes
+  (`{{</* ... */>}}`) and `{% raw %}` blocks are text; `{% highlight %}`/`{% codeblock %}`
+  blocks are code. A template prefix in an URL (`{{ site.baseurl }}/x.png`,
+  `{{ "/x.png" | relative_url }}`, `{% link x.png %}`) gives a local reference whose span is
+  the path inside; a template with no readable path (`{{ page.image }}`) is no reference.
 - Markdown (.md/.markdown only; .html/.htm bodies are pure HTML): `![alt](url "title")`,
   `![alt](<url>)`, images inside links `[![alt](img)](link)` (the outer link too, as
   "markdown-link", when it names an image file), and reference images `![alt][id]`,
   `![id][]`, `![id]`. Reference rule: a `[id]: url` definition is reported ONCE, as
   "markdown-ref" with the span of its URL, if at least one image uses it (the first definition
-  of a label wins, as in CommonMark). Markdown destinations have backslash escapes and
-  `;`-terminated character references decoded in `source_url` (CommonMark).
+  of a label wins, as in CommonMark). A link `[text](url)` counts when the url names a media
+  file. Markdown destinations have backslash escapes and `;`-terminated character references
+  decoded in `source_url` (CommonMark).
 
 What is not looked at
 - Markdown code: fenced code blocks, indented code blocks and backtick code spans (nothing in
@@ -44,7 +60,10 @@ Image judgement
 - In an image position (img@src, srcset, markdown, front matter, data-avatar, ...) any URL is a
   reference: the bytes served decide later. In a link position (a@href, markdown-link) the URL
   must name an image file: an extension jpg, jpeg, png, gif, webp, avif, bmp, svg, tif, tiff or
-  awebp (any case) at the end or before "?", "#" or "!".
+  awebp (any case) at the end or before "?", "#" or "!"; or a media file (mp4, m4v, webm,
+  ogv, mov, mp3, m4a, ogg, oga, opus, wav, flac, aac, pdf, vtt) before any "?" or "#".
+- Media: by the element (<video>, <audio>, <track>, <source> by its parent, <object>/<embed>
+  by `type`), else by the file's extension, else "image".
 - Kind: REMOTE for http(s) and protocol-relative (given "https:"), DATA for `data:` (reported,
   never fetched), LOCAL for everything else (relative, root-relative, file paths). Empty URLs
   are not references.
@@ -62,20 +81,50 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from mediatool.config import POST_SUFFIXES, DiscoverSettings
 from mediatool.discover._frontmatter import read_front_matter
 from mediatool.discover._html import scan_html
-from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
+from mediatool.discover._liquid import find_liquid_tags
+from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout, region_test
+from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
 from mediatool.discover._text import blank, build_references, decode_post
+from mediatool.discover.table import Tables
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
 
-__all__ = ["find_posts", "read_post", "scan_text"]
+__all__ = ["discover_signature", "find_posts", "read_post", "scan_text"]
+
+# Raise when discover finds something new in posts it read before, so `fetch` reads them again.
+RULES_REVISION = 2
 
 _HTML_SUFFIXES = (".html", ".htm")
+
+
+def discover_signature(settings: DiscoverSettings) -> list[object]:
+    """What, besides the front-matter keys, decides what discover finds (for scan_fingerprint)."""
+    tables = [settings.attributes, settings.shortcodes, settings.tags, settings.components]
+    return [RULES_REVISION, *(json_ready(table) for table in tables)]
+
+
+def json_ready(value: object) -> object:
+    """`value` with mappings as dicts and sequences as lists (for json.dumps)."""
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def find_generator_syntax(text: str, tables: Tables) -> GeneratorScan:
+    """Hugo shortcodes and Hexo/Liquid tags: their references, and the spans to blank (the
+    tags themselves, escaped shortcodes and code blocks) before HTML and Markdown are read."""
+    result = GeneratorScan()
+    find_shortcodes(text, tables, result)
+    find_liquid_tags(blank(text, result.spans), tables, result)
+    return result
 
 
 def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path]:
@@ -165,16 +214,24 @@ def scan_text(
     text: str, path: Path, settings: DiscoverSettings, encoding: str = "utf-8"
 ) -> PostScan:
     """Find every image reference in the decoded text of the post at `path`."""
+    tables = Tables.from_settings(settings)
     front = read_front_matter(text, path, settings.frontmatter_keys)
     body = blank(text, [(0, front.body_start)])
     if path.suffix.lower() in _HTML_SUFFIXES:
-        html = scan_html(body)
-        found = front.found + html.found
+        generated = find_generator_syntax(body, tables)
+        html = scan_html(blank(body, generated.spans), tables)
+        found = front.found + generated.found + html.found
     else:
         layout = markdown_layout(body)
         body = blank(body, layout.code)
-        body = blank(body, inline_code(body, layout, scan_html(body).regions))
-        html = scan_html(body)
-        found = front.found + html.found + find_markdown(body, layout, html.regions)
+        generated = find_generator_syntax(body, tables)
+        body = blank(body, generated.spans)
+        code = inline_code(body, layout, scan_html(body, tables).regions)
+        in_code = region_test(code)
+        body = blank(body, code)
+        html = scan_html(body, tables)
+        markdown = find_markdown(body, layout, html.regions)
+        kept = [item for item in generated.found if not in_code(item.start)]
+        found = front.found + kept + html.found + markdown
     references = build_references(text, found)
     return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

@@ -8,16 +8,20 @@ comments, <pre>, <code>, <script>, <style>, <textarea>) where Markdown syntax me
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 
+from mediatool.discover._liquid import template_span
 from mediatool.discover._text import (
     HTML_SPACE,
     Found,
     LineIndex,
     looks_like_image,
+    media_by_extension,
+    names_media,
     unescape_attribute,
 )
+from mediatool.discover.table import ANCHOR, AttributeRule, Tables, component_context
 from mediatool.models import DeclaredSize
 
 # The same grammar as html.parser's tagfind_tolerant and attrfind_tolerant (Python 3.11).
@@ -35,14 +39,9 @@ _CSS_URL = re.compile(
 _LENGTH = re.compile(r"\s*(\d+)(?:\.\d*)?\s*(?:px)?\s*", re.IGNORECASE)
 _PAIR = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
 
-URL_ATTRIBUTES = {
-    "img": ("src", "data-src", "data-original", "data-lazy-src", "data-actualsrc", "_src"),
-    "video": ("poster",),
-    "image": ("href", "xlink:href"),
-}
-SRCSET_ATTRIBUTES = {"img": ("srcset", "data-srcset"), "source": ("srcset", "data-srcset")}
-ANY_ELEMENT_URL_ATTRIBUTES = ("data-avatar", "data-logo")
+_JSX_STRING = re.compile(r"\{\s*([\"'`])(.*)\1\s*\}", re.DOTALL)
 _REGION_ELEMENTS = ("pre", "code", "script", "style", "textarea")
+_MEDIA_PARENTS = ("video", "audio", "picture")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +61,12 @@ class Tag:
     name: str
     name_end: int
     attributes: tuple[Attribute, ...]
+    raw_name: str = ""  # as written: `Image` in `<Image src="...">` is a component
+
+    @property
+    def is_component(self) -> bool:
+        """A capitalised tag that is not an HTML element in capitals (`<IMG>`)."""
+        return self.raw_name[:1].isupper() and not self.raw_name.isupper()
 
     def get(self, name: str) -> Attribute | None:
         """The first attribute called `name`, as browsers use it."""
@@ -83,9 +88,9 @@ class HtmlScan:
     regions: list[tuple[int, int]] = field(default_factory=list)
 
 
-def scan_html(text: str) -> HtmlScan:
+def scan_html(text: str, tables: Tables) -> HtmlScan:
     """Every reference held in a tag of `text` (which should be blanked outside HTML's reach)."""
-    scanner = _Scanner(text)
+    scanner = _Scanner(text, tables)
     scanner.feed(text)
     scanner.close()
     return scanner.result
@@ -104,7 +109,8 @@ def parse_tag(raw: str, start: int) -> Tag | None:
             break
         attributes.append(_attribute(match, start))
         position = match.end()
-    return Tag(name_match.group(1).lower(), start + name_match.end(1), tuple(attributes))
+    name = name_match.group(1)
+    return Tag(name.lower(), start + name_match.end(1), tuple(attributes), name)
 
 
 def _attribute(match: re.Match[str], start: int) -> Attribute:
@@ -117,18 +123,76 @@ def _attribute(match: re.Match[str], start: int) -> Attribute:
     return Attribute(name, value, start + value_start, start + match.end(3))
 
 
-def tag_references(tag: Tag) -> list[Found]:
-    """The references held in one start tag's attributes (not <a href>; see _Scanner)."""
+def tag_references(tag: Tag, tables: Tables, parent: str | None = None) -> list[Found]:
+    """The references held in one start tag's attributes (not <a href>; see _Scanner).
+
+    `parent` is the enclosing <video>, <audio> or <picture>, for a <source>."""
     declared = declared_size(tag)
     insert_at = None
     if tag.name == "img" and tag.get("width") is None and tag.get("height") is None:
         insert_at = tag.attributes[-1].end if tag.attributes else tag.name_end
     found = []
     for attribute in tag.attributes:
-        for context, start, end in _attribute_urls(tag.name, attribute):
+        rule = tables.attribute(tag.name, attribute.name)
+        if rule is None:
+            continue
+        for start, end in _attribute_urls(rule, attribute):
             source = unescape_attribute(attribute_text(attribute, start, end))
-            found.append(Found(context, start, end, source, declared, insert_at))
+            media = _media(rule, tag, source, parent)
+            if media is not None:
+                found.append(Found(rule.context, start, end, source, declared, insert_at, media))
+    if tag.is_component:
+        found.extend(_component_references(tag, tables, {f.start for f in found}))
     return found
+
+
+def _media(rule: AttributeRule, tag: Tag, source: str, parent: str | None) -> str | None:
+    """What the URL in `rule`'s attribute is; None when it is nothing mediatool keeps."""
+    if rule.media == "parent":
+        return parent if parent in ("video", "audio") else "image"
+    if rule.media == "type":
+        declared = (tag.value("type") or "").split("/", 1)[0].strip().lower()
+        if declared in ("image", "video", "audio"):
+            return declared
+        if declared == "application" and "pdf" in (tag.value("type") or "").lower():
+            return "document"
+        return media_by_extension(source) or ("image" if looks_like_image(source) else None)
+    return rule.media
+
+
+def _component_references(tag: Tag, tables: Tables, taken: set[int]) -> list[Found]:
+    """`<Image imgUrl="...">`: the attributes the component table names (string values only)."""
+    found = []
+    attributes = [a for a in tag.attributes if a.value is not None]
+    for parameter in tables.component(tag.raw_name):
+        for attribute in attributes:
+            if attribute.name != parameter.name or attribute.value_start in taken:
+                continue
+            start, end = _component_value(attribute)
+            if end <= start:
+                continue
+            source = unescape_attribute(attribute_text(attribute, start, end))
+            if parameter.link and not names_media(source):
+                continue
+            taken.add(attribute.value_start)
+            context = component_context(tag.raw_name, parameter)
+            media = media_by_extension(source) or "image"
+            found.append(Found(context, start, end, source, media=media))
+    return found
+
+
+def _component_value(attribute: Attribute) -> tuple[int, int]:
+    """The URL span of a component attribute: the value, or the string in `{"..."}` (JSX)."""
+    assert attribute.value is not None
+    value, base = attribute.value, attribute.value_start
+    jsx = _JSX_STRING.fullmatch(value)
+    if jsx is not None:
+        start, end = jsx.start(2), jsx.end(2)
+    elif value.startswith("{"):
+        return base, base  # an expression, not a string
+    else:
+        start, end = template_span(value, *_trimmed(value, 0, len(value)))
+    return base + start, base + end
 
 
 def attribute_text(attribute: Attribute, start: int, end: int) -> str:
@@ -137,30 +201,25 @@ def attribute_text(attribute: Attribute, start: int, end: int) -> str:
     return attribute.value[start - attribute.value_start : end - attribute.value_start]
 
 
-def _attribute_urls(tag: str, attribute: Attribute) -> list[tuple[str, int, int]]:
-    """(context, start, end) of every URL in one attribute value, by the element's rules."""
+def _attribute_urls(rule: AttributeRule, attribute: Attribute) -> list[tuple[int, int]]:
+    """(start, end) of every URL in one attribute value, by the rule's kind."""
     if attribute.value is None:
         return []
     base, value = attribute.value_start, attribute.value
-    if attribute.name in URL_ATTRIBUTES.get(tag, ()):
-        spans = [_trimmed(value, 0, len(value))]
-        context = f"{tag}@{attribute.name}"
-    elif attribute.name in SRCSET_ATTRIBUTES.get(tag, ()):
-        spans, context = srcset_spans(value), f"{tag}@{attribute.name}"
-    elif attribute.name in ANY_ELEMENT_URL_ATTRIBUTES:
-        spans, context = [_trimmed(value, 0, len(value))], f"attr@{attribute.name}"
-    elif attribute.name == "style":
-        spans, context = css_url_spans(value), "style@url"
+    if rule.kind == "srcset":
+        spans = srcset_spans(value)
+    elif rule.kind == "style":
+        spans = css_url_spans(value)
     else:
-        return []
-    return [(context, base + start, base + end) for start, end in spans if end > start]
+        spans = [template_span(value, *_trimmed(value, 0, len(value)))]
+    return [(base + start, base + end) for start, end in spans if end > start]
 
 
 def single_url(context: str, attribute: Attribute | None) -> Found | None:
     """The one URL of an attribute such as <a href>, without surrounding whitespace."""
     if attribute is None or attribute.value is None:
         return None
-    start, end = _trimmed(attribute.value, 0, len(attribute.value))
+    start, end = template_span(attribute.value, *_trimmed(attribute.value, 0, len(attribute.value)))
     if end <= start:
         return None
     source = unescape_attribute(attribute.value[start:end])
@@ -257,12 +316,14 @@ class _Anchor:
 class _Scanner(HTMLParser):
     """Collects references and regions while the stdlib parser walks the text."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, tables: Tables) -> None:
         super().__init__(convert_charrefs=True)
         self._text = text
+        self._tables = tables
         self._lines = LineIndex(text)
         self._open: dict[str, list[int]] = {}
         self._anchor: _Anchor | None = None
+        self._media_parents: list[str] = []  # open <video>, <audio>, <picture>
         self.result = HtmlScan()
 
     def _here(self) -> int:
@@ -279,16 +340,23 @@ class _Scanner(HTMLParser):
             self._open.setdefault(tag, []).append(start)
         parsed = parse_tag(raw, start)
         if parsed is not None:
-            self.result.found.extend(tag_references(parsed))
+            parent = self._media_parents[-1] if self._media_parents else None
+            self.result.found.extend(tag_references(parsed, self._tables, parent))
             self._follow_anchor(parsed)
+        if tag in _MEDIA_PARENTS and not raw.endswith("/>"):
+            self._media_parents.append(tag)
 
     def _follow_anchor(self, tag: Tag) -> None:
         """Remember an <a href>; it becomes a reference if it wraps an <img> and names an image."""
         if tag.name == "a":
             self._close_anchor()
-            href = single_url("a@href", tag.get("href"))
-            if href is not None:
-                href = Found(href.context, href.start, href.end, href.source, declared_size(tag))
+            href = single_url(ANCHOR, tag.get("href"))
+            media = media_by_extension(href.source) if href is not None else None
+            if href is not None and media is not None:
+                self.result.found.append(replace(href, media=media))
+                href = None
+            elif href is not None:
+                href = replace(href, declared=declared_size(tag))
             self._anchor = _Anchor(href)
         elif tag.name == "img" and self._anchor is not None:
             self._anchor.wraps_image = True
@@ -305,6 +373,9 @@ class _Scanner(HTMLParser):
             return
         if tag == "a":
             self._close_anchor()
+        if tag in _MEDIA_PARENTS and tag in self._media_parents:
+            while self._media_parents.pop() != tag:
+                pass
         starts = self._open.get(tag)
         if starts:
             here = self._here()

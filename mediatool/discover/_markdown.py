@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
-from mediatool.discover._text import Found, looks_like_image, unescape_markdown
+from mediatool.discover._liquid import template_span
+from mediatool.discover._text import (
+    Found,
+    looks_like_image,
+    media_by_extension,
+    unescape_markdown,
+)
+from mediatool.discover.table import MARKDOWN, MARKDOWN_LINK, MARKDOWN_REF
 
 # Block structure only: inline parsing (2.6x the time) is never looked at, images are found below.
 _PARSER = MarkdownIt("commonmark").enable("table").disable("inline")
@@ -141,13 +148,18 @@ def find_markdown(text: str, layout: Layout, regions: Sequence[tuple[int, int]])
 
 
 def _inline_reference(text: str, bracket: _Bracket) -> list[Found]:
+    """An image's destination; a link's when it names a media file, or an image file and the
+    link wraps an image."""
     assert bracket.destination is not None
-    start, end = bracket.destination
+    start, end = template_span(text, *bracket.destination)
     source = unescape_markdown(text[start:end])
+    media = media_by_extension(source)
     if bracket.is_image:
-        return [Found("markdown", start, end, source)]
+        return [Found(MARKDOWN, start, end, source, media=media or "image")]
+    if media is not None:
+        return [Found(MARKDOWN_LINK, start, end, source, media=media)]
     if "![" in bracket.content and looks_like_image(source):
-        return [Found("markdown-link", start, end, source)]
+        return [Found(MARKDOWN_LINK, start, end, source)]
     return []
 
 
@@ -222,12 +234,21 @@ def _inline_destination(text: str, paren: int, limit: int) -> tuple[int, int] | 
 
 
 def _bare_destination_end(text: str, position: int, limit: int) -> int:
+    """The end of a destination without <>; a `{{ ... }}` or `{% ... %}` template (Jekyll,
+    Hexo) is part of it, spaces and all, since the generator replaces it before Markdown."""
     depth = 0
     while position < limit:
         char = text[position]
         if char == "\\" and position + 1 < limit:
             position += 2
             continue
+        if char == "{" and text[position + 1 : position + 2] in ("{", "%"):
+            line_end = text.find("\n", position, limit)
+            line_end = limit if line_end == -1 else line_end
+            close = text.find("}}" if text[position + 1] == "{" else "%}", position + 2, line_end)
+            if close != -1:
+                position = close + 2
+                continue
         if char in _SPACE or ord(char) < 0x20 or (char == ")" and depth == 0):
             break
         depth += {"(": 1, ")": -1}.get(char, 0)
@@ -273,10 +294,10 @@ def _definitions(
             continue
         group = 2 if match.group(2) is not None else 3
         label = _normal_label(match.group(1))
-        source = unescape_markdown(match.group(group))
-        definitions.setdefault(
-            label, Found("markdown-ref", match.start(group), match.end(group), source)
-        )
+        start, end = template_span(text, match.start(group), match.end(group))
+        source = unescape_markdown(text[start:end])
+        media = media_by_extension(source) or "image"
+        definitions.setdefault(label, Found(MARKDOWN_REF, start, end, source, media=media))
     return definitions
 
 

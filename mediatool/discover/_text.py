@@ -17,6 +17,13 @@ HTML_SPACE = " \t\n\r\f"
 IMAGE_EXTENSION = re.compile(
     r"\.(?:jpe?g|png|gif|webp|avif|bmp|svg|tiff?|awebp)(?=$|[?#!])", re.IGNORECASE
 )
+# Links (a@href, markdown-link) and <object>/<embed> count when they name one of these files.
+MEDIA_EXTENSIONS = {
+    "video": ("mp4", "m4v", "webm", "ogv", "mov"),
+    "audio": ("mp3", "m4a", "ogg", "oga", "opus", "wav", "flac", "aac"),
+    "document": ("pdf",),
+    "track": ("vtt",),
+}
 _CHARREF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _GB_PLAUSIBLE_SHARE = 0.8
@@ -32,6 +39,7 @@ class Found:
     source: str  # the URL as the post means it, before whitespace stripping and `//` fixing
     declared: DeclaredSize | None = None
     size_insert_at: int | None = None
+    media: str = "image"  # "image", "video", "audio", "document", "track"
 
 
 class LineIndex:
@@ -112,6 +120,20 @@ def looks_like_image(url: str) -> bool:
     return IMAGE_EXTENSION.search(url) is not None
 
 
+def media_by_extension(url: str) -> str | None:
+    """ "video", "audio", "document" or "track" when the URL's path names such a file, else None."""
+    name = url.split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    extension = name.rsplit(".", 1)[1].lower()
+    return next((m for m, names in MEDIA_EXTENSIONS.items() if extension in names), None)
+
+
+def names_media(url: str) -> bool:
+    """True when the URL names an image or a media file by extension."""
+    return looks_like_image(url) or media_by_extension(url) is not None
+
+
 def build_references(text: str, found: Sequence[Found]) -> tuple[Reference, ...]:
     """Dress `found` as References sorted by offset, dropping empty URLs."""
     lines = LineIndex(text)
@@ -132,6 +154,7 @@ def build_references(text: str, found: Sequence[Found]) -> tuple[Reference, ...]
                 kind=kind_of(url),
                 declared=item.declared,
                 size_insert_at=item.size_insert_at,
+                media=item.media,
             )
         )
     return tuple(references)

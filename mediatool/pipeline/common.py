@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mediatool import __version__
 from mediatool.config import DiscoverSettings, Settings
-from mediatool.discover import read_post
+from mediatool.discover import discover_signature, read_post
 from mediatool.errors import PostError, UsageError
 from mediatool.manifest import relative_post_key
 from mediatool.models import PostScan
@@ -43,6 +43,7 @@ def scan_fingerprint(settings: Settings) -> str:
             __version__,
             list(settings.discover.frontmatter_keys),
             [asdict(rule) for rule in settings.proxy_rules],
+            discover_signature(settings.discover),
         ]
     )
     return hashlib.sha256(data.encode()).hexdigest()[:16]

@@ -184,8 +184,8 @@ def _record_scan(
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
-    if ref.kind is not RefKind.REMOTE:
-        return None
+    if ref.kind is not RefKind.REMOTE or ref.media != "image":
+        return None  # video, audio, documents: found and reported; fetch stores images only
     resolution = resolve_reference(ref, rules)
     manifest.add_resolution(resolution)
     return resolution.origin_url

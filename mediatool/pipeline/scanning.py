@@ -23,6 +23,7 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
     rules = compile_rules(settings.proxy_rules)
     by_context: Counter[str] = Counter()
     by_host: Counter[str] = Counter()
+    by_media: Counter[str] = Counter()
     reader = PostReader(settings.discover, say, workers=settings.workers)
     posts = find_posts(paths, exclude=[settings.cache_dir])
     for scan in reader.scans(posts):
@@ -30,6 +31,7 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
             record = reference_record(scan, ref, rules)
             by_context[ref.context] += 1
             by_host[str(record["host"])] += 1
+            by_media[ref.media] += 1
             emit(record)
     return ScanSummary(
         posts=len(posts),
@@ -38,6 +40,7 @@ def run_scan(paths: Sequence[Path], settings: Settings, *, emit: Emit, say: Say)
         by_context=dict(by_context.most_common()),
         by_host=dict(by_host.most_common()),
         problems=tuple(reader.problems),
+        by_media=dict(by_media.most_common()),
     )
 
 
@@ -49,6 +52,7 @@ def reference_record(scan: PostScan, ref: Reference, rules: Sequence[Rule]) -> d
         "column": ref.column,
         "context": ref.context,
         "kind": ref.kind.value,
+        "media": ref.media,
         "source_url": ref.source_url,
         "origin_url": None,
         "rules": [],

@@ -83,6 +83,7 @@ class ScanSummary:
     by_context: dict[str, int]
     by_host: dict[str, int]
     problems: tuple[str, ...] = ()
+    by_media: dict[str, int] = field(default_factory=dict)  # image, video, audio, document, track
 
     @property
     def ok(self) -> bool:

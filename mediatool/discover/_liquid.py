@@ -1,0 +1,137 @@
+"""Hexo tag plugins and Jekyll/Liquid tags: `{% img ... %}`, `{% asset_img ... %}`,
+`{% include figure image_path="..." %}`, and template prefixes inside URLs.
+
+Tag arguments are separated by white space; a value may be "double" or 'single' quoted, and a
+named one is `key=value` or `key:value`. `{% raw %}` blocks are text (nothing in them is a tag);
+`{% highlight %}`, `{% codeblock %}` and `{% comment %}` blocks are code, blanked like fences.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mediatool.discover._params import Token, found_for, media_of_name, select
+from mediatool.discover._shortcodes import GeneratorScan
+from mediatool.discover._text import Found, names_media
+from mediatool.discover.table import (
+    INCLUDE_IMAGE_WORDS,
+    INCLUDE_LINK_PARAMETERS,
+    INCLUDE_PARAMETERS,
+    Tables,
+    include_context,
+    tag_context,
+)
+
+MAX_LENGTH = 4000  # characters of one tag
+_TAG = re.compile(
+    r"\{%-?[ \t\r\n]*([A-Za-z_][\w-]*)((?:(?!\{%).){0," + str(MAX_LENGTH) + r"}?)-?%\}",
+    re.DOTALL,
+)
+_ARGUMENT = re.compile(
+    r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
+    r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
+)
+_TEXT_BLOCKS = ("raw",)
+_CODE_BLOCKS = ("highlight", "codeblock", "code", "comment")
+_INCLUDES = ("include", "include_relative", "include_cached")
+
+
+def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
+    """Add the image arguments of Hexo/Liquid tags to `result`, and the spans to blank."""
+    position = 0
+    while (match := _TAG.search(text, position)) is not None:
+        position = match.end()
+        name = match.group(1).lower()
+        if name in _TEXT_BLOCKS or name in _CODE_BLOCKS:
+            end = _block_end(text, name, match.end())
+            if name in _CODE_BLOCKS:
+                result.spans.append((match.start(), end))
+            position = end
+            continue
+        found = _tag_references(name, _arguments(text, match.start(2), match.end(2)), tables)
+        if found:
+            result.found.extend(found)
+            result.spans.append((match.start(), match.end()))
+
+
+def _block_end(text: str, name: str, start: int) -> int:
+    """The offset after `{% endNAME %}`, or the end of the text when it never comes."""
+    closing = re.compile(r"\{%-?\s*end" + re.escape(name) + r"\s*-?%\}")
+    match = closing.search(text, start)
+    return match.end() if match else len(text)
+
+
+def _arguments(text: str, start: int, end: int) -> list[Token]:
+    tokens = []
+    for match in _ARGUMENT.finditer(text, start, end):
+        group = next(g for g in ("double", "single", "bare") if match.group(g) is not None)
+        value_start, value_end = match.start(group), match.end(group)
+        if group == "bare":
+            while value_end > value_start and text[value_end - 1] == ",":
+                value_end -= 1
+        key = match.group("key")
+        source = text[value_start:value_end]
+        key_name = key.lower() if key else None
+        tokens.append(Token(key_name, value_start, value_end, source, quoted=group != "bare"))
+    return tokens
+
+
+def _tag_references(name: str, tokens: list[Token], tables: Tables) -> list[Found]:
+    if name in _INCLUDES:
+        return _include_references(tokens)
+    parameters = tables.tags.get(name)
+    if not parameters:
+        return []
+    return [
+        found_for(tag_context(name, parameter), token, media_of_name(name))
+        for parameter, token in select(tokens, parameters)
+    ]
+
+
+def _include_references(tokens: list[Token]) -> list[Found]:
+    """`{% include file key="value" %}`: quoted values of image parameters (bare ones are
+    Liquid variables, not paths)."""
+    if not tokens or tokens[0].key is not None:
+        return []
+    file = tokens[0].source
+    image_include = any(word in file.lower() for word in INCLUDE_IMAGE_WORDS)
+    found = []
+    for token in tokens[1:]:
+        if token.key is None or not token.quoted:
+            continue
+        image = token.key in INCLUDE_PARAMETERS
+        link = token.key in INCLUDE_LINK_PARAMETERS and (image_include or names_media(token.source))
+        if (image or link) and token.source.strip():
+            found.append(found_for(include_context(file, token.key), token))
+    return found
+
+
+# ---------------------------------------------------------------- template prefixes in URLs
+
+# `{{ site.baseurl }}/x.png`, `{{ site.url }}{{ site.baseurl }}/x.png`, `{{ .Site.BaseURL }}x`.
+_PREFIX = re.compile(r"(?:\{\{-?\s*\.?[A-Za-z_][\w.]*\s*-?\}\})+")
+# `{{ "/x.png" | relative_url }}`, `{{ '/x.png' | absolute_url }}`, Hugo's relURL / absURL.
+_FILTERED = re.compile(
+    r"""\{\{-?\s*(?P<q>["'])(?P<path>[^"']*)(?P=q)\s*\|\s*"""
+    r"""(?:relative_url|absolute_url|relURL|absURL|prepend:\s*site\.(?:base)?url)\b[^{}]*-?\}\}"""
+)
+# Liquid/Hexo tags that print an URL: `{% link assets/x.png %}`, `{% asset_path x.png %}`.
+_URL_TAG = re.compile(r"""\{%-?\s*(?:link|asset_path|static_url)\s+(?P<path>[^\s"'%]+)\s*-?%\}""")
+
+
+def template_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The part of an URL at text[start:end] that names the file, when a template wraps it.
+
+    Without template syntax the span is unchanged; a template whose path cannot be read
+    (`{{ page.image }}`) gives an empty span, which is no reference."""
+    value = text[start:end]
+    if "{{" not in value and "{%" not in value:
+        return start, end
+    for pattern in (_FILTERED, _URL_TAG):
+        match = pattern.fullmatch(value)
+        if match is not None:
+            return start + match.start("path"), start + match.end("path")
+    prefix = _PREFIX.match(value)
+    if prefix is not None and "{" not in value[prefix.end() :]:
+        return start + prefix.end(), end
+    return start, start

@@ -1,0 +1,478 @@
+"""Tests for discover on generator syntax: Hugo shortcodes, Hexo tags, Jekyll/Liquid includes
+and template prefixes, lazy-loading attributes, MDX components, media, and the rule table that
+scan's contexts and docs/finding.md share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mediatool.cli import main
+from mediatool.config import DiscoverSettings, Settings, load_settings
+from mediatool.discover import scan_text
+from mediatool.discover.table import DOC_PATH, known_context, render_finding
+from mediatool.errors import UsageError
+from mediatool.models import PostScan, RefKind
+from mediatool.pipeline.scanning import run_scan
+from mediatool.testing.origin import OriginServer
+
+SETTINGS = DiscoverSettings()
+
+
+def scan(text: str, name: str = "post.md", settings: DiscoverSettings = SETTINGS) -> PostScan:
+    """Scan `text`; every reference's span holds its raw text and, with the default tables, its
+    context is one docs/finding.md lists."""
+    result = scan_text(text, Path(name), settings)
+    for ref in result.references:
+        assert result.text[ref.span.start : ref.span.end] == ref.raw
+        assert settings is not SETTINGS or known_context(ref.context), ref.context
+    return result
+
+
+def found(
+    text: str, name: str = "post.md", settings: DiscoverSettings = SETTINGS
+) -> list[tuple[str, str]]:
+    return [(r.context, r.source_url) for r in scan(text, name, settings).references]
+
+
+# ---------------------------------------------------------------- Hugo shortcodes
+
+A = "https://a.example/x.png"
+
+
+@pytest.mark.parametrize(
+    "shortcode",
+    [
+        f'{{{{< figure src="{A}" >}}}}',
+        f'{{{{< figure caption="A cat" src="{A}" alt="x" >}}}}',
+        f"{{{{< figure src='{A}' >}}}}",
+        f"{{{{< figure src=`{A}` >}}}}",
+        f"{{{{< figure src={A} >}}}}",
+        f'{{{{<figure src="{A}">}}}}',
+        f'{{{{% figure src="{A}" %}}}}',
+        f'{{{{< figure src="{A}" />}}}}',
+        f'{{{{< figure\n    title="t"\n    src="{A}"\n>}}}}',
+        f'{{{{< figure\r\n  src = "{A}" >}}}}',
+        f'| a | {{{{< figure src="{A}" >}}}} |\n|---|---|\n',
+    ],
+)
+def test_figure_shortcode_in_every_spelling(shortcode: str) -> None:
+    result = scan(f"Before\n\n{shortcode}\n\nafter\n")
+    assert [(r.context, r.raw, r.media) for r in result.references] == [
+        ("shortcode:figure@src", A, "image")
+    ]
+
+
+def test_shortcode_double_quoted_escapes_keep_raw_text() -> None:
+    ref = scan('{{< figure src="https://a.example/a\\"b.png" >}}').references[0]
+    assert ref.raw == 'https://a.example/a\\"b.png'
+    assert ref.source_url == 'https://a.example/a"b.png'
+
+
+def test_figure_link_counts_only_when_it_names_an_image() -> None:
+    text = (
+        '{{< figure src="/img/s.jpg" link="https://a.example/big.jpg" >}}\n'
+        '{{< figure src="/img/t.jpg" link="https://a.example/post/" >}}\n'
+    )
+    assert found(text) == [
+        ("shortcode:figure@src", "/img/s.jpg"),
+        ("shortcode:figure@link", "https://a.example/big.jpg"),
+        ("shortcode:figure@src", "/img/t.jpg"),
+    ]
+    assert scan(text).references[0].kind is RefKind.LOCAL
+
+
+def test_positional_and_gallery_shortcodes() -> None:
+    text = (
+        '{{< img "https://a.example/p.png" "alt text" >}}\n'
+        "{{< image /local/q.jpg >}}\n"
+        '{{< gallery "https://g.example/1.jpg" "https://g.example/2.webp" "caption" >}}\n'
+        '{{< youtube "w7Ft2ymGmfc" >}}\n'
+        '{{< myhero image="https://h.example/hero.jpg" title="x" >}}\n'
+    )
+    assert found(text) == [
+        ("shortcode:img@0", "https://a.example/p.png"),
+        ("shortcode:image@0", "/local/q.jpg"),
+        ("shortcode:gallery@*", "https://g.example/1.jpg"),
+        ("shortcode:gallery@*", "https://g.example/2.webp"),
+        ("shortcode:myhero@image", "https://h.example/hero.jpg"),
+    ]
+
+
+def test_escaped_closing_and_code_shortcodes_are_text() -> None:
+    text = (
+        '{{</* figure src="https://a.example/escaped.png" */>}}\n'
+        '{{%/* figure src="https://a.example/escaped2.png" */%}}\n'
+        '`{{< figure src="https://a.example/span.png" >}}`\n\n'
+        '```\n{{< figure src="https://a.example/fence.png" >}}\n```\n'
+        '    {{< figure src="https://a.example/indented.png" >}}\n\n'
+        '{{< gallery >}}\n{{< figure src="https://a.example/in.png" >}}\n{{< /gallery >}}\n'
+    )
+    assert found(text) == [("shortcode:figure@src", "https://a.example/in.png")]
+
+
+def test_shortcode_that_looks_like_a_tag_is_found_once() -> None:
+    text = '{{<img src="https://a.example/one.png">}}'
+    assert found(text) == [("shortcode:img@src", "https://a.example/one.png")]
+
+
+def test_unclosed_shortcode_is_not_a_reference() -> None:
+    assert found('{{< figure src="https://a.example/x.png"\n\ntext') == []
+
+
+def test_shortcodes_are_found_in_html_posts_too() -> None:
+    text = '<p>{{< figure src="https://a.example/h.png" >}}</p>'
+    assert found(text, "post.html") == [("shortcode:figure@src", "https://a.example/h.png")]
+
+
+def test_shortcode_table_extends_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text(
+        '[discover]\nshortcodes = {bigimg = ["0", "background"], figure = ["caption?"]}\n'
+    )
+    settings = load_settings(config).discover
+    text = (
+        '{{< bigimg "https://a.example/b.png" background="/bg.jpg" >}}\n'
+        '{{< figure src="/a.png" caption="https://a.example/c.png" >}}\n'
+    )
+    assert found(text, settings=settings) == [
+        ("shortcode:bigimg@0", "https://a.example/b.png"),
+        ("shortcode:bigimg@background", "/bg.jpg"),
+        ("shortcode:figure@src", "/a.png"),
+        ("shortcode:figure@caption", "https://a.example/c.png"),
+    ]
+    assert found(text) == [("shortcode:figure@src", "/a.png")]
+
+
+# ---------------------------------------------------------------- Hexo and Jekyll/Liquid
+
+
+def test_hexo_img_tag_arguments() -> None:
+    text = (
+        "{% img https://a.example/1.png %}\n"
+        "{% img left shadow /images/2.png 300 200 'title text' 'alt text' %}\n"
+        '{% img [class] "https://a.example/3.jpg" %}\n'
+        "{%- img https://a.example/4.png -%}\n"
+        "{% img pic.png %}\n"
+    )
+    assert found(text) == [
+        ("tag:img@first-url", "https://a.example/1.png"),
+        ("tag:img@first-url", "/images/2.png"),
+        ("tag:img@first-url", "https://a.example/3.jpg"),
+        ("tag:img@first-url", "https://a.example/4.png"),
+        ("tag:img@first-url", "pic.png"),
+    ]
+
+
+def test_hexo_asset_img_is_local_and_theme_tags() -> None:
+    text = (
+        "{% asset_img slug.jpg This is a title %}\n"
+        "{% asset_img wide banner.png %}\n"
+        "{% image https://a.example/v.png, alt=每天下课回宿舍的路 %}\n"
+        "{% image https://a.example/s.png 'caption' width:400px %}\n"
+        "{% inlineImg https://a.example/i.png 150px %}\n"
+        "{% note info %}text{% endnote %}\n"
+    )
+    result = scan(text)
+    assert [(r.context, r.source_url) for r in result.references] == [
+        ("tag:asset_img@asset", "slug.jpg"),
+        ("tag:asset_img@asset", "banner.png"),
+        ("tag:image@0", "https://a.example/v.png"),
+        ("tag:image@0", "https://a.example/s.png"),
+        ("tag:inlineimg@0", "https://a.example/i.png"),
+    ]
+    assert result.references[0].kind is RefKind.LOCAL
+
+
+def test_jekyll_includes_pass_images() -> None:
+    text = (
+        '{% include figure image_path="/assets/images/fig.png" alt="a" caption="c" %}\n'
+        "{% include image.html url='https://a.example/y' description='d' %}\n"
+        '{% include figure.html src="https://a.example/s.jpg" %}\n'
+        '{% include link.html url="https://a.example/about" %}\n'
+        '{% include link.html url="https://a.example/doc.pdf" %}\n'
+        "{% include figure image_path=page.teaser %}\n"
+    )
+    result = scan(text)
+    assert [(r.context, r.source_url, r.media) for r in result.references] == [
+        ("include:figure@image_path", "/assets/images/fig.png", "image"),
+        ("include:image.html@url", "https://a.example/y", "image"),
+        ("include:figure.html@src", "https://a.example/s.jpg", "image"),
+        ("include:link.html@url", "https://a.example/doc.pdf", "document"),
+    ]
+
+
+def test_raw_blocks_are_text_and_highlight_blocks_are_code() -> None:
+    text = (
+        "{% raw %}{% img https://a.example/raw.png %}{% endraw %}\n"
+        '{% highlight html %}\n<img src="https://a.example/code.png">\n{% endhighlight %}\n'
+        "{% codeblock %}\n![x](https://a.example/code2.png)\n{% endcodeblock %}\n\n"
+        '{% raw %}<img src="https://a.example/html-in-raw.png">{% endraw %}\n'
+    )
+    assert found(text) == [("img@src", "https://a.example/html-in-raw.png")]
+
+
+def test_liquid_tag_table_extends_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text('[discover]\ntags = {cover = ["0"]}\n')
+    settings = load_settings(config).discover
+    assert found("{% cover https://a.example/c.png %}", settings=settings) == [
+        ("tag:cover@0", "https://a.example/c.png")
+    ]
+    assert found("{% cover https://a.example/c.png %}") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("![a]({{ site.baseurl }}/assets/b.png)", "/assets/b.png"),
+        ('![a]({{ site.baseurl }}/assets/b.png "title")', "/assets/b.png"),
+        ("![a]({{site.url}}{{site.baseurl}}/assets/b.png)", "/assets/b.png"),
+        ('<img src="{{ site.baseurl }}/assets/b.png">', "/assets/b.png"),
+        ("<img src=\"{{ '/assets/b.png' | relative_url }}\">", "/assets/b.png"),
+        ("<img src='{{ \"/assets/b.png\" | absolute_url }}'>", "/assets/b.png"),
+        ('![a]({{ "/assets/b.png" | relative_url }})', "/assets/b.png"),
+        ("![a]({% link assets/b.png %})", "assets/b.png"),
+        ("![a]({% asset_path b.png %})", "b.png"),
+        (
+            '{{< figure src="{{ .Site.BaseURL }}/assets/b.png" >}}',
+            "{{ .Site.BaseURL }}/assets/b.png",
+        ),
+    ],
+)
+def test_template_prefixes_name_the_local_path_inside(text: str, raw: str) -> None:
+    result = scan(text)
+    assert [r.raw for r in result.references] == [raw]
+    assert result.references[0].kind is RefKind.LOCAL
+
+
+def test_a_template_without_a_path_is_no_reference() -> None:
+    assert found('<img src="{{ page.image }}">\n\n![x]({{ page.cover }})') == []
+
+
+# ---------------------------------------------------------------- attributes and components
+
+
+def test_lazy_loading_attributes() -> None:
+    text = (
+        '<img data-original-src="//upload-images.jianshu.io/a.png" data-original-width="800">\n'
+        '<img src="data:image/gif;base64,R0lGOD" data-lazy-src="https://a.example/l.jpg" '
+        'data-lazy-srcset="https://a.example/l-300.jpg 300w, https://a.example/l-600.jpg 600w">\n'
+        '<img data-orig-file="https://a.example/o.jpg" data-medium-file="https://a.example/m.jpg"'
+        ' data-large-file="https://a.example/g.jpg">\n'
+        '<img data-echo="https://a.example/e.jpg" data-url="https://a.example/u.jpg">\n'
+        '<img data-croporisrc="https://mmbiz.qpic.cn/c" data-backsrc="https://mmbiz.qpic.cn/b">\n'
+        '<div data-bg="https://a.example/bg.jpg" data-url="https://a.example/not-img-tag"></div>\n'
+    )
+    assert found(text) == [
+        ("img@data-original-src", "https://upload-images.jianshu.io/a.png"),
+        ("img@src", "data:image/gif;base64,R0lGOD"),
+        ("img@data-lazy-src", "https://a.example/l.jpg"),
+        ("img@data-lazy-srcset", "https://a.example/l-300.jpg"),
+        ("img@data-lazy-srcset", "https://a.example/l-600.jpg"),
+        ("img@data-orig-file", "https://a.example/o.jpg"),
+        ("img@data-medium-file", "https://a.example/m.jpg"),
+        ("img@data-large-file", "https://a.example/g.jpg"),
+        ("img@data-echo", "https://a.example/e.jpg"),
+        ("img@data-url", "https://a.example/u.jpg"),
+        ("img@data-croporisrc", "https://mmbiz.qpic.cn/c"),
+        ("img@data-backsrc", "https://mmbiz.qpic.cn/b"),
+        ("attr@data-bg", "https://a.example/bg.jpg"),
+    ]
+
+
+def test_noscript_fallback_is_scanned() -> None:
+    # HTMLParser reads <noscript> content as markup, as browsers with scripting off do.
+    text = (
+        '<img class="lazy" data-src="https://a.example/n.jpg" src="/p.gif">'
+        '<noscript><img src="https://a.example/n.jpg"></noscript>'
+    )
+    assert found(text) == [
+        ("img@data-src", "https://a.example/n.jpg"),
+        ("img@src", "/p.gif"),
+        ("img@src", "https://a.example/n.jpg"),
+    ]
+
+
+def test_attribute_table_extends_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text(
+        "[discover]\nattributes = [\n"
+        '  {tag = "img", attribute = "data-lazy", kind = "url"},\n'
+        '  {tag = "div", attribute = "data-set", kind = "srcset"},\n'
+        '  {tag = "*", attribute = "data-movie", media = "video"},\n'
+        "]\n"
+    )
+    settings = load_settings(config).discover
+    text = (
+        '<img data-lazy="https://a.example/1.png"><div data-set="a.png 1x, b.png 2x"></div>'
+        '<p data-movie="https://a.example/m.mp4"></p>'
+    )
+    result = scan(text, settings=settings)
+    assert [(r.context, r.raw, r.media) for r in result.references] == [
+        ("img@data-lazy", "https://a.example/1.png", "image"),
+        ("div@data-set", "a.png", "image"),
+        ("div@data-set", "b.png", "image"),
+        ("attr@data-movie", "https://a.example/m.mp4", "video"),
+    ]
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ('attributes = [{tag = "img"}]', "needs tag and attribute"),
+        ('attributes = [{tag = "img", attribute = "x", kind = "css"}]', "kind is one of"),
+        ('attributes = [{tag = "img", attribute = "x", media = "movie"}]', "media one of"),
+        ('shortcodes = {figure = "src"}', "discover.shortcodes maps a name"),
+        ("components = {Image = [1]}", "discover.components maps a name"),
+    ],
+)
+def test_bad_discover_tables_are_usage_errors(tmp_path: Path, config: str, words: str) -> None:
+    path = tmp_path / "mediatool.toml"
+    path.write_text(f"[discover]\n{config}\n")
+    with pytest.raises(UsageError, match=words) as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+
+
+def test_capitalised_components() -> None:
+    text = (
+        '<Image imgUrl="https://a.example/c.png" alt="x" />\n\n'
+        '<Figure src={"https://a.example/j.png"} caption="c" />\n\n'
+        "<Picture url={'/local/p.webp'} />\n\n"
+        "<Image src={cover} />\n\n"
+        '<Link url="https://a.example/about" />\n\n'
+        '<Card url="https://a.example/card.jpg" />\n\n'
+        '<Img src="https://a.example/i.png">\n\n'
+        '<IMG SRC="https://a.example/caps.png">\n'
+    )
+    assert found(text) == [
+        ("component:Image@imgUrl", "https://a.example/c.png"),
+        ("component:Figure@src", "https://a.example/j.png"),
+        ("component:Picture@url", "/local/p.webp"),
+        ("component:Card@url", "https://a.example/card.jpg"),
+        ("img@src", "https://a.example/i.png"),
+        ("img@src", "https://a.example/caps.png"),
+    ]
+
+
+def test_component_table_extends_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text('[discover]\ncomponents = {Hero = ["background"]}\n')
+    settings = load_settings(config).discover
+    text = '<Hero background="https://a.example/h.jpg" />'
+    assert found(text, settings=settings) == [
+        ("component:Hero@background", "https://a.example/h.jpg")
+    ]
+    assert found(text) == []
+
+
+# ---------------------------------------------------------------- media
+
+
+def test_media_elements() -> None:
+    text = (
+        '<video src="https://a.example/v.webm" poster="https://a.example/p.jpg">'
+        '<source src="https://a.example/v.mp4" type="video/mp4">'
+        '<track src="https://a.example/subs.vtt" kind="subtitles"></video>\n'
+        '<audio controls><source src="https://a.example/a.ogg"></audio>\n'
+        '<picture><source srcset="https://a.example/w.webp"><img src="https://a.example/w.jpg">'
+        "</picture>\n"
+        '<object data="https://a.example/paper.pdf" type="application/pdf"></object>\n'
+        '<embed src="https://a.example/clip" type="video/mp4">\n'
+        '<embed src="https://a.example/game.swf">\n'
+    )
+    result = scan(text)
+    assert [(r.context, r.media) for r in result.references] == [
+        ("video@src", "video"),
+        ("video@poster", "image"),
+        ("source@src", "video"),
+        ("track@src", "track"),
+        ("source@src", "audio"),
+        ("source@srcset", "image"),
+        ("img@src", "image"),
+        ("object@data", "document"),
+        ("embed@src", "video"),
+    ]
+
+
+def test_links_to_media_files() -> None:
+    text = (
+        "[the paper](https://a.example/paper.pdf) and [a song](https://a.example/s.MP3?dl=1)\n"
+        "[a page](https://a.example/page.html)\n\n"
+        "![clip](https://a.example/clip.mp4)\n\n"
+        '<a href="https://a.example/talk.m4a">talk</a> <a href="https://a.example/x.html">x</a>\n'
+    )
+    result = scan(text)
+    assert [(r.context, r.source_url, r.media) for r in result.references] == [
+        ("markdown-link", "https://a.example/paper.pdf", "document"),
+        ("markdown-link", "https://a.example/s.MP3?dl=1", "audio"),
+        ("markdown", "https://a.example/clip.mp4", "video"),
+        ("a@href", "https://a.example/talk.m4a", "audio"),
+    ]
+
+
+def test_scan_records_and_summary_show_media(tmp_path: Path) -> None:
+    post = tmp_path / "p.md"
+    post.write_text(
+        "![i](https://a.example/i.png)\n\n[v](https://a.example/v.webm)\n\n"
+        '{{< figure src="https://a.example/f.png" >}}\n'
+    )
+    records: list[dict[str, object]] = []
+    summary = run_scan(
+        [post], Settings(cache_dir=tmp_path / "cache"), emit=records.append, say=print
+    )
+    assert [(r["context"], r["media"]) for r in records] == [
+        ("markdown", "image"),
+        ("markdown-link", "video"),
+        ("shortcode:figure@src", "image"),
+    ]
+    assert summary.by_media == {"image": 2, "video": 1}
+    assert summary.by_context["shortcode:figure@src"] == 1
+
+
+# ---------------------------------------------------------------- the rule table
+
+
+def test_docs_finding_is_rendered_from_the_table() -> None:
+    assert DOC_PATH.read_text(encoding="utf-8") == render_finding(), (
+        "docs/finding.md is stale: run scripts/gen-docs"
+    )
+
+
+def test_every_default_attribute_is_documented_and_unknown_contexts_are_not() -> None:
+    rendered = render_finding()
+    for context in ("img@data-original-src", "img@data-lazy-srcset", "track@src", "a@href"):
+        assert f"`{context}`" in rendered
+    assert known_context("shortcode:figure@src") and known_context("frontmatter:cover")
+    assert not known_context("img@data-nothing") and not known_context("bogus")
+
+
+# ---------------------------------------------------------------- through fetch and rewrite
+
+
+def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    image, paper = "http://img.example.test/fig.jpg", "http://img.example.test/paper.pdf"
+    proxy_env.add(image, jpeg_bytes)
+    proxy_env.add(paper, b"%PDF-1.4 not an image")
+    post = tmp_path / "posts" / "p.md"
+    post.parent.mkdir()
+    text = f'{{{{< figure\n  caption="c"\n  src="{image}" >}}}}\n\n[the paper]({paper})\n'
+    post.write_text(text)
+    cache = str(tmp_path / "cache")
+    fetched = CliRunner().invoke(main, ["fetch", str(post), "--cache", cache, "--json"])
+    assert fetched.exit_code == 0, fetched.stderr
+    assert proxy_env.requests_for(paper) == []
+    rewritten = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--json"])
+    assert rewritten.exit_code == 0, rewritten.stderr
+    after = post.read_text()
+    assert image not in after and f"[the paper]({paper})" in after
+    local = after.split('src="', 1)[1].split('"', 1)[0]
+    assert (post.parent / local).resolve().read_bytes() == jpeg_bytes
+    undone = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--undo"])
+    assert undone.exit_code == 0 and post.read_text() == text
