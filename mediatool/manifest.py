@@ -419,12 +419,6 @@ class Manifest:
                 found[row[0]] = UrlStatus(*row)
         return found
 
-    def sha256_of(self, origin_url: str) -> str | None:
-        row = self.db.execute(
-            "SELECT sha256 FROM urls WHERE origin_url=? AND status='ok'", (origin_url,)
-        ).fetchone()
-        return row[0] if row else None
-
     # -- images -----------------------------------------------------------------------------
 
     def add_original(self, sha256: str, relpath: str, size: int) -> bool:
