@@ -38,16 +38,6 @@ _SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
 _SVG_LENGTH = r"""(?<![\w:-]){name}\s*=\s*["']\s*([0-9]+(?:\.[0-9]+)?)\s*(?:px)?\s*["']"""
 
 
-class _ImageError(ImageError):
-    """An ImageError that survives the trip back from a worker process.
-
-    ItemError's (reason, message) constructor does not match its pickled args (message only),
-    so a plain ImageError cannot be unpickled; this one unpickles as a plain ImageError."""
-
-    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
-        return ImageError, (self.reason, self.message)
-
-
 @dataclass
 class Decoded:
     """One decoded original: the 8-bit, upright, possibly reduced image and what it needs."""
@@ -119,7 +109,7 @@ def _stored_size(job: AnalyzeJob) -> int:
     try:
         return job.path.stat().st_size
     except OSError as exc:
-        raise _ImageError(
+        raise ImageError(
             "corrupt_image",
             f"{job.path}: cannot read the stored original ({exc.strerror}); "
             "run fetch --refresh or remove the URL",
@@ -134,12 +124,12 @@ def _open(job: AnalyzeJob, handle: BinaryIO) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(handle)
     except Image.DecompressionBombError as exc:
-        raise _ImageError(
+        raise ImageError(
             "too_many_pixels",
             f"{job.path}: {exc} Pillow refuses to decode it; remove the URL if it is not needed",
         ) from exc
     except UnidentifiedImageError as exc:
-        raise _ImageError(
+        raise ImageError(
             "not_an_image", f"{job.path}: not an image format mediatool can read; {DAMAGED}"
         ) from exc
     except _DECODE_ERRORS as exc:
@@ -150,7 +140,7 @@ def _check_pixels(job: AnalyzeJob, image: Image.Image, settings: ImageSettings) 
     """Refuse, before decoding, an image whose header claims more pixels than allowed."""
     width, height = image.size
     if width * height > settings.max_pixels:
-        raise _ImageError(
+        raise ImageError(
             "too_many_pixels",
             f"{job.path}: {width}x{height} is {width * height:,} pixels, more than "
             f"images.max_pixels ({settings.max_pixels:,}); raise it in mediatool.toml if the "
@@ -161,7 +151,7 @@ def _check_pixels(job: AnalyzeJob, image: Image.Image, settings: ImageSettings) 
 
 
 def _corrupt(job: AnalyzeJob, detail: str) -> ImageError:
-    return _ImageError("corrupt_image", f"{job.path}: {detail}; {DAMAGED}")
+    return ImageError("corrupt_image", f"{job.path}: {detail}; {DAMAGED}")
 
 
 # --- decoding -----------------------------------------------------------------------------
