@@ -53,7 +53,6 @@ DEFAULT_FRONTMATTER_KEYS = (
     "feature_image",
     "og_image",
 )
-DEFAULT_THUMB_FRONTMATTER_KEYS = ("thumbnail",)
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_PER_HOST = 4
