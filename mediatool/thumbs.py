@@ -85,9 +85,10 @@ def _height_at(new_width: int, width: int, height: int) -> int:
 
 
 def thumb_relpath(sha256: str, width: int, height: int, fmt: str) -> str:
-    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp"."""
-    extension = FORMATS[fmt.lower()][1] if fmt.lower() in FORMATS else fmt.lower()
-    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{extension}"
+    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp".
+
+    `fmt` is a format key as `thumb_format` returns it (checked there)."""
+    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{FORMATS[fmt][1]}"
 
 
 def thumb_format(settings: ImageSettings, alpha: bool) -> str:
