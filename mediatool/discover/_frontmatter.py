@@ -108,13 +108,13 @@ def _from_yaml(yaml_text: str, base: int, keys: Sequence[str]) -> list[Found]:
         items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         context = f"frontmatter:{key_node.value}"
         for item in items:
-            scalar = _scalar(item, yaml_text, base, context)
+            scalar = _scalar(item, base, context)
             if scalar is not None:
                 found.append(scalar)
     return found
 
 
-def _scalar(node: yaml.Node, yaml_text: str, base: int, context: str) -> Found | None:
+def _scalar(node: yaml.Node, base: int, context: str) -> Found | None:
     """A reference for a plain or quoted string scalar; None for anything else or empty."""
     if not isinstance(node, yaml.ScalarNode) or node.tag != _STR_TAG or not node.value.strip():
         return None
