@@ -2,9 +2,10 @@
 
 `analyze` is the CPU stage the pipeline runs in a process pool. It checks the pixel count from
 the header before anything is decoded, asks libjpeg to decode a JPEG at the smallest scale
-(1/8, 1/4, 1/2 or 1) that still covers the largest thumbnail and the 32x32 the phash needs,
-applies the EXIF orientation, brings every mode (CMYK, palette, 16-bit, alpha) to 8-bit
-L/LA/RGB/RGBA, and serves the hashes and all the thumbnails from that one decoded image.
+(1/8, 1/4, 1/2 or 1) that still covers the largest thumbnail and HASH_MIN_SIDE, 128 pixels a
+side (phash itself reads a 32x32 reduction, but its bits drift when libjpeg decodes below
+about 128), applies the EXIF orientation, brings every mode (CMYK, palette, 16-bit, alpha) to
+8-bit L/LA/RGB/RGBA, and serves the hashes and all the thumbnails from that one decoded image.
 SVG is not rasterised: it keeps its declared size and gets no hash and no thumbnails.
 """
 
