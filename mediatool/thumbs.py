@@ -2,8 +2,9 @@
 where they live in the cache, and writing them.
 
 Thumbnails are derived files: the same original, size and settings always give the same file,
-so one that already exists is never written again. Every file goes through a temporary file and
-a rename (files.py), so a reader never sees half a thumbnail.
+so one that already exists (and is not empty) is not written again by `fetch`. `thumbs
+--rebuild` does write each one again (`replace_existing`), after the settings changed. Every file
+goes through a temporary file and a rename (files.py), so a reader never sees half a thumbnail.
 """
 
 from __future__ import annotations
