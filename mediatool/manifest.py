@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mediatool.errors import CacheNotWritable, ManifestTooNew
 from mediatool.models import (
@@ -133,6 +134,9 @@ class ImageRow:
     canonical: str
     post_count: int
     notes: tuple[str, ...]
+
+
+ImageFilter = Literal["grouped", "boilerplate", "mismatched"]  # the report's image queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,7 +577,7 @@ class Manifest:
             )
         )
 
-    def image_rows(self, where: str) -> list[ImageRow]:
+    def image_rows(self, where: ImageFilter) -> list[ImageRow]:
         """Usable images matching one of the report's fixed filters."""
         filters = {
             "grouped": "coalesce(i.canonical, i.sha256) IN (SELECT canonical FROM images"
