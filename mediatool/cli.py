@@ -8,14 +8,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from mediatool import __version__, pipeline, report
-from mediatool.config import find_config, load_settings
+from mediatool.config import Settings, find_config, load_settings
 from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError
 
+T = TypeVar("T")
 PATHS = click.argument(
     "paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]..."
 )
@@ -274,11 +275,11 @@ def _echo_diffs(diffs: tuple[str, ...]) -> None:
         click.echo(diff, nl=False)
 
 
-def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Any:
+def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Settings:
     return _run(lambda: load_settings(config or find_config(targets), overrides))
 
 
-def _run(call: Callable[[], Any]) -> Any:
+def _run(call: Callable[[], T]) -> T:
     """Run library code; a MediatoolError becomes its message and exit code."""
     try:
         return call()

@@ -94,7 +94,6 @@ FRONTMATTER_KEYS_BY_GENERATOR: dict[str, tuple[str, ...]] = {
 DEFAULT_FRONTMATTER_KEYS = tuple(
     dict.fromkeys(key for keys in FRONTMATTER_KEYS_BY_GENERATOR.values() for key in keys)
 )
-DEFAULT_THUMB_FRONTMATTER_KEYS = ("thumbnail",)
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_PER_HOST = 4

@@ -7,8 +7,10 @@
     │   └── ManifestTooNew
     └── ItemError                  exit 1  one item failed; recorded, reported, the run goes on
         ├── PostError              a post could not be read or parsed
-        ├── FetchError             an URL could not be fetched (carries a reason code)
         └── ImageError             bytes that are not a usable image (carries a reason code)
+
+An URL that cannot be fetched is not an exception: the fetcher returns a FetchFailure
+(models.py) with its reason code, and the run records it.
 
 Reason codes (short, stable, stored in the manifest and shown by --json):
     http_NNN, not_an_image, empty_body, truncated, too_large, too_many_pixels, corrupt_image,
@@ -67,10 +69,6 @@ class ItemError(MediatoolError):
 
 class PostError(ItemError):
     """A post could not be read or parsed."""
-
-
-class FetchError(ItemError):
-    """An URL could not be fetched."""
 
 
 class ImageError(ItemError):

@@ -61,7 +61,11 @@ def _create_temp(folder: Path) -> tuple[int, Path]:
 def temp_file_in(folder: Path) -> Iterator[tuple[BinaryIO, Path]]:
     """An open temporary file in `folder` (same file system as its final place); deleted on error.
 
-    The caller renames it into place with `publish` before the block ends, or it is removed.
+    Only an error inside the block removes it. After the block the file is the caller's: it
+    renames it into place with `publish` (at once, or later, as the fetcher does) or unlinks it.
+    A killed run leaves its temporary files behind: `Store.prepare` (every fetch) clears those
+    in cache/tmp with `remove_stale_temp_files`; those `atomic_write_bytes` made beside a post,
+    a thumbnail or the report stay there (named `.mediatool-<pid>-<n>.part`).
     `folder` is created when missing (the common case, it exists, costs no extra system call).
     Writes go straight to the file (no buffer): callers write whole blocks."""
     try:

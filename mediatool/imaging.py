@@ -2,9 +2,10 @@
 
 `analyze` is the CPU stage the pipeline runs in a process pool. It checks the pixel count from
 the header before anything is decoded, asks libjpeg to decode a JPEG at the smallest scale
-(1/8, 1/4, 1/2 or 1) that still covers the largest thumbnail and the 32x32 the phash needs,
-applies the EXIF orientation, brings every mode (CMYK, palette, 16-bit, alpha) to 8-bit
-L/LA/RGB/RGBA, and serves the hashes and all the thumbnails from that one decoded image.
+(1/8, 1/4, 1/2 or 1) that still covers the largest thumbnail and HASH_MIN_SIDE, 128 pixels a
+side (phash itself reads a 32x32 reduction, but its bits drift when libjpeg decodes below
+about 128), applies the EXIF orientation, brings every mode (CMYK, palette, 16-bit, alpha) to
+8-bit L/LA/RGB/RGBA, and serves the hashes and all the thumbnails from that one decoded image.
 SVG is not rasterised: it keeps its declared size and gets no hash and no thumbnails.
 """
 
@@ -36,16 +37,6 @@ _DECODE_ERRORS += (IndexError, TypeError, KeyError, struct.error, zlib.error)
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90 degrees
 _SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
 _SVG_LENGTH = r"""(?<![\w:-]){name}\s*=\s*["']\s*([0-9]+(?:\.[0-9]+)?)\s*(?:px)?\s*["']"""
-
-
-class _ImageError(ImageError):
-    """An ImageError that survives the trip back from a worker process.
-
-    ItemError's (reason, message) constructor does not match its pickled args (message only),
-    so a plain ImageError cannot be unpickled; this one unpickles as a plain ImageError."""
-
-    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
-        return ImageError, (self.reason, self.message)
 
 
 @dataclass
@@ -121,7 +112,7 @@ def _stored_size(job: AnalyzeJob) -> int:
     try:
         return job.path.stat().st_size
     except OSError as exc:
-        raise _ImageError(
+        raise ImageError(
             "corrupt_image",
             f"{job.path}: cannot read the stored original ({exc.strerror}); "
             "run fetch --refresh or remove the URL",
@@ -136,13 +127,13 @@ def _open(job: AnalyzeJob, handle: BinaryIO) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(handle)
     except Image.DecompressionBombError as exc:
-        raise _ImageError(
+        raise ImageError(
             "too_many_pixels",
             f"{job.path}: {exc} Pillow refuses to decode it; if the image is genuine, raise "
             "images.max_pixels (--max-pixels) and fetch again, or remove the URL",
         ) from exc
     except UnidentifiedImageError as exc:
-        raise _ImageError(
+        raise ImageError(
             "not_an_image", f"{job.path}: not an image format mediatool can read; {DAMAGED}"
         ) from exc
     except _DECODE_ERRORS as exc:
@@ -153,7 +144,7 @@ def _check_pixels(job: AnalyzeJob, image: Image.Image, settings: ImageSettings) 
     """Refuse, before decoding, an image whose header claims more pixels than allowed."""
     width, height = image.size
     if width * height > settings.max_pixels:
-        raise _ImageError(
+        raise ImageError(
             "too_many_pixels",
             f"{job.path}: {width}x{height} is {width * height:,} pixels, more than "
             f"images.max_pixels ({settings.max_pixels:,}); if the image is genuine, raise it "
@@ -164,7 +155,7 @@ def _check_pixels(job: AnalyzeJob, image: Image.Image, settings: ImageSettings) 
 
 
 def _corrupt(job: AnalyzeJob, detail: str) -> ImageError:
-    return _ImageError("corrupt_image", f"{job.path}: {detail}; {DAMAGED}")
+    return ImageError("corrupt_image", f"{job.path}: {detail}; {DAMAGED}")
 
 
 # --- decoding -----------------------------------------------------------------------------

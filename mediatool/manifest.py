@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mediatool.errors import CacheNotWritable, ManifestTooNew
 from mediatool.models import (
@@ -158,6 +159,9 @@ class ImageRow:
     canonical: str
     post_count: int
     notes: tuple[str, ...]
+
+
+ImageFilter = Literal["grouped", "boilerplate", "mismatched"]  # the report's image queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,12 +498,6 @@ class Manifest:
                 found[row[0]] = UrlStatus(*row)
         return found
 
-    def sha256_of(self, origin_url: str) -> str | None:
-        row = self.db.execute(
-            "SELECT sha256 FROM urls WHERE origin_url=? AND status='ok'", (origin_url,)
-        ).fetchone()
-        return row[0] if row else None
-
     # -- images -----------------------------------------------------------------------------
 
     def add_original(self, sha256: str, relpath: str, size: int) -> bool:
@@ -687,7 +685,7 @@ class Manifest:
             )
         )
 
-    def image_rows(self, where: str) -> list[ImageRow]:
+    def image_rows(self, where: ImageFilter) -> list[ImageRow]:
         """Usable images matching one of the report's fixed filters."""
         filters = {
             "grouped": "coalesce(i.canonical, i.sha256) IN (SELECT canonical FROM images"

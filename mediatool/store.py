@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from mediatool.errors import CacheNotWritable
@@ -115,9 +114,3 @@ class Store:
         """True when the stored file exists and still has the bytes it is named for."""
         path = self.root / relpath
         return path.is_file() and sha256_of_file(path) == sha256
-
-    def disk_usage(self) -> int:
-        total = 0
-        for folder, _, files in os.walk(self.root):
-            total += sum((Path(folder) / name).stat().st_size for name in files)
-        return total

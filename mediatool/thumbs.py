@@ -2,8 +2,9 @@
 where they live in the cache, and writing them.
 
 Thumbnails are derived files: the same original, size and settings always give the same file,
-so one that already exists is never written again. Every file goes through a temporary file and
-a rename (files.py), so a reader never sees half a thumbnail.
+so one that already exists (and is not empty) is not written again by `fetch`. `thumbs
+--rebuild` does write each one again (`replace_existing`), after the settings changed. Every file
+goes through a temporary file and a rename (files.py), so a reader never sees half a thumbnail.
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ def _height_at(new_width: int, width: int, height: int) -> int:
 
 
 def thumb_relpath(sha256: str, width: int, height: int, fmt: str) -> str:
-    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp"."""
-    extension = FORMATS[fmt.lower()][1] if fmt.lower() in FORMATS else fmt.lower()
-    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{extension}"
+    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp".
+
+    `fmt` is a format key as `thumb_format` returns it (checked there)."""
+    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{FORMATS[fmt][1]}"
 
 
 def thumb_format(settings: ImageSettings, alpha: bool) -> str:
