@@ -50,7 +50,7 @@ def run_rewrite(
     reader = PostReader(settings.discover, say, workers=settings.workers)
     diffs: list[str] = []
     ready: list[Rewritten] = []
-    with Manifest.open(store.manifest_path) as manifest:
+    with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         bar = tqdm(
             total=len(posts), desc="rewrite", unit="post", disable=not progress, file=sys.stderr

@@ -27,7 +27,7 @@ def run_undo(
     restored = undone = 0
     problems: list[str] = []
     diffs: list[str] = []
-    with Manifest.open(store.manifest_path) as manifest:
+    with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         for path in posts:
             records = manifest.rewrites_of(post_key(path))
