@@ -772,9 +772,24 @@ def _not_writable(path: Path) -> str | None:
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     if not read_only:
         return sqlite3.connect(path, isolation_level=None)
-    # immutable: no -wal/-shm files to create in a folder that cannot be written.
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
-    return sqlite3.connect(uri, uri=True, isolation_level=None)
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        # Everything is in the main file: immutable needs no -shm file, none can be made here.
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    # Commits of a run that was killed are still in the -wal file: reading them needs the -shm
+    # file (SQLite reads a read-only one); immutable would silently skip them.
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        connection.close()
+        raise CacheNotWritable(
+            f"{path}: holds changes of an interrupted run that cannot be read in a read-only "
+            "folder; make the cache folder writable and run the command again."
+        ) from exc
+    return connection
 
 
 def _fatal(path: Path, exc: sqlite3.Error) -> FatalError:

@@ -10,7 +10,9 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -492,3 +494,29 @@ def test_a_full_disk_stops_fetch_with_one_line_naming_the_file(
         r"or disk is full)\); free some space and run again\.\n",
         done.stderr,
     ), done.stderr
+
+
+def test_a_read_only_cache_shows_the_commits_a_killed_run_left_in_the_wal(
+    fetched: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A killed run leaves commits in manifest.sqlite-wal; reading the manifest read-only must
+    see them (SQLite's `immutable` would not), or say it cannot."""
+    post, cache = fetched
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    db = sqlite3.connect(cache / "manifest.sqlite", isolation_level=None)
+    db.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal file
+    db.execute("UPDATE urls SET status='failed', reason='http_404'")
+    for part in cache.glob("manifest.sqlite*"):  # a snapshot, as a kill -9 would leave it
+        shutil.copy(part, copy / part.name)
+    db.close()
+    assert (copy / "manifest.sqlite-wal").stat().st_size > 0
+    dry = _read_only(copy, "rewrite", str(post), "--cache", str(copy), "--dry-run")
+    assert f"{post}:1: left remote: {GOOD} (http_404)" in dry.stderr.splitlines(), dry.stderr
+    (copy / "manifest.sqlite-shm").unlink()
+    refused = _read_only(copy, "rewrite", str(post), "--cache", str(copy), "--check")
+    assert refused.returncode == 3
+    assert refused.stderr == (
+        f"error: {copy / 'manifest.sqlite'}: holds changes of an interrupted run that cannot be "
+        "read in a read-only folder; make the cache folder writable and run the command again.\n"
+    )
