@@ -390,7 +390,7 @@ WRITING_COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("command", WRITING_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("command", [["fetch", "{post}"], *WRITING_COMMANDS], ids=" ".join)
 def test_commands_that_write_refuse_a_read_only_cache_in_one_line(
     fetched: tuple[Path, Path], command: list[str]
 ) -> None:
@@ -520,3 +520,48 @@ def test_a_read_only_cache_shows_the_commits_a_killed_run_left_in_the_wal(
         f"error: {copy / 'manifest.sqlite'}: holds changes of an interrupted run that cannot be "
         "read in a read-only folder; make the cache folder writable and run the command again.\n"
     )
+
+
+def _as_other_user(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line in a user namespace (`unshare -r`): root there overrides permissions
+    only on files of mapped owners, so a folder owned by uid 1000 with mode 555 refuses writes
+    with EACCES, as it would for a user who is not its owner."""
+    return subprocess.run(
+        ["unshare", "-r", "--", *PYTHON_CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_cache_folder_without_write_permission(fetched: tuple[Path, Path]) -> None:
+    post, cache = fetched
+    for path in [cache, *cache.rglob("*")]:
+        os.chown(path, 1000, 1000)
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    refused = _as_other_user("rewrite", str(post), "--cache", str(cache))
+    assert refused.returncode == 3, refused.stderr
+    assert refused.stderr == (
+        f"error: {cache}: cache folder is not writable (Permission denied); "
+        "choose another with --cache or fix its permissions.\n"
+    )
+    check = _as_other_user("rewrite", str(post), "--cache", str(cache), "--check")
+    assert check.returncode == 1, check.stderr
+    assert f"{post}:1: localizable: {GOOD}" in check.stderr.splitlines()
+    for path in [cache, *cache.rglob("*")]:  # let pytest clean up
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_an_unreadable_post_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    secret = _html_post(posts, "secret.md", "http://img.example.test/secret.jpg")
+    _html_post(posts, "open.md", GOOD)
+    os.chown(secret, 1000, 1000)
+    secret.chmod(0o000)
+    done = _as_other_user("scan", str(posts))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"{secret}: cannot read the file (Permission denied); check it exists and is readable."
+    )
+    assert [json.loads(line)["source_url"] for line in done.stdout.splitlines()] == [GOOD]
