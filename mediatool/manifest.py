@@ -792,6 +792,15 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     return connection
 
 
+def _disk_full(folder: Path) -> bool:
+    """True when the file system of `folder` has no block left (SQLite then reports some
+    writes, e.g. of its -shm file, as an I/O error rather than SQLITE_FULL)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
 def _fatal(path: Path, exc: sqlite3.Error) -> FatalError:
     """The one-line error for a SQLite error on the manifest at `path`."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -803,7 +812,7 @@ def _fatal(path: Path, exc: sqlite3.Error) -> FatalError:
             "and run `mediatool fetch` again to rebuild it (its undo records stay in the "
             "moved file)."
         )
-    if code in _FULL:
+    if code in _FULL or (code == "SQLITE_IOERR" and _disk_full(path.parent)):
         return NoSpace(f"{path}: cannot write ({exc}); free some space and run again.")
     if code in _NOT_WRITABLE:
         return CacheNotWritable(

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -223,6 +224,15 @@ def test_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert result.stderr == (
         f"error: {config}: not UTF-8 (byte 0xe9 on line 2); save the file as UTF-8.\n"
     )
+
+
+def test_config_given_as_a_named_pipe_is_refused_not_read(tmp_path: Path) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    config = tmp_path / "pipe.toml"
+    os.mkfifo(config)
+    done = _run_cli("scan", str(post), "--config", str(config))  # a hang fails on the timeout
+    assert done.returncode == 2
+    assert done.stderr == f"error: {config}: not a regular file; give --config a TOML file.\n"
 
 
 def test_a_valid_config_file_is_taken(tmp_path: Path) -> None:
@@ -565,3 +575,27 @@ def test_an_unreadable_post_is_one_line_and_the_run_goes_on(tmp_path: Path) -> N
         f"{secret}: cannot read the file (Permission denied); check it exists and is readable."
     )
     assert [json.loads(line)["source_url"] for line in done.stdout.splitlines()] == [GOOD]
+
+
+@pytest.mark.parametrize("command", [["rewrite", "{post}"], ["dedup", "--regroup"]], ids=" ".join)
+def test_a_full_cache_disk_stops_manifest_writes_with_one_line(
+    fetched: tuple[Path, Path], tmp_path: Path, command: list[str]
+) -> None:
+    post, cache = fetched
+    before = post.read_bytes()
+    full = tmp_path / "full"
+    full.mkdir()
+    setup = (
+        f'mount -t tmpfs -o size=4m tmpfs "$0" && cp -a {shlex.quote(str(cache))}/. "$0"/ '
+        '&& { dd if=/dev/zero of="$0/filler" bs=4k 2>/dev/null || true; }'
+    )
+    args = [arg.format(post=post) for arg in command]
+    done = _run_in_mount_namespace(setup, str(full), *args, "--cache", str(full))
+    assert done.returncode == 3, done.stderr
+    manifest = re.escape(str(full / "manifest.sqlite"))
+    assert re.fullmatch(
+        rf"error: {manifest}: cannot write \((disk I/O error|database or disk is full)\); "
+        r"free some space and run again\.\n",
+        done.stderr,
+    ), done.stderr
+    assert post.read_bytes() == before
