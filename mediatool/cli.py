@@ -14,7 +14,13 @@ import click
 
 from mediatool import __version__, pipeline, report
 from mediatool.config import Settings, find_config, load_settings
-from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError
+from mediatool.errors import (
+    EXIT_FAILURES,
+    EXIT_FATAL,
+    EXIT_OK,
+    MediatoolError,
+    fatal_from_os_error,
+)
 
 T = TypeVar("T")
 PATHS = click.argument(
@@ -293,7 +299,12 @@ def _run(call: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         _say("interrupted; finished files are kept, run the command again to complete.")
         sys.exit(130)
-    except Exception:
+    except Exception as exc:
+        # A full disk or a read-only folder met outside the checks: one line naming the file.
+        fatal = fatal_from_os_error(exc) if isinstance(exc, OSError) else None
+        if fatal is not None:
+            _say(f"error: {fatal}")
+            sys.exit(fatal.exit_code)
         _say("internal error (please report it with the lines below):")
         _say(traceback.format_exc().rstrip())
         sys.exit(EXIT_FATAL)

@@ -21,6 +21,11 @@ The config file is TOML, `mediatool.toml` in the archive root or given with --co
     name = "my-cdn"
     pattern = '^https?://img\\.proxy\\.example/fetch\\?u=(?P<target>.+)$'
     template = "{target}"
+
+Every key is checked when the file is loaded, by type and by range (`KEYS`; the ranges are those
+the command-line flags accept); the first wrong or unknown key is a UsageError naming the file
+and the key path, e.g. `mediatool.toml: fetch.concurrency must be an integer from 1 to 256,
+got "abc"`.
 """
 
 from __future__ import annotations
@@ -200,6 +205,8 @@ def load_settings(config_path: Path | None, overrides: Mapping[str, Any] | None 
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if path.exists() and not path.is_file():  # a named pipe would block the read for ever
+        raise UsageError(f"{path}: not a regular file; give --config a TOML file.")
     try:
         data = path.read_bytes()
     except OSError as exc:

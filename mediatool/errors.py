@@ -4,7 +4,9 @@
     ├── UsageError                 exit 2  bad flags, unreadable config file
     ├── FatalError                 exit 3  the run cannot go on
     │   ├── CacheNotWritable
-    │   └── ManifestTooNew
+    │   ├── ManifestTooNew
+    │   ├── ManifestDamaged        manifest.sqlite is not a database, truncated or corrupt
+    │   └── NoSpace                the disk (or quota) is full
     └── ItemError                  exit 1  one item failed; recorded, reported, the run goes on
         ├── PostError              a post could not be read or parsed
         └── ImageError             bytes that are not a usable image (carries a reason code)
@@ -19,6 +21,9 @@ Reason codes (short, stable, stored in the manifest and shown by --json):
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -50,6 +55,32 @@ class CacheNotWritable(FatalError):
 
 class ManifestTooNew(FatalError):
     """The manifest was written by a newer mediatool."""
+
+
+class ManifestDamaged(FatalError):
+    """manifest.sqlite is not a SQLite database, or a damaged one."""
+
+
+class NoSpace(FatalError):
+    """A write failed because the disk or the quota is full."""
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def fatal_from_os_error(exc: OSError) -> FatalError | None:
+    """The one-line fatal error for an environment fault (disk full, read-only or forbidden
+    file), naming the file; None for other OS errors."""
+    where = exc.filename if exc.filename is not None else "a file"
+    what = exc.strerror or os.strerror(exc.errno or 0)
+    if exc.errno in _NO_SPACE:
+        return NoSpace(f"{where}: cannot write ({what}); free some space and run again.")
+    if exc.errno in _NOT_WRITABLE:
+        return FatalError(
+            f"{where}: cannot write ({what}); fix the permissions or choose another folder."
+        )
+    return None
 
 
 class ItemError(MediatoolError):

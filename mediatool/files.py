@@ -76,8 +76,10 @@ def temp_file_in(folder: Path) -> Iterator[tuple[BinaryIO, Path]]:
     try:
         with _WholeWriter(fd, "wb") as handle:
             yield handle, path
-    except BaseException:
+    except BaseException as exc:
         path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a write on a full disk: name the file in the message
         raise
 
 

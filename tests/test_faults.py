@@ -5,9 +5,15 @@ never a traceback. Driven through the real command line against real files and t
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
+import re
+import shlex
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +21,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from PIL import Image
 
 from mediatool.cli import main
 from mediatool.config import KEYS
@@ -220,6 +227,15 @@ def test_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_config_given_as_a_named_pipe_is_refused_not_read(tmp_path: Path) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    config = tmp_path / "pipe.toml"
+    os.mkfifo(config)
+    done = _run_cli("scan", str(post), "--config", str(config))  # a hang fails on the timeout
+    assert done.returncode == 2
+    assert done.stderr == f"error: {config}: not a regular file; give --config a TOML file.\n"
+
+
 def test_a_valid_config_file_is_taken(tmp_path: Path) -> None:
     post = _html_post(tmp_path / "posts", "a.html", GOOD)
     (tmp_path / "posts" / "mediatool.toml").write_text(
@@ -328,3 +344,259 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+# -- the environment: a read-only cache, a damaged manifest, a full disk ----------------------
+#
+# The suite runs as root, which ignores file permissions; so a read-only cache is a read-only
+# bind mount, and a full disk a small tmpfs, each in a private mount namespace of the one
+# command (`unshare -m`): nothing is mounted outside it, nothing to clean up after.
+
+
+PYTHON_CLI = (sys.executable, "-m", "mediatool.cli")
+
+
+def _run_in_mount_namespace(
+    setup: str, folder: str, *args: str, program: tuple[str, ...] = PYTHON_CLI
+) -> subprocess.CompletedProcess[str]:
+    """`program` with `args` run after the shell `setup` ($0 names `folder`) in a mount
+    namespace of its own."""
+    return subprocess.run(
+        ["unshare", "-m", "--", "sh", "-c", f'{setup} && exec "$@"', folder, *program, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _read_only(
+    cache: Path, *args: str, program: tuple[str, ...] = PYTHON_CLI
+) -> subprocess.CompletedProcess[str]:
+    setup = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0"'
+    return _run_in_mount_namespace(setup, str(cache), *args, program=program)
+
+
+def _on_tmpfs(folder: Path, kilobytes: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run_in_mount_namespace(
+        f'mount -t tmpfs -o size={kilobytes}k tmpfs "$0"', str(folder), *args
+    )
+
+
+@pytest.fixture
+def fetched(tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes) -> tuple[Path, Path]:
+    """(post, cache) after a fetch: one reference, localizable."""
+    proxy_env.add(GOOD, jpeg_bytes)
+    post = _html_post(tmp_path / "posts", "a.html", GOOD)
+    cache = tmp_path / "cache"
+    assert _invoke("fetch", str(post), "--cache", str(cache)).exit_code == 0
+    return post, cache
+
+
+WRITING_COMMANDS = [
+    ["rewrite", "{post}"],
+    ["rewrite", "{post}", "--undo"],
+    ["dedup", "--regroup"],
+    ["thumbs", "--rebuild"],
+]
+
+
+@pytest.mark.parametrize("command", [["fetch", "{post}"], *WRITING_COMMANDS], ids=" ".join)
+def test_commands_that_write_refuse_a_read_only_cache_in_one_line(
+    fetched: tuple[Path, Path], command: list[str]
+) -> None:
+    post, cache = fetched
+    before = post.read_bytes()
+    args = [arg.format(post=post) for arg in command]
+    done = _read_only(cache, *args, "--cache", str(cache))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == (
+        f"error: {cache}: cache folder is not writable (Read-only file system); "
+        "choose another with --cache or fix its permissions.\n"
+    )
+    assert post.read_bytes() == before
+
+
+def test_commands_that_only_read_work_on_a_read_only_cache(fetched: tuple[Path, Path]) -> None:
+    post, cache = fetched
+    check = _read_only(cache, "rewrite", str(post), "--cache", str(cache), "--check")
+    assert check.returncode == 1, check.stderr  # the reference could be localized
+    assert f"{post}:1: localizable: {GOOD}" in check.stderr.splitlines()
+    dry = _read_only(cache, "rewrite", str(post), "--cache", str(cache), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("--- a/") and f'-<p><img src="{GOOD}"></p>' in dry.stdout
+    assert GOOD in post.read_text()
+    assert _invoke("rewrite", str(post), "--cache", str(cache)).exit_code == 0
+    undo = _read_only(cache, "rewrite", str(post), "--cache", str(cache), "--undo", "--dry-run")
+    assert undo.returncode == 0, undo.stderr
+    assert f'+<p><img src="{GOOD}"></p>' in undo.stdout
+    assert not list(cache.glob("manifest.sqlite-*"))  # no -wal/-shm was left behind
+
+
+def test_report_on_a_read_only_cache_is_one_line_and_can_be_written_elsewhere(
+    fetched: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, cache = fetched
+    refused = _read_only(cache, "report", "--cache", str(cache))
+    assert refused.returncode == 3
+    assert refused.stderr == (
+        f"error: {cache / 'report.html'}: cannot write the report (Read-only file system); "
+        "make the cache folder writable, or run report on a writable copy of it (--cache COPY).\n"
+    )
+    output = tmp_path / "elsewhere" / "report.html"
+    library = (
+        "from pathlib import Path; from mediatool.config import Settings; "
+        "from mediatool.pipeline import run_report; "
+        f"print(run_report(Settings(cache_dir=Path({str(cache)!r})), Path({str(output)!r})))"
+    )
+    written = _read_only(cache, program=(sys.executable, "-c", library))
+    assert written.returncode == 0, written.stderr
+    assert written.stdout == f"{output}\n"
+    assert "mediatool report" in output.read_text()
+
+
+def _damage(manifest: Path, how: str) -> None:
+    if how == "garbage":
+        manifest.write_bytes(b"this is not a database\n" * 40)
+    else:  # truncated: the header is a SQLite one, the pages after it are gone
+        manifest.write_bytes(manifest.read_bytes()[:3000])
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+@pytest.mark.parametrize(
+    "command",
+    [["fetch", "{post}"], *WRITING_COMMANDS, ["rewrite", "{post}", "--check"], ["report"]],
+    ids=" ".join,
+)
+def test_a_damaged_manifest_is_named_with_what_to_do(
+    fetched: tuple[Path, Path], how: str, command: list[str]
+) -> None:
+    post, cache = fetched
+    manifest = cache / "manifest.sqlite"
+    _damage(manifest, how)
+    why = "file is not a database" if how == "garbage" else "database disk image is malformed"
+    result = _invoke(*[arg.format(post=post) for arg in command], "--cache", str(cache))
+    _no_traceback(result)
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"error: {manifest}: the manifest is damaged ({why}); move it aside (e.g. to "
+        "manifest.sqlite.bad) and run `mediatool fetch` again to rebuild it (its undo records "
+        "stay in the moved file).\n"
+    )
+
+
+def test_a_full_disk_stops_fetch_with_one_line_naming_the_file(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    noise = random.Random(13)
+    urls = [f"http://img.example.test/{n}.png" for n in range(4)]
+    for url in urls:
+        image = Image.frombytes("RGB", (300, 300), noise.randbytes(300 * 300 * 3))
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")  # noise: ~270 KB each, more than the disk holds
+        proxy_env.add(url, buffer.getvalue())
+    post = _html_post(tmp_path / "posts", "a.html", *urls)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    done = _on_tmpfs(cache, 200, "fetch", str(post), "--cache", str(cache))
+    assert done.returncode == 3, done.stderr
+    assert re.fullmatch(
+        rf"error: {re.escape(str(cache))}/\S+: cannot write \((No space left on device|database "
+        r"or disk is full)\); free some space and run again\.\n",
+        done.stderr,
+    ), done.stderr
+
+
+def test_a_read_only_cache_shows_the_commits_a_killed_run_left_in_the_wal(
+    fetched: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A killed run leaves commits in manifest.sqlite-wal; reading the manifest read-only must
+    see them (SQLite's `immutable` would not), or say it cannot."""
+    post, cache = fetched
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    db = sqlite3.connect(cache / "manifest.sqlite", isolation_level=None)
+    db.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal file
+    db.execute("UPDATE urls SET status='failed', reason='http_404'")
+    for part in cache.glob("manifest.sqlite*"):  # a snapshot, as a kill -9 would leave it
+        shutil.copy(part, copy / part.name)
+    db.close()
+    assert (copy / "manifest.sqlite-wal").stat().st_size > 0
+    dry = _read_only(copy, "rewrite", str(post), "--cache", str(copy), "--dry-run")
+    assert f"{post}:1: left remote: {GOOD} (http_404)" in dry.stderr.splitlines(), dry.stderr
+    (copy / "manifest.sqlite-shm").unlink()
+    refused = _read_only(copy, "rewrite", str(post), "--cache", str(copy), "--check")
+    assert refused.returncode == 3
+    assert refused.stderr == (
+        f"error: {copy / 'manifest.sqlite'}: holds changes of an interrupted run that cannot be "
+        "read in a read-only folder; make the cache folder writable and run the command again.\n"
+    )
+
+
+def _as_other_user(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line in a user namespace (`unshare -r`): root there overrides permissions
+    only on files of mapped owners, so a folder owned by uid 1000 with mode 555 refuses writes
+    with EACCES, as it would for a user who is not its owner."""
+    return subprocess.run(
+        ["unshare", "-r", "--", *PYTHON_CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_cache_folder_without_write_permission(fetched: tuple[Path, Path]) -> None:
+    post, cache = fetched
+    for path in [cache, *cache.rglob("*")]:
+        os.chown(path, 1000, 1000)
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    refused = _as_other_user("rewrite", str(post), "--cache", str(cache))
+    assert refused.returncode == 3, refused.stderr
+    assert refused.stderr == (
+        f"error: {cache}: cache folder is not writable (Permission denied); "
+        "choose another with --cache or fix its permissions.\n"
+    )
+    check = _as_other_user("rewrite", str(post), "--cache", str(cache), "--check")
+    assert check.returncode == 1, check.stderr
+    assert f"{post}:1: localizable: {GOOD}" in check.stderr.splitlines()
+    for path in [cache, *cache.rglob("*")]:  # let pytest clean up
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_an_unreadable_post_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    secret = _html_post(posts, "secret.md", "http://img.example.test/secret.jpg")
+    _html_post(posts, "open.md", GOOD)
+    os.chown(secret, 1000, 1000)
+    secret.chmod(0o000)
+    done = _as_other_user("scan", str(posts))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"{secret}: cannot read the file (Permission denied); check it exists and is readable."
+    )
+    assert [json.loads(line)["source_url"] for line in done.stdout.splitlines()] == [GOOD]
+
+
+@pytest.mark.parametrize("command", [["rewrite", "{post}"], ["dedup", "--regroup"]], ids=" ".join)
+def test_a_full_cache_disk_stops_manifest_writes_with_one_line(
+    fetched: tuple[Path, Path], tmp_path: Path, command: list[str]
+) -> None:
+    post, cache = fetched
+    before = post.read_bytes()
+    full = tmp_path / "full"
+    full.mkdir()
+    setup = (
+        f'mount -t tmpfs -o size=4m tmpfs "$0" && cp -a {shlex.quote(str(cache))}/. "$0"/ '
+        '&& { dd if=/dev/zero of="$0/filler" bs=4k 2>/dev/null || true; }'
+    )
+    args = [arg.format(post=post) for arg in command]
+    done = _run_in_mount_namespace(setup, str(full), *args, "--cache", str(full))
+    assert done.returncode == 3, done.stderr
+    manifest = re.escape(str(full / "manifest.sqlite"))
+    assert re.fullmatch(
+        rf"error: {manifest}: cannot write \((disk I/O error|database or disk is full)\); "
+        r"free some space and run again\.\n",
+        done.stderr,
+    ), done.stderr
+    assert post.read_bytes() == before

@@ -28,7 +28,7 @@ def run_check(
     failed: list[Finding] = []
     missing: list[Finding] = []
     reader = PostReader(settings.discover, say, keep_post_problems=False, workers=settings.workers)
-    with Manifest.open(store.manifest_path) as manifest:
+    with Manifest.open(store.manifest_path, read_only_ok=True) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         for scan in reader.scans(posts):
             path = scan.path

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mediatool.config import Settings
+from mediatool.errors import FatalError
+from mediatool.files import atomic_write_bytes
 from mediatool.gallery import (
     Boilerplate,
     DupGroup,
@@ -14,41 +17,64 @@ from mediatool.gallery import (
     GalleryData,
     GalleryImage,
     Mismatch,
+    render_html,
     write_report,
 )
 from mediatool.manifest import ImageRow, Manifest
 from mediatool.pipeline.common import existing_store
 from mediatool.resolve import host_label
 
+REPORT_NAME = "report.html"
 
-def run_report(settings: Settings) -> Path:
-    """Write report.html into the cache folder; return its path."""
+
+def run_report(settings: Settings, output: Path | None = None) -> Path:
+    """Write report.html into the cache folder, or to `output` (its image paths then lead from
+    there into the cache); return its path. Needs the cache only for reading."""
     store = existing_store(settings)
-    with Manifest.open(store.manifest_path) as manifest:
+    prefix = _cache_prefix(store.root, output)
+    with Manifest.open(store.manifest_path, read_only_ok=True) as manifest:
         data = GalleryData(
             title="mediatool report",
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             totals=tuple(manifest.totals().items()),
             failures=_failure_rows(manifest.failed_url_references()),
-            groups=_groups(manifest.image_rows("grouped")),
+            groups=_groups(manifest.image_rows("grouped"), prefix),
             boilerplate=tuple(
-                Boilerplate(_image(row), row.post_count)
+                Boilerplate(_image(row, prefix), row.post_count)
                 for row in manifest.image_rows("boilerplate")
             ),
             mismatches=tuple(
-                Mismatch(_image(row), note)
+                Mismatch(_image(row, prefix), note)
                 for row in manifest.image_rows("mismatched")
                 for note in row.notes
             ),
         )
-    return write_report(store.root, data)
+    target = output or store.root / REPORT_NAME
+    try:
+        if output is None:
+            return write_report(store.root, data, REPORT_NAME)
+        atomic_write_bytes(output, render_html(data).encode("utf-8"))
+        return output
+    except OSError as exc:
+        raise FatalError(
+            f"{target}: cannot write the report ({exc.strerror}); make the cache folder "
+            "writable, or run report on a writable copy of it (--cache COPY)."
+        ) from exc
 
 
-def _image(row: ImageRow) -> GalleryImage:
+def _cache_prefix(cache_root: Path, output: Path | None) -> str:
+    """The relative path from the report's folder to the cache folder ("" when the same)."""
+    if output is None:
+        return ""
+    relative = os.path.relpath(cache_root.resolve(), output.resolve().parent)
+    return "" if relative == "." else Path(relative).as_posix() + "/"
+
+
+def _image(row: ImageRow, prefix: str = "") -> GalleryImage:
     return GalleryImage(
         sha256=row.sha256,
-        relpath=row.thumb_relpath or row.relpath,
-        original_relpath=row.relpath,
+        relpath=prefix + (row.thumb_relpath or row.relpath),
+        original_relpath=prefix + row.relpath,
         width=row.width,
         height=row.height,
         bytes=row.bytes,
@@ -70,13 +96,13 @@ def _failure_rows(failed: list[tuple[str, str, int]]) -> tuple[FailureRow, ...]:
     )
 
 
-def _groups(rows: list[ImageRow]) -> tuple[DupGroup, ...]:
+def _groups(rows: list[ImageRow], prefix: str) -> tuple[DupGroup, ...]:
     members: dict[str, list[ImageRow]] = defaultdict(list)
     for row in rows:
         members[row.canonical].append(row)
     groups = []
     for canonical, group in members.items():
         kept = next(row for row in group if row.sha256 == canonical)
-        others = tuple(_image(row) for row in group if row.sha256 != canonical)
-        groups.append(DupGroup(_image(kept), others))
+        others = tuple(_image(row, prefix) for row in group if row.sha256 != canonical)
+        groups.append(DupGroup(_image(kept, prefix), others))
     return tuple(sorted(groups, key=lambda g: -len(g.members)))

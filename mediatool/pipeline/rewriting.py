@@ -63,7 +63,7 @@ def run_rewrite(
     ready: list[PostWrite] = []
     failed: list[str] = []
     root, run = archive_root(settings.cache_dir), uuid.uuid4().hex[:12]
-    with Manifest.open(store.manifest_path) as manifest:
+    with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         bar = tqdm(
             total=len(posts), desc="rewrite", unit="post", disable=not progress, file=sys.stderr

@@ -50,7 +50,7 @@ def run_undo(
         say(message)
         problems.append(message)
 
-    with Manifest.open(store.manifest_path) as manifest:
+    with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         recorded = manifest.rewritten_post_keys()
         found = {key: path for path in posts if (key := post_key(path, root)) in recorded}
