@@ -181,22 +181,41 @@ def test_undo_finds_the_posts_of_an_archive_moved_with_its_cache(
     assert moved.contents() == archive.originals
 
 
+def test_undo_finds_posts_moved_without_their_cache_by_their_bytes(archive: Archive) -> None:
+    _rewrite(archive)
+    away = archive.root / "moved-posts"  # the keys say posts/..., the posts are elsewhere
+    archive.posts.rename(away)
+    undone = _undo(away, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    away.rename(archive.posts)
+    assert archive.contents() == archive.originals
+
+
 def test_undo_says_when_rewritten_posts_are_not_where_they_were(archive: Archive) -> None:
     _rewrite(archive)
     rewritten = archive.contents()
+    changed = sorted(name for name in rewritten if rewritten[name] != archive.originals[name])
+    edited, deleted = archive.posts / changed[0], archive.posts / changed[1]
+    edited.write_bytes(edited.read_bytes() + b"Edited by hand.\n")
+    deleted.unlink()
     away = archive.root / "moved-posts"
     archive.posts.rename(away)
     lost = _undo(away, archive.cache)
     assert lost.exit_code == 1
     lines = lost.stderr.splitlines()
-    changed = sum(rewritten[name] != archive.originals[name] for name in rewritten)
-    assert len(lines) == 1 and lines[0].startswith(f"{changed} rewritten post(s)")
-    assert "posts/part0/post-" in lines[0] and "--undo" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("2 rewritten post(s)"), lines
+    assert f"posts/{changed[0]}" in lines[0] and "--undo" in lines[0]
+    assert json.loads(lost.stdout)["posts_restored"] == len(changed) - 2
     away.rename(archive.posts)
-    assert archive.contents() == rewritten  # nothing touched, nothing forgotten
-    undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
-    assert archive.contents() == archive.originals
+    again = _undo(archive.posts, archive.cache)
+    assert again.exit_code == 1 and again.stderr.startswith("1 rewritten post(s)")
+    assert f"posts/{changed[1]}" in again.stderr  # deleted: said on every undo, never hidden
+    expected = {
+        **archive.originals,
+        changed[0]: archive.originals[changed[0]] + b"Edited by hand.\n",
+    }
+    del expected[changed[1]]
+    assert archive.contents() == expected
 
 
 def test_undo_of_one_folder_leaves_the_others_alone_without_a_word(archive: Archive) -> None:
