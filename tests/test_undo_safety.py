@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -101,11 +102,35 @@ def _make_archive(root: Path, origin: OriginServer, jpeg: bytes, png: bytes, pos
     return archive
 
 
-@pytest.fixture
-def archive(
-    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes, png_bytes: bytes
+@pytest.fixture(scope="module")
+def fetched(
+    tmp_path_factory: pytest.TempPathFactory,
+    _origin_server: OriginServer,
+    jpeg_bytes: bytes,
+    png_bytes: bytes,
 ) -> Archive:
-    return _make_archive(tmp_path / "archive", proxy_env, jpeg_bytes, png_bytes, posts=30)
+    """One archive fetched through the local origin (as the `proxy_env` fixture sets it up)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_DIR"):
+            env.delenv(name, raising=False)
+            env.delenv(name.lower(), raising=False)
+        env.setenv("HTTP_PROXY", _origin_server.proxy_url)
+        env.setenv("HTTPS_PROXY", _origin_server.proxy_url)
+        env.setenv("SSL_CERT_FILE", str(_origin_server.ca_path))
+        _origin_server.reset()
+        root = tmp_path_factory.mktemp("fetched") / "archive"
+        archive = _make_archive(root, _origin_server, jpeg_bytes, png_bytes, posts=30)
+        _origin_server.reset()
+    return archive
+
+
+@pytest.fixture
+def archive(fetched: Archive, tmp_path: Path) -> Archive:
+    """A copy of the fetched archive, posts and cache (its manifest names posts relative to the
+    archive, so the copy is an archive of its own)."""
+    root = tmp_path / "archive"
+    shutil.copytree(fetched.root, root, symlinks=True)
+    return Archive(root, fetched.originals)
 
 
 def _rewrite(archive: Archive, *extra: str) -> Result:
@@ -270,12 +295,16 @@ def test_one_unwritable_folder_is_one_line_and_the_other_posts_are_rewritten(
     original = f'<img src="{JPEG_A}">\n'.encode()
     post.write_bytes(original)
     with _unwritable(locked):
-        rewritten = _rewrite(archive)
+        rewritten = _rewrite(archive, "--json")
+        on_disk = archive.contents()
         undone = _undo(archive.posts, archive.cache)
     assert rewritten.exit_code == 1
     about = [line for line in rewritten.stderr.splitlines() if "stuck.md" in line]
     assert len(about) == 1 and "cannot write" in about[0] and "writable" in about[0]
     assert post.read_bytes() == original and _temp_files(archive.root) == []
+    before = {**archive.originals, "locked/stuck.md": original}
+    changed = sum(data != before[name] for name, data in on_disk.items())
+    assert json.loads(rewritten.stdout)["posts_changed"] == changed  # the stuck one not counted
     assert json.loads(undone.stdout)["posts_restored"] > 0  # the others were rewritten
     assert (undone.exit_code, undone.stderr) == (0, "")  # the locked post was never changed
     assert archive.contents() == {**archive.originals, "locked/stuck.md": original}

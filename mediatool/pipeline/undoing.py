@@ -249,8 +249,8 @@ def missing_message(missing: Sequence[str], paths: Sequence[Path], root: Path) -
     return (
         f"{len(missing)} rewritten post(s) recorded for --undo are neither under {where} nor "
         f"where they were rewritten (first: {root / missing[0]}); run `mediatool rewrite --undo` "
-        "on the folder that holds them now, with --cache pointing at this cache (a moved "
-        "archive is found when the cache moved with it)."
+        "on the folder that holds them now, with --cache at this cache (keys are relative to "
+        f"the folder holding the cache, {root}), or restore deleted ones from version control."
     )
 
 
