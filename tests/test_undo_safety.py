@@ -6,6 +6,7 @@ write path (the MEDIATOOL_TEST_KILL_AT hook of mediatool/pipeline/rewriting.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -26,6 +27,8 @@ from mediatool.cli import main
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import MIGRATIONS, Manifest
 from mediatool.pipeline.rewriting import KILL_ENV
+from mediatool.pipeline.undoing import restore_text
+from mediatool.rewrite import Generation, UndoEdit
 from mediatool.testing.origin import OriginServer
 
 JPEG_A = "http://img.example.test/a.jpg"
@@ -381,3 +384,37 @@ def test_atomic_write_keeps_a_symlink_and_removes_its_temp_file_on_failure(tmp_p
     with pytest.raises(OSError):
         atomic_write_bytes(blocked, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.md", "link.md", "real"]
+
+
+def test_a_post_that_comes_back_to_an_earlier_state_is_undone_through_every_rewrite(
+    tmp_path: Path,
+) -> None:
+    """The canonical copy of a group can move and move back: A -> B -> C -> B -> C. A rerun drops
+    only the newest records that start from the post's bytes (a killed run's), never the older
+    ones in effect that happen to start from the same bytes."""
+    url, x, y = "http://img.example.test/1.jpg", "../cache/x.jpg", "../cache/y.jpg"
+    a = f'<img src="{url}">'
+    b, c = a.replace(url, x), a.replace(url, y)
+    steps = [(a, b, url, x), (b, c, x, y), (c, b, y, x), (b, c, x, y)]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+
+    def generation(before: str, after: str, old: str, new: str) -> Generation:
+        edit = UndoEdit(10, old, new)
+        return Generation("posts/a.md", _sha(before), _sha(after), (edit,))
+
+    with Manifest.open(cache / "manifest.sqlite") as manifest:
+        for step in steps:  # as write_rewritten records them
+            manifest.forget_unwritten("posts/a.md", _sha(step[0]))
+            manifest.record_generation(generation(*step))
+        assert restore_text(c, "utf-8", manifest.generations_of("posts/a.md")) == (a, 4)
+        manifest.record_generation(generation(c, b, y, x))  # killed before it wrote: still c
+        manifest.forget_unwritten("posts/a.md", _sha(c))  # the rerun drops that one only
+        manifest.record_generation(generation(c, b, y, x))
+        generations = manifest.generations_of("posts/a.md")
+    assert len(generations) == 5
+    assert restore_text(b, "utf-8", generations) == (a, 5)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
