@@ -824,16 +824,17 @@ class Manifest:
         return {row[0] for row in self.db.execute("SELECT DISTINCT post_key FROM generations")}
 
     def forget_unwritten(self, post_key: str, current_sha: str) -> None:
-        """Drop the post's generations that start from the bytes it holds now: a run killed
-        before it wrote them, or a state the post was set back to since. None is in effect."""
-        self.db.execute(
-            "DELETE FROM generation_edits WHERE generation IN"
-            " (SELECT id FROM generations WHERE post_key=? AND before_sha=?)",
-            (post_key, current_sha),
-        )
-        self.db.execute(
-            "DELETE FROM generations WHERE post_key=? AND before_sha=?", (post_key, current_sha)
-        )
+        """Drop the post's newest generations while they start from the bytes it holds now: a
+        run killed before it wrote them, or a state the post was set back to since; none is in
+        effect. Older ones stay (a post can come back to an earlier state by later rewrites)."""
+        rows = self.db.execute(
+            "SELECT id, before_sha FROM generations WHERE post_key=? ORDER BY id DESC",
+            (post_key,),
+        ).fetchall()
+        for number, before in rows:
+            if before != current_sha:
+                break
+            self.forget_generation(number)
 
     def forget_generation(self, generation: int) -> None:
         self.db.execute("DELETE FROM generation_edits WHERE generation=?", (generation,))

@@ -6,9 +6,11 @@ write path (the MEDIATOOL_TEST_KILL_AT hook of mediatool/pipeline/rewriting.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +27,8 @@ from mediatool.cli import main
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import MIGRATIONS, Manifest
 from mediatool.pipeline.rewriting import KILL_ENV
+from mediatool.pipeline.undoing import restore_text
+from mediatool.rewrite import Generation, UndoEdit
 from mediatool.testing.origin import OriginServer
 
 JPEG_A = "http://img.example.test/a.jpg"
@@ -101,11 +105,35 @@ def _make_archive(root: Path, origin: OriginServer, jpeg: bytes, png: bytes, pos
     return archive
 
 
-@pytest.fixture
-def archive(
-    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes, png_bytes: bytes
+@pytest.fixture(scope="module")
+def fetched(
+    tmp_path_factory: pytest.TempPathFactory,
+    _origin_server: OriginServer,
+    jpeg_bytes: bytes,
+    png_bytes: bytes,
 ) -> Archive:
-    return _make_archive(tmp_path / "archive", proxy_env, jpeg_bytes, png_bytes, posts=30)
+    """One archive fetched through the local origin (as the `proxy_env` fixture sets it up)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_DIR"):
+            env.delenv(name, raising=False)
+            env.delenv(name.lower(), raising=False)
+        env.setenv("HTTP_PROXY", _origin_server.proxy_url)
+        env.setenv("HTTPS_PROXY", _origin_server.proxy_url)
+        env.setenv("SSL_CERT_FILE", str(_origin_server.ca_path))
+        _origin_server.reset()
+        root = tmp_path_factory.mktemp("fetched") / "archive"
+        archive = _make_archive(root, _origin_server, jpeg_bytes, png_bytes, posts=30)
+        _origin_server.reset()
+    return archive
+
+
+@pytest.fixture
+def archive(fetched: Archive, tmp_path: Path) -> Archive:
+    """A copy of the fetched archive, posts and cache (its manifest names posts relative to the
+    archive, so the copy is an archive of its own)."""
+    root = tmp_path / "archive"
+    shutil.copytree(fetched.root, root, symlinks=True)
+    return Archive(root, fetched.originals)
 
 
 def _rewrite(archive: Archive, *extra: str) -> Result:
@@ -181,22 +209,41 @@ def test_undo_finds_the_posts_of_an_archive_moved_with_its_cache(
     assert moved.contents() == archive.originals
 
 
+def test_undo_finds_posts_moved_without_their_cache_by_their_bytes(archive: Archive) -> None:
+    _rewrite(archive)
+    away = archive.root / "moved-posts"  # the keys say posts/..., the posts are elsewhere
+    archive.posts.rename(away)
+    undone = _undo(away, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    away.rename(archive.posts)
+    assert archive.contents() == archive.originals
+
+
 def test_undo_says_when_rewritten_posts_are_not_where_they_were(archive: Archive) -> None:
     _rewrite(archive)
     rewritten = archive.contents()
+    changed = sorted(name for name in rewritten if rewritten[name] != archive.originals[name])
+    edited, deleted = archive.posts / changed[0], archive.posts / changed[1]
+    edited.write_bytes(edited.read_bytes() + b"Edited by hand.\n")
+    deleted.unlink()
     away = archive.root / "moved-posts"
     archive.posts.rename(away)
     lost = _undo(away, archive.cache)
     assert lost.exit_code == 1
     lines = lost.stderr.splitlines()
-    changed = sum(rewritten[name] != archive.originals[name] for name in rewritten)
-    assert len(lines) == 1 and lines[0].startswith(f"{changed} rewritten post(s)")
-    assert "posts/part0/post-" in lines[0] and "--undo" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("2 rewritten post(s)"), lines
+    assert f"posts/{changed[0]}" in lines[0] and "--undo" in lines[0]
+    assert json.loads(lost.stdout)["posts_restored"] == len(changed) - 2
     away.rename(archive.posts)
-    assert archive.contents() == rewritten  # nothing touched, nothing forgotten
-    undone = _undo(archive.posts, archive.cache)
-    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
-    assert archive.contents() == archive.originals
+    again = _undo(archive.posts, archive.cache)
+    assert again.exit_code == 1 and again.stderr.startswith("1 rewritten post(s)")
+    assert f"posts/{changed[1]}" in again.stderr  # deleted: said on every undo, never hidden
+    expected = {
+        **archive.originals,
+        changed[0]: archive.originals[changed[0]] + b"Edited by hand.\n",
+    }
+    del expected[changed[1]]
+    assert archive.contents() == expected
 
 
 def test_undo_of_one_folder_leaves_the_others_alone_without_a_word(archive: Archive) -> None:
@@ -251,12 +298,16 @@ def test_one_unwritable_folder_is_one_line_and_the_other_posts_are_rewritten(
     original = f'<img src="{JPEG_A}">\n'.encode()
     post.write_bytes(original)
     with _unwritable(locked):
-        rewritten = _rewrite(archive)
+        rewritten = _rewrite(archive, "--json")
+        on_disk = archive.contents()
         undone = _undo(archive.posts, archive.cache)
     assert rewritten.exit_code == 1
     about = [line for line in rewritten.stderr.splitlines() if "stuck.md" in line]
     assert len(about) == 1 and "cannot write" in about[0] and "writable" in about[0]
     assert post.read_bytes() == original and _temp_files(archive.root) == []
+    before = {**archive.originals, "locked/stuck.md": original}
+    changed = sum(data != before[name] for name, data in on_disk.items())
+    assert json.loads(rewritten.stdout)["posts_changed"] == changed  # the stuck one not counted
     assert json.loads(undone.stdout)["posts_restored"] > 0  # the others were rewritten
     assert (undone.exit_code, undone.stderr) == (0, "")  # the locked post was never changed
     assert archive.contents() == {**archive.originals, "locked/stuck.md": original}
@@ -333,3 +384,37 @@ def test_atomic_write_keeps_a_symlink_and_removes_its_temp_file_on_failure(tmp_p
     with pytest.raises(OSError):
         atomic_write_bytes(blocked, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.md", "link.md", "real"]
+
+
+def test_a_post_that_comes_back_to_an_earlier_state_is_undone_through_every_rewrite(
+    tmp_path: Path,
+) -> None:
+    """The canonical copy of a group can move and move back: A -> B -> C -> B -> C. A rerun drops
+    only the newest records that start from the post's bytes (a killed run's), never the older
+    ones in effect that happen to start from the same bytes."""
+    url, x, y = "http://img.example.test/1.jpg", "../cache/x.jpg", "../cache/y.jpg"
+    a = f'<img src="{url}">'
+    b, c = a.replace(url, x), a.replace(url, y)
+    steps = [(a, b, url, x), (b, c, x, y), (c, b, y, x), (b, c, x, y)]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+
+    def generation(before: str, after: str, old: str, new: str) -> Generation:
+        edit = UndoEdit(10, old, new)
+        return Generation("posts/a.md", _sha(before), _sha(after), (edit,))
+
+    with Manifest.open(cache / "manifest.sqlite") as manifest:
+        for step in steps:  # as write_rewritten records them
+            manifest.forget_unwritten("posts/a.md", _sha(step[0]))
+            manifest.record_generation(generation(*step))
+        assert restore_text(c, "utf-8", manifest.generations_of("posts/a.md")) == (a, 4)
+        manifest.record_generation(generation(c, b, y, x))  # killed before it wrote: still c
+        manifest.forget_unwritten("posts/a.md", _sha(c))  # the rerun drops that one only
+        manifest.record_generation(generation(c, b, y, x))
+        generations = manifest.generations_of("posts/a.md")
+    assert len(generations) == 5
+    assert restore_text(b, "utf-8", generations) == (a, 5)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

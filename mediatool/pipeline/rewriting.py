@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -61,7 +61,7 @@ def run_rewrite(
     reader = PostReader(settings.discover, say, workers=settings.workers)
     diffs: list[str] = []
     ready: list[PostWrite] = []
-    failed: list[str] = []
+    failed: list[PostWrite] = []
     root, run = archive_root(settings.cache_dir), uuid.uuid4().hex[:12]
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
@@ -80,7 +80,7 @@ def run_rewrite(
             if dry_run:
                 diffs.append(unified_diff(str(path), scan.text, result.new_text))
                 continue
-            ready.append(post_write(scan, result.new_text, result.undo, post_key(path, root), run))
+            ready.append(post_write(scan, result, post_key(path, root), run))
             if len(ready) >= WRITE_BATCH:
                 failed.extend(write_rewritten(ready, manifest, say))
                 ready.clear()
@@ -88,9 +88,11 @@ def run_rewrite(
         bar.close()
     for item in left:
         say(f"{item.post}:{item.line}: left remote: {shown_url(item.source_url)} ({item.reason})")
+    for unwritten in failed:  # counted as planned, not written
+        totals.subtract({"posts_changed": 1, **unwritten.counts})
     return RewriteSummary(
         posts=len(posts),
-        posts_changed=totals["posts_changed"] - len(failed),
+        posts_changed=totals["posts_changed"],
         references=totals["references"],
         references_rewritten=totals["rewritten"],
         references_retargeted=totals["retargeted"],
@@ -98,7 +100,7 @@ def run_rewrite(
         seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
         left_remote=tuple(left),
-        problems=(*reader.problems, *failed),
+        problems=(*reader.problems, *(unwritten.problem for unwritten in failed)),
         diffs=tuple(diffs),
     )
 
@@ -110,23 +112,26 @@ class PostWrite:
     path: Path
     data: bytes
     generation: Generation
+    counts: dict[str, int]  # references rewritten and retargeted by the write
+    problem: str = ""  # why it could not be written, once it failed
 
 
-def post_write(
-    scan: PostScan, new_text: str, undo: tuple[UndoEdit, ...], key: str, run: str
-) -> PostWrite:
-    data = new_text.encode(scan.encoding)
+def post_write(scan: PostScan, planned: PostRewrite, key: str, run: str) -> PostWrite:
+    data = (planned.new_text or scan.text).encode(scan.encoding)
     before = sha256_hex(scan.text.encode(scan.encoding))  # decode_post round-trips exactly
-    return PostWrite(scan.path, data, Generation(key, before, sha256_hex(data), undo, run))
+    generation = Generation(key, before, sha256_hex(data), planned.undo, run)
+    counts = {"rewritten": planned.counts["rewritten"], "retargeted": planned.counts["retargeted"]}
+    return PostWrite(scan.path, data, generation, counts)
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) -> list[str]:
+def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) -> list[PostWrite]:
     """Record the generations of a batch of posts in one commit, then write each post atomically;
-    return a message per post that could not be written (its record is dropped again).
+    return the posts that could not be written, with their `problem` (said here; their records
+    are dropped again).
 
     Recording first means a killed run never leaves a rewritten post without its record; a
     record whose post was not written is recognised by `--undo` from the post's sha256, and
@@ -141,16 +146,14 @@ def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) ->
     kill_point("write")
     with ThreadPoolExecutor(WRITE_THREADS) as pool:  # the file system commits their fsyncs together
         outcomes = list(pool.map(write_post, ready))
-    failed = [
-        (number, problem) for number, problem in zip(numbers, outcomes, strict=True) if problem
-    ]
+    failed = [(n, item, p) for n, item, p in zip(numbers, ready, outcomes, strict=True) if p]
     if failed:
         with manifest.transaction():
-            for number, _ in failed:
+            for number, _, _ in failed:
                 manifest.forget_generation(number)
-    for _, problem in failed:
+    for _, _, problem in failed:
         say(problem)
-    return [problem for _, problem in failed]
+    return [replace(item, problem=problem) for _, item, problem in failed]
 
 
 def write_post(item: PostWrite) -> str | None:

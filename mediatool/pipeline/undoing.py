@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mediatool.config import DiscoverSettings, Settings
@@ -42,47 +43,92 @@ def run_undo(
 ) -> UndoSummary:
     store = existing_store(settings)
     root = archive_root(settings.cache_dir)
-    restored = undone = 0
-    problems: list[str] = []
-    diffs: list[str] = []
-
-    def problem(message: str) -> None:
-        say(message)
-        problems.append(message)
-
+    results: list[PostUndo] = []
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         recorded = manifest.rewritten_post_keys()
-        found = {key: path for path in posts if (key := post_key(path, root)) in recorded}
+        key_of = {path: post_key(path, root) for path in posts}
+        found = {key: path for path, key in key_of.items() if key in recorded}
+        missing = [key for key in recorded - found.keys() if not (root / key).exists()]
+        others = [path for path, key in key_of.items() if key not in recorded]
+        found |= moved_posts(sorted(missing), others, manifest)
         for key, path in found.items():
-            try:
-                outcome = undo_post(path, manifest.generations_of(key), settings.discover)
-            except PostError as exc:
-                problem(exc.message)
-                continue
-            except CannotUndo as exc:
-                problem(f"{path}: cannot undo ({exc}); restore it from version control.")
-                continue
-            if outcome is None:  # nothing of it was ever written, or it is already restored
-                if not dry_run:
-                    with manifest.transaction():
-                        manifest.forget_rewrites(key)
-                continue
-            text, encoding, edits, original = outcome
-            restored, undone = restored + 1, undone + edits
-            if dry_run:
-                diffs.append(unified_diff(str(path), original, text))
-                continue
-            if failure := write_restored(path, text.encode(encoding)):
-                restored, undone = restored - 1, undone - edits
-                problem(failure)
-                continue
-            kill_point("undo")
-            with manifest.transaction():
-                manifest.forget_rewrites(key)
-        if missing := sorted(_missing(recorded - found.keys(), root)):
-            problem(missing_message(missing, paths, root))
-    return UndoSummary(len(posts), restored, undone, dry_run, tuple(problems), tuple(diffs))
+            results.append(undo_one(path, key, manifest, settings.discover, dry_run))
+            if results[-1].problem:
+                say(results[-1].problem)
+    problems = [result.problem for result in results if result.problem]
+    if lost := sorted(set(missing) - found.keys()):
+        problems.append(missing_message(lost, paths, root))
+        say(problems[-1])
+    return UndoSummary(
+        posts=len(posts),
+        posts_restored=sum(1 for result in results if result.edits),
+        edits_undone=sum(result.edits for result in results),
+        dry_run=dry_run,
+        problems=tuple(problems),
+        diffs=tuple(result.diff for result in results if result.diff),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostUndo:
+    """What `--undo` did to one post: edits reversed (0: nothing to restore), or a problem."""
+
+    edits: int = 0
+    problem: str | None = None
+    diff: str = ""
+
+
+def undo_one(
+    path: Path, key: str, manifest: Manifest, settings: DiscoverSettings, dry_run: bool
+) -> PostUndo:
+    """Restore one post (written first), then drop its records; a dry run only diffs."""
+    try:
+        outcome = undo_post(path, manifest.generations_of(key), settings)
+    except PostError as exc:
+        return PostUndo(problem=exc.message)
+    except CannotUndo as exc:
+        return PostUndo(problem=f"{path}: cannot undo ({exc}); restore it from version control.")
+    if outcome is not None:
+        text, encoding, edits, current = outcome
+        if dry_run:
+            return PostUndo(edits, diff=unified_diff(str(path), current, text))
+        if failure := write_restored(path, text.encode(encoding)):
+            return PostUndo(problem=failure)
+        kill_point("undo")
+    if not dry_run:  # restored, or nothing of it was ever written (or it was already restored)
+        with manifest.transaction():
+            manifest.forget_rewrites(key)
+    return PostUndo(outcome[2] if outcome else 0)
+
+
+def moved_posts(
+    missing: Sequence[str], candidates: Sequence[Path], manifest: Manifest
+) -> dict[str, Path]:
+    """Key -> post for rewritten posts that are not where they were rewritten: the one post among
+    `candidates` (posts without records of their own) holding exactly the bytes one of the
+    key's rewrites wrote. A post moved without its cache is found so, unless edited since."""
+    key_of_after: dict[str, str | None] = {}
+    for key in missing:
+        for generation in manifest.generations_of(key):
+            if generation.after:
+                seen = key_of_after.setdefault(generation.after, key)
+                key_of_after[generation.after] = key if seen == key else None  # None: ambiguous
+    if not key_of_after:
+        return {}
+    holders: dict[str, list[Path]] = {}
+    for path in candidates:
+        try:
+            digest = sha256_hex(path.read_bytes())
+        except OSError:
+            continue
+        if key_of_after.get(digest):
+            holders.setdefault(digest, []).append(path)
+    return {
+        owner: paths[0]
+        for digest, paths in holders.items()
+        if len(paths) == 1 and (owner := key_of_after[digest])
+    }
 
 
 def undo_post(
@@ -198,19 +244,13 @@ def write_restored(path: Path, data: bytes) -> str | None:
     return None
 
 
-def _missing(keys: set[str], root: Path) -> list[str]:
-    """Keys of rewritten posts that are not where they were rewritten (a post still there but
-    outside the given paths was simply not asked for)."""
-    return [key for key in keys if not (root / key).exists()]
-
-
 def missing_message(missing: Sequence[str], paths: Sequence[Path], root: Path) -> str:
     where = ", ".join(str(p) for p in paths)
     return (
         f"{len(missing)} rewritten post(s) recorded for --undo are neither under {where} nor "
         f"where they were rewritten (first: {root / missing[0]}); run `mediatool rewrite --undo` "
-        "on the folder that holds them now, with --cache pointing at this cache (a moved "
-        "archive is found when the cache moved with it)."
+        "on the folder that holds them now, with --cache at this cache (keys are relative to "
+        f"the folder holding the cache, {root}), or restore deleted ones from version control."
     )
 
 
