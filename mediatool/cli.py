@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,7 +15,8 @@ import click
 
 from mediatool import __version__, pipeline, report
 from mediatool.config import find_config, load_settings
-from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError
+from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError, stop_report
+from mediatool.processes import stop_on_signals
 
 PATHS = click.argument(
     "paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]..."
@@ -270,7 +272,8 @@ def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any
 def _run(call: Callable[[], Any]) -> Any:
     """Run library code; a MediatoolError becomes its message and exit code."""
     try:
-        return call()
+        with stop_on_signals():
+            return call()
     except MediatoolError as exc:
         _say(f"error: {exc}")
         sys.exit(exc.exit_code)
@@ -278,9 +281,11 @@ def _run(call: Callable[[], Any]) -> Any:
         # The reader of stdout went away (`mediatool scan | head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_FAILURES)
-    except KeyboardInterrupt:
-        _say("interrupted; finished files are kept, run the command again to complete.")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.Stopped)
+        message, code = stop_report(exc)
+        with contextlib.suppress(OSError):  # a hung-up terminal takes no more lines
+            _say(message)
+        sys.exit(code)
     except Exception:
         _say("internal error (please report it with the lines below):")
         _say(traceback.format_exc().rstrip())

@@ -4,11 +4,15 @@
     ├── UsageError                 exit 2  bad flags, unreadable config file
     ├── FatalError                 exit 3  the run cannot go on
     │   ├── CacheNotWritable
-    │   └── ManifestTooNew
+    │   ├── ManifestTooNew
+    │   └── CacheBusy          another run holds the cache's lock (mediatool.lock)
     └── ItemError                  exit 1  one item failed; recorded, reported, the run goes on
         ├── PostError              a post could not be read or parsed
         ├── FetchError             an URL could not be fetched (carries a reason code)
         └── ImageError             bytes that are not a usable image (carries a reason code)
+
+    KeyboardInterrupt              Ctrl-C: exit 130
+    └── Stopped                    SIGTERM/SIGHUP (mediatool.processes): exit 128 + signal
 
 Reason codes (short, stable, stored in the manifest and shown by --json):
     http_NNN, not_an_image, empty_body, truncated, too_large, too_many_pixels, corrupt_image,
@@ -17,6 +21,8 @@ Reason codes (short, stable, stored in the manifest and shown by --json):
 """
 
 from __future__ import annotations
+
+import signal
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -50,6 +56,10 @@ class ManifestTooNew(FatalError):
     """The manifest was written by a newer mediatool."""
 
 
+class CacheBusy(FatalError):
+    """Another run holds the cache folder's lock."""
+
+
 class ItemError(MediatoolError):
     """One post, URL or image failed; the run records it and goes on."""
 
@@ -75,3 +85,25 @@ class FetchError(ItemError):
 
 class ImageError(ItemError):
     """Downloaded bytes are not a usable image."""
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+STOPPED_MESSAGE = "progress so far is saved; run the same command again to continue"
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked the run to stop. A KeyboardInterrupt, so everything that unwinds on Ctrl-C
+    (transactions, pools, temp files) unwinds the same way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def stop_report(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """The one line to show for an interrupted run, and its exit code."""
+    if isinstance(interrupt, Stopped):
+        name = signal.Signals(interrupt.signum).name
+        return f"stopped by {name}: {STOPPED_MESSAGE}", interrupt.exit_code
+    return f"interrupted: {STOPPED_MESSAGE}", EXIT_INTERRUPTED
