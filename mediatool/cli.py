@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,7 +21,9 @@ from mediatool.errors import (
     EXIT_OK,
     MediatoolError,
     fatal_from_os_error,
+    stop_report,
 )
+from mediatool.processes import stop_on_signals
 
 T = TypeVar("T")
 PATHS = click.argument(
@@ -288,7 +291,8 @@ def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any
 def _run(call: Callable[[], T]) -> T:
     """Run library code; a MediatoolError becomes its message and exit code."""
     try:
-        return call()
+        with stop_on_signals():
+            return call()
     except MediatoolError as exc:
         _say(f"error: {exc}")
         sys.exit(exc.exit_code)
@@ -296,9 +300,11 @@ def _run(call: Callable[[], T]) -> T:
         # The reader of stdout went away (`mediatool scan | head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_FAILURES)
-    except KeyboardInterrupt:
-        _say("interrupted; finished files are kept, run the command again to complete.")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (errors.Stopped)
+        message, code = stop_report(exc)
+        with contextlib.suppress(OSError):  # a hung-up terminal takes no more lines
+            _say(message)
+        sys.exit(code)
     except Exception as exc:
         # A full disk or a read-only folder met outside the checks: one line naming the file.
         fatal = fatal_from_os_error(exc) if isinstance(exc, OSError) else None

@@ -6,10 +6,14 @@
     │   ├── CacheNotWritable
     │   ├── ManifestTooNew
     │   ├── ManifestDamaged        manifest.sqlite is not a database, truncated or corrupt
-    │   └── NoSpace                the disk (or quota) is full
+    │   ├── NoSpace                the disk (or quota) is full
+    │   └── CacheBusy              another run holds the cache's lock (mediatool.lock)
     └── ItemError                  exit 1  one item failed; recorded, reported, the run goes on
         ├── PostError              a post could not be read or parsed
         └── ImageError             bytes that are not a usable image (carries a reason code)
+
+    KeyboardInterrupt              Ctrl-C: exit 130
+    └── Stopped                    SIGTERM/SIGHUP (mediatool.processes): exit 128 + signal
 
 An URL that cannot be fetched is not an exception: the fetcher returns a FetchFailure
 (models.py) with its reason code, and the run records it.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -83,6 +88,10 @@ def fatal_from_os_error(exc: OSError) -> FatalError | None:
     return None
 
 
+class CacheBusy(FatalError):
+    """Another run holds the cache folder's lock."""
+
+
 class ItemError(MediatoolError):
     """One post, URL or image failed; the run records it and goes on."""
 
@@ -104,3 +113,25 @@ class PostError(ItemError):
 
 class ImageError(ItemError):
     """Downloaded bytes are not a usable image."""
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+STOPPED_MESSAGE = "progress so far is saved; run the same command again to continue"
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked the run to stop. A KeyboardInterrupt, so everything that unwinds on Ctrl-C
+    (transactions, pools, temp files) unwinds the same way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def stop_report(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """The one line to show for an interrupted run, and its exit code."""
+    if isinstance(interrupt, Stopped):
+        name = signal.Signals(interrupt.signum).name
+        return f"stopped by {name}: {STOPPED_MESSAGE}", interrupt.exit_code
+    return f"interrupted: {STOPPED_MESSAGE}", EXIT_INTERRUPTED

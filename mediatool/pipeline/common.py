@@ -19,6 +19,7 @@ from mediatool.discover import discover_signature, read_post
 from mediatool.errors import PostError, UsageError
 from mediatool.manifest import relative_post_key
 from mediatool.models import PostScan
+from mediatool.processes import WorkerPool, end_processes
 from mediatool.store import Store
 
 Say = Callable[[str], None]
@@ -62,11 +63,18 @@ def existing_store(settings: Settings) -> Store:
 
 @contextmanager
 def cpu_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    # forkserver: the fetcher's threads are running when workers start; fork would copy locks.
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+    # Workers start from the fork server (the fetcher's threads are running; fork would copy
+    # locks), leave Ctrl-C to this process and end with it: mediatool.processes.
+    others = set(multiprocessing.active_children())
+    pool = WorkerPool(workers)
     try:
         yield pool
+    except (KeyboardInterrupt, SystemExit):
+        # Stopped: nobody wants the results. End the workers now rather than let them finish
+        # every task handed out (and a Ctrl-C that landed inside the pool's own code can leave
+        # it waiting forever for a worker it lost count of).
+        end_processes(set(multiprocessing.active_children()) - others)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
