@@ -42,6 +42,24 @@ def extension_of(kind: str) -> str:
     return KIND_EXTENSIONS.get(kind, "bin")
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk."""
+    _fsync(path, os.O_RDONLY)
+
+
+def fsync_folder(path: Path) -> None:
+    """Flush a folder's entries (names renamed or created in it) to the disk."""
+    _fsync(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sha256_of_file(path: Path) -> str:
     """The sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
@@ -94,7 +112,9 @@ class Store:
     def put_original(self, temp_path: Path, sha256: str, ext: str) -> str:
         """Move a finished download into the store; identical bytes are stored once.
 
-        Returns the original's relpath."""
+        Durable before the manifest records it: the file's bytes are synced before the rename
+        and its folder after (a new shard folder's parents too), so a power loss never leaves
+        an original that is empty or missing while the manifest names it. Returns its relpath."""
         relpath = self.original_relpath(sha256, ext)
         final = self.root / relpath
         try:
@@ -103,8 +123,14 @@ class Store:
             stored = False
         if stored:
             temp_path.unlink(missing_ok=True)
-        else:
-            publish(temp_path, final, known_folders=self._folders)
+            return relpath
+        new_folder = final.parent not in self._folders
+        fsync_file(temp_path)
+        publish(temp_path, final, known_folders=self._folders)
+        fsync_folder(final.parent)
+        if new_folder:  # the shard folders may have been made just now
+            fsync_folder(final.parent.parent)
+            fsync_folder(final.parent.parent.parent)
         return relpath
 
     def keep(self, temp_path: Path, sha256: str, kind: str) -> str:

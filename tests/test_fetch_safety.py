@@ -3,8 +3,10 @@ durable store renames: against the real local origin server, a real cache and re
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +19,10 @@ from mediatool.cli import main
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
 from mediatool.fetch.svg import vet_svg
+from mediatool.files import temp_file_in
 from mediatool.manifest import MIGRATIONS, Manifest
 from mediatool.models import FetchFailure, FetchJob
+from mediatool.store import Store
 from mediatool.testing.origin import OriginServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -398,3 +402,45 @@ def test_an_unknown_svg_policy_is_a_usage_error(tmp_path: Path) -> None:
     result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 2
     assert "images.svg" in result.stderr
+
+
+# -- durable store renames ---------------------------------------------------------------------
+
+
+def test_an_original_is_synced_before_its_rename_and_its_folders_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes
+) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    with temp_file_in(store.temp_dir) as (handle, temp):
+        handle.write(jpeg_bytes)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace_(src: str | Path, dst: str | Path) -> None:
+        events.append(("rename", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace_)
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    final = store.path(store.put_original(temp, sha, "jpg"))
+    shard = final.parent
+    assert events == [
+        ("fsync", str(temp)),
+        ("rename", str(final)),
+        ("fsync", str(shard)),
+        ("fsync", str(shard.parent)),
+        ("fsync", str(shard.parent.parent)),
+    ]
+    events.clear()
+    with temp_file_in(store.temp_dir) as (handle, second):
+        handle.write(jpeg_bytes + b"more")
+    other = hashlib.sha256(jpeg_bytes + b"more").hexdigest()
+    other = sha[:4] + other[4:]  # same shard folder: known, only it is synced
+    final = store.path(store.put_original(second, other, "jpg"))
+    assert events == [("fsync", str(second)), ("rename", str(final)), ("fsync", str(shard))]
