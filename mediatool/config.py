@@ -123,6 +123,11 @@ class ImageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckSettings:
+    allow: tuple[str, ...] = ()  # failure reasons the user accepts (e.g. "http_404")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cache_dir: Path = DEFAULT_CACHE_DIR
     discover: DiscoverSettings = field(default_factory=DiscoverSettings)
@@ -130,6 +135,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     proxy_rules: tuple[ProxyRule, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    check: CheckSettings = field(default_factory=CheckSettings)
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -178,7 +184,8 @@ def _section(cls: Any, data: Mapping[str, Any], name: str, where: str) -> Any:
 def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settings:
     where = str(path) if path else "config"
     rules = tuple(_proxy_rule(r, where) for r in data.get("proxy_rules", []))
-    unknown = set(data) - {"discover", "fetch", "images", "proxy_rules", "cache_dir", "workers"}
+    known = {"discover", "fetch", "images", "proxy_rules", "cache_dir", "workers", "check"}
+    unknown = set(data) - known
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
     images = _section(ImageSettings, data.get("images", {}), "images", where)
@@ -193,7 +200,17 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         settings = replace(settings, cache_dir=Path(data["cache_dir"]))
     if "workers" in data:
         settings = replace(settings, workers=int(data["workers"]))
+    if "check" in data:
+        check = _section(CheckSettings, data["check"], "check", where)
+        settings = replace(settings, check=_check_allow(check, where))
     return settings
+
+
+def _check_allow(check: CheckSettings, where: str) -> CheckSettings:
+    """check.allow must be a list of reason codes (strings)."""
+    if isinstance(check.allow, str) or not all(isinstance(r, str) for r in check.allow):
+        raise UsageError(f'{where}: check.allow must be a list of reasons, e.g. ["http_404"].')
+    return check
 
 
 THUMB_FORMATS = ("webp", "png", "jpeg")

@@ -48,9 +48,12 @@ def _failed_line(summary: FetchSummary) -> str:
     urls = len(summary.failed)
     refs = summary.failed_references
     line = f"{urls} URL{'s' * (urls != 1)}, {refs} reference{'s' * (refs != 1)}"
-    earlier = sum(f.earlier for f in summary.failed)
+    earlier = sum(f.earlier and not f.accepted for f in summary.failed)
     if earlier:
         line += f" ({earlier} failed in earlier runs; --retry-failed tries them again)"
+    accepted = sum(f.accepted for f in summary.failed)
+    if accepted:
+        line += f"; {accepted} accepted by [check] allow"
     return line
 
 
@@ -108,6 +111,7 @@ def fetch_json(summary: FetchSummary) -> str:
             "references": f.references,
             "posts": list(f.posts),
             "earlier": f.earlier,
+            "accepted": f.accepted,
         }
         for f in summary.failed
     ]
@@ -132,10 +136,11 @@ def scan_text(summary: ScanSummary) -> str:
 
 def check_text(summary: CheckSummary) -> str:
     verdict = "ok" if summary.ok else "FAILED"
+    accepted = f" ({len(summary.accepted)} more accepted)" if summary.accepted else ""
     return (
         f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
         f"the cache could localize, {len(summary.failed)} remote references whose download "
-        f"failed, {len(summary.missing)} local references to missing files"
+        f"failed{accepted}, {len(summary.missing)} local references to missing files"
     )
 
 

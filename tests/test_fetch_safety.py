@@ -185,6 +185,28 @@ def test_a_manifest_of_schema_2_keeps_image_failures_visible(tmp_path: Path) -> 
     assert raw == "ok"  # the download itself succeeded; the image decides
 
 
+def test_failures_the_user_accepts_are_shown_but_do_not_fail_the_run_or_the_check(
+    tmp_path: Path, broken_site: OriginServer
+) -> None:
+    gone = "http://img.example.test/gone.jpg"
+    broken_site.add(gone, b"no", status=404)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", gone, GOOD)
+    (posts / "mediatool.toml").write_text('[check]\nallow = ["http_404"]\n')
+    for _ in range(2):
+        result, summary = _fetch(posts, cache)
+        assert result.exit_code == 0, result.stderr
+        assert _failed(summary)[gone]["accepted"] is True
+    assert "1 accepted by [check] allow" in _cli("fetch", str(posts), "--cache", str(cache)).stdout
+    assert _cli("rewrite", str(posts), "--cache", str(cache)).exit_code == 1  # still left remote
+    check = _cli("rewrite", str(posts), "--cache", str(cache), "--check", "--json")
+    assert check.exit_code == 0, check.stderr
+    assert [f["url"] for f in json.loads(check.stdout)["accepted"]] == [gone]
+    (posts / "mediatool.toml").write_text("")
+    assert _cli("rewrite", str(posts), "--cache", str(cache), "--check").exit_code == 1
+    assert _fetch(posts, cache)[0].exit_code == 1
+
+
 # -- a raised limit re-evaluates ---------------------------------------------------------------
 
 

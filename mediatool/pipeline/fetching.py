@@ -84,7 +84,7 @@ def run_fetch(
         counts, failed_now = _download_and_analyze(jobs, manifest, store, settings, say, progress)
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, posts_of, failed_now)
+        failed = _failures(manifest, posts_of, failed_now, settings.check.allow)
     _say_earlier_failures(failed, say)
     stored = [url for url in stored if url not in {f.url for f in failed}]
     return FetchSummary(
@@ -256,9 +256,13 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
 
 
 def _failures(
-    manifest: Manifest, posts_of: dict[str, list[str]], failed_now: set[str]
+    manifest: Manifest,
+    posts_of: dict[str, list[str]],
+    failed_now: set[str],
+    allow: Sequence[str],
 ) -> tuple[FailedUrl, ...]:
-    """Every URL of these posts whose download or image failed, this run or an earlier one."""
+    """Every URL of these posts whose download or image failed, this run or an earlier one;
+    those whose reason is in `allow` ([check] allow) are accepted."""
     statuses = manifest.url_statuses(posts_of)
     return tuple(
         FailedUrl(
@@ -268,6 +272,7 @@ def _failures(
             references=len(posts_of[s.origin_url]),
             posts=tuple(sorted(set(posts_of[s.origin_url]))),
             earlier=s.origin_url not in failed_now,
+            accepted=(s.reason or "failed") in allow,
         )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
         if s.status == "failed"
@@ -277,7 +282,7 @@ def _failures(
 def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
     """Failures recorded by earlier runs (this run said its own): each still named, up to
     EARLIER_LINES of them."""
-    earlier = [f for f in failed if f.earlier]
+    earlier = [f for f in failed if f.earlier and not f.accepted]
     for failure in earlier[:EARLIER_LINES]:
         say(f"still failed ({failure.reason}): {_one_line(failure)}")
     if len(earlier) > EARLIER_LINES:
