@@ -64,6 +64,14 @@ DEFAULT_BACKOFF = 0.5
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BYTES = 50_000_000
+# fetch.max_bytes per category of what is stored ([fetch.max_bytes] in the config file; a single
+# number, or the --max-bytes flag, applies to every category).
+DEFAULT_MAX_BYTES_BY_KIND: Mapping[str, int] = {
+    "image": DEFAULT_MAX_BYTES,
+    "video": 2_000_000_000,
+    "audio": 500_000_000,
+    "document": 200_000_000,
+}
 DEFAULT_HOST_DOWN_AFTER = 5
 DEFAULT_MAX_TIME = 300.0  # seconds one download may take, headers to last byte
 DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
@@ -102,13 +110,23 @@ class FetchSettings:
     backoff: float = DEFAULT_BACKOFF
     max_wait: float = DEFAULT_MAX_WAIT
     max_redirects: int = DEFAULT_MAX_REDIRECTS
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int | Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_MAX_BYTES_BY_KIND)
+    )
     host_down_after: int = DEFAULT_HOST_DOWN_AFTER
     user_agent: str = DEFAULT_USER_AGENT
     allow_private: bool = False
     wayback: bool = False  # try the Internet Archive's copy after the origin and the proxies
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
     max_time: float = DEFAULT_MAX_TIME
+
+    def max_bytes_for(self, kind: str | None) -> int:
+        """The largest body of this category ("image", "video", "audio", "document"); for
+        None (not known yet), the largest of them."""
+        if isinstance(self.max_bytes, int):
+            return self.max_bytes
+        limits = {**DEFAULT_MAX_BYTES_BY_KIND, **self.max_bytes}
+        return limits[kind] if kind in limits else max(limits.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +208,11 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}.")
     images = _section(ImageSettings, data.get("images", {}), "images", where)
     _check_images(images, where)
+    fetch = _section(FetchSettings, data.get("fetch", {}), "fetch", where)
+    _check_max_bytes(fetch, where)
     settings = Settings(
         discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
-        fetch=_section(FetchSettings, data.get("fetch", {}), "fetch", where),
+        fetch=fetch,
         images=images,
         proxy_rules=rules,
     )
@@ -228,6 +248,23 @@ def _check_images(images: ImageSettings, where: str) -> None:
         raise UsageError(
             f"{where}: images.svg is {images.svg!r}; use one of {', '.join(SVG_POLICIES)}."
         )
+
+
+def _check_max_bytes(fetch: FetchSettings, where: str) -> None:
+    """fetch.max_bytes: a positive integer, or a table of them by category."""
+    value = fetch.max_bytes
+    table = value if isinstance(value, Mapping) else {"": value}
+    unknown = set(table) - set(DEFAULT_MAX_BYTES_BY_KIND) - {""}
+    if unknown:
+        kinds = ", ".join(DEFAULT_MAX_BYTES_BY_KIND)
+        raise UsageError(
+            f"{where}: unknown kind(s) in [fetch.max_bytes]: {', '.join(sorted(unknown))}; "
+            f"use {kinds}."
+        )
+    for kind, limit in table.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            key = f"fetch.max_bytes.{kind}" if kind else "fetch.max_bytes"
+            raise UsageError(f"{where}: {key} must be a positive integer, got {limit!r}.")
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

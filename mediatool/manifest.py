@@ -74,11 +74,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN boilerplate INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE posts ADD COLUMN date TEXT;
     """,
-    # 3: a failure on a limit records the limit (raising it tries again); an image error no
-    # longer marks its URLs failed: their status is derived from the image (IMAGE_REASONS)
+    # 3: a failure on a limit records the limit and whose it was (raising it tries again); an
+    # image error no longer marks its URLs failed: their status is derived from the image;
+    # media files (video, audio, document) are stored as plain assets beside the images
     """
     ALTER TABLE urls ADD COLUMN fail_limit INTEGER;
+    ALTER TABLE urls ADD COLUMN fail_kind TEXT;
     ALTER TABLE images ADD COLUMN error_limit INTEGER;
+    ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
     UPDATE urls SET status='ok', reason=NULL, message=NULL
         WHERE status='failed' AND reason IN ('corrupt_image', 'not_an_image', 'too_many_pixels')
         AND sha256 IN (SELECT sha256 FROM images WHERE error_reason IS NOT NULL);
@@ -378,7 +381,8 @@ class Manifest:
                 present,
                 bad,
             ) in self.db.execute(
-                "SELECT u.origin_url, u.candidates, u.status, u.reason, u.fail_limit, u.etag,"
+                "SELECT u.origin_url, u.candidates, u.status,"
+                " u.reason || coalesce(':' || u.fail_kind, ''), u.fail_limit, u.etag,"
                 " u.last_modified, i.relpath, i.error_reason FROM urls u"
                 f" LEFT JOIN images i ON i.sha256=u.sha256 WHERE u.origin_url IN ({marks})",
                 chunk,
@@ -393,7 +397,7 @@ class Manifest:
                         jobs.append(FetchJob(url, cands, etag, modified))
                 elif (
                     status == "failed"
-                    and reason in PERMANENT_REASONS
+                    and str(reason).partition(":")[0] in PERMANENT_REASONS
                     and not retry_failed
                     and not _limit_raised(reason, limit, limits or {})
                 ):
@@ -419,7 +423,7 @@ class Manifest:
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
             " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?,"
-            " fail_limit=NULL"
+            " fail_limit=NULL, fail_kind=NULL"
             " WHERE origin_url=?",
             (
                 sha256,
@@ -441,13 +445,14 @@ class Manifest:
     def record_failure(self, failure: FetchFailure) -> None:
         self.db.execute(
             "UPDATE urls SET status='failed', reason=?, message=?, attempts=?, checked_at=?,"
-            " fail_limit=? WHERE origin_url=?",
+            " fail_limit=?, fail_kind=? WHERE origin_url=?",
             (
                 failure.reason,
                 failure.message,
                 json.dumps(list(failure.attempts)),
                 time.time(),
                 failure.limit,
+                failure.limit_kind,
                 failure.origin_url,
             ),
         )
@@ -491,6 +496,28 @@ class Manifest:
         ).fetchone()
         return bool(row[0])
 
+    def record_asset(self, sha256: str, fmt: str, kind: str, size: int) -> None:
+        """A stored media file (video, audio, document): a plain asset, never analyzed."""
+        self.db.execute(
+            "UPDATE images SET format=?, kind=?, width=0, height=0, bytes=?, phash='', dhash='',"
+            " flat=0, error_reason=NULL, error=NULL WHERE sha256=?",
+            (fmt.upper(), kind, size, sha256),
+        )
+
+    def stored_kinds(self, origin_urls: Iterable[str]) -> dict[str, int]:
+        """How many of these URLs are stored and usable, by kind (image, video, ...)."""
+        counts: dict[str, int] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for kind, count in self.db.execute(
+                f"SELECT i.kind, count(*){_URLS_WITH_IMAGES} WHERE u.origin_url IN ({marks})"
+                " AND u.status='ok' AND i.error_reason IS NULL AND i.format IS NOT NULL"
+                " GROUP BY i.kind",
+                chunk,
+            ):
+                counts[kind] = counts.get(kind, 0) + count
+        return counts
+
     def relpath_of_image(self, sha256: str) -> str:
         row = self.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha256,)).fetchone()
         return str(row[0])
@@ -511,6 +538,7 @@ class Manifest:
             row[0]
             for row in self.db.execute(
                 "SELECT sha256 FROM images WHERE error_reason IS NULL AND format IS NOT NULL"
+                " AND kind='image'"
             )
         ]
 
@@ -646,7 +674,10 @@ class Manifest:
                 " WHERE u.status='ok' AND i.error_reason IS NULL"
             ),
             "URLs failed": one(f"SELECT count(*){_URLS_WITH_IMAGES} WHERE {_URL_FAILED}"),
-            "images": one("SELECT count(*) FROM images WHERE error_reason IS NULL"),
+            "images": one(
+                "SELECT count(*) FROM images WHERE error_reason IS NULL AND kind='image'"
+            ),
+            "media files": one("SELECT count(*) FROM images WHERE kind!='image'"),
             "bytes stored": one("SELECT sum(bytes) FROM images"),
             "thumbnails": one("SELECT count(*) FROM thumbs"),
         }
@@ -677,7 +708,8 @@ class Manifest:
             "SELECT i.sha256, i.relpath, (SELECT t.relpath FROM thumbs t WHERE t.sha256=i.sha256"
             " ORDER BY t.width DESC LIMIT 1), i.width, i.height, i.bytes, i.format,"
             " coalesce(i.canonical, i.sha256), i.post_count, i.notes FROM images i"
-            f" WHERE i.error_reason IS NULL AND i.format IS NOT NULL AND {filters[where]}"
+            f" WHERE i.error_reason IS NULL AND i.format IS NOT NULL AND i.kind='image'"
+            f" AND {filters[where]}"
             " ORDER BY i.post_count DESC, coalesce(i.canonical, i.sha256), i.sha256"
         )
         return [
@@ -752,10 +784,15 @@ class Manifest:
 
 
 def _limit_raised(reason: str | None, limit: int | None, limits: Mapping[str, int]) -> bool:
-    """A failure on a limit whose value now is higher than when it failed (or unrecorded)."""
-    if reason is None or reason not in limits:
+    """A failure on a limit whose value now is higher than when it failed (or unrecorded).
+    `reason` is "reason:kind" when the limit was a category's ("too_large:video"), which
+    `limits` may name; else the reason's own entry counts."""
+    if reason is None:
         return False
-    return limit is None or limit < limits[reason]
+    key = reason if reason in limits else reason.partition(":")[0]
+    if key not in limits:
+        return False
+    return limit is None or limit < limits[key]
 
 
 def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:

@@ -24,11 +24,13 @@ def fetch_text(summary: FetchSummary) -> str:
         f"posts              {summary.posts} ({summary.posts_failed} with problems)",
         f"references         {summary.references} ({summary.remote_references} remote)",
         f"distinct URLs      {summary.distinct_urls}",
-        f"downloaded         {summary.downloaded}",
+        f"downloaded         {summary.downloaded}{_by_kind(summary.downloaded_by_kind)}",
         f"already stored     {summary.already_stored}",
     ]
     if summary.not_modified:
         lines.append(f"not modified       {summary.not_modified}")
+    if set(summary.stored_by_kind) - {"image"}:
+        lines.append(f"stored             {_kinds(summary.stored_by_kind)}")
     lines += [
         f"images analyzed    {summary.images_analyzed}",
         f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
@@ -39,6 +41,21 @@ def fetch_text(summary: FetchSummary) -> str:
     if summary.failed:
         lines += ["", *failures_table(summary.failed)]
     return "\n".join(lines)
+
+
+def _by_kind(counts: dict[str, int]) -> str:
+    """ " (3 images, 1 video)" when anything but images is counted, else ""."""
+    return "" if set(counts) <= {"image"} else f" ({_kinds(counts)})"
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    """ "3 images, 1 video, 2 audio files" """
+    words = {"audio": ("audio file", "audio files")}
+    parts = []
+    for kind, count in counts.items():
+        one, many = words.get(kind, (kind, kind + "s"))
+        parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts)
 
 
 def _failed_line(summary: FetchSummary) -> str:

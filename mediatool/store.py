@@ -35,6 +35,10 @@ EXTENSIONS = {
     "MPO": "jpg",
 }
 KIND_EXTENSIONS = {kind.lower(): ext for kind, ext in EXTENSIONS.items()} | {"tiff": "tif"}
+# Media files (fetch.sniff.media_kind), stored as plain assets.
+KIND_EXTENSIONS |= {
+    fmt: fmt for fmt in ("mp4", "webm", "mkv", "ogv", "mov", "mp3", "m4a", "ogg", "pdf", "vtt")
+}
 
 
 def extension_of(kind: str) -> str:

@@ -21,7 +21,7 @@ from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
-from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
+from mediatool.fetch.sniff import IMAGE, SNIFF_BYTES, content_kind, describe
 from mediatool.fetch.svg import vet_svg
 from mediatool.files import temp_file_in
 from mediatool.models import Download, FetchJob, NotModified
@@ -40,6 +40,7 @@ class Failed:
     retryable: bool = False
     retry_after: float | None = None
     limit: int | None = None  # the limit that refused it (max_bytes for too_large)
+    limit_kind: str | None = None  # the category whose limit it was (None: not known yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class _Body:
     kind: str
     relpath: str = ""
     notes: tuple[str, ...] = ()
+    category: str = IMAGE
 
 
 class _Abort(Exception):
@@ -118,6 +120,7 @@ class CandidateFetcher:
         self.guard = guard
         self.hosts = hosts
         self._host_headers = {h.lower(): dict(v) for h, v in settings.headers.items()}
+        self._per_kind_limits = not isinstance(settings.max_bytes, int)
         # No single read may outlast the whole download's deadline (max_time).
         read = min(settings.read_timeout, settings.max_time)
         self._timeout = httpx.Timeout(
@@ -159,6 +162,7 @@ class CandidateFetcher:
                 kind=result.kind,
                 relpath=result.relpath,
                 notes=result.notes,
+                category=result.category,
             )
         if isinstance(result, NotModified):
             return NotModified(origin_url=job.origin_url, fetched_url=candidate)
@@ -300,10 +304,8 @@ class CandidateFetcher:
         self, response: httpx.Response, run: RunState, deadline: float
     ) -> _Body | Failed:
         length = _content_length(response)
-        limit = self.settings.max_bytes
-        if length is not None and length > limit:
-            detail = f"{length} bytes announced, more than max_bytes {limit}"
-            return Failed("too_large", detail, limit=limit)
+        if length is not None and length > self.settings.max_bytes_for(None):
+            return self._too_large(None, length, announced=True)
         if length == 0:
             return Failed("empty_body", f"empty body (status {response.status_code})")
         try:
@@ -316,7 +318,7 @@ class CandidateFetcher:
                     raise
         except _Abort as stop:
             return stop.failure
-        kind = image_kind(head) or ""
+        category, kind = content_kind(head) or (IMAGE, "")
         notes: tuple[str, ...] = ()
         if kind == "svg" and self.svg_policy != "keep":
             vetted = self._vet_svg(path, run)
@@ -338,6 +340,7 @@ class CandidateFetcher:
             kind=kind,
             relpath=relpath,
             notes=notes,
+            category=category,
         )
 
     def _vet_svg(
@@ -368,22 +371,21 @@ class CandidateFetcher:
         digest = hashlib.sha256()
         size = 0
         head = b""
+        category: str | None = None  # image, video, audio, document: known from the first bytes
         block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
         try:
             for chunk in response.iter_bytes():
                 if run.cancel.is_set():
                     raise Cancelled
                 size += len(chunk)
-                if size > self.settings.max_bytes:
-                    limit = self.settings.max_bytes
-                    detail = f"more than max_bytes {limit} bytes"
-                    raise _Abort(Failed("too_large", detail, limit=limit))
+                if size > self.settings.max_bytes_for(category):
+                    raise _Abort(self._too_large(category, size, announced=False))
                 if time.monotonic() > deadline:
                     raise _Abort(self._too_slow(size, length))
-                if len(head) < SNIFF_BYTES:
+                if category is None:
                     head += chunk[: SNIFF_BYTES - len(head)]
                     if len(head) >= SNIFF_BYTES:
-                        _check_image(head, response)
+                        category = self._judge(head, response, length)
                 block += chunk
                 if len(block) >= WRITE_BLOCK:
                     _write_block(block, digest, handle)
@@ -398,8 +400,30 @@ class CandidateFetcher:
             expected = f" of {length}" if length is not None else ""
             detail = f"the connection broke after {size}{expected} bytes ({exc})"
             raise _Abort(Failed("truncated", detail)) from exc
-        _check_complete(size, length, head, response)
+        _check_complete(size, length, response)
+        if category is None:
+            self._judge(head, response, length)
         return digest.hexdigest(), size, head
+
+    def _judge(self, head: bytes, response: httpx.Response, length: int | None) -> str:
+        """The category of a body from its first bytes: not_an_image when it is neither an
+        image nor a media file, too_large when it announced more than its category's limit."""
+        found = content_kind(head)
+        if found is None:
+            raise _Abort(_not_an_image(head, response))
+        category = found[0]
+        if length is not None and length > self.settings.max_bytes_for(category):
+            raise _Abort(self._too_large(category, length, announced=True))
+        return category
+
+    def _too_large(self, category: str | None, size: int, *, announced: bool) -> Failed:
+        """More bytes than fetch.max_bytes allows for the category (the largest limit while the
+        category is not known yet); the limit is recorded, so raising it fetches again."""
+        limit = self.settings.max_bytes_for(category)
+        key = f"max_bytes.{category}" if category and self._per_kind_limits else "max_bytes"
+        what = f"{size} bytes announced" if announced else f"more than {limit} bytes came"
+        detail = f"{what}, more than {key} {limit}" if announced else f"{what} ({key})"
+        return Failed("too_large", detail, limit=limit, limit_kind=category)
 
     def _too_slow(self, size: int, length: int | None) -> Failed:
         """The download outlived max_time: not retried in this run (it would be as slow)."""
@@ -416,23 +440,19 @@ def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> N
     block.clear()
 
 
-def _check_complete(size: int, length: int | None, head: bytes, response: httpx.Response) -> None:
+def _check_complete(size: int, length: int | None, response: httpx.Response) -> None:
     if size == 0:
         raise _Abort(Failed("empty_body", f"empty body (status {response.status_code})"))
     identity = response.headers.get("content-encoding", "identity").lower() == "identity"
     if length is not None and size < length and identity:
         raise _Abort(Failed("truncated", f"got {size} of {length} bytes"))
-    if len(head) < SNIFF_BYTES:
-        _check_image(head, response)
 
 
-def _check_image(head: bytes, response: httpx.Response) -> None:
-    if image_kind(head) is None:
-        status = response.status_code
-        content_type = response.headers.get("content-type")
-        said = f", Content-Type {content_type}" if content_type else ""
-        detail = f"served {describe(head)} (status {status}{said})"
-        raise _Abort(Failed("not_an_image", detail))
+def _not_an_image(head: bytes, response: httpx.Response) -> Failed:
+    status = response.status_code
+    content_type = response.headers.get("content-type")
+    said = f", Content-Type {content_type}" if content_type else ""
+    return Failed("not_an_image", f"served {describe(head)} (status {status}{said})")
 
 
 def _content_length(response: httpx.Response) -> int | None:

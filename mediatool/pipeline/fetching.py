@@ -17,6 +17,7 @@ from mediatool.dedup import group_images
 from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
+from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
     Download,
@@ -74,7 +75,7 @@ def run_fetch(
             retry_failed=retry_failed or wayback,
             refresh=refresh,
             file_present=store.has,
-            limits={"too_large": settings.fetch.max_bytes},
+            limits=byte_limits(settings),
         )
         if wayback:
             jobs = with_wayback(jobs, manifest)
@@ -85,6 +86,8 @@ def run_fetch(
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
         failed = _failures(manifest, posts_of, failed_now, settings.check.allow)
+        kinds = manifest.stored_kinds(origins)
+        stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
     stored = [url for url in stored if url not in {f.url for f in failed}]
     return FetchSummary(
@@ -106,6 +109,10 @@ def run_fetch(
         failed=failed,
         problems=tuple(problems),
         failed_references=sum(f.references for f in failed),
+        downloaded_by_kind={
+            c: counts[f"downloaded:{c}"] for c in CATEGORIES if counts[f"downloaded:{c}"]
+        },
+        stored_by_kind=stored_kinds,
     )
 
 
@@ -220,17 +227,31 @@ def _record_outcome(
 ) -> None:
     if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
+        counts[f"downloaded:{outcome.category}"] += 1
         for note in outcome.notes:
             say(f"{outcome.origin_url}: {note}")
         manifest.record_download(outcome, outcome.sha256)
-        if manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
+        if not manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
+            return
+        if outcome.category == IMAGE:
             analyses.add(outcome.sha256)
+        else:  # a media file: a plain asset, nothing to decode
+            manifest.record_asset(outcome.sha256, outcome.kind, outcome.category, outcome.size)
     elif isinstance(outcome, NotModified):
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
     else:
         manifest.record_failure(outcome)
         say(outcome.message)
+
+
+def byte_limits(settings: Settings) -> dict[str, int]:
+    """fetch.max_bytes now, by the keys failures are recorded under: "too_large" (the category
+    was not known yet: the largest limit) and "too_large:video"..."""
+    limits = {"too_large": settings.fetch.max_bytes_for(None)}
+    for category in CATEGORIES:
+        limits[f"too_large:{category}"] = settings.fetch.max_bytes_for(category)
+    return limits
 
 
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:

@@ -34,6 +34,8 @@ class FetchSummary:
     failed: tuple[FailedUrl, ...] = ()
     problems: tuple[str, ...] = ()
     failed_references: int = 0  # references whose URL or image failed (now or earlier)
+    downloaded_by_kind: dict[str, int] = field(default_factory=dict)  # image, video, audio...
+    stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
 
     @property
     def ok(self) -> bool:

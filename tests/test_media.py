@@ -1,0 +1,173 @@
+"""Media beyond images: video, audio and documents stored as plain assets, judged by their bytes,
+with a size limit per kind; against the real local origin server and a real cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mediatool.cli import main
+from mediatool.fetch.sniff import content_kind, media_kind
+from mediatool.manifest import Manifest
+from mediatool.testing.origin import OriginServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _mp4(size: int) -> bytes:
+    ftyp = struct.pack(">I", 24) + b"ftypmp42" + b"\0\0\0\0" + b"mp42isom"
+    mdat = struct.pack(">I", size - 24) + b"mdat"
+    return ftyp + mdat + os.urandom(size - 32)
+
+
+WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
+WEBM += b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02" + bytes(range(256)) * 8
+M4A = struct.pack(">I", 20) + b"ftypM4A " + b"\0\0\0\0" + b"M4A " + b"\0" * 500
+MP3_ID3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\0" * 800
+MP3_FRAME = b"\xff\xfb\x90\x64" + b"\x55" * 800
+OGG = b"OggS\x00\x02" + b"\0" * 20 + b"\x01vorbis" + b"\0" * 400
+PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< >>\n%%EOF\n"
+VTT = b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (_mp4(64), ("video", "mp4")),
+        (WEBM, ("video", "webm")),
+        (M4A, ("audio", "m4a")),
+        (MP3_ID3, ("audio", "mp3")),
+        (MP3_FRAME, ("audio", "mp3")),
+        (OGG, ("audio", "ogg")),
+        (b"OggS\x00\x02" + b"\0" * 20 + b"\x80theora", ("video", "ogv")),
+        (PDF, ("document", "pdf")),
+        (VTT, ("document", "vtt")),
+        (b"\xef\xbb\xbfWEBVTT - captions\n", ("document", "vtt")),
+    ],
+)
+def test_media_are_known_by_their_first_bytes(head: bytes, kind: tuple[str, str]) -> None:
+    assert media_kind(head) == kind
+    assert content_kind(head) == kind
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\xff\xd8\xff\xe0\x00\x10JFIF",  # a JPEG is an image, not MPEG audio
+        struct.pack(">I", 20) + b"ftypavif\0\0\0\0avif",  # AVIF is an image
+        b"WEBVTTX\n",
+        b"\xff\xf1\x50\x80",  # ADTS AAC: layer bits 00, not an MPEG audio frame
+        b"<!doctype html><html>",
+    ],
+)
+def test_what_is_not_a_media_file(head: bytes) -> None:
+    assert media_kind(head) is None
+
+
+def _post(folder: Path, name: str, *urls: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(f"![]({url})\n\n" for url in urls))
+    return path
+
+
+def _fetch(posts: Path, cache: Path, *flags: str) -> tuple[Result, dict[str, object]]:
+    result = CliRunner().invoke(
+        main, ["fetch", str(posts), "--cache", str(cache), "--json", *flags]
+    )
+    return result, json.loads(result.stdout)
+
+
+MEDIA = {
+    "http://media.example.test/clip.mp4": _mp4(300_000),
+    "http://media.example.test/clip.webm": WEBM,
+    "http://media.example.test/song.mp3": MP3_ID3,
+    "http://media.example.test/download?id=7": M4A,  # the name says nothing: the bytes do
+    "http://media.example.test/paper.pdf": PDF,
+    "http://media.example.test/subs.vtt": VTT,
+}
+
+
+def test_media_are_stored_as_plain_assets_counted_by_kind_and_rewritten(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    for url, body in MEDIA.items():
+        proxy_env.add(url, body, content_type="application/octet-stream")
+    image = "http://media.example.test/photo.jpg"
+    proxy_env.add(image, jpeg_bytes)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    post = _post(posts, "a.md", *MEDIA, image)
+    result, summary = _fetch(posts, cache)
+    assert result.exit_code == 0, result.stderr
+    assert summary["downloaded_by_kind"] == {"image": 1, "video": 2, "audio": 2, "document": 2}
+    assert summary["stored_by_kind"] == {"image": 1, "video": 2, "audio": 2, "document": 2}
+    assert summary["images_analyzed"] == 1  # media are not decoded
+    with Manifest.open(cache / "manifest.sqlite") as manifest:
+        rows = dict(
+            manifest.db.execute(
+                "SELECT u.origin_url, i.kind || ' ' || i.format || ' ' || i.relpath"
+                " FROM urls u JOIN images i ON i.sha256=u.sha256"
+            ).fetchall()
+        )
+        media_thumbs = manifest.db.execute(
+            "SELECT count(*) FROM thumbs t JOIN images i ON i.sha256=t.sha256 WHERE i.kind!='image'"
+        ).fetchone()[0]
+    assert rows["http://media.example.test/download?id=7"].startswith("audio M4A originals/")
+    assert rows["http://media.example.test/download?id=7"].endswith(".m4a")
+    assert rows["http://media.example.test/clip.mp4"].startswith("video MP4 ")
+    assert rows["http://media.example.test/paper.pdf"].startswith("document PDF ")
+    assert media_thumbs == 0
+    for url, body in MEDIA.items():
+        relpath = rows[url].split(" ")[2]
+        assert (cache / relpath).read_bytes() == body
+    text = CliRunner().invoke(main, ["fetch", str(posts), "--cache", str(cache)]).stdout
+    assert "stored             1 image, 2 videos, 2 audio files, 2 documents" in text
+    rewrite = CliRunner().invoke(main, ["rewrite", str(posts), "--cache", str(cache)])
+    assert rewrite.exit_code == 0, rewrite.stderr
+    assert "media.example.test" not in post.read_text()
+    rebuild = CliRunner().invoke(main, ["thumbs", "--rebuild", "--cache", str(cache)])
+    assert rebuild.exit_code == 0, rebuild.stderr  # assets are not images to thumbnail
+
+
+def test_max_bytes_applies_per_kind_and_raising_one_fetches_only_its_kind(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    video, image = "http://media.example.test/big.mp4", "http://media.example.test/p.jpg"
+    proxy_env.add(video, _mp4(200_000))
+    proxy_env.add(image, jpeg_bytes)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", video, image)
+    config = posts / "mediatool.toml"
+    config.write_text("[fetch.max_bytes]\nimage = 100\nvideo = 100000\n")
+    refused, summary = _fetch(posts, cache)
+    assert refused.exit_code == 1
+    failed = {f["url"]: f for f in summary["failed"]}  # type: ignore[attr-defined]
+    assert (
+        failed[video]["reason"] == "too_large"
+        and "max_bytes.video 100000" in failed[video]["message"]
+    )
+    assert (
+        failed[image]["reason"] == "too_large" and "max_bytes.image 100" in failed[image]["message"]
+    )
+    config.write_text("[fetch.max_bytes]\nimage = 100\nvideo = 1000000\n")
+    _, summary = _fetch(posts, cache)
+    assert summary["downloaded_by_kind"] == {"video": 1}
+    assert len(proxy_env.requests_for(image)) == 1  # its own limit did not change
+    assert len(proxy_env.requests_for(video)) == 2
+    config.write_text("[fetch]\nmax_bytes = 100\n")  # the scalar form: every kind
+    _fetch(posts, cache)
+    assert len(proxy_env.requests_for(image)) == 1
+
+
+def test_an_unknown_kind_in_max_bytes_is_a_usage_error(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", "http://media.example.test/a.mp4")
+    (posts / "mediatool.toml").write_text("[fetch.max_bytes]\nvideos = 5\n")
+    result = CliRunner().invoke(main, ["fetch", str(posts), "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 2
+    assert "[fetch.max_bytes]: videos" in result.stderr
