@@ -3,17 +3,22 @@ with a size limit per kind; against the real local origin server and a real cach
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from mediatool.cli import main
+from mediatool.config import FetchSettings
+from mediatool.fetch import Fetcher
 from mediatool.fetch.sniff import content_kind, media_kind
 from mediatool.manifest import Manifest
+from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome
 from mediatool.testing.origin import OriginServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -171,3 +176,110 @@ def test_an_unknown_kind_in_max_bytes_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["fetch", str(posts), "--cache", str(tmp_path / "c")])
     assert result.exit_code == 2
     assert "[fetch.max_bytes]: videos" in result.stderr
+
+
+# -- large bodies: resumed with Range after an interruption -------------------------------------
+
+BIG = "/media/big.mp4"
+
+
+def _fetch_one(temp_dir: Path, url: str, **settings: object) -> FetchOutcome:
+    fetch = replace(FetchSettings(allow_private=True, backoff=0.01, retries=2), **settings)
+    with Fetcher(fetch, temp_dir) as fetcher:  # type: ignore[arg-type]
+        [outcome] = fetcher.fetch_all([FetchJob(url, (url,))])
+    return outcome
+
+
+def _ranges_asked(origin: OriginServer, url: str) -> list[str | None]:
+    return [r.header("range") for r in origin.requests_for(url)]
+
+
+def test_an_interrupted_transfer_resumes_with_range_in_the_same_run(
+    origin: OriginServer, tmp_cache: Path, no_proxy_env: None
+) -> None:
+    body = _mp4(400_000)
+    origin.add(BIG, body, truncate_at=150_000, truncate_first=1)
+    outcome = _fetch_one(tmp_cache / "tmp", origin.url(BIG))
+    assert isinstance(outcome, Download), outcome
+    assert outcome.sha256 == hashlib.sha256(body).hexdigest()
+    assert outcome.temp_path.read_bytes() == body
+    first, second = origin.requests_for(BIG)
+    assert first.header("range") is None
+    assert second.header("range") == "bytes=150000-"
+    assert second.header("if-range") == first_answer_etag(body)
+    kept = list((tmp_cache / "tmp" / "partial").glob("*"))
+    assert kept == [outcome.temp_path]  # handed to the caller; no record left to resume from
+
+
+def first_answer_etag(body: bytes) -> str:
+    """The ETag the origin server sends for `body` (a sha256 prefix)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+def test_a_partial_download_is_kept_and_resumed_by_the_next_run(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    url = "http://media.example.test/talk.mp4"
+    body = _mp4(300_000)
+    proxy_env.add(url, body, truncate_at=200_000, truncate_first=1)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", url)
+    broken, summary = _fetch(posts, cache, "--retries", "0")
+    assert broken.exit_code == 1
+    [failure] = summary["failed"]  # type: ignore[misc]
+    assert failure["reason"] == "truncated"
+    assert "the 200000 bytes received are kept to resume" in failure["message"]
+    assert len(list((cache / "tmp" / "partial").glob("*.data"))) == 1
+    resumed, summary = _fetch(posts, cache, "--retries", "0")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert _ranges_asked(proxy_env, url) == [None, "bytes=200000-"]
+    [stored] = (cache / "originals").rglob("*.mp4")
+    assert stored.read_bytes() == body
+    assert list((cache / "tmp" / "partial").glob("*")) == []
+
+
+def test_a_server_that_ignores_range_is_read_again_from_the_start(
+    origin: OriginServer, tmp_cache: Path, no_proxy_env: None
+) -> None:
+    body = _mp4(400_000)
+    origin.add(BIG, body, truncate_at=150_000, truncate_first=1, ranges=False)
+    outcome = _fetch_one(tmp_cache / "tmp", origin.url(BIG))
+    assert isinstance(outcome, Download), outcome
+    assert outcome.temp_path.read_bytes() == body  # not the first part twice
+    assert _ranges_asked(origin, BIG) == [None, "bytes=150000-"]  # asked, answered 200
+
+
+def test_a_file_changed_on_the_server_is_not_glued_to_the_old_part(
+    origin: OriginServer, tmp_cache: Path, no_proxy_env: None
+) -> None:
+    old, new = _mp4(300_000), _mp4(300_000)
+    origin.add(BIG, old, truncate_at=100_000)
+    failed = _fetch_one(tmp_cache / "tmp", origin.url(BIG), retries=0)
+    assert isinstance(failed, FetchFailure) and failed.reason == "truncated"
+    origin.add(BIG, new)  # a new version: another ETag, so If-Range does not match
+    outcome = _fetch_one(tmp_cache / "tmp", origin.url(BIG))
+    assert isinstance(outcome, Download), outcome
+    assert outcome.temp_path.read_bytes() == new
+    assert origin.requests_for(BIG)[-1].header("range") == "bytes=100000-"
+
+
+def test_a_small_interrupted_body_starts_over_and_keeps_nothing(
+    origin: OriginServer, tmp_cache: Path, no_proxy_env: None
+) -> None:
+    origin.add(BIG, _mp4(40_000), truncate_at=20_000)
+    failed = _fetch_one(tmp_cache / "tmp", origin.url(BIG), retries=0)
+    assert isinstance(failed, FetchFailure) and failed.reason == "truncated"
+    assert "kept" not in failed.message
+    assert list((tmp_cache / "tmp").rglob("*")) in ([], [tmp_cache / "tmp" / "partial"])
+
+
+def test_media_are_judged_by_bytes_not_by_content_type(
+    origin: OriginServer, tmp_cache: Path, no_proxy_env: None
+) -> None:
+    origin.add("/v.bin", _mp4(5_000), content_type="text/html")
+    origin.add("/fake.mp4", b"<!doctype html><html>sign in</html>", content_type="video/mp4")
+    video = _fetch_one(tmp_cache / "tmp", origin.url("/v.bin"))
+    assert isinstance(video, Download) and (video.category, video.kind) == ("video", "mp4")
+    fake = _fetch_one(tmp_cache / "tmp", origin.url("/fake.mp4"))
+    assert isinstance(fake, FetchFailure) and fake.reason == "not_an_image"
+    assert "HTML" in fake.message

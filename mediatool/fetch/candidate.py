@@ -9,8 +9,8 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -21,12 +21,20 @@ from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
+from mediatool.fetch.partial import (
+    RESUME_MIN,
+    Partial,
+    Partials,
+    resumed_from,
+    validator_of,
+)
 from mediatool.fetch.sniff import IMAGE, SNIFF_BYTES, content_kind, describe
 from mediatool.fetch.svg import vet_svg
 from mediatool.files import temp_file_in
 from mediatool.models import Download, FetchJob, NotModified
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RESUMABLE = frozenset({"truncated", "timeout", "too_slow"})  # a body that stopped short
 SMALL_BODY = 65536  # error and redirect bodies up to this size are read to keep the connection
 WRITE_BLOCK = 1 << 20  # bytes gathered before one hash update and one write (bounds memory)
 
@@ -115,6 +123,7 @@ class CandidateFetcher:
         self.client = client
         self.keep = keep
         self.svg_policy = svg_policy
+        self.partials = Partials(temp_dir)
         self.settings = settings
         self.temp_dir = temp_dir
         self.guard = guard
@@ -228,6 +237,12 @@ class CandidateFetcher:
         self, job: FetchJob, url: httpx.URL, host: str, run: RunState
     ) -> _Body | NotModified | _Redirect | Failed:
         headers = self._headers(job, url)
+        partial = None
+        if not (job.etag or job.last_modified):  # a revalidation asks for the whole file
+            partial = self.partials.find(str(url))
+        if partial is not None:
+            headers["Range"] = f"bytes={partial.size}-"
+            headers["If-Range"] = partial.validator
         with self.hosts.slot(host, run.cancel):
             if run.cancel.is_set():
                 raise Cancelled
@@ -237,7 +252,7 @@ class CandidateFetcher:
                     "GET", url, headers=headers, timeout=self._timeout
                 ) as response:
                     self.hosts.answered(host)
-                    return self._handle(job, url, response, run, deadline)
+                    return self._handle(job, url, response, run, deadline, partial)
             except httpx.HTTPError as exc:
                 return self._transport_failure(url, host, exc)
 
@@ -278,6 +293,7 @@ class CandidateFetcher:
         response: httpx.Response,
         run: RunState,
         deadline: float,
+        partial: Partial | None = None,
     ) -> _Body | NotModified | _Redirect | Failed:
         status = response.status_code
         if status in REDIRECT_STATUSES and "location" in response.headers:
@@ -286,8 +302,11 @@ class CandidateFetcher:
         if status == 304 and (job.etag or job.last_modified):
             return NotModified(origin_url=job.origin_url, fetched_url=str(url))
         if 200 <= status < 300:
-            return self._stream_body(response, run, deadline)
+            return self._stream_body(str(url), response, run, deadline, partial)
         self._drain_small(response)
+        if status == 416 and partial is not None:  # the kept part no longer fits the file
+            self.partials.drop(partial.url)
+            return Failed("truncated", "the kept part of an earlier download no longer fits", True)
         retryable = status in (408, 429) or status >= 500
         retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
         detail = f"HTTP {status} {response.reason_phrase}".rstrip()
@@ -301,24 +320,46 @@ class CandidateFetcher:
 
     # -- the body ---------------------------------------------------------------------------
     def _stream_body(
-        self, response: httpx.Response, run: RunState, deadline: float
+        self,
+        url: str,
+        response: httpx.Response,
+        run: RunState,
+        deadline: float,
+        partial: Partial | None,
     ) -> _Body | Failed:
-        length = _content_length(response)
+        total = resumed_from(response, partial) if partial is not None else None
+        if partial is not None and total is None:  # a 200: the server ignores Range, start over
+            self.partials.drop(partial.url)
+            partial = None
+        length = total if partial is not None else _content_length(response)
         if length is not None and length > self.settings.max_bytes_for(None):
+            self._drop(partial)
             return self._too_large(None, length, announced=True)
         if length == 0:
             return Failed("empty_body", f"empty body (status {response.status_code})")
-        try:
-            with temp_file_in(self.temp_dir) as (handle, path):
-                run.live.add(path)
-                try:
-                    digest, size, head = self._copy(response, handle, length, run, deadline)
-                except BaseException:
-                    run.live.discard(path)
-                    raise
-        except _Abort as stop:
-            return stop.failure
-        category, kind = content_kind(head) or (IMAGE, "")
+        validator = validator_of(response) or (partial.validator if partial else None)
+        opened = _append_to(partial.path) if partial else temp_file_in(self.temp_dir)
+        with opened as (handle, path):
+            run.live.add(path)
+            progress = _progress_of(path) if partial else _Progress(hashlib.sha256())
+            try:
+                self._copy(response, handle, length, run, deadline, progress)
+            except _Abort as stop:
+                handle.close()
+                return self._after_break(url, path, progress, validator, stop.failure, run)
+            except BaseException:
+                run.live.discard(path)
+                self._drop(partial)
+                raise
+        if partial is not None:
+            self.partials.forget(url)
+        return self._finish_body(response, run, path, progress)
+
+    def _finish_body(
+        self, response: httpx.Response, run: RunState, path: Path, progress: _Progress
+    ) -> _Body | Failed:
+        category, kind = content_kind(progress.head) or (IMAGE, "")
+        digest, size = progress.digest.hexdigest(), progress.size
         notes: tuple[str, ...] = ()
         if kind == "svg" and self.svg_policy != "keep":
             vetted = self._vet_svg(path, run)
@@ -343,6 +384,31 @@ class CandidateFetcher:
             category=category,
         )
 
+    def _after_break(
+        self,
+        url: str,
+        path: Path,
+        progress: _Progress,
+        validator: str | None,
+        failure: Failed,
+        run: RunState,
+    ) -> Failed:
+        """A body that stopped short: kept to be resumed (partial.py) when the server named its
+        version and enough came, else deleted."""
+        run.live.discard(path)
+        resumable = failure.reason in RESUMABLE and progress.size >= RESUME_MIN
+        if not resumable or validator is None:
+            path.unlink(missing_ok=True)
+            self.partials.drop(url)
+            return failure
+        self.partials.keep(url, path, progress.size, validator)
+        detail = f"{failure.detail}; the {progress.size} bytes received are kept to resume"
+        return replace(failure, detail=detail, retryable=failure.reason != "too_slow")
+
+    def _drop(self, partial: Partial | None) -> None:
+        if partial is not None:
+            self.partials.drop(partial.url)
+
     def _vet_svg(
         self, path: Path, run: RunState
     ) -> tuple[str, int, tuple[str, ...]] | Failed | None:
@@ -366,44 +432,49 @@ class CandidateFetcher:
         length: int | None,
         run: RunState,
         deadline: float,
-    ) -> tuple[str, int, bytes]:
-        """Stream the body into `handle`: its sha256, its size and its first bytes."""
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
-        category: str | None = None  # image, video, audio, document: known from the first bytes
+        progress: _Progress,
+    ) -> None:
+        """Stream the body into `handle` (after what `progress` already holds), keeping its
+        sha256, size and first bytes in `progress`. Everything received is written, even when
+        the transfer stops short, so that it can be resumed."""
+        received = progress.size
         block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
         try:
             for chunk in response.iter_bytes():
                 if run.cancel.is_set():
                     raise Cancelled
-                size += len(chunk)
-                if size > self.settings.max_bytes_for(category):
-                    raise _Abort(self._too_large(category, size, announced=False))
+                received += len(chunk)
+                if received > self.settings.max_bytes_for(progress.category):
+                    raise _Abort(self._too_large(progress.category, received, announced=False))
                 if time.monotonic() > deadline:
-                    raise _Abort(self._too_slow(size, length))
-                if category is None:
-                    head += chunk[: SNIFF_BYTES - len(head)]
-                    if len(head) >= SNIFF_BYTES:
-                        category = self._judge(head, response, length)
+                    raise _Abort(self._too_slow(received, length))
+                if progress.category is None:
+                    progress.head += chunk[: SNIFF_BYTES - len(progress.head)]
+                    if len(progress.head) >= SNIFF_BYTES:
+                        progress.category = self._judge(progress.head, response, length)
                 block += chunk
                 if len(block) >= WRITE_BLOCK:
-                    _write_block(block, digest, handle)
-            _write_block(block, digest, handle)
+                    _write_block(block, progress, handle)
         except httpx.TimeoutException as exc:
+            _write_block(block, progress, handle)
             if time.monotonic() > deadline:
-                raise _Abort(self._too_slow(size, length)) from exc
+                raise _Abort(self._too_slow(received, length)) from exc
             seconds = self.settings.read_timeout
-            detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
+            detail = f"the body stalled after {received} bytes (read_timeout {seconds:g}s)"
             raise _Abort(Failed("timeout", detail, retryable=True)) from exc
         except httpx.HTTPError as exc:
+            _write_block(block, progress, handle)
             expected = f" of {length}" if length is not None else ""
-            detail = f"the connection broke after {size}{expected} bytes ({exc})"
+            detail = f"the connection broke after {received}{expected} bytes ({exc})"
             raise _Abort(Failed("truncated", detail)) from exc
-        _check_complete(size, length, response)
-        if category is None:
-            self._judge(head, response, length)
-        return digest.hexdigest(), size, head
+        except _Abort as stop:
+            if stop.failure.reason == "too_slow":
+                _write_block(block, progress, handle)
+            raise
+        _write_block(block, progress, handle)
+        _check_complete(progress.size, length, response)
+        if progress.category is None:
+            self._judge(progress.head, response, length)
 
     def _judge(self, head: bytes, response: httpx.Response, length: int | None) -> str:
         """The category of a body from its first bytes: not_an_image when it is neither an
@@ -434,10 +505,44 @@ class CandidateFetcher:
         )
 
 
-def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> None:
-    digest.update(block)
-    handle.write(block)
-    block.clear()
+@dataclass(slots=True)
+class _Progress:
+    """What a body has given so far: its running sha256, the bytes written, its first bytes
+    and, once they show it, its category (image, video, audio, document)."""
+
+    digest: hashlib._Hash
+    size: int = 0
+    head: bytes = b""
+    category: str | None = None
+
+
+def _progress_of(path: Path) -> _Progress:
+    """The progress a kept partial file stands for (its bytes hashed again)."""
+    progress = _Progress(hashlib.sha256())
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(WRITE_BLOCK), b""):
+            progress.digest.update(block)
+            progress.size += len(block)
+            if len(progress.head) < SNIFF_BYTES:
+                progress.head += block[: SNIFF_BYTES - len(progress.head)]
+    found = content_kind(progress.head) if len(progress.head) >= SNIFF_BYTES else None
+    progress.category = found[0] if found else None
+    return progress
+
+
+@contextlib.contextmanager
+def _append_to(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A kept partial file opened to append the rest; left in place whatever happens."""
+    with path.open("ab", buffering=0) as handle:
+        yield handle, path
+
+
+def _write_block(block: bytearray, progress: _Progress, handle: BinaryIO) -> None:
+    if block:
+        progress.digest.update(block)
+        handle.write(block)
+        progress.size += len(block)
+        block.clear()
 
 
 def _check_complete(size: int, length: int | None, response: httpx.Response) -> None:
