@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediatool.fetch.candidate import Failed
+from mediatool.fetch.results import Failed
 from mediatool.models import FetchFailure, FetchJob
 
 ADVICE = {

@@ -89,7 +89,8 @@ def run_fetch(
         kinds = manifest.stored_kinds(origins)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
-    stored = [url for url in stored if url not in {f.url for f in failed}]
+    failed_urls = {f.url for f in failed}
+    stored = [url for url in stored if url not in failed_urls]
     return FetchSummary(
         posts=len(posts),
         posts_failed=len(problems),
