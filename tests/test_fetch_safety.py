@@ -102,6 +102,23 @@ def test_failed_images_are_counted_by_every_run_until_they_succeed(
     assert "corrupt_image" in text.stdout and "too_many_pixels" in text.stdout
 
 
+def test_many_earlier_failures_are_named_up_to_twenty_then_counted(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    urls = [f"http://gone.example.test/{n:02}.jpg" for n in range(25)]
+    for url in urls:
+        proxy_env.add(url, b"gone", status=404)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", *urls)
+    _fetch(posts, cache)
+    again, summary = _fetch(posts, cache)
+    named = [line for line in again.stderr.splitlines() if line.startswith("still failed")]
+    assert len(named) == 20
+    assert named[0].startswith(f"still failed (http_404): {urls[0]}: HTTP 404")
+    assert "... and 5 more earlier failures" in again.stderr
+    assert len(summary["failed"]) == 25  # type: ignore[arg-type]
+
+
 def test_rewrite_and_check_give_the_real_reason_of_a_failed_image(
     tmp_path: Path, broken_site: OriginServer
 ) -> None:

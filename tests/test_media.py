@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import struct
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 from mediatool.cli import main
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
+from mediatool.fetch.partial import Partials
 from mediatool.fetch.sniff import content_kind, media_kind
 from mediatool.manifest import Manifest
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome
@@ -283,3 +285,20 @@ def test_media_are_judged_by_bytes_not_by_content_type(
     fake = _fetch_one(tmp_cache / "tmp", origin.url("/fake.mp4"))
     assert isinstance(fake, FetchFailure) and fake.reason == "not_an_image"
     assert "HTML" in fake.message
+
+
+def test_partial_downloads_not_resumed_for_two_weeks_are_deleted(tmp_path: Path) -> None:
+    partials = Partials(tmp_path)
+    old = partials.keep("http://a.test/old.mp4", _file(tmp_path / "o", 100), 100, '"x"')
+    new = partials.keep("http://a.test/new.mp4", _file(tmp_path / "n", 100), 100, '"y"')
+    weeks_ago = time.time() - 15 * 86400
+    for path in old.path.parent.glob(old.path.stem + ".*"):
+        os.utime(path, (weeks_ago, weeks_ago))
+    assert partials.prune() == 2
+    assert partials.find("http://a.test/old.mp4") is None
+    assert partials.find("http://a.test/new.mp4") == new
+
+
+def _file(path: Path, size: int) -> Path:
+    path.write_bytes(b"\0" * size)
+    return path

@@ -60,6 +60,7 @@ class Fetcher:
         self._candidates = CandidateFetcher(
             self._client, settings, temp_dir, guard, self._hosts, keep, svg_policy
         )
+        self._candidates.partials.prune()
         self._runs: set[_Run] = set()
         self._closed = False
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 RESUME_MIN = 64 * 1024  # smaller downloads simply start over
+KEEP_DAYS = 14  # a partial download not resumed for this long is deleted
 PARTIAL = "partial"
 
 
@@ -94,6 +96,20 @@ class Partials:
         """Forget the partial download of `url` (its bytes too, unless they were moved)."""
         for path in self._paths(url):
             path.unlink(missing_ok=True)
+
+    def prune(self, days: float = KEEP_DAYS) -> int:
+        """Delete partial downloads untouched for `days` (their URL was never tried again);
+        returns how many files went."""
+        cutoff = time.time() - days * 86400
+        removed = 0
+        for path in self.folder.glob("*") if self.folder.is_dir() else ():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     def forget(self, url: str) -> None:
         """Forget the record only: the bytes were moved into the store."""

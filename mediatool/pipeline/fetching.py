@@ -290,7 +290,7 @@ def _failures(
         FailedUrl(
             s.origin_url,
             s.reason or "failed",
-            s.message or "",
+            _naming_url(s.origin_url, s.message or ""),
             references=len(posts_of[s.origin_url]),
             posts=tuple(sorted(set(posts_of[s.origin_url]))),
             earlier=s.origin_url not in failed_now,
@@ -306,12 +306,14 @@ def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
     EARLIER_LINES of them."""
     earlier = [f for f in failed if f.earlier and not f.accepted]
     for failure in earlier[:EARLIER_LINES]:
-        say(f"still failed ({failure.reason}): {_one_line(failure)}")
+        say(f"still failed ({failure.reason}): {failure.message}")
     if len(earlier) > EARLIER_LINES:
         more = len(earlier) - EARLIER_LINES
         say(f"... and {more} more earlier failures: `fetch --json` or `mediatool report` list all")
 
 
-def _one_line(failure: FailedUrl) -> str:
-    message = failure.message or failure.url
-    return message if message.startswith(failure.url) else f"{failure.url}: {message}"
+def _naming_url(url: str, message: str) -> str:
+    """A failure's line, starting with its URL (an image's error starts with its file)."""
+    if not message:
+        return url
+    return message if message.startswith(url) else f"{url}: {message}"
