@@ -210,6 +210,7 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
     _check_images(images, where)
     fetch = _section(FetchSettings, data.get("fetch", {}), "fetch", where)
     _check_max_bytes(fetch, where)
+    _check_max_time(fetch, where)
     settings = Settings(
         discover=_section(DiscoverSettings, data.get("discover", {}), "discover", where),
         fetch=fetch,
@@ -265,6 +266,13 @@ def _check_max_bytes(fetch: FetchSettings, where: str) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             key = f"fetch.max_bytes.{kind}" if kind else "fetch.max_bytes"
             raise UsageError(f"{where}: {key} must be a positive integer, got {limit!r}.")
+
+
+def _check_max_time(fetch: FetchSettings, where: str) -> None:
+    """fetch.max_time: a positive number of seconds."""
+    value = fetch.max_time
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise UsageError(f"{where}: fetch.max_time must be a positive number, got {value!r}.")
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

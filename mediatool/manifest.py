@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,6 +358,7 @@ class Manifest:
         refresh: bool,
         file_present: Callable[[str], bool] = lambda relpath: True,
         limits: Mapping[str, int] | None = None,
+        retry: Collection[str] = (),
     ) -> tuple[list[FetchJob], list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`.
 
@@ -365,7 +366,8 @@ class Manifest:
         unless `refresh`; then it is revalidated with its ETag/Last-Modified. One whose file has
         gone is fetched again in full, and so is one whose bytes are not a usable image when
         `retry_failed` or `refresh`. Permanent failures wait for `retry_failed`, except those
-        refused by a limit (`limits`: reason -> the limit now) that has been raised since."""
+        refused by a limit (`limits`: reason -> the limit now) that has been raised since, and
+        those whose "reason:kind" is in `retry` (a setting they were judged by changed)."""
         jobs: list[FetchJob] = []
         stored: list[str] = []
         for chunk in _chunks(sorted(origin_urls), 500):
@@ -400,6 +402,7 @@ class Manifest:
                     and str(reason).partition(":")[0] in PERMANENT_REASONS
                     and not retry_failed
                     and not _limit_raised(reason, limit, limits or {})
+                    and reason not in retry
                 ):
                     continue
                 else:

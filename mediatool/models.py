@@ -124,7 +124,7 @@ class FetchFailure:
     message: str  # one line for humans, naming the URL and what to do
     attempts: tuple[str, ...] = ()  # "candidate -> reason" for each candidate tried
     limit: int | None = None  # the limit that refused it (fetch.max_bytes for too_large)
-    limit_kind: str | None = None  # whose limit: "video"... (None: the largest of them)
+    limit_kind: str | None = None  # whose limit: "video"... (None: the largest); svg policy
 
 
 FetchOutcome = Download | NotModified | FetchFailure

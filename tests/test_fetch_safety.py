@@ -483,3 +483,31 @@ def test_an_original_is_synced_before_its_rename_and_its_folders_after(
     other = sha[:4] + other[4:]  # same shard folder: known, only it is synced
     final = store.path(store.put_original(second, other, "jpg"))
     assert events == [("fsync", str(second)), ("rename", str(final)), ("fsync", str(shard))]
+
+
+def test_a_refused_svg_is_fetched_again_when_the_policy_is_relaxed(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    refused, _, cache = _svg_run(tmp_path, proxy_env, SCRIPTED_SVG, "refuse")
+    assert refused.exit_code == 1
+    posts = tmp_path / "posts"
+    again, _ = _fetch(posts, cache)
+    assert again.exit_code == 1
+    assert len(proxy_env.requests_for(SVG_URL)) == 1  # the same policy: not asked again
+    (posts / "mediatool.toml").write_text('[images]\nsvg = "sanitize"\n')
+    relaxed, summary = _fetch(posts, cache)
+    assert relaxed.exit_code == 0, relaxed.stderr
+    assert summary["downloaded"] == 1
+    assert b"<script" not in _stored_svg(cache)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", '"fast"'])
+def test_a_max_time_that_is_not_a_positive_number_is_a_usage_error(
+    tmp_path: Path, value: str
+) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD)
+    (posts / "mediatool.toml").write_text(f"[fetch]\nmax_time = {value}\n")
+    result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 2
+    assert "fetch.max_time must be a positive number" in result.stderr

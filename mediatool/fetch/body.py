@@ -147,7 +147,8 @@ class BodyReader:
         if verdict.cleaned is None or self.svg_policy == "refuse":
             run.live.discard(path)
             path.unlink(missing_ok=True)
-            return Failed("unsafe_svg", f"SVG refused: {verdict.summary()}")
+            detail = f"SVG refused: {verdict.summary()}"
+            return Failed("unsafe_svg", detail, limit_kind=self.svg_policy)
         path.write_bytes(verdict.cleaned)
         digest = hashlib.sha256(verdict.cleaned).hexdigest()
         return digest, len(verdict.cleaned), (f"SVG sanitized, removed {verdict.summary()}",)

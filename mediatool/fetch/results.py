@@ -22,7 +22,9 @@ class Failed:
     retryable: bool = False
     retry_after: float | None = None
     limit: int | None = None  # the limit that refused it (max_bytes for too_large)
-    limit_kind: str | None = None  # the category whose limit it was (None: not known yet)
+    # Whose limit it was: the category for too_large (None: not known yet), the images.svg
+    # policy for unsafe_svg. Recorded with the failure, so that a change re-evaluates it.
+    limit_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,7 @@ def run_fetch(
             refresh=refresh,
             file_present=store.has,
             limits=byte_limits(settings),
+            retry=svg_refusals_to_retry(settings.images.svg),
         )
         if wayback:
             jobs = with_wayback(jobs, manifest)
@@ -253,6 +254,13 @@ def byte_limits(settings: Settings) -> dict[str, int]:
     for category in CATEGORIES:
         limits[f"too_large:{category}"] = settings.fetch.max_bytes_for(category)
     return limits
+
+
+def svg_refusals_to_retry(policy: str) -> tuple[str, ...]:
+    """unsafe_svg failures that the images.svg policy now in force may judge otherwise, as
+    "reason:policy then": refused under "refuse", and under "sanitize" when it is now "keep"."""
+    looser = {"refuse": (), "sanitize": ("refuse",), "keep": ("refuse", "sanitize")}
+    return tuple(f"unsafe_svg:{then}" for then in looser.get(policy, ()))
 
 
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
