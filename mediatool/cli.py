@@ -77,7 +77,11 @@ def main() -> None:
 @click.option("--max-wait", type=click.FloatRange(0), help="Longest Retry-After to honour, s  [60]")
 @click.option("--connect-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 10]")
 @click.option("--read-timeout", type=click.FloatRange(0.1), help="Seconds  [default: 30]")
-@click.option("--max-bytes", type=click.IntRange(1), help="Largest image, bytes  [default: 50 MB]")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    help="Largest download of any kind, bytes  [default: image 50 MB, video 2 GB, ...]",
+)
 @click.option("--max-pixels", type=click.IntRange(1), help="Largest image, pixels  [default: 80 M]")
 @click.option(
     "--max-time", type=click.FloatRange(0.1), help="Longest one download may take, s  [300]"

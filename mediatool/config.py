@@ -109,6 +109,14 @@ DEFAULT_BACKOFF = 0.5
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_MAX_REDIRECTS = 10
 DEFAULT_MAX_BYTES = 50_000_000
+# fetch.max_bytes per category of what is stored ([fetch.max_bytes] in the config file; a single
+# number, or the --max-bytes flag, applies to every category).
+DEFAULT_MAX_BYTES_BY_KIND: Mapping[str, int] = {
+    "image": DEFAULT_MAX_BYTES,
+    "video": 2_000_000_000,
+    "audio": 500_000_000,
+    "document": 200_000_000,
+}
 DEFAULT_HOST_DOWN_AFTER = 5
 DEFAULT_MAX_TIME = 300.0  # seconds one download may take, headers to last byte
 DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
@@ -152,13 +160,23 @@ class FetchSettings:
     backoff: float = DEFAULT_BACKOFF
     max_wait: float = DEFAULT_MAX_WAIT
     max_redirects: int = DEFAULT_MAX_REDIRECTS
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int | Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_MAX_BYTES_BY_KIND)
+    )
     host_down_after: int = DEFAULT_HOST_DOWN_AFTER
     user_agent: str = DEFAULT_USER_AGENT
     allow_private: bool = False
     wayback: bool = False  # try the Internet Archive's copy after the origin and the proxies
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
     max_time: float = DEFAULT_MAX_TIME
+
+    def max_bytes_for(self, kind: str | None) -> int:
+        """The largest body of this category ("image", "video", "audio", "document"); for
+        None (not known yet), the largest of them."""
+        if isinstance(self.max_bytes, int):
+            return self.max_bytes
+        limits = {**DEFAULT_MAX_BYTES_BY_KIND, **self.max_bytes}
+        return limits[kind] if kind in limits else max(limits.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,11 @@ class ImageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckSettings:
+    allow: tuple[str, ...] = ()  # failure reasons the user accepts (e.g. "http_404")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cache_dir: Path = DEFAULT_CACHE_DIR
     discover: DiscoverSettings = field(default_factory=DiscoverSettings)
@@ -180,6 +203,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     proxy_rules: tuple[ProxyRule, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    check: CheckSettings = field(default_factory=CheckSettings)
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -247,6 +271,7 @@ SECTIONS: dict[str, Any] = {
     "discover": DiscoverSettings,
     "fetch": FetchSettings,
     "images": ImageSettings,
+    "check": CheckSettings,
 }
 # The ranges match what the command-line flags accept (cli.py): the file refuses what they
 # refuse. A settings field missing here is checked by the type of its default.
@@ -262,7 +287,7 @@ KEYS: dict[str, KeySpec] = {
     "fetch.backoff": KeySpec(float, 0),
     "fetch.max_wait": KeySpec(float, 0),
     "fetch.max_redirects": KeySpec(int, 0, 100),
-    "fetch.max_bytes": KeySpec(int, 1),
+    "fetch.max_time": KeySpec(float, 0.1),
     "fetch.host_down_after": KeySpec(int, 1),
     "fetch.user_agent": KeySpec(str),
     "fetch.allow_private": KeySpec(bool),
@@ -273,6 +298,7 @@ KEYS: dict[str, KeySpec] = {
     "images.max_pixels": KeySpec(int, 1),
     "images.phash_threshold": KeySpec(int, 0, 64),
     "images.boilerplate_posts": KeySpec(int, 1),
+    "check.allow": KeySpec(str, is_list=True),
 }
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _LIST_NAMES = {int: "a list of integers", float: "a list of numbers", str: "a list of strings"}
@@ -287,6 +313,9 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
     }
     _check_images(sections["images"], where)
     _check_discover(sections["discover"], where)
+    _check_max_bytes(sections["fetch"], where)
+    _check_max_time(sections["fetch"], where)
+    _check_allow(sections["check"], where)
     settings = Settings(
         proxy_rules=tuple(_proxy_rules(data.get("proxy_rules", []), where)), **sections
     )
@@ -307,6 +336,8 @@ def _section(cls: Any, data: Any, name: str, where: str) -> Any:
         dotted = f"{name}.{key}"
         if dotted == "fetch.headers":
             values[key] = _headers(value, where)
+        elif dotted == "fetch.max_bytes":  # a number or a table by kind: _check_max_bytes
+            values[key] = value
         elif dotted in DISCOVER_TABLES:  # checked by _check_discover
             values[key] = tuple(value) if isinstance(value, list) else value
         else:
@@ -466,6 +497,36 @@ def _check_discover(discover: DiscoverSettings, where: str) -> None:
                 f"{where}: discover.{key} maps a name to a list of parameter names, "
                 'e.g. {photo = ["src", "0"]}.'
             )
+
+
+def _check_allow(check: CheckSettings, where: str) -> None:
+    """check.allow must be a list of reason codes (strings)."""
+    if isinstance(check.allow, str) or not all(isinstance(r, str) for r in check.allow):
+        raise UsageError(f'{where}: check.allow must be a list of reasons, e.g. ["http_404"].')
+
+
+def _check_max_bytes(fetch: FetchSettings, where: str) -> None:
+    """fetch.max_bytes: a positive integer, or a table of them by category."""
+    value = fetch.max_bytes
+    table = value if isinstance(value, Mapping) else {"": value}
+    unknown = set(table) - set(DEFAULT_MAX_BYTES_BY_KIND) - {""}
+    if unknown:
+        kinds = ", ".join(DEFAULT_MAX_BYTES_BY_KIND)
+        raise UsageError(
+            f"{where}: unknown kind(s) in [fetch.max_bytes]: {', '.join(sorted(unknown))}; "
+            f"use {kinds}."
+        )
+    for kind, limit in table.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            key = f"fetch.max_bytes.{kind}" if kind else "fetch.max_bytes"
+            raise UsageError(f"{where}: {key} must be a positive integer, got {limit!r}.")
+
+
+def _check_max_time(fetch: FetchSettings, where: str) -> None:
+    """fetch.max_time: a positive number of seconds."""
+    value = fetch.max_time
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise UsageError(f"{where}: fetch.max_time must be a positive number, got {value!r}.")
 
 
 def _proxy_rule(raw: Any, where: str) -> ProxyRule:

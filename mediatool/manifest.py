@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,11 +89,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 3: undo records as generations (sha256 before/after); post keys relative to the archive
     lambda db, path: _generations_and_relative_keys(db, path),
-    # 4: a failure on a limit records the limit (raising it tries again); an image error no
-    # longer marks its URLs failed: their status is derived from the image (IMAGE_REASONS)
+    # 4: a failure on a limit records the limit and whose it was (raising it tries again); an
+    # image error no longer marks its URLs failed: their status is derived from the image;
+    # media files (video, audio, document) are stored as plain assets beside the images
     """
     ALTER TABLE urls ADD COLUMN fail_limit INTEGER;
+    ALTER TABLE urls ADD COLUMN fail_kind TEXT;
     ALTER TABLE images ADD COLUMN error_limit INTEGER;
+    ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
     UPDATE urls SET status='ok', reason=NULL, message=NULL
         WHERE status='failed' AND reason IN ('corrupt_image', 'not_an_image', 'too_many_pixels')
         AND sha256 IN (SELECT sha256 FROM images WHERE error_reason IS NOT NULL);
@@ -404,6 +407,7 @@ class Manifest:
         refresh: bool,
         file_present: Callable[[str], bool] = lambda relpath: True,
         limits: Mapping[str, int] | None = None,
+        retry: Collection[str] = (),
     ) -> tuple[list[FetchJob], list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`.
 
@@ -411,7 +415,8 @@ class Manifest:
         unless `refresh`; then it is revalidated with its ETag/Last-Modified. One whose file has
         gone is fetched again in full, and so is one whose bytes are not a usable image when
         `retry_failed` or `refresh`. Permanent failures wait for `retry_failed`, except those
-        refused by a limit (`limits`: reason -> the limit now) that has been raised since."""
+        refused by a limit (`limits`: reason -> the limit now) that has been raised since, and
+        those whose "reason:kind" is in `retry` (a setting they were judged by changed)."""
         jobs: list[FetchJob] = []
         stored: list[str] = []
         for chunk in _chunks(sorted(origin_urls), 500):
@@ -427,7 +432,8 @@ class Manifest:
                 present,
                 bad,
             ) in self.db.execute(
-                "SELECT u.origin_url, u.candidates, u.status, u.reason, u.fail_limit, u.etag,"
+                "SELECT u.origin_url, u.candidates, u.status,"
+                " u.reason || coalesce(':' || u.fail_kind, ''), u.fail_limit, u.etag,"
                 " u.last_modified, i.relpath, i.error_reason FROM urls u"
                 f" LEFT JOIN images i ON i.sha256=u.sha256 WHERE u.origin_url IN ({marks})",
                 chunk,
@@ -442,9 +448,10 @@ class Manifest:
                         jobs.append(FetchJob(url, cands, etag, modified))
                 elif (
                     status == "failed"
-                    and reason in PERMANENT_REASONS
+                    and str(reason).partition(":")[0] in PERMANENT_REASONS
                     and not retry_failed
                     and not _limit_raised(reason, limit, limits or {})
+                    and reason not in retry
                 ):
                     continue
                 else:
@@ -481,7 +488,7 @@ class Manifest:
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
             " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?,"
-            " fail_limit=NULL"
+            " fail_limit=NULL, fail_kind=NULL"
             " WHERE origin_url=?",
             (
                 sha256,
@@ -503,13 +510,14 @@ class Manifest:
     def record_failure(self, failure: FetchFailure) -> None:
         self.db.execute(
             "UPDATE urls SET status='failed', reason=?, message=?, attempts=?, checked_at=?,"
-            " fail_limit=? WHERE origin_url=?",
+            " fail_limit=?, fail_kind=? WHERE origin_url=?",
             (
                 failure.reason,
                 failure.message,
                 json.dumps(list(failure.attempts)),
                 time.time(),
                 failure.limit,
+                failure.limit_kind,
                 failure.origin_url,
             ),
         )
@@ -547,6 +555,28 @@ class Manifest:
         ).fetchone()
         return bool(row[0])
 
+    def record_asset(self, sha256: str, fmt: str, kind: str, size: int) -> None:
+        """A stored media file (video, audio, document): a plain asset, never analyzed."""
+        self.db.execute(
+            "UPDATE images SET format=?, kind=?, width=0, height=0, bytes=?, phash='', dhash='',"
+            " flat=0, error_reason=NULL, error=NULL WHERE sha256=?",
+            (fmt.upper(), kind, size, sha256),
+        )
+
+    def stored_kinds(self, origin_urls: Iterable[str]) -> dict[str, int]:
+        """How many of these URLs are stored and usable, by kind (image, video, ...)."""
+        counts: dict[str, int] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for kind, count in self.db.execute(
+                f"SELECT i.kind, count(*){_URLS_WITH_IMAGES} WHERE u.origin_url IN ({marks})"
+                " AND u.status='ok' AND i.error_reason IS NULL AND i.format IS NOT NULL"
+                " GROUP BY i.kind",
+                chunk,
+            ):
+                counts[kind] = counts.get(kind, 0) + count
+        return counts
+
     def relpath_of_image(self, sha256: str) -> str:
         row = self.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha256,)).fetchone()
         return str(row[0])
@@ -567,6 +597,7 @@ class Manifest:
             row[0]
             for row in self.db.execute(
                 "SELECT sha256 FROM images WHERE error_reason IS NULL AND format IS NOT NULL"
+                " AND kind='image'"
             )
         ]
 
@@ -702,7 +733,10 @@ class Manifest:
                 " WHERE u.status='ok' AND i.error_reason IS NULL"
             ),
             "URLs failed": one(f"SELECT count(*){_URLS_WITH_IMAGES} WHERE {_URL_FAILED}"),
-            "images": one("SELECT count(*) FROM images WHERE error_reason IS NULL"),
+            "images": one(
+                "SELECT count(*) FROM images WHERE error_reason IS NULL AND kind='image'"
+            ),
+            "media files": one("SELECT count(*) FROM images WHERE kind!='image'"),
             "bytes stored": one("SELECT sum(bytes) FROM images"),
             "thumbnails": one("SELECT count(*) FROM thumbs"),
         }
@@ -733,7 +767,8 @@ class Manifest:
             "SELECT i.sha256, i.relpath, (SELECT t.relpath FROM thumbs t WHERE t.sha256=i.sha256"
             " ORDER BY t.width DESC LIMIT 1), i.width, i.height, i.bytes, i.format,"
             " coalesce(i.canonical, i.sha256), i.post_count, i.notes FROM images i"
-            f" WHERE i.error_reason IS NULL AND i.format IS NOT NULL AND {filters[where]}"
+            f" WHERE i.error_reason IS NULL AND i.format IS NOT NULL AND i.kind='image'"
+            f" AND {filters[where]}"
             " ORDER BY i.post_count DESC, coalesce(i.canonical, i.sha256), i.sha256"
         )
         return [
@@ -909,10 +944,15 @@ _GENERATION_TABLES = (
 
 
 def _limit_raised(reason: str | None, limit: int | None, limits: Mapping[str, int]) -> bool:
-    """A failure on a limit whose value now is higher than when it failed (or unrecorded)."""
-    if reason is None or reason not in limits:
+    """A failure on a limit whose value now is higher than when it failed (or unrecorded).
+    `reason` is "reason:kind" when the limit was a category's ("too_large:video"), which
+    `limits` may name; else the reason's own entry counts."""
+    if reason is None:
         return False
-    return limit is None or limit < limits[reason]
+    key = reason if reason in limits else reason.partition(":")[0]
+    if key not in limits:
+        return False
+    return limit is None or limit < limits[key]
 
 
 def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:

@@ -105,6 +105,7 @@ class Download:
     kind: str = ""  # the image format its first bytes show ("jpeg", "png", "svg", ...)
     relpath: str = ""  # where `keep` put it (inside the cache folder), "" when not kept
     notes: tuple[str, ...] = ()  # what was done to the bytes, e.g. an SVG sanitized
+    category: str = "image"  # image, video, audio or document (media are plain assets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,7 @@ class FetchFailure:
     message: str  # one line for humans, naming the URL and what to do
     attempts: tuple[str, ...] = ()  # "candidate -> reason" for each candidate tried
     limit: int | None = None  # the limit that refused it (fetch.max_bytes for too_large)
+    limit_kind: str | None = None  # whose limit: "video"... (None: the largest); svg policy
 
 
 FetchOutcome = Download | NotModified | FetchFailure

@@ -24,11 +24,13 @@ def fetch_text(summary: FetchSummary) -> str:
         f"posts              {summary.posts} ({summary.posts_failed} with problems)",
         f"references         {summary.references} ({summary.remote_references} remote)",
         f"distinct URLs      {summary.distinct_urls}",
-        f"downloaded         {summary.downloaded}",
+        f"downloaded         {summary.downloaded}{_by_kind(summary.downloaded_by_kind)}",
         f"already stored     {summary.already_stored}",
     ]
     if summary.not_modified:
         lines.append(f"not modified       {summary.not_modified}")
+    if set(summary.stored_by_kind) - {"image"}:
+        lines.append(f"stored             {_kinds(summary.stored_by_kind)}")
     lines += [
         f"images analyzed    {summary.images_analyzed}",
         f"near-dup groups    {summary.groups} ({summary.grouped_images} images)",
@@ -41,6 +43,21 @@ def fetch_text(summary: FetchSummary) -> str:
     return "\n".join(lines)
 
 
+def _by_kind(counts: dict[str, int]) -> str:
+    """ " (3 images, 1 video)" when anything but images is counted, else ""."""
+    return "" if set(counts) <= {"image"} else f" ({_kinds(counts)})"
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    """ "3 images, 1 video, 2 audio files" """
+    words = {"audio": ("audio file", "audio files")}
+    parts = []
+    for kind, count in counts.items():
+        one, many = words.get(kind, (kind, kind + "s"))
+        parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts)
+
+
 def _failed_line(summary: FetchSummary) -> str:
     """ "0", or "N URLs, M references (K failed in earlier runs)" """
     if not summary.failed:
@@ -48,9 +65,12 @@ def _failed_line(summary: FetchSummary) -> str:
     urls = len(summary.failed)
     refs = summary.failed_references
     line = f"{urls} URL{'s' * (urls != 1)}, {refs} reference{'s' * (refs != 1)}"
-    earlier = sum(f.earlier for f in summary.failed)
+    earlier = sum(f.earlier and not f.accepted for f in summary.failed)
     if earlier:
         line += f" ({earlier} failed in earlier runs; --retry-failed tries them again)"
+    accepted = sum(f.accepted for f in summary.failed)
+    if accepted:
+        line += f"; {accepted} accepted by [check] allow"
     return line
 
 
@@ -108,6 +128,7 @@ def fetch_json(summary: FetchSummary) -> str:
             "references": f.references,
             "posts": list(f.posts),
             "earlier": f.earlier,
+            "accepted": f.accepted,
         }
         for f in summary.failed
     ]
@@ -136,10 +157,11 @@ def scan_text(summary: ScanSummary) -> str:
 
 def check_text(summary: CheckSummary) -> str:
     verdict = "ok" if summary.ok else "FAILED"
+    accepted = f" ({len(summary.accepted)} more accepted)" if summary.accepted else ""
     return (
         f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
         f"the cache could localize, {len(summary.failed)} remote references whose download "
-        f"failed, {len(summary.missing)} local references to missing files"
+        f"failed{accepted}, {len(summary.missing)} local references to missing files"
     )
 
 

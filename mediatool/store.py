@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from mediatool.errors import CacheNotWritable
@@ -34,11 +35,33 @@ EXTENSIONS = {
     "MPO": "jpg",
 }
 KIND_EXTENSIONS = {kind.lower(): ext for kind, ext in EXTENSIONS.items()} | {"tiff": "tif"}
+# Media files (fetch.sniff.media_kind), stored as plain assets.
+KIND_EXTENSIONS |= {
+    fmt: fmt for fmt in ("mp4", "webm", "mkv", "ogv", "mov", "mp3", "m4a", "ogg", "pdf", "vtt")
+}
 
 
 def extension_of(kind: str) -> str:
     """The file extension for an image kind the fetcher sniffed (fetch.sniff.image_kind)."""
     return KIND_EXTENSIONS.get(kind, "bin")
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk."""
+    _fsync(path, os.O_RDONLY)
+
+
+def fsync_folder(path: Path) -> None:
+    """Flush a folder's entries (names renamed or created in it) to the disk."""
+    _fsync(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sha256_of_file(path: Path) -> str:
@@ -93,7 +116,9 @@ class Store:
     def put_original(self, temp_path: Path, sha256: str, ext: str) -> str:
         """Move a finished download into the store; identical bytes are stored once.
 
-        Returns the original's relpath."""
+        Durable before the manifest records it: the file's bytes are synced before the rename
+        and its folder after (a new shard folder's parents too), so a power loss never leaves
+        an original that is empty or missing while the manifest names it. Returns its relpath."""
         relpath = self.original_relpath(sha256, ext)
         final = self.root / relpath
         try:
@@ -102,8 +127,14 @@ class Store:
             stored = False
         if stored:
             temp_path.unlink(missing_ok=True)
-        else:
-            publish(temp_path, final, known_folders=self._folders)
+            return relpath
+        new_folder = final.parent not in self._folders
+        fsync_file(temp_path)
+        publish(temp_path, final, known_folders=self._folders)
+        fsync_folder(final.parent)
+        if new_folder:  # the shard folders may have been made just now
+            fsync_folder(final.parent.parent)
+            fsync_folder(final.parent.parent.parent)
         return relpath
 
     def keep(self, temp_path: Path, sha256: str, kind: str) -> str:

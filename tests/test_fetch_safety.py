@@ -3,8 +3,10 @@ durable store renames: against the real local origin server, a real cache and re
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +19,10 @@ from mediatool.cli import main
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
 from mediatool.fetch.svg import vet_svg
+from mediatool.files import temp_file_in
 from mediatool.manifest import MIGRATIONS, Manifest
 from mediatool.models import FetchFailure, FetchJob
+from mediatool.store import Store
 from mediatool.testing.origin import OriginServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,6 +100,23 @@ def test_failed_images_are_counted_by_every_run_until_they_succeed(
     text = _cli("fetch", str(posts), "--cache", str(cache), "--max-pixels", "100000")
     assert "failed             2 URLs, 3 references (2 failed in earlier runs" in text.stdout
     assert "corrupt_image" in text.stdout and "too_many_pixels" in text.stdout
+
+
+def test_many_earlier_failures_are_named_up_to_twenty_then_counted(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    urls = [f"http://gone.example.test/{n:02}.jpg" for n in range(25)]
+    for url in urls:
+        proxy_env.add(url, b"gone", status=404)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", *urls)
+    _fetch(posts, cache)
+    again, summary = _fetch(posts, cache)
+    named = [line for line in again.stderr.splitlines() if line.startswith("still failed")]
+    assert len(named) == 20
+    assert named[0].startswith(f"still failed (http_404): {urls[0]}: HTTP 404")
+    assert "... and 5 more earlier failures" in again.stderr
+    assert len(summary["failed"]) == 25  # type: ignore[arg-type]
 
 
 def test_rewrite_and_check_give_the_real_reason_of_a_failed_image(
@@ -179,6 +200,28 @@ def test_a_manifest_of_schema_2_keeps_image_failures_visible(tmp_path: Path) -> 
         raw = manifest.db.execute("SELECT status FROM urls").fetchone()[0]
     assert (status.status, status.reason, status.message) == ("failed", "corrupt_image", "damaged")
     assert raw == "ok"  # the download itself succeeded; the image decides
+
+
+def test_failures_the_user_accepts_are_shown_but_do_not_fail_the_run_or_the_check(
+    tmp_path: Path, broken_site: OriginServer
+) -> None:
+    gone = "http://img.example.test/gone.jpg"
+    broken_site.add(gone, b"no", status=404)
+    posts, cache = tmp_path / "posts", tmp_path / "cache"
+    _post(posts, "a.md", gone, GOOD)
+    (posts / "mediatool.toml").write_text('[check]\nallow = ["http_404"]\n')
+    for _ in range(2):
+        result, summary = _fetch(posts, cache)
+        assert result.exit_code == 0, result.stderr
+        assert _failed(summary)[gone]["accepted"] is True
+    assert "1 accepted by [check] allow" in _cli("fetch", str(posts), "--cache", str(cache)).stdout
+    assert _cli("rewrite", str(posts), "--cache", str(cache)).exit_code == 1  # still left remote
+    check = _cli("rewrite", str(posts), "--cache", str(cache), "--check", "--json")
+    assert check.exit_code == 0, check.stderr
+    assert [f["url"] for f in json.loads(check.stdout)["accepted"]] == [gone]
+    (posts / "mediatool.toml").write_text("")
+    assert _cli("rewrite", str(posts), "--cache", str(cache), "--check").exit_code == 1
+    assert _fetch(posts, cache)[0].exit_code == 1
 
 
 # -- a raised limit re-evaluates ---------------------------------------------------------------
@@ -398,3 +441,73 @@ def test_an_unknown_svg_policy_is_a_usage_error(tmp_path: Path) -> None:
     result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 2
     assert "images.svg" in result.stderr
+
+
+# -- durable store renames ---------------------------------------------------------------------
+
+
+def test_an_original_is_synced_before_its_rename_and_its_folders_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes
+) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    with temp_file_in(store.temp_dir) as (handle, temp):
+        handle.write(jpeg_bytes)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace_(src: str | Path, dst: str | Path) -> None:
+        events.append(("rename", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace_)
+    sha = hashlib.sha256(jpeg_bytes).hexdigest()
+    final = store.path(store.put_original(temp, sha, "jpg"))
+    shard = final.parent
+    assert events == [
+        ("fsync", str(temp)),
+        ("rename", str(final)),
+        ("fsync", str(shard)),
+        ("fsync", str(shard.parent)),
+        ("fsync", str(shard.parent.parent)),
+    ]
+    events.clear()
+    with temp_file_in(store.temp_dir) as (handle, second):
+        handle.write(jpeg_bytes + b"more")
+    other = hashlib.sha256(jpeg_bytes + b"more").hexdigest()
+    other = sha[:4] + other[4:]  # same shard folder: known, only it is synced
+    final = store.path(store.put_original(second, other, "jpg"))
+    assert events == [("fsync", str(second)), ("rename", str(final)), ("fsync", str(shard))]
+
+
+def test_a_refused_svg_is_fetched_again_when_the_policy_is_relaxed(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    refused, _, cache = _svg_run(tmp_path, proxy_env, SCRIPTED_SVG, "refuse")
+    assert refused.exit_code == 1
+    posts = tmp_path / "posts"
+    again, _ = _fetch(posts, cache)
+    assert again.exit_code == 1
+    assert len(proxy_env.requests_for(SVG_URL)) == 1  # the same policy: not asked again
+    (posts / "mediatool.toml").write_text('[images]\nsvg = "sanitize"\n')
+    relaxed, summary = _fetch(posts, cache)
+    assert relaxed.exit_code == 0, relaxed.stderr
+    assert summary["downloaded"] == 1
+    assert b"<script" not in _stored_svg(cache)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", '"fast"'])
+def test_a_max_time_that_is_not_a_positive_number_is_a_usage_error(
+    tmp_path: Path, value: str
+) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD)
+    (posts / "mediatool.toml").write_text(f"[fetch]\nmax_time = {value}\n")
+    result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 2
+    assert "fetch.max_time must be a positive number" in result.stderr

@@ -4,9 +4,11 @@
         for outcome in fetcher.fetch_all(jobs):   # Download | NotModified | FetchFailure
             ...
 
-Modules: fetcher (workers, scheduling), candidate (one URL: redirects, retries, streaming),
-client (httpx client, TLS trust, proxies), guard (SSRF), hosts (per-host slots, host down),
-sniff (is it an image), svg (scripts and external references), messages (failure lines).
+Modules: fetcher (workers, scheduling), candidate (one URL: redirects, retries, Range),
+body (streaming a body: limits per kind, max_time, SVG policy), partial (kept partial downloads),
+results (what the parts hand each other), client (httpx client, TLS trust, proxies),
+guard (SSRF), hosts (per-host slots, host down),
+sniff (an image? a media file?), svg (scripts and external references), messages (failure lines).
 """
 
 from mediatool.fetch.fetcher import Fetcher

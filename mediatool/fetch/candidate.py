@@ -1,102 +1,36 @@
-"""One candidate URL: redirects (each hop checked), retries with backoff, the body streamed to a
-temporary file with its sha256, size limit and first-bytes check."""
+"""One candidate URL: redirects (each hop checked), retries with backoff, a kept partial download
+asked for with Range; the body itself is read by body.BodyReader."""
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
-import hashlib
 import random
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import httpx
 
 from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
+from mediatool.fetch.body import BodyReader, content_length
 from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
-from mediatool.fetch.sniff import SNIFF_BYTES, describe, image_kind
-from mediatool.fetch.svg import vet_svg
-from mediatool.files import temp_file_in
+from mediatool.fetch.partial import Partial
+from mediatool.fetch.results import Body, Failed, Keep, RunState
 from mediatool.models import Download, FetchJob, NotModified
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SMALL_BODY = 65536  # error and redirect bodies up to this size are read to keep the connection
-WRITE_BLOCK = 1 << 20  # bytes gathered before one hash update and one write (bounds memory)
 
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """Why one candidate failed: a reason code (errors.py) and one line saying what happened."""
-
-    reason: str
-    detail: str
-    retryable: bool = False
-    retry_after: float | None = None
-    limit: int | None = None  # the limit that refused it (max_bytes for too_large)
+Result = Download | NotModified | Failed
 
 
 @dataclass(frozen=True, slots=True)
 class _Redirect:
     location: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Body:
-    temp_path: Path
-    sha256: str
-    size: int
-    content_type: str | None
-    etag: str | None
-    last_modified: str | None
-    kind: str
-    relpath: str = ""
-    notes: tuple[str, ...] = ()
-
-
-class _Abort(Exception):
-    def __init__(self, failure: Failed) -> None:
-        self.failure = failure
-
-
-Result = Download | NotModified | Failed
-Keep = Callable[[Path, str, str], str]  # (temp file, sha256, kind) -> relpath; moves the file
-
-
-class LiveFiles:
-    """Temporary files that belong to the fetcher (not yet handed to the caller)."""
-
-    def __init__(self) -> None:
-        self._paths: set[Path] = set()
-        self._lock = threading.Lock()
-
-    def add(self, path: Path) -> None:
-        with self._lock:
-            self._paths.add(path)
-
-    def discard(self, path: Path) -> None:
-        with self._lock:
-            self._paths.discard(path)
-
-    def remove_all(self) -> None:
-        with self._lock:
-            paths, self._paths = self._paths, set()
-        for path in paths:
-            path.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True, slots=True)
-class RunState:
-    """What one fetch_all run shares with its workers: its stop signal and its temp files."""
-
-    cancel: threading.Event
-    live: LiveFiles
 
 
 class CandidateFetcher:
@@ -111,8 +45,8 @@ class CandidateFetcher:
         svg_policy: str = DEFAULT_SVG_POLICY,
     ) -> None:
         self.client = client
-        self.keep = keep
-        self.svg_policy = svg_policy
+        self.body = BodyReader(settings, temp_dir, keep, svg_policy)
+        self.partials = self.body.partials
         self.settings = settings
         self.temp_dir = temp_dir
         self.guard = guard
@@ -144,7 +78,7 @@ class CandidateFetcher:
     def _finish(
         self, job: FetchJob, candidate: str, final: str, hops: list[str], result: object
     ) -> Result:
-        if isinstance(result, _Body):
+        if isinstance(result, Body):
             return Download(
                 origin_url=job.origin_url,
                 fetched_url=candidate,
@@ -159,6 +93,7 @@ class CandidateFetcher:
                 kind=result.kind,
                 relpath=result.relpath,
                 notes=result.notes,
+                category=result.category,
             )
         if isinstance(result, NotModified):
             return NotModified(origin_url=job.origin_url, fetched_url=candidate)
@@ -168,7 +103,7 @@ class CandidateFetcher:
     # -- one URL, with retries --------------------------------------------------------------
     def _fetch_url(
         self, job: FetchJob, url_text: str, run: RunState
-    ) -> _Body | NotModified | _Redirect | Failed:
+    ) -> Body | NotModified | _Redirect | Failed:
         try:
             url = httpx.URL(url_text)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
@@ -222,8 +157,14 @@ class CandidateFetcher:
     # -- one request ------------------------------------------------------------------------
     def _request(
         self, job: FetchJob, url: httpx.URL, host: str, run: RunState
-    ) -> _Body | NotModified | _Redirect | Failed:
+    ) -> Body | NotModified | _Redirect | Failed:
         headers = self._headers(job, url)
+        partial = None
+        if not (job.etag or job.last_modified):  # a revalidation asks for the whole file
+            partial = self.partials.find(str(url))
+        if partial is not None:
+            headers["Range"] = f"bytes={partial.size}-"
+            headers["If-Range"] = partial.validator
         with self.hosts.slot(host, run.cancel):
             if run.cancel.is_set():
                 raise Cancelled
@@ -233,7 +174,7 @@ class CandidateFetcher:
                     "GET", url, headers=headers, timeout=self._timeout
                 ) as response:
                     self.hosts.answered(host)
-                    return self._handle(job, url, response, run, deadline)
+                    return self._handle(job, url, response, run, deadline, partial)
             except httpx.HTTPError as exc:
                 return self._transport_failure(url, host, exc)
 
@@ -274,7 +215,8 @@ class CandidateFetcher:
         response: httpx.Response,
         run: RunState,
         deadline: float,
-    ) -> _Body | NotModified | _Redirect | Failed:
+        partial: Partial | None = None,
+    ) -> Body | NotModified | _Redirect | Failed:
         status = response.status_code
         if status in REDIRECT_STATUSES and "location" in response.headers:
             self._drain_small(response)
@@ -282,165 +224,21 @@ class CandidateFetcher:
         if status == 304 and (job.etag or job.last_modified):
             return NotModified(origin_url=job.origin_url, fetched_url=str(url))
         if 200 <= status < 300:
-            return self._stream_body(response, run, deadline)
+            return self.body.read(str(url), response, run, deadline, partial)
         self._drain_small(response)
+        if status == 416 and partial is not None:  # the kept part no longer fits the file
+            self.partials.drop(partial.url)
+            return Failed("truncated", "the kept part of an earlier download no longer fits", True)
         retryable = status in (408, 429) or status >= 500
         retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
         detail = f"HTTP {status} {response.reason_phrase}".rstrip()
         return Failed(f"http_{status}", detail, retryable, retry_after)
 
     def _drain_small(self, response: httpx.Response) -> None:
-        length = _content_length(response)
+        length = content_length(response)
         if length is not None and length <= SMALL_BODY:
             with contextlib.suppress(httpx.HTTPError):
                 response.read()
-
-    # -- the body ---------------------------------------------------------------------------
-    def _stream_body(
-        self, response: httpx.Response, run: RunState, deadline: float
-    ) -> _Body | Failed:
-        length = _content_length(response)
-        limit = self.settings.max_bytes
-        if length is not None and length > limit:
-            detail = f"{length} bytes announced, more than max_bytes {limit}"
-            return Failed("too_large", detail, limit=limit)
-        if length == 0:
-            return Failed("empty_body", f"empty body (status {response.status_code})")
-        try:
-            with temp_file_in(self.temp_dir) as (handle, path):
-                run.live.add(path)
-                try:
-                    digest, size, head = self._copy(response, handle, length, run, deadline)
-                except BaseException:
-                    run.live.discard(path)
-                    raise
-        except _Abort as stop:
-            return stop.failure
-        kind = image_kind(head) or ""
-        notes: tuple[str, ...] = ()
-        if kind == "svg" and self.svg_policy != "keep":
-            vetted = self._vet_svg(path, run)
-            if isinstance(vetted, Failed):
-                return vetted
-            if vetted is not None:
-                digest, size, notes = vetted
-        relpath = ""
-        if self.keep is not None:  # on this worker thread: storing overlaps the network
-            relpath = self.keep(path, digest, kind)
-            run.live.discard(path)
-        return _Body(
-            temp_path=path,
-            sha256=digest,
-            size=size,
-            content_type=response.headers.get("content-type"),
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
-            kind=kind,
-            relpath=relpath,
-            notes=notes,
-        )
-
-    def _vet_svg(
-        self, path: Path, run: RunState
-    ) -> tuple[str, int, tuple[str, ...]] | Failed | None:
-        """An SVG that could run script or load resources (fetch.svg): refused, or cleaned in
-        place (its new sha256, size and a note). None when it is safe as it is."""
-        verdict = vet_svg(path.read_bytes())
-        if verdict.safe:
-            return None
-        if verdict.cleaned is None or self.svg_policy == "refuse":
-            run.live.discard(path)
-            path.unlink(missing_ok=True)
-            return Failed("unsafe_svg", f"SVG refused: {verdict.summary()}")
-        path.write_bytes(verdict.cleaned)
-        digest = hashlib.sha256(verdict.cleaned).hexdigest()
-        return digest, len(verdict.cleaned), (f"SVG sanitized, removed {verdict.summary()}",)
-
-    def _copy(
-        self,
-        response: httpx.Response,
-        handle: BinaryIO,
-        length: int | None,
-        run: RunState,
-        deadline: float,
-    ) -> tuple[str, int, bytes]:
-        """Stream the body into `handle`: its sha256, its size and its first bytes."""
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
-        block = bytearray()  # chunks gathered into WRITE_BLOCK writes: fewer system calls
-        try:
-            for chunk in response.iter_bytes():
-                if run.cancel.is_set():
-                    raise Cancelled
-                size += len(chunk)
-                if size > self.settings.max_bytes:
-                    limit = self.settings.max_bytes
-                    detail = f"more than max_bytes {limit} bytes"
-                    raise _Abort(Failed("too_large", detail, limit=limit))
-                if time.monotonic() > deadline:
-                    raise _Abort(self._too_slow(size, length))
-                if len(head) < SNIFF_BYTES:
-                    head += chunk[: SNIFF_BYTES - len(head)]
-                    if len(head) >= SNIFF_BYTES:
-                        _check_image(head, response)
-                block += chunk
-                if len(block) >= WRITE_BLOCK:
-                    _write_block(block, digest, handle)
-            _write_block(block, digest, handle)
-        except httpx.TimeoutException as exc:
-            if time.monotonic() > deadline:
-                raise _Abort(self._too_slow(size, length)) from exc
-            seconds = self.settings.read_timeout
-            detail = f"the body stalled after {size} bytes (read_timeout {seconds:g}s)"
-            raise _Abort(Failed("timeout", detail, retryable=True)) from exc
-        except httpx.HTTPError as exc:
-            expected = f" of {length}" if length is not None else ""
-            detail = f"the connection broke after {size}{expected} bytes ({exc})"
-            raise _Abort(Failed("truncated", detail)) from exc
-        _check_complete(size, length, head, response)
-        return digest.hexdigest(), size, head
-
-    def _too_slow(self, size: int, length: int | None) -> Failed:
-        """The download outlived max_time: not retried in this run (it would be as slow)."""
-        expected = f" of {length}" if length is not None else ""
-        seconds = self.settings.max_time
-        return Failed(
-            "too_slow", f"not finished within max_time {seconds:g}s ({size}{expected} bytes came)"
-        )
-
-
-def _write_block(block: bytearray, digest: hashlib._Hash, handle: BinaryIO) -> None:
-    digest.update(block)
-    handle.write(block)
-    block.clear()
-
-
-def _check_complete(size: int, length: int | None, head: bytes, response: httpx.Response) -> None:
-    if size == 0:
-        raise _Abort(Failed("empty_body", f"empty body (status {response.status_code})"))
-    identity = response.headers.get("content-encoding", "identity").lower() == "identity"
-    if length is not None and size < length and identity:
-        raise _Abort(Failed("truncated", f"got {size} of {length} bytes"))
-    if len(head) < SNIFF_BYTES:
-        _check_image(head, response)
-
-
-def _check_image(head: bytes, response: httpx.Response) -> None:
-    if image_kind(head) is None:
-        status = response.status_code
-        content_type = response.headers.get("content-type")
-        said = f", Content-Type {content_type}" if content_type else ""
-        detail = f"served {describe(head)} (status {status}{said})"
-        raise _Abort(Failed("not_an_image", detail))
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    try:
-        value = int(response.headers.get("content-length", ""))
-    except ValueError:
-        return None
-    return value if value >= 0 else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

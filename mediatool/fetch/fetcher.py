@@ -18,11 +18,12 @@ from pathlib import Path
 from types import TracebackType
 
 from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
-from mediatool.fetch.candidate import CandidateFetcher, Failed, Keep, LiveFiles, RunState
+from mediatool.fetch.candidate import CandidateFetcher
 from mediatool.fetch.client import build_client, is_proxied
 from mediatool.fetch.guard import Guard
 from mediatool.fetch.hosts import Cancelled, HostTable, host_of
 from mediatool.fetch.messages import failure_for
+from mediatool.fetch.results import Failed, Keep, LiveFiles, RunState
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, NotModified
 
 LOOKAHEAD = 1024  # jobs read ahead of the workers (cheap: URLs only)
@@ -59,6 +60,7 @@ class Fetcher:
         self._candidates = CandidateFetcher(
             self._client, settings, temp_dir, guard, self._hosts, keep, svg_policy
         )
+        self._candidates.partials.prune()
         self._runs: set[_Run] = set()
         self._closed = False
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediatool.fetch.candidate import Failed
+from mediatool.fetch.results import Failed
 from mediatool.models import FetchFailure, FetchJob
 
 ADVICE = {
@@ -57,7 +57,9 @@ def failure_for(job: FetchJob, failures: list[tuple[str, Failed]]) -> FetchFailu
     attempts = tuple(f"{url} -> {f.reason}" for url, f in failures)
     others = [f"{url} -> {f.reason}" for url, f in failures if f is not origin]
     line = _line(job, origin, others)
-    return FetchFailure(job.origin_url, origin.reason, line, attempts, origin.limit)
+    return FetchFailure(
+        job.origin_url, origin.reason, line, attempts, origin.limit, origin.limit_kind
+    )
 
 
 def _line(job: FetchJob, failure: Failed, others: list[str]) -> str:

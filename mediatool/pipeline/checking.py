@@ -41,6 +41,8 @@ def run_check(
                 Finding(str(path), r.line, r.source_url, "missing file")
                 for r in missing_local_files(scan, store, base_url)
             ]
+    accepted = [f for f in failed if f.reason in settings.check.allow]
+    failed = [f for f in failed if f.reason not in settings.check.allow]
     for finding in [*localizable, *failed, *missing]:
         say(f"{finding.post}:{finding.line}: {finding.why}: {finding.url}")
     return CheckSummary(
@@ -49,6 +51,7 @@ def run_check(
         tuple(missing),
         tuple(reader.problems),
         failed=tuple(failed),
+        accepted=tuple(accepted),
     )
 
 

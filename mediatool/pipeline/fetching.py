@@ -17,6 +17,7 @@ from mediatool.dedup import group_images
 from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
+from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState, archive_root
 from mediatool.models import (
     Download,
@@ -82,7 +83,8 @@ def run_fetch(
             retry_failed=retry_failed or wayback,
             refresh=refresh,
             file_present=store.has,
-            limits={"too_large": settings.fetch.max_bytes},
+            limits=byte_limits(settings),
+            retry=svg_refusals_to_retry(settings.images.svg),
         )
         jobs = refuse_bad_urls(jobs, manifest, root, say)
         if wayback:
@@ -93,9 +95,12 @@ def run_fetch(
         counts, failed_now = _download_and_analyze(jobs, manifest, store, settings, say, progress)
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, posts_of, failed_now)
+        failed = _failures(manifest, posts_of, failed_now, settings.check.allow)
+        kinds = manifest.stored_kinds(origins)
+        stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
-    stored = [url for url in stored if url not in {f.url for f in failed}]
+    failed_urls = {f.url for f in failed}
+    stored = [url for url in stored if url not in failed_urls]
     return FetchSummary(
         posts=len(posts),
         posts_failed=len(problems),
@@ -115,6 +120,10 @@ def run_fetch(
         failed=failed,
         problems=tuple(problems),
         failed_references=sum(f.references for f in failed),
+        downloaded_by_kind={
+            c: counts[f"downloaded:{c}"] for c in CATEGORIES if counts[f"downloaded:{c}"]
+        },
+        stored_by_kind=stored_kinds,
     )
 
 
@@ -229,11 +238,16 @@ def _record_outcome(
 ) -> None:
     if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
+        counts[f"downloaded:{outcome.category}"] += 1
         for note in outcome.notes:
             say(f"{outcome.origin_url}: {note}")
         manifest.record_download(outcome, outcome.sha256)
-        if manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
+        if not manifest.add_original(outcome.sha256, outcome.relpath, outcome.size):
+            return
+        if outcome.category == IMAGE:
             analyses.add(outcome.sha256)
+        else:  # a media file: a plain asset, nothing to decode
+            manifest.record_asset(outcome.sha256, outcome.kind, outcome.category, outcome.size)
     elif isinstance(outcome, NotModified):
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
@@ -262,6 +276,22 @@ def refuse_bad_urls(
     return [job for job in jobs if job.origin_url not in bad]
 
 
+def byte_limits(settings: Settings) -> dict[str, int]:
+    """fetch.max_bytes now, by the keys failures are recorded under: "too_large" (the category
+    was not known yet: the largest limit) and "too_large:video"..."""
+    limits = {"too_large": settings.fetch.max_bytes_for(None)}
+    for category in CATEGORIES:
+        limits[f"too_large:{category}"] = settings.fetch.max_bytes_for(category)
+    return limits
+
+
+def svg_refusals_to_retry(policy: str) -> tuple[str, ...]:
+    """unsafe_svg failures that the images.svg policy now in force may judge otherwise, as
+    "reason:policy then": refused under "refuse", and under "sanitize" when it is now "keep"."""
+    looser = {"refuse": (), "sanitize": ("refuse",), "keep": ("refuse", "sanitize")}
+    return tuple(f"unsafe_svg:{then}" for then in looser.get(policy, ()))
+
+
 def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
     """Add the Internet Archive's copy nearest the earliest referring post's date, last."""
     dates = manifest.post_dates(job.origin_url for job in jobs)
@@ -285,18 +315,23 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
 
 
 def _failures(
-    manifest: Manifest, posts_of: dict[str, list[str]], failed_now: set[str]
+    manifest: Manifest,
+    posts_of: dict[str, list[str]],
+    failed_now: set[str],
+    allow: Sequence[str],
 ) -> tuple[FailedUrl, ...]:
-    """Every URL of these posts whose download or image failed, this run or an earlier one."""
+    """Every URL of these posts whose download or image failed, this run or an earlier one;
+    those whose reason is in `allow` ([check] allow) are accepted."""
     statuses = manifest.url_statuses(posts_of)
     return tuple(
         FailedUrl(
             s.origin_url,
             s.reason or "failed",
-            s.message or "",
+            _naming_url(s.origin_url, s.message or ""),
             references=len(posts_of[s.origin_url]),
             posts=tuple(sorted(set(posts_of[s.origin_url]))),
             earlier=s.origin_url not in failed_now,
+            accepted=(s.reason or "failed") in allow,
         )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
         if s.status == "failed"
@@ -306,14 +341,16 @@ def _failures(
 def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
     """Failures recorded by earlier runs (this run said its own): each still named, up to
     EARLIER_LINES of them."""
-    earlier = [f for f in failed if f.earlier]
+    earlier = [f for f in failed if f.earlier and not f.accepted]
     for failure in earlier[:EARLIER_LINES]:
-        say(f"still failed ({failure.reason}): {_one_line(failure)}")
+        say(f"still failed ({failure.reason}): {failure.message}")
     if len(earlier) > EARLIER_LINES:
         more = len(earlier) - EARLIER_LINES
         say(f"... and {more} more earlier failures: `fetch --json` or `mediatool report` list all")
 
 
-def _one_line(failure: FailedUrl) -> str:
-    message = failure.message or failure.url
-    return message if message.startswith(failure.url) else f"{failure.url}: {message}"
+def _naming_url(url: str, message: str) -> str:
+    """A failure's line, starting with its URL (an image's error starts with its file)."""
+    if not message:
+        return url
+    return message if message.startswith(url) else f"{url}: {message}"

@@ -13,6 +13,7 @@ class FailedUrl:
     references: int = 0  # references to it in the posts of the run
     posts: tuple[str, ...] = ()  # the posts (manifest keys) that refer to it
     earlier: bool = False  # recorded by an earlier run and not tried again in this one
+    accepted: bool = False  # its reason is in [check] allow: shown, but not a failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +34,12 @@ class FetchSummary:
     failed: tuple[FailedUrl, ...] = ()
     problems: tuple[str, ...] = ()
     failed_references: int = 0  # references whose URL or image failed (now or earlier)
+    downloaded_by_kind: dict[str, int] = field(default_factory=dict)  # image, video, audio...
+    stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.problems
+        return all(f.accepted for f in self.failed) and not self.problems
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -111,6 +114,7 @@ class CheckSummary:
     missing: tuple[Finding, ...]
     problems: tuple[str, ...] = ()
     failed: tuple[Finding, ...] = ()  # remote references whose URL or image failed
+    accepted: tuple[Finding, ...] = ()  # ... for a reason in [check] allow: not a failure
 
     @property
     def ok(self) -> bool:

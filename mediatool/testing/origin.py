@@ -60,7 +60,12 @@ class Route:
     fail_first/fail_status/retry_after: the first N requests get `fail_status` (with Retry-After
     when given: seconds or an HTTP-date), later ones succeed. delay: seconds before the headers.
     body_delay/chunk_size: a slow body, `chunk_size` bytes every `body_delay` seconds.
-    truncate_at: Content-Length says the whole body, only this many bytes are sent, then close.
+    truncate_at: Content-Length says the whole body, only this many bytes are sent, then close
+    (counted from the start of the file, also in a range); truncate_first: only the first N
+    answers are cut (0: every answer). A drip: chunk_size=1 with a body_delay.
+    ranges: `Range: bytes=N-` (and N-M) is answered 206 with Content-Range, `If-Range` honoured
+    (a stale validator gets the whole file), 416 past the end; False plays a server that
+    ignores Range (always 200, no Accept-Ranges).
     redirect: Location to send (status 301/302/303/307/308 from `status`, else 302).
     forbid_referer: 403 when any Referer is sent. allow_referers: 403 unless Referer starts with
     one of these. drop: close the connection without an answer; reset: same, with a TCP RST.
@@ -77,6 +82,8 @@ class Route:
     body_delay: float = 0.0
     chunk_size: int = 16384
     truncate_at: int | None = None
+    truncate_first: int = 0
+    ranges: bool = True
     redirect: str | None = None
     forbid_referer: bool = False
     allow_referers: tuple[str, ...] | None = None
@@ -399,7 +406,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(304)
             self._send_headers(self._validators(route))
         else:
-            self._send_body(route, send_body)
+            self._send_body(route, send_body, hit)
 
     def _hotlink_refused(self, route: Route) -> bool:
         referer = self.headers.get("Referer")
@@ -444,26 +451,56 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_body(self, route: Route, send_body: bool) -> None:
+    def _send_body(self, route: Route, send_body: bool, hit: int) -> None:
         body = route.body
+        start, end = self._range(route)
+        if start >= len(body) and start > 0:
+            self._send_simple(416, {"Content-Range": f"bytes */{len(body)}"})
+            return
         headers = {
             "Content-Type": route.content_type or _guess_type(body),
-            "Content-Length": str(len(body)),
+            "Content-Length": str(end - start),
             **(self._validators(route) if route.validators else {}),
+            **({"Accept-Ranges": "bytes"} if route.ranges else {}),
             **route.headers,
         }
-        self.send_response(200)
+        if (start, end) != (0, len(body)):
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(body)}"
+        self.send_response(206 if "Content-Range" in headers else 200)
         self._send_headers(headers)
         if not send_body:
             return
-        data = body if route.truncate_at is None else body[: route.truncate_at]
+        cut = self._cut_at(route, hit)
+        data = body[start : end if cut is None else max(start, min(end, cut))]
         if route.body_delay > 0:
             self._send_slowly(data, route)
         else:
             self.wfile.write(data)
-        if route.truncate_at is not None:
+        if cut is not None and cut < end:
             self.wfile.flush()
             self._abort(reset=False)
+
+    def _range(self, route: Route) -> tuple[int, int]:
+        """[start, end) of the body to send: the whole body unless a Range is honoured."""
+        whole = (0, len(route.body))
+        asked = self.headers.get("Range", "")
+        if not route.ranges or not asked.startswith("bytes=") or "," in asked:
+            return whole
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range not in self._validators(route).values():
+            return whole  # the client's copy is of another version: send it all
+        first, _, last = asked[len("bytes=") :].partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            return whole
+        end = min(int(last) + 1, len(route.body)) if last else len(route.body)
+        return int(first), max(end, int(first))
+
+    def _cut_at(self, route: Route, hit: int) -> int | None:
+        if route.truncate_at is None:
+            return None
+        if route.truncate_first and hit > route.truncate_first:
+            return None
+        return route.truncate_at
 
     def _send_slowly(self, data: bytes, route: Route) -> None:
         for start in range(0, len(data), route.chunk_size):
