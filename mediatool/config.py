@@ -36,7 +36,7 @@ from mediatool import __version__
 from mediatool.errors import UsageError
 
 CONFIG_FILENAME = "mediatool.toml"
-POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
+POST_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".mdx")
 
 DEFAULT_CACHE_DIR = Path("cache")
 # Hexo (headimg, thumbnail, cover, banner, photos), Jekyll/Hugo themes (image, cover_image,

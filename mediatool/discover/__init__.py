@@ -85,10 +85,10 @@ from pathlib import Path
 from mediatool.config import POST_SUFFIXES, DiscoverSettings
 from mediatool.discover._frontmatter import read_front_matter
 from mediatool.discover._html import scan_html
-from mediatool.discover._liquid import find_liquid_tags
-from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout, region_test
+from mediatool.discover._liquid import find_liquid_tags, find_template_paths
+from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
 from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
-from mediatool.discover._text import blank, build_references, decode_post
+from mediatool.discover._text import Found, blank, build_references, decode_post, region_test
 from mediatool.discover.table import Tables
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
@@ -105,6 +105,13 @@ def discover_signature(settings: DiscoverSettings) -> list[object]:
     """What, besides the front-matter keys, decides what discover finds (for scan_fingerprint)."""
     tables = [settings.attributes, settings.shortcodes, settings.tags, settings.components]
     return [RULES_REVISION, *(json_ready(table) for table in tables)]
+
+
+def _shown(found: list[Found], hidden: Sequence[tuple[int, int]]) -> list[Found]:
+    """Generator references outside `hidden` spans: a shortcode in a code span or an HTML
+    comment renders as text or inside the comment, so it shows no image."""
+    inside = region_test(hidden)
+    return [item for item in found if not inside(item.start)]
 
 
 def json_ready(value: object) -> object:
@@ -184,21 +191,23 @@ def scan_text(
     tables = Tables.from_settings(settings)
     front = read_front_matter(text, path, settings.frontmatter_keys)
     body = blank(text, [(0, front.body_start)])
-    if path.suffix.lower() in _HTML_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in _HTML_SUFFIXES:
         generated = find_generator_syntax(body, tables)
-        html = scan_html(blank(body, generated.spans), tables)
-        found = front.found + generated.found + html.found
+        body = blank(body, generated.spans)
+        html = scan_html(body, tables)
+        found = front.found + _shown(generated.found, html.comments) + html.found
     else:
-        layout = markdown_layout(body)
+        layout = markdown_layout(body, mdx=suffix == ".mdx")
         body = blank(body, layout.code)
         generated = find_generator_syntax(body, tables)
         body = blank(body, generated.spans)
         code = inline_code(body, layout, scan_html(body, tables).regions)
-        in_code = region_test(code)
         body = blank(body, code)
         html = scan_html(body, tables)
         markdown = find_markdown(body, layout, html.regions)
-        kept = [item for item in generated.found if not in_code(item.start)]
+        kept = _shown(generated.found, [*code, *html.comments])
         found = front.found + kept + html.found + markdown
+    found += find_template_paths(body, found)
     references = build_references(text, found)
     return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

@@ -26,12 +26,11 @@ class Token:
     quoted: bool = False
 
 
-def select(
-    tokens: Sequence[Token], parameters: Sequence[Parameter]
-) -> list[tuple[Parameter, Token]]:
-    """The tokens the `parameters` name, each once (the first parameter that takes it wins)."""
+def select(tokens: Sequence[Token], parameters: Sequence[Parameter]) -> list[tuple[str, Token]]:
+    """The tokens the `parameters` name, each once (the first parameter that takes it wins),
+    with the label a context gives them."""
     positional = [token for token in tokens if token.key is None]
-    chosen: list[tuple[Parameter, Token]] = []
+    chosen: list[tuple[str, Token]] = []
     taken: set[int] = set()
     for parameter in parameters:
         for token in _candidates(parameter, tokens, positional):
@@ -40,7 +39,8 @@ def select(
             if parameter.link and not names_media(token.source):
                 continue
             taken.add(token.start)
-            chosen.append((parameter, token))
+            label = token.key if parameter.special == "named" and token.key else parameter.label
+            chosen.append((label, token))
     return chosen
 
 
@@ -51,6 +51,8 @@ def _candidates(
         return [token for token in tokens if token.key == parameter.name]
     if parameter.every:
         return list(positional)
+    if parameter.special == "named":
+        return [token for token in tokens if token.key is not None]
     if parameter.position is not None:
         return list(positional[parameter.position : parameter.position + 1])
     if parameter.special == "url":

@@ -16,9 +16,10 @@ Users extend the tables in mediatool.toml (see `Tables.from_settings`):
     components = {Hero = ["background"]}        # MDX/Vue/Svelte: component -> attributes
 
 A parameter is a name (`src`), a position counted from 0 (`0`), `*` (every positional one),
-`:url` (the first positional that looks like an URL, Hexo's `{% img %}` rule) or `:asset` (the
-first positional naming an image file, else the first: Hexo's post asset folder). A trailing `?`
-takes the value only when it names an image or media file (`link?`).
+`:named` (every named one; the context names it), `:url` (the first positional that looks like
+an URL, Hexo's `{% img %}` rule) or `:asset` (the first positional naming an image file, else
+the first: Hexo's post asset folder). A trailing `?` takes the value only when it names an image
+or media file (`link?`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes("object", "data", media="type"),
     *_attributes("embed", "src", media="type"),
     *_attributes("image", "href xlink:href"),
+    *_attributes("param", "value", media="extension"),  # <object><param name=... value=...>
     *_attributes("*", "data-avatar data-logo data-bg data-background-image"),
     AttributeRule("*", "style", "style"),
 )
@@ -102,6 +104,8 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
         "link?",
         "href?",
         "file?",
+        "*?",
+        ":named?",
     ),
     "figure": (),
     "img": ("0",),
@@ -109,13 +113,13 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
     "imgproc": ("0?",),
     "photo": ("0",),
     "picture": ("0",),
-    "gallery": ("*?",),
     "video": ("0",),
     "audio": ("0",),
 }
 
 # Hexo tag plugins and Liquid tags, `{% name ... %}` (named values as `key=value` or `key:value`).
 DEFAULT_TAGS: Mapping[str, tuple[str, ...]] = {
+    "*": ("*?", ":named?"),  # any other tag: an argument naming an image or media file
     "img": (":url",),  # {% img [class] URL [width] [height] [title [alt]] %}
     "image": ("0", "src", "url"),  # Stellar, Volantis: {% image URL [alt] [width:...] %}
     "asset_img": (":asset",),  # {% asset_img [class] name.jpg [title] %}: the post asset folder
@@ -130,10 +134,10 @@ DEFAULT_TAGS: Mapping[str, tuple[str, ...]] = {
 }
 
 # Jekyll `{% include file.html key="value" %}`: these parameters hold an image in any include;
-# INCLUDE_LINK_PARAMETERS only when the value names an image or media file, or the include's
-# name does (INCLUDE_IMAGE_WORDS).
+# INCLUDE_LINK_PARAMETERS when the include's name says it shows one (INCLUDE_IMAGE_WORDS); any
+# parameter when its value names an image or media file.
 INCLUDE_PARAMETERS = ("image_path", "image", "img", "src", "imgurl", "thumbnail", "teaser")
-INCLUDE_LINK_PARAMETERS = ("url", "file", "path", "link", "href")
+INCLUDE_LINK_PARAMETERS = ("url", "file", "path", "link", "href", "name")
 INCLUDE_IMAGE_WORDS = ("image", "img", "figure", "photo", "picture", "gallery", "video")
 
 # Capitalised components in MDX / Vue / Svelte flavoured Markdown: `<Image imgUrl="...">`.
@@ -163,7 +167,7 @@ class Parameter:
         link = text.endswith("?")
         body = text.rstrip("?")
         if body.startswith(":"):
-            label = "first-url" if body == ":url" else body[1:]
+            label = {":url": "first-url", ":named": "<parameter>"}.get(body, body[1:])
             return cls(special=body[1:], link=link, label=label)
         if body == "*":
             return cls(every=True, link=link, label="*")
@@ -210,12 +214,16 @@ class Tables:
     def shortcode(self, name: str) -> tuple[Parameter, ...]:
         return _with_default(self.shortcodes, name.lower())
 
+    def tag(self, name: str) -> tuple[Parameter, ...]:
+        return _with_default(self.tags, name.lower())
+
     def component(self, name: str) -> tuple[Parameter, ...]:
         return _with_default(self.components, name)
 
 
 def _with_default(table: Mapping[str, tuple[Parameter, ...]], name: str) -> tuple[Parameter, ...]:
-    return (*table.get("*", ()), *(table.get(name, ()) if name != "*" else ()))
+    """The parameters of `name` first (their labels win), then those of every name ("*")."""
+    return (*(table.get(name, ()) if name != "*" else ()), *table.get("*", ()))
 
 
 def _user_attribute(entry: Mapping[str, str]) -> AttributeRule:
@@ -254,29 +262,30 @@ MARKDOWN_LINK = "markdown-link"
 MARKDOWN_REF = "markdown-ref"
 ANCHOR = "a@href"
 FRONTMATTER = "frontmatter:<key>"
+TEMPLATE_PATH = "template-path"
 
 
-def shortcode_context(name: str, parameter: Parameter) -> str:
-    return f"shortcode:{name.lower()}@{parameter.label}"
+def shortcode_context(name: str, label: str) -> str:
+    return f"shortcode:{name.lower()}@{label}"
 
 
-def tag_context(name: str, parameter: Parameter) -> str:
-    return f"tag:{name.lower()}@{parameter.label}"
+def tag_context(name: str, label: str) -> str:
+    return f"tag:{name.lower()}@{label}"
 
 
 def include_context(name: str, parameter: str) -> str:
     return f"include:{name}@{parameter}"
 
 
-def component_context(name: str, parameter: Parameter) -> str:
-    return f"component:{name}@{parameter.label}"
+def component_context(name: str, label: str) -> str:
+    return f"component:{name}@{label}"
 
 
 def _media_words(media: str) -> str:
     return {
         "parent": "media of the enclosing <video>/<audio>, else image",
         "type": "media by its type attribute, else by extension; neither: not a reference",
-        "extension": "by extension",
+        "extension": "when it names an image or media file; media by extension",
     }.get(media, media)
 
 
@@ -293,11 +302,7 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
     ]
     html += [
         Rule("style@url", "every `url(...)` in a `style` attribute of any element"),
-        Rule(
-            ANCHOR,
-            "<a href> when it wraps an <img> and names an image file, or names a media file "
-            "(media by extension)",
-        ),
+        Rule(ANCHOR, "<a href> when it names an image or media file (media by extension)"),
         Rule(
             "component:<Component>@<attribute>",
             "a capitalised tag (MDX, Vue, Svelte): "
@@ -311,10 +316,13 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
         Rule(MARKDOWN, '`![alt](url "title")`, `![alt](<url>)` (media by extension)'),
         Rule(
             MARKDOWN_LINK,
-            "`[![alt](img)](link)` when the link names an image file, and `[text](url)` when "
-            "the url names a media file",
+            "`[text](url)` and `[![alt](img)](url)` when the url names an image or media file",
         ),
-        Rule(MARKDOWN_REF, "the `[id]: url` definition of a reference image, once"),
+        Rule(
+            MARKDOWN_REF,
+            "the `[id]: url` definition of a reference image (`![alt][id]`), or of a reference "
+            "link (`[text][id]`) when the url names an image or media file; once",
+        ),
     ]
     hugo = [
         Rule(
@@ -325,12 +333,24 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
         *_parameter_rules(DEFAULT_SHORTCODES, shortcode_context, "`{{{{< {} ... >}}}}`"),
     ]
     hexo = [
+        Rule(
+            "tag:<name>@<parameter>",
+            "any other tag `{% name ... %}`: an argument (`tag:<name>@*`) or a named argument "
+            "(`key=value` or `key:value`) naming an image or media file (media by extension)",
+        ),
         *_parameter_rules(DEFAULT_TAGS, tag_context, "`{{% {} ... %}}`"),
         Rule(
             "include:<file>@<parameter>",
-            f'`{{% include file key="value" %}}`: {_parameter_words(INCLUDE_PARAMETERS)}; '
-            f"{_parameter_words(INCLUDE_LINK_PARAMETERS)} when the value names an image or media "
-            f"file or the include's name holds {_parameter_words(INCLUDE_IMAGE_WORDS)}",
+            f'`{{% include file key="value" %}}` (quoted values only): '
+            f"{_parameter_words(INCLUDE_PARAMETERS)}; "
+            f"{_parameter_words(INCLUDE_LINK_PARAMETERS)} when the include's name holds "
+            f"{_parameter_words(INCLUDE_IMAGE_WORDS)}; any other when it names an image or "
+            "media file",
+        ),
+        Rule(
+            TEMPLATE_PATH,
+            "`{{ site.url }}/images/x.png` written in text (a `{% capture %}` list a gallery "
+            "include reads), when the path names an image or media file",
         ),
     ]
     front = [Rule(FRONTMATTER, "the configured front-matter keys (`frontmatter_keys`)")]
@@ -351,6 +371,8 @@ def _parameter_description(parameter: Parameter) -> str:
         )
     if parameter.special == "asset":
         return "the first argument naming an image file, else the first (post asset folder)"
+    if parameter.special == "named":
+        return "every named argument"
     if parameter.every:
         return "every positional argument"
     if parameter.name is None:
@@ -360,7 +382,7 @@ def _parameter_description(parameter: Parameter) -> str:
 
 def _parameter_rules(
     table: Mapping[str, Sequence[str]],
-    context: Callable[[str, Parameter], str],
+    context: Callable[[str, str], str],
     syntax: str,
 ) -> list[Rule]:
     """One row per (name, parameter) of a shortcode or tag table, "*" (any name) left out."""
@@ -372,7 +394,7 @@ def _parameter_rules(
             words = _parameter_description(parameter)
             if parameter.link:
                 words += ", when it names an image or media file"
-            rules.append(Rule(context(name, parameter), f"{syntax.format(name)}: {words}"))
+            rules.append(Rule(context(name, parameter.label), f"{syntax.format(name)}: {words}"))
     return rules
 
 
