@@ -383,11 +383,11 @@ def test_capitalised_components() -> None:
 
 def test_component_table_extends_from_config(tmp_path: Path) -> None:
     config = tmp_path / "mediatool.toml"
-    config.write_text('[discover]\ncomponents = {Hero = ["background"]}\n')
+    config.write_text('[discover]\ncomponents = {Hero = ["backdrop"]}\n')
     settings = load_settings(config).discover
-    text = '<Hero background="https://a.example/h.jpg" />'
+    text = '<Hero backdrop="https://a.example/h?id=1" />'
     assert found(text, settings=settings) == [
-        ("component:Hero@background", "https://a.example/h.jpg")
+        ("component:Hero@backdrop", "https://a.example/h?id=1")
     ]
     assert found(text) == []
 
@@ -563,4 +563,38 @@ def test_include_parameter_naming_an_image_and_object_param_value() -> None:
     assert found(text) == [
         ("include:image@name", "Stockholm_Sea.jpg"),
         ("param@value", "https://p.example/1.png"),
+    ]
+
+
+def test_wordpress_shortcodes_in_exported_posts() -> None:
+    text = (
+        '[video width="640" height="360" mp4="https://a.example/v.mp4" '
+        'poster="https://a.example/p.jpg"][/video]\n'
+        "[audio mp3='https://a.example/s.mp3']\n\n"
+        "[embed]https://a.example/x.pdf[/embed]\n"
+        "[embed]https://www.youtube.com/watch?v=1[/embed]\n\n"
+        "[video](https://a.example/link.mp4)\n\n"
+        '```\n[video src="https://a.example/code.mp4"]\n```\n'
+    )
+    result = scan(text)
+    assert [(r.context, r.source_url, r.media) for r in result.references] == [
+        ("wp:video@mp4", "https://a.example/v.mp4", "video"),
+        ("wp:video@poster", "https://a.example/p.jpg", "image"),
+        ("wp:audio@mp3", "https://a.example/s.mp3", "audio"),
+        ("wp:embed@url", "https://a.example/x.pdf", "document"),
+        ("markdown-link", "https://a.example/link.mp4", "video"),
+    ]
+
+
+def test_meta_images_and_background_attributes() -> None:
+    text = (
+        '<meta property="og:image" content="https://a.example/og.png">'
+        '<meta name="twitter:image" content="https://a.example/tw">'
+        '<meta name="description" content="https://a.example/no.png">'
+        '<table><tr><td background="https://a.example/bg.gif">x</td></tr></table>'
+    )
+    assert found(text, "page.html") == [
+        ("meta@content", "https://a.example/og.png"),
+        ("meta@content", "https://a.example/tw"),
+        ("attr@background", "https://a.example/bg.gif"),
     ]

@@ -89,6 +89,7 @@ from mediatool.discover._liquid import find_liquid_tags, find_template_paths
 from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
 from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
 from mediatool.discover._text import Found, blank, build_references, decode_post, region_test
+from mediatool.discover._wordpress import find_wordpress_shortcodes
 from mediatool.discover.table import Tables
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
@@ -129,6 +130,7 @@ def find_generator_syntax(text: str, tables: Tables) -> GeneratorScan:
     result = GeneratorScan()
     find_shortcodes(text, tables, result)
     find_liquid_tags(blank(text, result.spans), tables, result)
+    find_wordpress_shortcodes(text, result)
     return result
 
 

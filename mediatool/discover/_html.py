@@ -21,7 +21,14 @@ from mediatool.discover._text import (
     names_media,
     unescape_attribute,
 )
-from mediatool.discover.table import ANCHOR, AttributeRule, Tables, component_context
+from mediatool.discover.table import (
+    ANCHOR,
+    META,
+    META_IMAGE_NAMES,
+    AttributeRule,
+    Tables,
+    component_context,
+)
 from mediatool.models import DeclaredSize
 
 # The same grammar as html.parser's tagfind_tolerant and attrfind_tolerant (Python 3.11).
@@ -144,7 +151,18 @@ def tag_references(tag: Tag, tables: Tables, parent: str | None = None) -> list[
                 found.append(Found(rule.context, start, end, source, declared, insert_at, media))
     if tag.is_component:
         found.extend(_component_references(tag, tables, {f.start for f in found}))
+    if tag.name == "meta":
+        found.extend(_meta_reference(tag))
     return found
+
+
+def _meta_reference(tag: Tag) -> list[Found]:
+    """`<meta property="og:image" content="...">` and the like: the post's image."""
+    says = {(tag.value(name) or "").strip().lower() for name in ("property", "name", "itemprop")}
+    if not says & set(META_IMAGE_NAMES):
+        return []
+    content = single_url(META, tag.get("content"))
+    return [content] if content is not None else []
 
 
 def _anchor_reference(tag: Tag) -> list[Found]:

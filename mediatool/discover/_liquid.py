@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mediatool.discover._params import Token, found_for, media_of_name, select
+from mediatool.discover._params import Token, found_for, media_of_name, select, split_arguments
 from mediatool.discover._shortcodes import GeneratorScan
 from mediatool.discover._text import Found, media_by_extension, names_media, region_test
 from mediatool.discover.table import (
@@ -28,10 +28,6 @@ MAX_LENGTH = 4000  # characters of one tag
 _TAG = re.compile(
     r"\{%-?[ \t\r\n]*([A-Za-z_][\w-]*)((?:(?!\{%).){0," + str(MAX_LENGTH) + r"}?)-?%\}",
     re.DOTALL,
-)
-_ARGUMENT = re.compile(
-    r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
-    r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
 )
 _TEXT_BLOCKS = ("raw",)
 _CODE_BLOCKS = ("highlight", "codeblock", "code", "comment")
@@ -53,7 +49,7 @@ def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
             continue
         if name in _URL_TAGS:
             continue
-        found = _tag_references(name, _arguments(text, match.start(2), match.end(2)), tables)
+        found = _tag_references(name, split_arguments(text, match.start(2), match.end(2)), tables)
         if found:
             result.found.extend(found)
             result.spans.append((match.start(), match.end()))
@@ -64,21 +60,6 @@ def _block_end(text: str, name: str, start: int) -> int:
     closing = re.compile(r"\{%-?\s*end" + re.escape(name) + r"\s*-?%\}")
     match = closing.search(text, start)
     return match.end() if match else len(text)
-
-
-def _arguments(text: str, start: int, end: int) -> list[Token]:
-    tokens = []
-    for match in _ARGUMENT.finditer(text, start, end):
-        group = next(g for g in ("double", "single", "bare") if match.group(g) is not None)
-        value_start, value_end = match.start(group), match.end(group)
-        if group == "bare":
-            while value_end > value_start and text[value_end - 1] == ",":
-                value_end -= 1
-        key = match.group("key")
-        source = text[value_start:value_end]
-        key_name = key.lower() if key else None
-        tokens.append(Token(key_name, value_start, value_end, source, quoted=group != "bare"))
-    return tokens
 
 
 def _tag_references(name: str, tokens: list[Token], tables: Tables) -> list[Found]:

@@ -13,6 +13,10 @@ from mediatool.discover._text import Found, looks_like_image, media_by_extension
 from mediatool.discover.table import Parameter
 
 _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|//|/")
+_ARGUMENT = re.compile(
+    r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
+    r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +81,20 @@ def media_of_name(name: str) -> str:
     """The media a shortcode or tag called `name` shows when its file does not say."""
     lowered = name.lower()
     return lowered if lowered in ("video", "audio") else "image"
+
+
+def split_arguments(text: str, start: int, end: int) -> list[Token]:
+    """Liquid/Hexo/WordPress arguments in text[start:end]: white-space separated, "double" or
+    'single' quoted or bare (trailing commas dropped), named as `key=value` or `key:value`."""
+    tokens = []
+    for match in _ARGUMENT.finditer(text, start, end):
+        group = next(g for g in ("double", "single", "bare") if match.group(g) is not None)
+        value_start, value_end = match.start(group), match.end(group)
+        if group == "bare":
+            while value_end > value_start and text[value_end - 1] == ",":
+                value_end -= 1
+        key = match.group("key")
+        source = text[value_start:value_end]
+        key_name = key.lower() if key else None
+        tokens.append(Token(key_name, value_start, value_end, source, quoted=group != "bare"))
+    return tokens

@@ -13,7 +13,7 @@ Users extend the tables in mediatool.toml (see `Tables.from_settings`):
     attributes = [{tag = "img", attribute = "data-lazy", kind = "url"}]
     shortcodes = {photo = ["src", "0"]}         # Hugo: name -> parameters
     tags = {myimage = ["0"]}                    # Hexo/Liquid `{% name ... %}`: name -> parameters
-    components = {Hero = ["background"]}        # MDX/Vue/Svelte: component -> attributes
+    components = {Hero = ["backdrop"]}        # MDX/Vue/Svelte: component -> attributes
 
 A parameter is a name (`src`), a position counted from 0 (`0`), `*` (every positional one),
 `:named` (every named one; the context names it), `:url` (the first positional that looks like
@@ -85,7 +85,7 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes("embed", "src", media="type"),
     *_attributes("image", "href xlink:href"),
     *_attributes("param", "value", media="extension"),  # <object><param name=... value=...>
-    *_attributes("*", "data-avatar data-logo data-bg data-background-image"),
+    *_attributes("*", "data-avatar data-logo data-bg data-background-image background"),
     AttributeRule("*", "style", "style"),
 )
 
@@ -139,6 +139,24 @@ DEFAULT_TAGS: Mapping[str, tuple[str, ...]] = {
 INCLUDE_PARAMETERS = ("image_path", "image", "img", "src", "imgurl", "thumbnail", "teaser")
 INCLUDE_LINK_PARAMETERS = ("url", "file", "path", "link", "href", "name")
 INCLUDE_IMAGE_WORDS = ("image", "img", "figure", "photo", "picture", "gallery", "video")
+
+# WordPress shortcodes in exported posts: `[video mp4="..."]`, `[audio mp3="..."]` (and
+# `[embed]URL[/embed]` when the URL names an image or media file).
+WORDPRESS_SHORTCODES: Mapping[str, tuple[str, ...]] = {
+    "video": ("src", "mp4", "m4v", "webm", "ogv", "wmv", "flv", "mov", "poster"),
+    "audio": ("src", "mp3", "m4a", "ogg", "oga", "wav", "wma", "flac"),
+}
+
+# <meta> elements whose content is the post's image (saved HTML pages).
+META_IMAGE_NAMES = (
+    "og:image",
+    "og:image:url",
+    "og:image:secure_url",
+    "twitter:image",
+    "twitter:image:src",
+    "image",
+    "thumbnail",
+)
 
 # Capitalised components in MDX / Vue / Svelte flavoured Markdown: `<Image imgUrl="...">`.
 DEFAULT_COMPONENTS: Mapping[str, tuple[str, ...]] = {
@@ -263,6 +281,7 @@ MARKDOWN_REF = "markdown-ref"
 ANCHOR = "a@href"
 FRONTMATTER = "frontmatter:<key>"
 TEMPLATE_PATH = "template-path"
+META = "meta@content"
 
 
 def shortcode_context(name: str, label: str) -> str:
@@ -271,6 +290,10 @@ def shortcode_context(name: str, label: str) -> str:
 
 def tag_context(name: str, label: str) -> str:
     return f"tag:{name.lower()}@{label}"
+
+
+def wordpress_context(name: str, label: str) -> str:
+    return f"wp:{name}@{label}"
 
 
 def include_context(name: str, parameter: str) -> str:
@@ -303,6 +326,11 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
     html += [
         Rule("style@url", "every `url(...)` in a `style` attribute of any element"),
         Rule(ANCHOR, "<a href> when it names an image or media file (media by extension)"),
+        Rule(
+            META,
+            "<meta content> when its property, name or itemprop is "
+            f"{_parameter_words(META_IMAGE_NAMES)}",
+        ),
         Rule(
             "component:<Component>@<attribute>",
             "a capitalised tag (MDX, Vue, Svelte): "
@@ -353,12 +381,26 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
             "include reads), when the path names an image or media file",
         ),
     ]
+    wordpress = [
+        Rule(
+            wordpress_context(name, "<parameter>"),
+            f"`[{name} ...]`: {_parameter_words(parameters)} (media {name}; `poster` image)",
+        )
+        for name, parameters in WORDPRESS_SHORTCODES.items()
+    ]
+    wordpress.append(
+        Rule(
+            wordpress_context("embed", "url"),
+            "`[embed]url[/embed]` when the url names an image or media file",
+        )
+    )
     front = [Rule(FRONTMATTER, "the configured front-matter keys (`frontmatter_keys`)")]
     return [
         ("HTML (any post)", html),
         ("Markdown (.md, .markdown)", markdown),
         ("Hugo shortcodes (any post)", hugo),
         ("Hexo tag plugins and Jekyll/Liquid tags (any post)", hexo),
+        ("WordPress shortcodes (any post)", wordpress),
         ("Front matter", front),
     ]
 
@@ -446,7 +488,7 @@ def render_finding() -> str:
         'attributes = [{tag = "img", attribute = "data-lazy", kind = "url"}]  # url, srcset, style',
         'shortcodes = {photo = ["src", "0"]}',
         'tags = {myimage = ["0"]}',
-        'components = {Hero = ["background"]}',
+        'components = {Hero = ["backdrop"]}',
         "```",
         "",
         "A parameter is a name, a position from 0, `*` (every positional one), `:url` (the first",
