@@ -9,14 +9,16 @@ expected/<post>.json (see tests/data/generators/README.md for the conventions).
 
 Matching: an expected reference (line, url) is matched by a found reference whose raw text or
 decoded URL is the expected url (for a template expression such as
-`{{ "/x.png" | relative_url }}` the path inside it counts too, and the other way round), on the
-same line or within LINE_TOLERANCE lines (multi-line shortcodes and tags); the nearest line wins
-and every found reference matches at most one expected one. `data:` URLs are not references.
+`{{ "/x.png" | relative_url }}` the path inside it counts too, and the other way round). Three
+passes: same line and same attribute, then same line, then the nearest line within
+LINE_TOLERANCE (multi-line shortcodes and tags); every found reference matches at most one
+expected one. `data:` URLs are not references.
 
-Figures printed: recall and precision per family and recall per expected context; remote recall,
-precision, origins right (matched remote references whose resolved origin is the expected
-origin), local recall, and local recall in generator syntax (contexts other than plain Markdown
-and HTML tags: shortcodes, tag plugins, Liquid, front matter, components).
+Figures printed: recall and precision per family, recall per expected context, precision per
+found context; remote recall, precision, origins right (matched remote references whose
+resolved origin is the expected origin), local recall, and local recall in generator syntax
+(shortcodes, tag plugins, Liquid, front matter, components: every context but plain Markdown and
+plain HTML attributes with a literal URL).
 """
 
 from __future__ import annotations
@@ -266,6 +268,14 @@ def report(score: Score, misses: bool) -> str:
     lines += ["", f"{'expected context':<44} {'found':>5} / {'total':<5} recall"]
     for context, (hit, total) in by_key(score.expected, matched, "context").items():
         lines.append(f"{context:<44} {hit:>5} / {total:<5} {ratio(hit, total):.3f}")
+    lines += ["", f"{'found context':<44} {'right':>5} / {'found':<5} precision"]
+    found_by_context: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for got in score.found:
+        row = found_by_context[got.context]
+        row[0] += id(got) in matched_found
+        row[1] += 1
+    for context, (right, total) in sorted(found_by_context.items()):
+        lines.append(f"{context:<44} {right:>5} / {total:<5} {ratio(right, total):.3f}")
     lines.append("")
     for name, value in headline(score).items():
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
