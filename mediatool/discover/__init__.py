@@ -23,27 +23,31 @@ Where references are found
   (<img> src and its lazy-loading twins, srcset and data-srcset (every candidate, parsed by
   the HTML spec's algorithm, so a URL may hold commas), <source>, <video>, <audio>, <track>,
   <object>/<embed> with a media type, SVG <image href>, `url(...)` in any style attribute,
-  data-avatar and friends on any element); <a href> when the <a> wraps an <img> and the href
-  names an image file, or when it names a media file; capitalised components (`<Image
-  imgUrl="...">`, JSX string values `{"..."}` too). An <img> inside HTML <pre>/<code> is real
-  markup and counts. HTML values have character references decoded in `source_url` the way
-  browsers decode attributes; `raw` keeps them.
+  data-avatar, data-bg and `background` on any element, <param value> naming a file);
+  <a href> when it names an image or media file; <meta content> of og:image and the like;
+  capitalised components (`<Image imgUrl="...">`, JSX string values `{"..."}` too). An <img>
+  inside HTML <pre>/<code> is real markup and counts. HTML values have character references
+  decoded in `source_url` the way browsers decode attributes; `raw` keeps them.
 - Generator syntax anywhere in the body, outside code: Hugo shortcodes (`{{< figure src=...
   >}}`, `{{% ... %}}`, parameters named or positional, quoted or bare, across lines), Hexo tag
   plugins (`{% img %}`, `{% asset_img %}`, ...) and Jekyll includes (`{% include figure
-  image_path="..." %}`). The span is the value inside its quotes. Escaped shortcodes
-  (`{{</* ... */>}}`) and `{% raw %}` blocks are text; `{% highlight %}`/`{% codeblock %}`
-  blocks are code. A template prefix in an URL (`{{ site.baseurl }}/x.png`,
-  `{{ "/x.png" | relative_url }}`, `{% link x.png %}`) gives a local reference whose span is
-  the path inside; a template with no readable path (`{{ page.image }}`) is no reference.
-- Markdown (.md/.markdown only; .html/.htm bodies are pure HTML): `![alt](url "title")`,
-  `![alt](<url>)`, images inside links `[![alt](img)](link)` (the outer link too, as
-  "markdown-link", when it names an image file), and reference images `![alt][id]`,
-  `![id][]`, `![id]`. Reference rule: a `[id]: url` definition is reported ONCE, as
-  "markdown-ref" with the span of its URL, if at least one image uses it (the first definition
-  of a label wins, as in CommonMark). A link `[text](url)` counts when the url names a media
-  file. Markdown destinations have backslash escapes and `;`-terminated character references
-  decoded in `source_url` (CommonMark).
+  image_path="..." %}`), WordPress `[video mp4=...]`, `[audio ...]`, `[embed]url[/embed]`;
+  any other shortcode or tag argument that names an image or media file. The span is the
+  value inside its quotes. Escaped shortcodes (`{{</* ... */>}}`) and `{% raw %}` blocks are
+  text; `{% highlight %}`/`{% codeblock %}` blocks are code; one in a code span or an HTML
+  comment shows nothing and is dropped. A template prefix in an URL (`{{ site.baseurl
+  }}/x.png`, `{{ "/x.png" | relative_url }}`, `{% link x.png %}`) gives a local reference
+  whose span is the path inside; a template with no readable path (`{{ page.image }}`) is no
+  reference; `{{ site.url }}/x.png` written in text (a `{% capture %}` list) is one.
+- Markdown (.md/.markdown/.mdx; .html/.htm bodies are pure HTML): `![alt](url "title")`,
+  `![alt](<url>)`, links `[text](url)` ("markdown-link") when the url names an image or media
+  file (`[![alt](img)](link)` too), and reference images `![alt][id]`, `![id][]`, `![id]`.
+  Reference rule: a `[id]: url` definition is reported ONCE, as "markdown-ref" with the span
+  of its URL, if at least one image uses it, or a link uses it and the url names an image or
+  media file (the first definition of a label wins, as in CommonMark). In .mdx posts Markdown
+  inside JSX blocks counts, and indentation is never code. Markdown destinations have
+  backslash escapes and `;`-terminated character references decoded in `source_url`
+  (CommonMark).
 
 What is not looked at
 - Markdown code: fenced code blocks, indented code blocks and backtick code spans (nothing in

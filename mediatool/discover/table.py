@@ -397,7 +397,7 @@ def rule_sections() -> list[tuple[str, list[Rule]]]:
     front = [Rule(FRONTMATTER, "the configured front-matter keys (`frontmatter_keys`)")]
     return [
         ("HTML (any post)", html),
-        ("Markdown (.md, .markdown)", markdown),
+        ("Markdown (.md, .markdown, .mdx: Markdown inside JSX blocks too)", markdown),
         ("Hugo shortcodes (any post)", hugo),
         ("Hexo tag plugins and Jekyll/Liquid tags (any post)", hexo),
         ("WordPress shortcodes (any post)", wordpress),
@@ -470,7 +470,8 @@ def render_finding() -> str:
         "",
         "Each line gives the context `scan` prints for a reference, then what it finds. Media",
         "is `image` unless said otherwise (`scan` prints it as `media`). Code blocks, code spans,",
-        "escaped shortcodes (`{{</* ... */>}}`) and `{% raw %}` blocks are text.",
+        "escaped shortcodes (`{{</* ... */>}}`) and `{% raw %}` blocks are text; a shortcode or",
+        "tag inside an HTML comment shows nothing and is not a reference.",
         "Jekyll/Hugo template prefixes in an URL (`{{ site.baseurl }}/x.png`,",
         '`{{ "/x.png" | relative_url }}`) are local references to the path inside.',
     ]
