@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mediatool.cli import main
 from mediatool.config import DiscoverSettings, Settings, load_settings
 from mediatool.discover import find_posts, scan_text
-from mediatool.discover.table import DOC_PATH, known_context, render_finding
+from mediatool.discover.finding import DOC_PATH, known_context, render_finding
 from mediatool.errors import UsageError
 from mediatool.models import PostScan, RefKind
 from mediatool.pipeline.scanning import run_scan
