@@ -15,6 +15,7 @@ from mediatool.discover import find_posts, scan_text
 from mediatool.discover.finding import DOC_PATH, known_context, render_finding
 from mediatool.errors import UsageError
 from mediatool.models import PostScan, RefKind
+from mediatool.pipeline.common import scan_fingerprint
 from mediatool.pipeline.scanning import run_scan
 from mediatool.testing.origin import OriginServer
 
@@ -598,3 +599,16 @@ def test_meta_images_and_background_attributes() -> None:
         ("meta@content", "https://a.example/tw"),
         ("attr@background", "https://a.example/bg.gif"),
     ]
+
+
+def test_changing_a_discover_table_makes_fetch_read_posts_again() -> None:
+    base = scan_fingerprint(Settings())
+    assert scan_fingerprint(Settings()) == base
+    changed = [
+        DiscoverSettings(shortcodes={"hero": ("0",)}),
+        DiscoverSettings(tags={"cover": ("0",)}),
+        DiscoverSettings(components={"Hero": ("backdrop",)}),
+        DiscoverSettings(attributes=({"tag": "img", "attribute": "data-lazy"},)),
+    ]
+    for discover in changed:
+        assert scan_fingerprint(Settings(discover=discover)) != base
