@@ -593,11 +593,12 @@ def test_meta_images_and_background_attributes() -> None:
         '<meta name="twitter:image" content="https://a.example/tw">'
         '<meta name="description" content="https://a.example/no.png">'
         '<table><tr><td background="https://a.example/bg.gif">x</td></tr></table>'
+        '<Hero background="#fff" /><div background="red"></div>'
     )
     assert found(text, "page.html") == [
         ("meta@content", "https://a.example/og.png"),
         ("meta@content", "https://a.example/tw"),
-        ("attr@background", "https://a.example/bg.gif"),
+        ("td@background", "https://a.example/bg.gif"),
     ]
 
 

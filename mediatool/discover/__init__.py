@@ -23,7 +23,8 @@ Where references are found
   (<img> src and its lazy-loading twins, srcset and data-srcset (every candidate, parsed by
   the HTML spec's algorithm, so a URL may hold commas), <source>, <video>, <audio>, <track>,
   <object>/<embed> with a media type, SVG <image href>, `url(...)` in any style attribute,
-  data-avatar, data-bg and `background` on any element, <param value> naming a file);
+  data-avatar and data-bg on any element, `background` on tables, <param value> naming a
+  file);
   <a href> when it names an image or media file; <meta content> of og:image and the like;
   capitalised components (`<Image imgUrl="...">`, JSX string values `{"..."}` too). An <img>
   inside HTML <pre>/<code> is real markup and counts. HTML values have character references

@@ -78,7 +78,12 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes("embed", "src", media="type"),
     *_attributes("image", "href xlink:href"),
     *_attributes("param", "value", media="extension"),  # <object><param name=... value=...>
-    *_attributes("*", "data-avatar data-logo data-bg data-background-image background"),
+    *_attributes("*", "data-avatar data-logo data-bg data-background-image"),
+    *(
+        rule
+        for tag in ("body", "table", "tr", "td", "th")
+        for rule in _attributes(tag, "background")
+    ),
     AttributeRule("*", "style", "style"),
 )
 
