@@ -44,7 +44,7 @@ from mediatool import __version__
 from mediatool.errors import UsageError
 
 CONFIG_FILENAME = "mediatool.toml"
-POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
+POST_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".mdx")
 
 DEFAULT_CACHE_DIR = Path("cache")
 # Front matter keys that hold an image, by generator and theme: key paths (docs/frontmatter.md):

@@ -324,12 +324,15 @@ def test_dockone_lightbox_link_wrapping_img() -> None:
         ('<a href="https://a.example/big.PNG?x=1"><span><img src="s.png"></span></a>', 2),
         ('<a href="https://a.example/big.jpg!custom"><img src="s.png"></a>', 2),
         ('<a href="https://a.example/page.html"><img src="s.png"></a>', 1),
-        ('<a href="https://a.example/big.jpg">text only</a><img src="s.png">', 1),
-        ('<a href="https://a.example/big.jpg"><a href="x"></a><img src="s.png"></a>', 1),
+        ('<a href="https://a.example/big.jpg">text only</a><img src="s.png">', 2),
+        ('<a href="https://a.example/big.jpg"><a href="x"></a><img src="s.png"></a>', 2),
         ('<a href="https://a.example/big.jpg"><img src="s.png">', 2),
+        ('<a href="https://a.example/page.html">text</a>', 0),
     ],
 )
-def test_a_href_needs_an_img_inside_and_an_image_extension(html: str, expected: int) -> None:
+def test_a_href_counts_when_it_names_an_image_file(html: str, expected: int) -> None:
+    # A link to an image file is an image the post points at (issue 9's real posts: a photo
+    # linked from text, an <a> around a Hugo shortcode); other links are not.
     assert len(scan(html).references) == expected
 
 
@@ -465,7 +468,8 @@ def test_marianopeck_image_inside_image_link() -> None:
     link = "https://i0.wp.com/marianopeck.blog/wp-content/uploads/2020/10/1_DMv_Km8Ml49BuRXwWHydpg.png?ssl=1"
     assert pairs(scan(f"[![]({img})]({link})\n")) == [("markdown", img), ("markdown-link", link)]
     assert pairs(scan(f"[![]({img})](https://example.com/page)\n")) == [("markdown", img)]
-    assert pairs(scan(f"[text]({link})\n")) == []
+    assert pairs(scan(f"[text]({link})\n")) == [("markdown-link", link)]
+    assert pairs(scan("[text](https://example.com/page)\n")) == []
 
 
 def test_local_filesystem_path_image() -> None:
@@ -493,6 +497,7 @@ def test_markdown_image_forms() -> None:
         "https://a.example/with space.png",
         "https://en.example/wiki/File_(1).png",
         "https://a.example/4.png",
+        "https://a.example/no.png",  # `\![...](...)` is a link, to an image file
         "https://a.example/5.png?a=1&amp;b=\\_2",
     ]
     assert result.references[-1].source_url == "https://a.example/5.png?a=1&b=_2"

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 
 from mediatool.cli import main
 from mediatool.config import DiscoverSettings, Settings, load_settings
-from mediatool.discover import scan_text
-from mediatool.discover.table import DOC_PATH, known_context, render_finding
+from mediatool.discover import find_posts, scan_text
+from mediatool.discover.finding import DOC_PATH, known_context, render_finding
 from mediatool.errors import UsageError
 from mediatool.models import PostScan, RefKind
+from mediatool.pipeline.common import scan_fingerprint
 from mediatool.pipeline.scanning import run_scan
 from mediatool.testing.origin import OriginServer
 
@@ -130,20 +131,39 @@ def test_shortcodes_are_found_in_html_posts_too() -> None:
 def test_shortcode_table_extends_from_config(tmp_path: Path) -> None:
     config = tmp_path / "mediatool.toml"
     config.write_text(
-        '[discover]\nshortcodes = {bigimg = ["0", "background"], figure = ["caption?"]}\n'
+        '[discover]\nshortcodes = {bigimg = ["0", "background"], figure = ["caption"]}\n'
     )
     settings = load_settings(config).discover
+    # Values that name no image file: only the table says they are images.
     text = (
-        '{{< bigimg "https://a.example/b.png" background="/bg.jpg" >}}\n'
-        '{{< figure src="/a.png" caption="https://a.example/c.png" >}}\n'
+        '{{< bigimg "https://a.example/b?id=1" background="/bg" >}}\n'
+        '{{< figure src="/a.png" caption="https://a.example/c" >}}\n'
     )
     assert found(text, settings=settings) == [
-        ("shortcode:bigimg@0", "https://a.example/b.png"),
-        ("shortcode:bigimg@background", "/bg.jpg"),
+        ("shortcode:bigimg@0", "https://a.example/b?id=1"),
+        ("shortcode:bigimg@background", "/bg"),
         ("shortcode:figure@src", "/a.png"),
-        ("shortcode:figure@caption", "https://a.example/c.png"),
+        ("shortcode:figure@caption", "https://a.example/c"),
     ]
     assert found(text) == [("shortcode:figure@src", "/a.png")]
+
+
+def test_any_shortcode_argument_naming_an_image_file_counts() -> None:
+    text = (
+        '{{< figure2 name="IMG_7927.jpeg" width="5712" title="Jen on the track" >}}\n'
+        '{{< image src="/l.jpg" src_s="/l-small.jpg" src_l="/l-large.jpg" >}}\n'
+        '{{< imgcap "https://a.example/cap.png" "caption.png is a word here" >}}\n'
+        '{{< person name="Evgeny" picture="https://e.example/avatar.jpg" >}}\n'
+        '{{< tweet user="x" id="123" >}}\n'
+    )
+    assert found(text) == [
+        ("shortcode:figure2@name", "IMG_7927.jpeg"),
+        ("shortcode:image@src", "/l.jpg"),
+        ("shortcode:image@src_s", "/l-small.jpg"),
+        ("shortcode:image@src_l", "/l-large.jpg"),
+        ("shortcode:imgcap@*", "https://a.example/cap.png"),
+        ("shortcode:person@picture", "https://e.example/avatar.jpg"),
+    ]
 
 
 # ---------------------------------------------------------------- Hexo and Jekyll/Liquid
@@ -218,10 +238,13 @@ def test_liquid_tag_table_extends_from_config(tmp_path: Path) -> None:
     config = tmp_path / "mediatool.toml"
     config.write_text('[discover]\ntags = {cover = ["0"]}\n')
     settings = load_settings(config).discover
-    assert found("{% cover https://a.example/c.png %}", settings=settings) == [
-        ("tag:cover@0", "https://a.example/c.png")
+    assert found("{% cover https://a.example/c?id=1 %}", settings=settings) == [
+        ("tag:cover@0", "https://a.example/c?id=1")
     ]
-    assert found("{% cover https://a.example/c.png %}") == []
+    assert found("{% cover https://a.example/c?id=1 %}") == []
+    assert found("{% cover https://a.example/c.png %}") == [
+        ("tag:cover@*", "https://a.example/c.png")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -361,11 +384,11 @@ def test_capitalised_components() -> None:
 
 def test_component_table_extends_from_config(tmp_path: Path) -> None:
     config = tmp_path / "mediatool.toml"
-    config.write_text('[discover]\ncomponents = {Hero = ["background"]}\n')
+    config.write_text('[discover]\ncomponents = {Hero = ["backdrop"]}\n')
     settings = load_settings(config).discover
-    text = '<Hero background="https://a.example/h.jpg" />'
+    text = '<Hero backdrop="https://a.example/h?id=1" />'
     assert found(text, settings=settings) == [
-        ("component:Hero@background", "https://a.example/h.jpg")
+        ("component:Hero@backdrop", "https://a.example/h?id=1")
     ]
     assert found(text) == []
 
@@ -476,3 +499,117 @@ def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
     assert (post.parent / local).resolve().read_bytes() == jpeg_bytes
     undone = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--undo"])
     assert undone.exit_code == 0 and post.read_text() == text
+
+
+# ---------------------------------------------------------------- from the generator corpus
+
+
+def test_generator_syntax_in_an_html_comment_shows_nothing() -> None:
+    # hexo/ops_blog-post-img.md: a commented-out `{% asset_img %}` renders inside the comment.
+    text = (
+        "<!-- {% asset_img 'https://a.example/c.jpg' title %} -->\n\n"
+        '<!-- {{< figure src="https://a.example/h.jpg" >}} -->\n\n'
+        "{% asset_img shown.jpg %}\n"
+    )
+    assert found(text) == [("tag:asset_img@asset", "shown.jpg")]
+
+
+def test_mdx_reads_markdown_inside_jsx_blocks(tmp_path: Path) -> None:
+    # mdx/tailwind-starter-pictures-of-canada.mdx: images inside a flexbox <div>.
+    text = (
+        '<div className="flex flex-wrap">\n  <div className="w-full">\n'
+        "    ![Maple](/static/images/canada/maple.jpg)\n  </div>\n</div>\n"
+    )
+    assert found(text, "post.mdx") == [("markdown", "/static/images/canada/maple.jpg")]
+    assert found(text, "post.md") == []
+    (tmp_path / "p.mdx").write_text(text)
+    assert find_posts([tmp_path]) == [tmp_path / "p.mdx"]
+
+
+def test_template_paths_written_in_text() -> None:
+    # jekyll/halve-theme.md: a `{% capture %}` list that a gallery include reads.
+    text = (
+        "{% capture images %}\n\t{{ site.url }}/images/halve-1.png\n"
+        "\t{{ site.url }}/images/notes.html\n{% endcapture %}\n"
+        "{% include gallery images=images caption='Screens' %}\n\n"
+        '<img src="{{ site.url }}/images/tag.png">\n'
+    )
+    assert found(text) == [
+        ("template-path", "/images/halve-1.png"),
+        ("img@src", "/images/tag.png"),
+    ]
+
+
+def test_reference_links_to_image_files_count() -> None:
+    # hexo/git-blog-markdown-tutorial.md: `[wt][1]` with `[1]: http://…jpg`.
+    text = (
+        "See [wt][1], [图片地址] and [the site][2].\n\n"
+        "[1]: http://ww3.sinaimg.cn/large/a.jpg\n"
+        "[图片地址]: http://ww3.sinaimg.cn/large/b.jpg\n"
+        "[2]: https://a.example/about\n"
+    )
+    assert found(text) == [
+        ("markdown-ref", "http://ww3.sinaimg.cn/large/a.jpg"),
+        ("markdown-ref", "http://ww3.sinaimg.cn/large/b.jpg"),
+    ]
+
+
+def test_include_parameter_naming_an_image_and_object_param_value() -> None:
+    # jekyll/ironjan-trip-home.md and jekyll/sqsuki-ar-vr.md (a Tableau embed).
+    text = (
+        '{% include image name="Stockholm_Sea.jpg" caption="The sea" %}\n\n'
+        '<object><param name="static_image" value="https:&#47;&#47;p.example&#47;1.png">'
+        '<param name="tabs" value="no"></object>\n'
+    )
+    assert found(text) == [
+        ("include:image@name", "Stockholm_Sea.jpg"),
+        ("param@value", "https://p.example/1.png"),
+    ]
+
+
+def test_wordpress_shortcodes_in_exported_posts() -> None:
+    text = (
+        '[video width="640" height="360" mp4="https://a.example/v.mp4" '
+        'poster="https://a.example/p.jpg"][/video]\n'
+        "[audio mp3='https://a.example/s.mp3']\n\n"
+        "[embed]https://a.example/x.pdf[/embed]\n"
+        "[embed]https://www.youtube.com/watch?v=1[/embed]\n\n"
+        "[video](https://a.example/link.mp4)\n\n"
+        '```\n[video src="https://a.example/code.mp4"]\n```\n'
+    )
+    result = scan(text)
+    assert [(r.context, r.source_url, r.media) for r in result.references] == [
+        ("wp:video@mp4", "https://a.example/v.mp4", "video"),
+        ("wp:video@poster", "https://a.example/p.jpg", "image"),
+        ("wp:audio@mp3", "https://a.example/s.mp3", "audio"),
+        ("wp:embed@url", "https://a.example/x.pdf", "document"),
+        ("markdown-link", "https://a.example/link.mp4", "video"),
+    ]
+
+
+def test_meta_images_and_background_attributes() -> None:
+    text = (
+        '<meta property="og:image" content="https://a.example/og.png">'
+        '<meta name="twitter:image" content="https://a.example/tw">'
+        '<meta name="description" content="https://a.example/no.png">'
+        '<table><tr><td background="https://a.example/bg.gif">x</td></tr></table>'
+        '<Hero background="#fff" /><div background="red"></div>'
+    )
+    assert found(text, "page.html") == [
+        ("meta@content", "https://a.example/og.png"),
+        ("meta@content", "https://a.example/tw"),
+        ("td@background", "https://a.example/bg.gif"),
+    ]
+
+
+def test_changing_a_discover_table_makes_fetch_read_posts_again() -> None:
+    base = scan_fingerprint(Settings())
+    assert scan_fingerprint(Settings()) == base
+    changed = [
+        DiscoverSettings(shortcodes={"hero": ("0",)}),
+        DiscoverSettings(tags={"cover": ("0",)}),
+        DiscoverSettings(components={"Hero": ("backdrop",)}),
+        DiscoverSettings(attributes=({"tag": "img", "attribute": "data-lazy"},)),
+    ]
+    for discover in changed:
+        assert scan_fingerprint(Settings(discover=discover)) != base

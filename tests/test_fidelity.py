@@ -111,6 +111,9 @@ def generator_forms(url: str, quote: str, space: str, delimiters: tuple[str, str
         f'<video poster="{url}"><source src="{url}" type="video/mp4"></video>',
         f'<img data-original-src="{url}" data-lazy-srcset="{url} 1x, {url} 2x">',
         f"[a video]({url.rsplit('?', 1)[-1]}.mp4)",
+        f'[video width="640" mp4={liquid_quote}{url}{liquid_quote}][/video]',
+        f"{{% asset_img left {url} 'a title' %}}",
+        f'<meta property="og:image" content="{url}">',
     ]
 
 

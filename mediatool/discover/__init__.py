@@ -24,27 +24,32 @@ Where references are found
   (<img> src and its lazy-loading twins, srcset and data-srcset (every candidate, parsed by
   the HTML spec's algorithm, so a URL may hold commas), <source>, <video>, <audio>, <track>,
   <object>/<embed> with a media type, SVG <image href>, `url(...)` in any style attribute,
-  data-avatar and friends on any element); <a href> when the <a> wraps an <img> and the href
-  names an image file, or when it names a media file; capitalised components (`<Image
-  imgUrl="...">`, JSX string values `{"..."}` too). An <img> inside HTML <pre>/<code> is real
-  markup and counts. HTML values have character references decoded in `source_url` the way
-  browsers decode attributes; `raw` keeps them.
+  data-avatar and data-bg on any element, `background` on tables, <param value> naming a
+  file);
+  <a href> when it names an image or media file; <meta content> of og:image and the like;
+  capitalised components (`<Image imgUrl="...">`, JSX string values `{"..."}` too). An <img>
+  inside HTML <pre>/<code> is real markup and counts. HTML values have character references
+  decoded in `source_url` the way browsers decode attributes; `raw` keeps them.
 - Generator syntax anywhere in the body, outside code: Hugo shortcodes (`{{< figure src=...
   >}}`, `{{% ... %}}`, parameters named or positional, quoted or bare, across lines), Hexo tag
   plugins (`{% img %}`, `{% asset_img %}`, ...) and Jekyll includes (`{% include figure
-  image_path="..." %}`). The span is the value inside its quotes. Escaped shortcodes
-  (`{{</* ... */>}}`) and `{% raw %}` blocks are text; `{% highlight %}`/`{% codeblock %}`
-  blocks are code. A template prefix in an URL (`{{ site.baseurl }}/x.png`,
-  `{{ "/x.png" | relative_url }}`, `{% link x.png %}`) gives a local reference whose span is
-  the path inside; a template with no readable path (`{{ page.image }}`) is no reference.
-- Markdown (.md/.markdown only; .html/.htm bodies are pure HTML): `![alt](url "title")`,
-  `![alt](<url>)`, images inside links `[![alt](img)](link)` (the outer link too, as
-  "markdown-link", when it names an image file), and reference images `![alt][id]`,
-  `![id][]`, `![id]`. Reference rule: a `[id]: url` definition is reported ONCE, as
-  "markdown-ref" with the span of its URL, if at least one image uses it (the first definition
-  of a label wins, as in CommonMark). A link `[text](url)` counts when the url names a media
-  file. Markdown destinations have backslash escapes and `;`-terminated character references
-  decoded in `source_url` (CommonMark).
+  image_path="..." %}`), WordPress `[video mp4=...]`, `[audio ...]`, `[embed]url[/embed]`;
+  any other shortcode or tag argument that names an image or media file. The span is the
+  value inside its quotes. Escaped shortcodes (`{{</* ... */>}}`) and `{% raw %}` blocks are
+  text; `{% highlight %}`/`{% codeblock %}` blocks are code; one in a code span or an HTML
+  comment shows nothing and is dropped. A template prefix in an URL (`{{ site.baseurl
+  }}/x.png`, `{{ "/x.png" | relative_url }}`, `{% link x.png %}`) gives a local reference
+  whose span is the path inside; a template with no readable path (`{{ page.image }}`) is no
+  reference; `{{ site.url }}/x.png` written in text (a `{% capture %}` list) is one.
+- Markdown (.md/.markdown/.mdx; .html/.htm bodies are pure HTML): `![alt](url "title")`,
+  `![alt](<url>)`, links `[text](url)` ("markdown-link") when the url names an image or media
+  file (`[![alt](img)](link)` too), and reference images `![alt][id]`, `![id][]`, `![id]`.
+  Reference rule: a `[id]: url` definition is reported ONCE, as "markdown-ref" with the span
+  of its URL, if at least one image uses it, or a link uses it and the url names an image or
+  media file (the first definition of a label wins, as in CommonMark). In .mdx posts Markdown
+  inside JSX blocks counts, and indentation is never code. Markdown destinations have
+  backslash escapes and `;`-terminated character references decoded in `source_url`
+  (CommonMark).
 
 What is not looked at
 - Markdown code: fenced code blocks, indented code blocks and backtick code spans (nothing in
@@ -87,10 +92,11 @@ from pathlib import Path
 from mediatool.config import POST_SUFFIXES, DiscoverSettings
 from mediatool.discover._frontmatter import read_front_matter
 from mediatool.discover._html import scan_html
-from mediatool.discover._liquid import find_liquid_tags
-from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout, region_test
+from mediatool.discover._liquid import find_liquid_tags, find_template_paths
+from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
 from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
-from mediatool.discover._text import blank, build_references, decode_post
+from mediatool.discover._text import Found, blank, build_references, decode_post, region_test
+from mediatool.discover._wordpress import find_wordpress_shortcodes
 from mediatool.discover.table import Tables
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
@@ -109,6 +115,13 @@ def discover_signature(settings: DiscoverSettings) -> list[object]:
     return [RULES_REVISION, *(json_ready(table) for table in tables)]
 
 
+def _shown(found: list[Found], hidden: Sequence[tuple[int, int]]) -> list[Found]:
+    """Generator references outside `hidden` spans: a shortcode in a code span or an HTML
+    comment renders as text or inside the comment, so it shows no image."""
+    inside = region_test(hidden)
+    return [item for item in found if not inside(item.start)]
+
+
 def json_ready(value: object) -> object:
     """`value` with mappings as dicts and sequences as lists (for json.dumps)."""
     if isinstance(value, Mapping):
@@ -124,6 +137,7 @@ def find_generator_syntax(text: str, tables: Tables) -> GeneratorScan:
     result = GeneratorScan()
     find_shortcodes(text, tables, result)
     find_liquid_tags(blank(text, result.spans), tables, result)
+    find_wordpress_shortcodes(text, result)
     return result
 
 
@@ -217,21 +231,23 @@ def scan_text(
     tables = Tables.from_settings(settings)
     front = read_front_matter(text, path, settings.frontmatter_keys)
     body = blank(text, [(0, front.body_start)])
-    if path.suffix.lower() in _HTML_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in _HTML_SUFFIXES:
         generated = find_generator_syntax(body, tables)
-        html = scan_html(blank(body, generated.spans), tables)
-        found = front.found + generated.found + html.found
+        body = blank(body, generated.spans)
+        html = scan_html(body, tables)
+        found = front.found + _shown(generated.found, html.comments) + html.found
     else:
-        layout = markdown_layout(body)
+        layout = markdown_layout(body, mdx=suffix == ".mdx")
         body = blank(body, layout.code)
         generated = find_generator_syntax(body, tables)
         body = blank(body, generated.spans)
         code = inline_code(body, layout, scan_html(body, tables).regions)
-        in_code = region_test(code)
         body = blank(body, code)
         html = scan_html(body, tables)
         markdown = find_markdown(body, layout, html.regions)
-        kept = [item for item in generated.found if not in_code(item.start)]
+        kept = _shown(generated.found, [*code, *html.comments])
         found = front.found + kept + html.found + markdown
+    found += find_template_paths(body, found)
     references = build_references(text, found)
     return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

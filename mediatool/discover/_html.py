@@ -21,7 +21,14 @@ from mediatool.discover._text import (
     names_media,
     unescape_attribute,
 )
-from mediatool.discover.table import ANCHOR, AttributeRule, Tables, component_context
+from mediatool.discover.table import (
+    ANCHOR,
+    META,
+    META_IMAGE_NAMES,
+    AttributeRule,
+    Tables,
+    component_context,
+)
 from mediatool.models import DeclaredSize
 
 # The same grammar as html.parser's tagfind_tolerant and attrfind_tolerant (Python 3.11).
@@ -86,6 +93,7 @@ class HtmlScan:
 
     found: list[Found] = field(default_factory=list)
     regions: list[tuple[int, int]] = field(default_factory=list)
+    comments: list[tuple[int, int]] = field(default_factory=list)  # <!-- ... -->
 
 
 def scan_html(text: str, tables: Tables) -> HtmlScan:
@@ -143,7 +151,29 @@ def tag_references(tag: Tag, tables: Tables, parent: str | None = None) -> list[
                 found.append(Found(rule.context, start, end, source, declared, insert_at, media))
     if tag.is_component:
         found.extend(_component_references(tag, tables, {f.start for f in found}))
+    if tag.name == "meta":
+        found.extend(_meta_reference(tag))
     return found
+
+
+def _meta_reference(tag: Tag) -> list[Found]:
+    """`<meta property="og:image" content="...">` and the like: the post's image."""
+    says = {(tag.value(name) or "").strip().lower() for name in ("property", "name", "itemprop")}
+    if not says & set(META_IMAGE_NAMES):
+        return []
+    content = single_url(META, tag.get("content"))
+    return [content] if content is not None else []
+
+
+def _anchor_reference(tag: Tag) -> list[Found]:
+    """<a href> when it names an image or media file (the <a>'s declared size goes with it)."""
+    href = single_url(ANCHOR, tag.get("href"))
+    if href is None:
+        return []
+    media = media_by_extension(href.source)
+    if media is None and not looks_like_image(href.source):
+        return []
+    return [replace(href, declared=declared_size(tag), media=media or "image")]
 
 
 def _media(rule: AttributeRule, tag: Tag, source: str, parent: str | None) -> str | None:
@@ -156,8 +186,15 @@ def _media(rule: AttributeRule, tag: Tag, source: str, parent: str | None) -> st
             return declared
         if declared == "application" and "pdf" in (tag.value("type") or "").lower():
             return "document"
-        return media_by_extension(source) or ("image" if looks_like_image(source) else None)
+        return _media_by_name(source)
+    if rule.media == "extension":
+        return _media_by_name(source)
     return rule.media
+
+
+def _media_by_name(source: str) -> str | None:
+    """The media a file name says, or None when it names neither an image nor a media file."""
+    return media_by_extension(source) or ("image" if looks_like_image(source) else None)
 
 
 def _component_references(tag: Tag, tables: Tables, taken: set[int]) -> list[Found]:
@@ -175,7 +212,7 @@ def _component_references(tag: Tag, tables: Tables, taken: set[int]) -> list[Fou
             if parameter.link and not names_media(source):
                 continue
             taken.add(attribute.value_start)
-            context = component_context(tag.raw_name, parameter)
+            context = component_context(tag.raw_name, parameter.label)
             media = media_by_extension(source) or "image"
             found.append(Found(context, start, end, source, media=media))
     return found
@@ -307,12 +344,6 @@ def _positive(digits: str) -> int | None:
     return number if number > 0 else None
 
 
-@dataclass(slots=True)
-class _Anchor:
-    href: Found | None
-    wraps_image: bool = False
-
-
 class _Scanner(HTMLParser):
     """Collects references and regions while the stdlib parser walks the text."""
 
@@ -322,7 +353,6 @@ class _Scanner(HTMLParser):
         self._tables = tables
         self._lines = LineIndex(text)
         self._open: dict[str, list[int]] = {}
-        self._anchor: _Anchor | None = None
         self._media_parents: list[str] = []  # open <video>, <audio>, <picture>
         self.result = HtmlScan()
 
@@ -342,37 +372,14 @@ class _Scanner(HTMLParser):
         if parsed is not None:
             parent = self._media_parents[-1] if self._media_parents else None
             self.result.found.extend(tag_references(parsed, self._tables, parent))
-            self._follow_anchor(parsed)
+            if parsed.name == "a":
+                self.result.found.extend(_anchor_reference(parsed))
         if tag in _MEDIA_PARENTS and not raw.endswith("/>"):
             self._media_parents.append(tag)
-
-    def _follow_anchor(self, tag: Tag) -> None:
-        """Remember an <a href>; it becomes a reference if it wraps an <img> and names an image."""
-        if tag.name == "a":
-            self._close_anchor()
-            href = single_url(ANCHOR, tag.get("href"))
-            media = media_by_extension(href.source) if href is not None else None
-            if href is not None and media is not None:
-                self.result.found.append(replace(href, media=media))
-                href = None
-            elif href is not None:
-                href = replace(href, declared=declared_size(tag))
-            self._anchor = _Anchor(href)
-        elif tag.name == "img" and self._anchor is not None:
-            self._anchor.wraps_image = True
-
-    def _close_anchor(self) -> None:
-        anchor, self._anchor = self._anchor, None
-        if anchor is None or not anchor.wraps_image or anchor.href is None:
-            return
-        if looks_like_image(anchor.href.source):
-            self.result.found.append(anchor.href)
 
     def handle_endtag(self, tag: str) -> None:
         if self._open.get("textarea") and tag != "textarea":
             return
-        if tag == "a":
-            self._close_anchor()
         if tag in _MEDIA_PARENTS and tag in self._media_parents:
             while self._media_parents.pop() != tag:
                 pass
@@ -387,6 +394,7 @@ class _Scanner(HTMLParser):
         end = start + 4 + len(data)
         close = _COMMENT_CLOSE.match(self._text, end)
         self.result.regions.append((start, close.end() if close else end))
+        self.result.comments.append(self.result.regions[-1])
 
     def parse_marked_section(self, i: int, report: bool = True) -> int:
         """Python < 3.13 fails an assertion on a malformed `<![`; browsers skip it as a comment."""
@@ -394,7 +402,3 @@ class _Scanner(HTMLParser):
             return super().parse_marked_section(i, report)
         except AssertionError:
             return self.parse_bogus_comment(i)
-
-    def close(self) -> None:
-        super().close()
-        self._close_anchor()

@@ -9,14 +9,16 @@ named one is `key=value` or `key:value`. `{% raw %}` blocks are text (nothing in
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from mediatool.discover._params import Token, found_for, media_of_name, select
+from mediatool.discover._params import Token, found_for, media_of_name, select, split_arguments
 from mediatool.discover._shortcodes import GeneratorScan
-from mediatool.discover._text import Found, names_media
+from mediatool.discover._text import Found, media_by_extension, names_media, region_test
 from mediatool.discover.table import (
     INCLUDE_IMAGE_WORDS,
     INCLUDE_LINK_PARAMETERS,
     INCLUDE_PARAMETERS,
+    TEMPLATE_PATH,
     Tables,
     include_context,
     tag_context,
@@ -27,13 +29,10 @@ _TAG = re.compile(
     r"\{%-?[ \t\r\n]*([A-Za-z_][\w-]*)((?:(?!\{%).){0," + str(MAX_LENGTH) + r"}?)-?%\}",
     re.DOTALL,
 )
-_ARGUMENT = re.compile(
-    r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
-    r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
-)
 _TEXT_BLOCKS = ("raw",)
 _CODE_BLOCKS = ("highlight", "codeblock", "code", "comment")
 _INCLUDES = ("include", "include_relative", "include_cached")
+_URL_TAGS = ("link", "asset_path", "static_url")  # print an URL: read by template_span
 
 
 def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
@@ -48,7 +47,9 @@ def find_liquid_tags(text: str, tables: Tables, result: GeneratorScan) -> None:
                 result.spans.append((match.start(), end))
             position = end
             continue
-        found = _tag_references(name, _arguments(text, match.start(2), match.end(2)), tables)
+        if name in _URL_TAGS:
+            continue
+        found = _tag_references(name, split_arguments(text, match.start(2), match.end(2)), tables)
         if found:
             result.found.extend(found)
             result.spans.append((match.start(), match.end()))
@@ -61,30 +62,12 @@ def _block_end(text: str, name: str, start: int) -> int:
     return match.end() if match else len(text)
 
 
-def _arguments(text: str, start: int, end: int) -> list[Token]:
-    tokens = []
-    for match in _ARGUMENT.finditer(text, start, end):
-        group = next(g for g in ("double", "single", "bare") if match.group(g) is not None)
-        value_start, value_end = match.start(group), match.end(group)
-        if group == "bare":
-            while value_end > value_start and text[value_end - 1] == ",":
-                value_end -= 1
-        key = match.group("key")
-        source = text[value_start:value_end]
-        key_name = key.lower() if key else None
-        tokens.append(Token(key_name, value_start, value_end, source, quoted=group != "bare"))
-    return tokens
-
-
 def _tag_references(name: str, tokens: list[Token], tables: Tables) -> list[Found]:
     if name in _INCLUDES:
         return _include_references(tokens)
-    parameters = tables.tags.get(name)
-    if not parameters:
-        return []
     return [
-        found_for(tag_context(name, parameter), token, media_of_name(name))
-        for parameter, token in select(tokens, parameters)
+        found_for(tag_context(name, label), token, media_of_name(name))
+        for label, token in select(tokens, tables.tag(name))
     ]
 
 
@@ -99,8 +82,8 @@ def _include_references(tokens: list[Token]) -> list[Found]:
     for token in tokens[1:]:
         if token.key is None or not token.quoted:
             continue
-        image = token.key in INCLUDE_PARAMETERS
-        link = token.key in INCLUDE_LINK_PARAMETERS and (image_include or names_media(token.source))
+        image = token.key in INCLUDE_PARAMETERS or names_media(token.source)
+        link = token.key in INCLUDE_LINK_PARAMETERS and image_include
         if (image or link) and token.source.strip():
             found.append(found_for(include_context(file, token.key), token))
     return found
@@ -116,7 +99,29 @@ _FILTERED = re.compile(
     r"""(?:relative_url|absolute_url|relURL|absURL|prepend:\s*site\.(?:base)?url)\b[^{}]*-?\}\}"""
 )
 # Liquid/Hexo tags that print an URL: `{% link assets/x.png %}`, `{% asset_path x.png %}`.
-_URL_TAG = re.compile(r"""\{%-?\s*(?:link|asset_path|static_url)\s+(?P<path>[^\s"'%]+)\s*-?%\}""")
+_URL_TAG = re.compile(r"\{%-?\s*(?:" + "|".join(_URL_TAGS) + r""")\s+(?P<path>[^\s"'%]+)\s*-?%\}""")
+
+
+_PREFIXED_PATH = re.compile(_PREFIX.pattern + r"""(?P<path>/?[^\s"'<>()\[\]{}|,`]+)""")
+
+
+def find_template_paths(text: str, taken: Sequence[Found]) -> list[Found]:
+    """`{{ site.url }}/images/x.png` written in text (a `{% capture %}` list that a gallery
+    include reads): the path, when it names an image or media file and no other reference
+    holds it already."""
+    inside = region_test([(item.start, item.end) for item in taken])
+    found = []
+    for match in _PREFIXED_PATH.finditer(text):
+        start, end = match.span("path")
+        source = text[start:end]
+        if inside(start) or not names_media(source):
+            continue
+        found.append(Found(TEMPLATE_PATH, start, end, source, media=_media_of(source)))
+    return found
+
+
+def _media_of(source: str) -> str:
+    return media_by_extension(source) or "image"
 
 
 def template_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from mediatool.discover._text import (
     Found,
     looks_like_image,
     media_by_extension,
+    names_media,
+    region_test,
     unescape_markdown,
 )
 from mediatool.discover.table import MARKDOWN, MARKDOWN_LINK, MARKDOWN_REF
@@ -59,14 +60,16 @@ class _Bracket:
     label: str | None = None
 
 
-def markdown_layout(text: str) -> Layout:
+def markdown_layout(text: str, mdx: bool = False) -> Layout:
     """Code to blank, inline chunks to scan and loose lines, by markdown-it-py's block tokens.
 
     Fenced code blocks are always code. Indented code blocks are code unless the body's first
-    block is raw HTML (an RSS mirror's `<div>`), where indentation is only layout."""
+    block is raw HTML (an RSS mirror's `<div>`), where indentation is only layout, or the post
+    is MDX (which has no indented code, and reads Markdown inside JSX blocks: their lines are
+    chunks too)."""
     tokens = _PARSER.parse(text)
     lines = [(m.start(), m.end()) for m in _LINE.finditer(text) if m.end() > m.start()]
-    html_body = bool(tokens) and tokens[0].type == "html_block"
+    html_body = mdx or (bool(tokens) and tokens[0].type == "html_block")
     layout, taken = Layout(), set[int]()
     for token in tokens:
         if token.map is None:
@@ -75,7 +78,7 @@ def markdown_layout(text: str) -> Layout:
         span = (lines[first][0], lines[last - 1][1])
         if token.type == "fence" or (token.type == "code_block" and not html_body):
             layout.code.append(span)
-        elif token.type in _INLINE_BLOCKS:
+        elif token.type in _INLINE_BLOCKS or (mdx and token.type == "html_block"):
             layout.chunks.append(span)
         elif token.type not in ("html_block", "code_block"):
             continue
@@ -133,38 +136,40 @@ def find_markdown(text: str, layout: Layout, regions: Sequence[tuple[int, int]])
     `text` must have code blanked; matches starting inside an HTML `regions` are dropped."""
     inside = region_test(regions)
     found: list[Found] = []
-    labels: set[str] = set()
+    labels: set[str] = set()  # used by an image
+    link_labels: set[str] = set()  # used by a link: counts when the URL names a file
     for start, end in layout.chunks:
         for bracket in _brackets(text, start, end):
             if inside(bracket.start):
                 continue
             if bracket.label is not None:
-                labels.add(_normal_label(bracket.label))
+                used = labels if bracket.is_image else link_labels
+                used.add(_normal_label(bracket.label))
             elif bracket.destination is not None:
                 found.extend(_inline_reference(text, bracket))
     definitions = _definitions(text, layout.loose, inside)
-    found.extend(definitions[label] for label in sorted(labels) if label in definitions)
+    for label in sorted(labels | link_labels):
+        definition = definitions.get(label)
+        if definition is not None and (label in labels or names_media(definition.source)):
+            found.append(definition)
     return found
 
 
 def _inline_reference(text: str, bracket: _Bracket) -> list[Found]:
-    """An image's destination; a link's when it names a media file, or an image file and the
-    link wraps an image."""
+    """An image's destination; a link's when it names an image or media file."""
     assert bracket.destination is not None
     start, end = template_span(text, *bracket.destination)
     source = unescape_markdown(text[start:end])
     media = media_by_extension(source)
     if bracket.is_image:
         return [Found(MARKDOWN, start, end, source, media=media or "image")]
-    if media is not None:
-        return [Found(MARKDOWN_LINK, start, end, source, media=media)]
-    if "![" in bracket.content and looks_like_image(source):
-        return [Found(MARKDOWN_LINK, start, end, source)]
+    if media is not None or looks_like_image(source):
+        return [Found(MARKDOWN_LINK, start, end, source, media=media or "image")]
     return []
 
 
 def _brackets(text: str, start: int, end: int) -> Iterator[_Bracket]:
-    """Every image, and every link with an inline destination, in one chunk (nested ones too)."""
+    """Every image and link, with an inline destination or a label, in one chunk (nested too)."""
     position = text.find("[", start, end)
     while position != -1:
         if not _escaped(text, position):
@@ -185,14 +190,12 @@ def _bracket_at(text: str, open_at: int, limit: int) -> _Bracket | None:
         destination = _inline_destination(text, close + 1, limit)
         if destination is not None:
             return _Bracket(start, is_image, content, destination=destination)
-    if not is_image:
-        return None
     if text.startswith("[", close + 1):
         label_end = text.find("]", close + 2, limit)
         if label_end != -1 and "[" not in text[close + 2 : label_end]:
             label = text[close + 2 : label_end]
-            return _Bracket(start, True, content, label=label if label.strip() else content)
-    return _Bracket(start, True, content, label=content)
+            return _Bracket(start, is_image, content, label=label if label.strip() else content)
+    return _Bracket(start, is_image, content, label=content)
 
 
 def _matching_bracket(text: str, open_at: int, limit: int) -> int | None:
@@ -303,20 +306,3 @@ def _definitions(
 
 def _normal_label(label: str) -> str:
     return " ".join(label.split()).casefold()
-
-
-def region_test(regions: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
-    """A test for "offset lies inside one of `regions`" (regions may overlap)."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(regions):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    starts = [start for start, _ in merged]
-
-    def inside(offset: int) -> bool:
-        index = bisect.bisect_right(starts, offset) - 1
-        return index >= 0 and offset < merged[index][1]
-
-    return inside

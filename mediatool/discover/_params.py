@@ -13,6 +13,10 @@ from mediatool.discover._text import Found, looks_like_image, media_by_extension
 from mediatool.discover.table import Parameter
 
 _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|//|/")
+_ARGUMENT = re.compile(
+    r"""(?:(?P<key>[A-Za-z_][\w-]*)(?:=|:(?!//)))?"""
+    r"""(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^\s"']+))"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +30,11 @@ class Token:
     quoted: bool = False
 
 
-def select(
-    tokens: Sequence[Token], parameters: Sequence[Parameter]
-) -> list[tuple[Parameter, Token]]:
-    """The tokens the `parameters` name, each once (the first parameter that takes it wins)."""
+def select(tokens: Sequence[Token], parameters: Sequence[Parameter]) -> list[tuple[str, Token]]:
+    """The tokens the `parameters` name, each once (the first parameter that takes it wins),
+    with the label a context gives them."""
     positional = [token for token in tokens if token.key is None]
-    chosen: list[tuple[Parameter, Token]] = []
+    chosen: list[tuple[str, Token]] = []
     taken: set[int] = set()
     for parameter in parameters:
         for token in _candidates(parameter, tokens, positional):
@@ -40,7 +43,8 @@ def select(
             if parameter.link and not names_media(token.source):
                 continue
             taken.add(token.start)
-            chosen.append((parameter, token))
+            label = token.key if parameter.special == "named" and token.key else parameter.label
+            chosen.append((label, token))
     return chosen
 
 
@@ -51,6 +55,8 @@ def _candidates(
         return [token for token in tokens if token.key == parameter.name]
     if parameter.every:
         return list(positional)
+    if parameter.special == "named":
+        return [token for token in tokens if token.key is not None]
     if parameter.position is not None:
         return list(positional[parameter.position : parameter.position + 1])
     if parameter.special == "url":
@@ -75,3 +81,20 @@ def media_of_name(name: str) -> str:
     """The media a shortcode or tag called `name` shows when its file does not say."""
     lowered = name.lower()
     return lowered if lowered in ("video", "audio") else "image"
+
+
+def split_arguments(text: str, start: int, end: int) -> list[Token]:
+    """Liquid/Hexo/WordPress arguments in text[start:end]: white-space separated, "double" or
+    'single' quoted or bare (trailing commas dropped), named as `key=value` or `key:value`."""
+    tokens = []
+    for match in _ARGUMENT.finditer(text, start, end):
+        group = next(g for g in ("double", "single", "bare") if match.group(g) is not None)
+        value_start, value_end = match.start(group), match.end(group)
+        if group == "bare":
+            while value_end > value_start and text[value_end - 1] == ",":
+                value_end -= 1
+        key = match.group("key")
+        source = text[value_start:value_end]
+        key_name = key.lower() if key else None
+        tokens.append(Token(key_name, value_start, value_end, source, quoted=group != "bare"))
+    return tokens

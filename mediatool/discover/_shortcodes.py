@@ -64,8 +64,8 @@ def _shortcode(
     result.spans.append((start, end))
     if not closing:
         shortcode = name.group()
-        for parameter, token in select(tokens, tables.shortcode(shortcode)):
-            context = shortcode_context(shortcode, parameter)
+        for label, token in select(tokens, tables.shortcode(shortcode)):
+            context = shortcode_context(shortcode, label)
             result.found.append(found_for(context, token, media_of_name(shortcode)))
     return end
 

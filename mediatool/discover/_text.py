@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html.entities import html5 as HTML5_ENTITIES
 from pathlib import Path
@@ -203,3 +203,20 @@ def _in_gb2312(ch: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def region_test(regions: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
+    """A test for "offset lies inside one of `regions`" (regions may overlap)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(regions):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    starts = [start for start, _ in merged]
+
+    def inside(offset: int) -> bool:
+        index = bisect.bisect_right(starts, offset) - 1
+        return index >= 0 and offset < merged[index][1]
+
+    return inside
