@@ -43,8 +43,9 @@ Built-in rules, in the order tried:
                                                             (thumbor, imgix, archives)
 
 A percent-encoded URL embedded in a path ends at the first raw `?` or `#` (what follows is the
-proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a query
-reads as `&` for the query rules and Photon. Every unwrapped layer stays a candidate, after the
+proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a
+Photon query reads as `&`; in a query proxy's raw target it ends the target (the proxy splits
+at the `&` and sees a parameter named `amp;...`). Every unwrapped layer stays a candidate, after the
 origin. `resolve_reference` adds the http: form of a protocol-relative reference (`//host/x`,
 given https: by discover) right after the https: form.
 """
@@ -168,7 +169,7 @@ def _query_value(query: str, proxy: QueryProxy) -> str | None:
 def _until_own_param(pieces: Sequence[str], own_params: frozenset[str]) -> list[str]:
     taken: list[str] = []
     for piece in pieces:
-        if piece.partition("=")[0] in own_params:
+        if piece.partition("=")[0] in own_params or _MANGLED_PIECE.match(piece):
             break
         taken.append(piece)
     return taken
@@ -183,8 +184,8 @@ def _unwrap_query(proxies: Sequence[QueryProxy], match: re.Match[str]) -> str | 
 
 
 def _query_target(proxy: QueryProxy, query: str) -> str | None:
-    """The target in `query` (an HTML escaper's `&#038;` read as `&`), decoded."""
-    value = _query_value(unmangle_ampersands(query), proxy)
+    """The target in `query`, decoded."""
+    value = _query_value(query, proxy)
     if value is None:
         return None
     value = decode_target(value)
@@ -196,6 +197,9 @@ PHOTON_PARAMS = frozenset(
     | {"colorize", "smooth", "zoom", "quality", "strip", "ssl", "is-pending-load"}
 )
 _MANGLED_AMPERSAND = r"&(?:amp|#0*38|#[xX]0*26);|#0*38;"
+# `&amp;v=4` in a query that was HTML-escaped twice: the proxy splits at the `&` and reads a
+# parameter named `amp;v`; so such a piece ends a raw target.
+_MANGLED_PIECE = re.compile(r"(?:amp|#0*38|#[xX]0*26);")
 
 
 def unmangle_ampersands(query: str) -> str:

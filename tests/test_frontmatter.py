@@ -129,6 +129,77 @@ def test_a_local_glob_is_a_pattern_not_a_reference() -> None:
     ]
 
 
+def test_keys_compare_without_regard_to_case_as_hugo_reads_them() -> None:
+    # wordpress/kamilpro-hyper-v-template.md (corpus): a WordPress export's `featuredimage`.
+    text = "---\nfeaturedimage: /wp-content/uploads/a.jpg\nHeader:\n  Image: h.png\n---\n"
+    assert found(scan(text)) == [
+        ("frontmatter:featuredImage", "/wp-content/uploads/a.jpg", "/wp-content/uploads/a.jpg"),
+        ("frontmatter:header.image", "h.png", "h.png"),
+    ]
+
+
+def test_guessed_keys_take_image_files_under_image_like_paths() -> None:
+    # Theme keys from the corpus: beautifulhugo `bigimg`, minimal-mistakes `gallery2`,
+    # `specialImg`, `summary_img`, `metaImage`, `ogimage`.
+    text = (
+        '---\nbigimg: [{src: "/img/path.jpg", desc: "Path"}]\nspecialImg: 4.jpg\n'
+        "gallery2:\n  - url: https://farm2.example/a_b.jpg\n    title: not-an-image.html\n"
+        "summary_img: /images/css-hack-1.png\nmetaImage: IMG_8034.jpeg\n"
+        "image_caption: a photo of a cat\nog:\n  imageAlt: cat.png\n---\n"
+    )
+    keys = ("*img*", "*gallery*", "*image*")
+    assert found(scan(text, keys=keys)) == [
+        ("frontmatter:bigimg[].src", "/img/path.jpg", "/img/path.jpg"),
+        ("frontmatter:specialImg", "4.jpg", "4.jpg"),
+        (
+            "frontmatter:gallery2[].url",
+            "https://farm2.example/a_b.jpg",
+            "https://farm2.example/a_b.jpg",
+        ),
+        ("frontmatter:summary_img", "/images/css-hack-1.png", "/images/css-hack-1.png"),
+        ("frontmatter:metaImage", "IMG_8034.jpeg", "IMG_8034.jpeg"),
+        ("frontmatter:og.imageAlt", "cat.png", "cat.png"),
+    ]
+    assert scan(text, keys=("thumbnail",)).references == ()
+
+
+def test_an_exact_key_names_the_reference_before_a_guess() -> None:
+    text = "+++\n[header]\nimage = 'h.jpg'\n+++\n"
+    assert found(scan(text, keys=("*image*", "header.image"))) == [
+        ("frontmatter:header.image", "h.jpg", "h.jpg")
+    ]
+
+
+def test_hexo_front_matter_without_the_opening_fence() -> None:
+    # hexo/hexo-unit-test-gallery-post.md (corpus), from hexo's own unit-test site.
+    text = (
+        "title: Gallery Post\ndate: 2013-12-25 00:16:18\nphotos:\n"
+        "- /assets/wallpaper-2572384.jpg\n- https://via.placeholder.com/350x150.jpg\n---\n\n"
+        "![x](body.png)\n"
+    )
+    result = scan(text, keys=("photos",))
+    assert [r.raw for r in result.references] == [
+        "/assets/wallpaper-2572384.jpg",
+        "https://via.placeholder.com/350x150.jpg",
+        "body.png",
+    ]
+    assert result.date == "2013-12-25 00:16:18"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Note: one key only\n---\n![x](body.png)\n",
+        "Title\n---\n![x](body.png)\n",
+        "a: 1\nb: [unclosed\n---\n![x](body.png)\n",
+    ],
+)
+def test_text_before_a_rule_is_body_unless_it_is_a_yaml_mapping(text: str) -> None:
+    result = scan(text, keys=("photos",))
+    assert [r.raw for r in result.references] == ["body.png"]
+    assert result.problems == ()
+
+
 # ---------------------------------------------------------------- TOML
 
 

@@ -658,6 +658,15 @@ CDN_PROXIED = [
         id="weserv-many-params",
     ),
     pytest.param(
+        # hexo/yukiyalien-fix-toc.md (corpus): `&amp;amp;` in an attribute, decoded once; weserv
+        # splits at `&` and reads a parameter named `amp;v`.
+        "https://images.weserv.nl/?w=100&url=ssl:avatars2.githubusercontent.com/u/36108601"
+        "?s=400&amp;v=4",
+        "https://avatars2.githubusercontent.com/u/36108601?s=400",
+        ("weserv",),
+        id="weserv-twice-escaped-ampersand-ends-the-target",
+    ),
+    pytest.param(
         "https://images.weserv.nl/?url=a.example/x.jpg&amp;w=300&#038;h=20",
         "http://a.example/x.jpg",
         ("weserv",),
