@@ -597,3 +597,32 @@ def test_json_scanner_agrees_with_json_and_spans_are_exact(
 def test_json_line_reader_takes_only_the_top_level() -> None:
     text = '{\n"a": "1",\n"b": {\n"a": "2"\n},\n"c": ["3", "4"]\n}'
     assert _plain(scan_json_lines(text, 0, len(text))) == {"a": "1", "b": None, "c": ["3", "4"]}
+
+
+@pytest.mark.parametrize("fence", ["", ";;;\n"])
+def test_hexo_json_front_matter_closed_by_semicolons(fence: str) -> None:
+    text = (
+        f'{fence}"title": "Hello",\n"date": "2013/7/13 20:46:25",\n'
+        '"photos": ["https://a.example/1.jpg", "2.jpg"],\n"cover": {"image": "c.png"}\n;;;\n'
+        "![x](body.png)\n"
+    )
+    result = scan(text, keys=("photos", "cover.image"))
+    assert found(result) == [
+        ("frontmatter:photos", "https://a.example/1.jpg", "https://a.example/1.jpg"),
+        ("frontmatter:photos", "2.jpg", "2.jpg"),
+        ("frontmatter:cover.image", "c.png", "c.png"),
+        ("markdown", "body.png", "body.png"),
+    ]
+    assert result.date == "2013/7/13 20:46:25"
+    assert result.problems == ()
+
+
+def test_invalid_hexo_json_is_read_line_by_line_only_when_fenced() -> None:
+    text = ';;;\n"title": "x" "y",\n"photos": ["a.jpg"]\n;;;\n![x](body.png)\n'
+    result = scan(text, keys=("photos",), name="h.md")
+    assert [r.raw for r in result.references] == ["a.jpg", "body.png"]
+    (problem,) = result.problems
+    assert problem.startswith("h.md: front matter is not valid JSON (line 2: ")
+    prose = '"Hello," she said.\n;;;\n![x](body.png)\n'
+    assert [r.raw for r in scan(prose).references] == ["body.png"]
+    assert scan(prose).problems == ()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mediatool.discover._json_spans import read_json_front_matter
+from mediatool.discover._json_spans import read_hexo_json_front_matter, read_json_front_matter
 from mediatool.discover._keypaths import (
     FrontMatter,
     Items,
@@ -40,6 +40,7 @@ def read_front_matter(text: str, path: Path, keys: Sequence[str]) -> FrontMatter
         _yaml_front_matter,
         read_toml_front_matter,
         read_json_front_matter,
+        read_hexo_json_front_matter,
         _unfenced_yaml_front_matter,
     )
     for reader in readers:

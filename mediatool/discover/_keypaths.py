@@ -153,22 +153,35 @@ def found_at_paths(tree: Node, paths: KeyPaths) -> list[Found]:
             spans.add((text.start, text.end))
             found.append(Found(f"frontmatter:{key}", text.start, text.end, text.value))
 
-    for key, key_path in paths:
-        if not is_guess(key):
-            for text in texts_at(tree, key_path):
+    by_first_key, _ = _plan(paths)
+    for name, value in tree.pairs if isinstance(tree, Table) else ():
+        for key, key_path in by_first_key.get(name.casefold(), ()):
+            for text in texts_at(value, key_path[1:]):
                 add(key, text)
     for path, text in guessed_strings(tree, paths):
         add(path, text)
     return found
 
 
+@lru_cache(maxsize=16)
+def _plan(paths: KeyPaths) -> tuple[dict[str, list[tuple[str, tuple[str, ...]]]], re.Pattern[str]]:
+    """The exact key paths by their first key, and one regex for all the guessed ones."""
+    by_first_key: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for key, key_path in paths:
+        if not is_guess(key):
+            by_first_key.setdefault(key_path[0], []).append((key, key_path))
+    guesses = [guess_pattern(key).pattern for key, _ in paths if is_guess(key)]
+    any_guess = "|".join(f"(?:{guess})" for guess in guesses) or "(?!)"
+    return by_first_key, re.compile(any_guess, re.IGNORECASE)
+
+
 def guessed_strings(tree: Node, paths: KeyPaths) -> Iterator[tuple[str, Text]]:
     """(path, string) for each string whose path a guessed key matches and that names an image."""
-    patterns = [guess_pattern(key) for key, _ in paths if is_guess(key)]
-    if not patterns:
+    _, any_guess = _plan(paths)
+    if any_guess.pattern == "(?!)":
         return
     for path, text in strings_with_paths(tree):
-        if any(p.fullmatch(path) for p in patterns) and looks_like_image(text.value.strip()):
+        if looks_like_image(text.value.strip()) and any_guess.fullmatch(path):
             yield path, text
 
 
