@@ -40,7 +40,7 @@ Built-in rules, in the order tried:
     rifx-proxy     https://proxy.rifx.online/<URL>
     path-embedded  https://<any host>/<URL>                 the path starts with /http(s):
     path-embedded-deep  https://<any host>/<segments>/<URL>   an URL after some path segments
-                                                            (thumbor, imgix, archives)
+                                                            (thumbor; not web.archive.org)
 
 A percent-encoded URL embedded in a path ends at the first raw `?` or `#` (what follows is the
 proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a
@@ -348,6 +348,9 @@ JSDELIVR_HOSTS = (
     r"|jsd\.cdn\.zzko\.cn|jsdelivr\.b-cdn\.net"
 )
 
+# An archived copy is what the post links to on purpose: its origin is the archive itself.
+ARCHIVE_HOSTS = r"(?:web\.)?archive\.org|archive\.(?:is|ph|today|li|vn|fo|md)"
+
 CDN_RULES: tuple[Rule, ...] = (
     _rule(
         "gadgets-proxy",
@@ -435,7 +438,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *CDN_RULES,
     _rule("rifx-proxy", r"https?://proxy\.rifx\.online/+" + _EMBEDDED, _unwrap_target),
     _rule("path-embedded", r"https?://[^/?#]+/+" + _EMBEDDED, unwrap_path_target),
-    _rule("path-embedded-deep", r"https?://[^/?#]+/(?:[^/?#]*/)+?" + _EMBEDDED, unwrap_path_target),
+    _rule(
+        "path-embedded-deep",
+        rf"https?://(?!{ARCHIVE_HOSTS}/)[^/?#]+/(?:[^/?#]*/)+?" + _EMBEDDED,
+        unwrap_path_target,
+    ),
 )
 
 

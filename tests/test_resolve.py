@@ -756,6 +756,8 @@ def test_cdn_and_image_service_forms_unwrap(
         "https://imgproxy.example.com/sig/plain/local/path.png",
         "https://example.com/blog/2020/the-http-and-https-protocols/",
         "https://github.blog/wp-content/uploads/2008/12/forkme.png?resize=149%2C149&is-pending-load=1",
+        "https://web.archive.org/web/20200101000000im_/http://a.example/x.jpg",
+        "https://archive.ph/o/AbCd/https://a.example/x.jpg",
     ],
 )
 def test_urls_like_cdn_forms_that_are_not_proxies_stay_put(url: str) -> None:
