@@ -626,3 +626,42 @@ def test_invalid_hexo_json_is_read_line_by_line_only_when_fenced() -> None:
     prose = '"Hello," she said.\n;;;\n![x](body.png)\n'
     assert [r.raw for r in scan(prose).references] == ["body.png"]
     assert scan(prose).problems == ()
+
+
+FRONT_LINES = st.sampled_from(
+    [
+        "+++",
+        "---",
+        ";;;",
+        "{",
+        "}",
+        '"thumbnail": "t.jpg",',
+        "thumbnail = 't.jpg'",
+        "thumbnail: t.jpg",
+        "[header]",
+        "[[gallery]]",
+        "image = '''",
+        '"""',
+        "images = [",
+        "],",
+        '  "a.png", # c',
+        "- x.png",
+        'header.image = "h\\u0041.png"',
+        "date = 2020-01-01",
+        "&a [*a]",
+        "",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FRONT_LINES, max_size=12), st.sampled_from(["\n", "\r\n"]))
+def test_any_front_matter_reads_without_failing_and_spans_match(
+    lines: list[str], newline: str
+) -> None:
+    text = newline.join(lines) + newline + "![x](body.png)" + newline
+    result = scan(text, keys=(*KEYS, "*img*", "gallery[].image_path"))
+    for ref in result.references:
+        assert result.text[ref.span.start : ref.span.end] == ref.raw
+    for problem in result.problems:
+        assert "\n" not in problem and problem.startswith("post.md: ")

@@ -222,7 +222,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
     start = opening.end()
     try:
         tree, document, end = read_json(text, start)
-    except (json.JSONDecodeError, JsonScanError) as exc:
+    except (json.JSONDecodeError, JsonScanError, IndexError) as exc:
         return _invalid_json(text, path, paths, start, exc)
     rest = _REST_OF_LINE.match(text, end)
     result = FrontMatter(body_start=rest.end() if rest else end)
@@ -236,7 +236,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
 
 
 def _invalid_json(
-    text: str, path: Path, paths: KeyPaths, start: int, exc: ValueError
+    text: str, path: Path, paths: KeyPaths, start: int, exc: Exception
 ) -> FrontMatter:
     """JSON that does not parse: read up to the first line that is a lone `}`."""
     if isinstance(exc, json.JSONDecodeError):
