@@ -50,7 +50,8 @@ DEFAULT_CACHE_DIR = Path("cache")
 # Front matter keys that hold an image, by generator and theme: key paths (docs/frontmatter.md):
 # `header.image` is the key `image` of the table `header`, `gallery[].image_path` the key
 # `image_path` of each item of the list `gallery`; a plain name is a top-level key whose value
-# is a string or a list of strings. The default is every key of this table.
+# is a string or a list of strings; keys compare without regard to case. The default is every
+# key of this table.
 FRONTMATTER_KEYS_BY_GENERATOR: dict[str, tuple[str, ...]] = {
     "hexo": (
         "headimg",
@@ -95,6 +96,20 @@ FRONTMATTER_KEYS_BY_GENERATOR: dict[str, tuple[str, ...]] = {
     ),
     "ghost, wordpress exports": ("feature_image", "og_image", "twitter_image", "coverImage"),
     "open graph": ("og.image", "og_image", "twitter.image"),
+    # Any generator, any theme: a key path with `*` is a guess, and only a value that names an
+    # image file by its extension counts (`bigimg[].src`, `gallery2[].image_path`, `ogimage`).
+    "guessed": (
+        "*image*",
+        "*img*",
+        "*cover*",
+        "*thumb*",
+        "*banner*",
+        "*photo*",
+        "*picture*",
+        "*poster*",
+        "*hero*",
+        "*gallery*",
+    ),
 }
 DEFAULT_FRONTMATTER_KEYS = tuple(
     dict.fromkeys(key for keys in FRONTMATTER_KEYS_BY_GENERATOR.values() for key in keys)

@@ -40,11 +40,12 @@ Built-in rules, in the order tried:
     rifx-proxy     https://proxy.rifx.online/<URL>
     path-embedded  https://<any host>/<URL>                 the path starts with /http(s):
     path-embedded-deep  https://<any host>/<segments>/<URL>   an URL after some path segments
-                                                            (thumbor, imgix, archives)
+                                                            (thumbor; not web.archive.org)
 
 A percent-encoded URL embedded in a path ends at the first raw `?` or `#` (what follows is the
-proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a query
-reads as `&` for the query rules and Photon. Every unwrapped layer stays a candidate, after the
+proxy's own query). An HTML escaper's `&amp;`/`&#038;` (or `#038;` whose `&` was lost) in a
+Photon query reads as `&`; in a query proxy's raw target it ends the target (the proxy splits
+at the `&` and sees a parameter named `amp;...`). Every unwrapped layer stays a candidate, after the
 origin. `resolve_reference` adds the http: form of a protocol-relative reference (`//host/x`,
 given https: by discover) right after the https: form.
 """
@@ -208,7 +209,7 @@ def _query_value(query: str, proxy: QueryProxy) -> str | None:
 def _until_own_param(pieces: Sequence[str], own_params: frozenset[str]) -> list[str]:
     taken: list[str] = []
     for piece in pieces:
-        if piece.partition("=")[0] in own_params:
+        if piece.partition("=")[0] in own_params or _MANGLED_PIECE.match(piece):
             break
         taken.append(piece)
     return taken
@@ -223,8 +224,8 @@ def _unwrap_query(proxies: Sequence[QueryProxy], match: re.Match[str]) -> str | 
 
 
 def _query_target(proxy: QueryProxy, query: str) -> str | None:
-    """The target in `query` (an HTML escaper's `&#038;` read as `&`), decoded."""
-    value = _query_value(unmangle_ampersands(query), proxy)
+    """The target in `query`, decoded."""
+    value = _query_value(query, proxy)
     if value is None:
         return None
     value = decode_target(value)
@@ -236,6 +237,9 @@ PHOTON_PARAMS = frozenset(
     | {"colorize", "smooth", "zoom", "quality", "strip", "ssl", "is-pending-load"}
 )
 _MANGLED_AMPERSAND = r"&(?:amp|#0*38|#[xX]0*26);|#0*38;"
+# `&amp;v=4` in a query that was HTML-escaped twice: the proxy splits at the `&` and reads a
+# parameter named `amp;v`; so such a piece ends a raw target.
+_MANGLED_PIECE = re.compile(r"(?:amp|#0*38|#[xX]0*26);")
 
 
 def unmangle_ampersands(query: str) -> str:
@@ -384,6 +388,9 @@ JSDELIVR_HOSTS = (
     r"|jsd\.cdn\.zzko\.cn|jsdelivr\.b-cdn\.net"
 )
 
+# An archived copy is what the post links to on purpose: its origin is the archive itself.
+ARCHIVE_HOSTS = r"(?:web\.)?archive\.org|archive\.(?:is|ph|today|li|vn|fo|md)"
+
 CDN_RULES: tuple[Rule, ...] = (
     _rule(
         "gadgets-proxy",
@@ -471,7 +478,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *CDN_RULES,
     _rule("rifx-proxy", r"https?://proxy\.rifx\.online/+" + _EMBEDDED, _unwrap_target),
     _rule("path-embedded", r"https?://[^/?#]+/+" + _EMBEDDED, unwrap_path_target),
-    _rule("path-embedded-deep", r"https?://[^/?#]+/(?:[^/?#]*/)+?" + _EMBEDDED, unwrap_path_target),
+    _rule(
+        "path-embedded-deep",
+        rf"https?://(?!{ARCHIVE_HOSTS}/)[^/?#]+/(?:[^/?#]*/)+?" + _EMBEDDED,
+        unwrap_path_target,
+    ),
 )
 
 

@@ -145,7 +145,7 @@ def test_every_generator_form_is_found_and_rewritten_exactly(
 @st.composite
 def post_text(draw: st.DrawFn) -> str:
     nl = draw(NEWLINE)
-    front = draw(st.one_of(yaml_front(nl), toml_front(nl), json_front(nl)))  # defined below
+    front = draw(st.one_of(*(form(nl) for form in FRONT_MATTER_FORMS)))  # defined below
     blocks = draw(
         st.lists(
             st.one_of(
@@ -242,6 +242,25 @@ def json_front(draw: st.DrawFn, nl: str) -> str:
         "}",
     ]
     return nl.join(lines) + nl
+
+
+@st.composite
+def hexo_front(draw: st.DrawFn, nl: str) -> str:
+    """Hexo: YAML without the opening `---` (nested and guessed keys), or JSON closed by `;;;`."""
+    if draw(st.booleans()):
+        return (
+            f'"title": "x",{nl}"photos": ["{draw(PROXIED)}", "{draw(URL)}"],{nl}'
+            f'"cover": {{"image": "{draw(URL)}"}}{nl};;;{nl}'
+        )
+    quote = draw(st.sampled_from(["'", '"', ""]))
+    return (
+        f"title: x{nl}date: 2013-12-25 00:16:18{nl}photos:{nl}- {quote}{draw(PROXIED)}{quote}{nl}"
+        f"header:{nl}  teaser: {quote}{draw(URL)}{quote}{nl}"
+        f'bigimg: [{{src: "{draw(URL)}", desc: "Path"}}]{nl}---{nl}'
+    )
+
+
+FRONT_MATTER_FORMS = (yaml_front, toml_front, json_front, hexo_front)
 
 
 @st.composite

@@ -129,6 +129,77 @@ def test_a_local_glob_is_a_pattern_not_a_reference() -> None:
     ]
 
 
+def test_keys_compare_without_regard_to_case_as_hugo_reads_them() -> None:
+    # wordpress/kamilpro-hyper-v-template.md (corpus): a WordPress export's `featuredimage`.
+    text = "---\nfeaturedimage: /wp-content/uploads/a.jpg\nHeader:\n  Image: h.png\n---\n"
+    assert found(scan(text)) == [
+        ("frontmatter:featuredImage", "/wp-content/uploads/a.jpg", "/wp-content/uploads/a.jpg"),
+        ("frontmatter:header.image", "h.png", "h.png"),
+    ]
+
+
+def test_guessed_keys_take_image_files_under_image_like_paths() -> None:
+    # Theme keys from the corpus: beautifulhugo `bigimg`, minimal-mistakes `gallery2`,
+    # `specialImg`, `summary_img`, `metaImage`, `ogimage`.
+    text = (
+        '---\nbigimg: [{src: "/img/path.jpg", desc: "Path"}]\nspecialImg: 4.jpg\n'
+        "gallery2:\n  - url: https://farm2.example/a_b.jpg\n    title: not-an-image.html\n"
+        "summary_img: /images/css-hack-1.png\nmetaImage: IMG_8034.jpeg\n"
+        "image_caption: a photo of a cat\nog:\n  imageAlt: cat.png\n---\n"
+    )
+    keys = ("*img*", "*gallery*", "*image*")
+    assert found(scan(text, keys=keys)) == [
+        ("frontmatter:bigimg[].src", "/img/path.jpg", "/img/path.jpg"),
+        ("frontmatter:specialImg", "4.jpg", "4.jpg"),
+        (
+            "frontmatter:gallery2[].url",
+            "https://farm2.example/a_b.jpg",
+            "https://farm2.example/a_b.jpg",
+        ),
+        ("frontmatter:summary_img", "/images/css-hack-1.png", "/images/css-hack-1.png"),
+        ("frontmatter:metaImage", "IMG_8034.jpeg", "IMG_8034.jpeg"),
+        ("frontmatter:og.imageAlt", "cat.png", "cat.png"),
+    ]
+    assert scan(text, keys=("thumbnail",)).references == ()
+
+
+def test_an_exact_key_names_the_reference_before_a_guess() -> None:
+    text = "+++\n[header]\nimage = 'h.jpg'\n+++\n"
+    assert found(scan(text, keys=("*image*", "header.image"))) == [
+        ("frontmatter:header.image", "h.jpg", "h.jpg")
+    ]
+
+
+def test_hexo_front_matter_without_the_opening_fence() -> None:
+    # hexo/hexo-unit-test-gallery-post.md (corpus), from hexo's own unit-test site.
+    text = (
+        "title: Gallery Post\ndate: 2013-12-25 00:16:18\nphotos:\n"
+        "- /assets/wallpaper-2572384.jpg\n- https://via.placeholder.com/350x150.jpg\n---\n\n"
+        "![x](body.png)\n"
+    )
+    result = scan(text, keys=("photos",))
+    assert [r.raw for r in result.references] == [
+        "/assets/wallpaper-2572384.jpg",
+        "https://via.placeholder.com/350x150.jpg",
+        "body.png",
+    ]
+    assert result.date == "2013-12-25 00:16:18"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Note: one key only\n---\n![x](body.png)\n",
+        "Title\n---\n![x](body.png)\n",
+        "a: 1\nb: [unclosed\n---\n![x](body.png)\n",
+    ],
+)
+def test_text_before_a_rule_is_body_unless_it_is_a_yaml_mapping(text: str) -> None:
+    result = scan(text, keys=("photos",))
+    assert [r.raw for r in result.references] == ["body.png"]
+    assert result.problems == ()
+
+
 # ---------------------------------------------------------------- TOML
 
 
@@ -526,3 +597,71 @@ def test_json_scanner_agrees_with_json_and_spans_are_exact(
 def test_json_line_reader_takes_only_the_top_level() -> None:
     text = '{\n"a": "1",\n"b": {\n"a": "2"\n},\n"c": ["3", "4"]\n}'
     assert _plain(scan_json_lines(text, 0, len(text))) == {"a": "1", "b": None, "c": ["3", "4"]}
+
+
+@pytest.mark.parametrize("fence", ["", ";;;\n"])
+def test_hexo_json_front_matter_closed_by_semicolons(fence: str) -> None:
+    text = (
+        f'{fence}"title": "Hello",\n"date": "2013/7/13 20:46:25",\n'
+        '"photos": ["https://a.example/1.jpg", "2.jpg"],\n"cover": {"image": "c.png"}\n;;;\n'
+        "![x](body.png)\n"
+    )
+    result = scan(text, keys=("photos", "cover.image"))
+    assert found(result) == [
+        ("frontmatter:photos", "https://a.example/1.jpg", "https://a.example/1.jpg"),
+        ("frontmatter:photos", "2.jpg", "2.jpg"),
+        ("frontmatter:cover.image", "c.png", "c.png"),
+        ("markdown", "body.png", "body.png"),
+    ]
+    assert result.date == "2013/7/13 20:46:25"
+    assert result.problems == ()
+
+
+def test_invalid_hexo_json_is_read_line_by_line_only_when_fenced() -> None:
+    text = ';;;\n"title": "x" "y",\n"photos": ["a.jpg"]\n;;;\n![x](body.png)\n'
+    result = scan(text, keys=("photos",), name="h.md")
+    assert [r.raw for r in result.references] == ["a.jpg", "body.png"]
+    (problem,) = result.problems
+    assert problem.startswith("h.md: front matter is not valid JSON (line 2: ")
+    prose = '"Hello," she said.\n;;;\n![x](body.png)\n'
+    assert [r.raw for r in scan(prose).references] == ["body.png"]
+    assert scan(prose).problems == ()
+
+
+FRONT_LINES = st.sampled_from(
+    [
+        "+++",
+        "---",
+        ";;;",
+        "{",
+        "}",
+        '"thumbnail": "t.jpg",',
+        "thumbnail = 't.jpg'",
+        "thumbnail: t.jpg",
+        "[header]",
+        "[[gallery]]",
+        "image = '''",
+        '"""',
+        "images = [",
+        "],",
+        '  "a.png", # c',
+        "- x.png",
+        'header.image = "h\\u0041.png"',
+        "date = 2020-01-01",
+        "&a [*a]",
+        "",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FRONT_LINES, max_size=12), st.sampled_from(["\n", "\r\n"]))
+def test_any_front_matter_reads_without_failing_and_spans_match(
+    lines: list[str], newline: str
+) -> None:
+    text = newline.join(lines) + newline + "![x](body.png)" + newline
+    result = scan(text, keys=(*KEYS, "*img*", "gallery[].image_path"))
+    for ref in result.references:
+        assert result.text[ref.span.start : ref.span.end] == ref.raw
+    for problem in result.problems:
+        assert "\n" not in problem and problem.startswith("post.md: ")

@@ -658,6 +658,15 @@ CDN_PROXIED = [
         id="weserv-many-params",
     ),
     pytest.param(
+        # hexo/yukiyalien-fix-toc.md (corpus): `&amp;amp;` in an attribute, decoded once; weserv
+        # splits at `&` and reads a parameter named `amp;v`.
+        "https://images.weserv.nl/?w=100&url=ssl:avatars2.githubusercontent.com/u/36108601"
+        "?s=400&amp;v=4",
+        "https://avatars2.githubusercontent.com/u/36108601?s=400",
+        ("weserv",),
+        id="weserv-twice-escaped-ampersand-ends-the-target",
+    ),
+    pytest.param(
         "https://images.weserv.nl/?url=a.example/x.jpg&amp;w=300&#038;h=20",
         "http://a.example/x.jpg",
         ("weserv",),
@@ -747,6 +756,8 @@ def test_cdn_and_image_service_forms_unwrap(
         "https://imgproxy.example.com/sig/plain/local/path.png",
         "https://example.com/blog/2020/the-http-and-https-protocols/",
         "https://github.blog/wp-content/uploads/2008/12/forkme.png?resize=149%2C149&is-pending-load=1",
+        "https://web.archive.org/web/20200101000000im_/http://a.example/x.jpg",
+        "https://archive.ph/o/AbCd/https://a.example/x.jpg",
     ],
 )
 def test_urls_like_cdn_forms_that_are_not_proxies_stay_put(url: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mediatool.discover._json_spans import read_json_front_matter
+from mediatool.discover._json_spans import read_hexo_json_front_matter, read_json_front_matter
 from mediatool.discover._keypaths import (
     FrontMatter,
     Items,
@@ -36,7 +36,14 @@ _FLOW_ITEM = re.compile(r"""\s*('(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^,\]]*?)\s*(?:
 def read_front_matter(text: str, path: Path, keys: Sequence[str]) -> FrontMatter:
     """Find the front matter of `text` (YAML, TOML or JSON) and the references of its `keys`."""
     paths = key_paths(tuple(keys))
-    for reader in (_yaml_front_matter, read_toml_front_matter, read_json_front_matter):
+    readers = (
+        _yaml_front_matter,
+        read_toml_front_matter,
+        read_json_front_matter,
+        read_hexo_json_front_matter,
+        _unfenced_yaml_front_matter,
+    )
+    for reader in readers:
         result = reader(text, path, paths)
         if result is not None:
             return result
@@ -61,6 +68,32 @@ def _yaml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatter | 
         result.problems.append(_yaml_problem(exc, path, text.count("\n", 0, start)))
     else:
         result.found = found_at_paths(tree, paths)
+    return result
+
+
+_UNFENCED_START = re.compile(r"\ufeff?[A-Za-z_][\w-]*:(?:[ \t]|\r?\n)")
+_UNFENCED_CLOSE = re.compile(r"^---[ \t]*\r?(?:\n|\Z)", re.MULTILINE)
+
+
+def _unfenced_yaml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatter | None:
+    """Hexo's front matter without the opening `---`: `key: value` lines up to the first `---`
+    line. Taken only when that text is a YAML mapping of two keys or more, so a post whose first
+    paragraph happens to hold a colon stays body."""
+    if _UNFENCED_START.match(text) is None:
+        return None
+    closing = _UNFENCED_CLOSE.search(text)
+    if closing is None:
+        return None
+    start = 1 if text.startswith("\ufeff") else 0
+    try:
+        root = _compose(text[start : closing.start()])
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode) or len(root.value) < 2:
+        return None
+    tree = _yaml_tree(root, text[start : closing.start()], start, {})
+    result = FrontMatter(body_start=closing.end(), found=found_at_paths(tree, paths))
+    result.date = _date_line(text[start : closing.start()])
     return result
 
 
@@ -143,13 +176,13 @@ def _from_lines(text: str, start: int, end: int, keys: Mapping[str, str]) -> Ite
     if not keys:
         return
     names = "|".join(map(re.escape, keys))
-    key_line = re.compile(rf"({names}):(?:[ \t]+|(?=\r?$))(.*?)[ \t]*\r?$")
+    key_line = re.compile(rf"({names}):(?:[ \t]+|(?=\r?$))(.*?)[ \t]*\r?$", re.IGNORECASE)
     lines = _lines(text, start, end)
     for index, (line_start, line) in enumerate(lines):
         match = key_line.match(line)
         if match is None:
             continue
-        context = f"frontmatter:{keys[match.group(1)]}"
+        context = f"frontmatter:{keys[match.group(1).casefold()]}"
         value_start = line_start + match.start(2)
         value = match.group(2)
         if not value:

@@ -77,11 +77,17 @@ class _Scanner:
         self.pos += 1
 
     def _object(self) -> Table:
+        self.pos += 1
+        table = self.members("}")
+        self.pos += 1
+        return table
+
+    def members(self, closer: str | None) -> Table:
+        """`"key": value` pairs up to `closer`, or up to the end when it is None."""
         table = Table()
         index: dict[str, int] = {}
-        self.pos += 1
         self._skip()
-        while self.text[self.pos] != "}":
+        while not self._at_close(closer):
             key = self._string().value
             self._expect(":")
             value = self.value()
@@ -90,9 +96,11 @@ class _Scanner:
             else:
                 index[key] = len(table.pairs)
                 table.pairs.append((key, value))
-            self._next_or_close("}")
-        self.pos += 1
+            self._next_or_close(closer)
         return table
+
+    def _at_close(self, closer: str | None) -> bool:
+        return self.pos >= self.end if closer is None else self.text[self.pos] == closer
 
     def _array(self) -> Items:
         items = Items()
@@ -104,12 +112,12 @@ class _Scanner:
         self.pos += 1
         return items
 
-    def _next_or_close(self, closer: str) -> None:
+    def _next_or_close(self, closer: str | None) -> None:
         self._skip()
         if self.text[self.pos] == ",":
             self.pos += 1
             self._skip()
-        elif self.text[self.pos] != closer:
+        elif not self._at_close(closer):
             raise JsonScanError(f"expected ',' or {closer!r} at {self.pos}")
 
     def _string(self) -> Text:
@@ -131,11 +139,11 @@ _ITEM_END = re.compile(r"[ \t]*(,[ \t]*|\])")
 _NESTING = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[{]|[\]}]')
 
 
-def scan_json_lines(text: str, start: int, end: int) -> Table:
+def scan_json_lines(text: str, start: int, end: int, depth: int = 0) -> Table:
     """The top-level `"key": string` and `"key": [strings]` pairs, one line at a time; a line
-    counts as top level when the brackets opened before it (outside strings) leave depth 1."""
+    counts as top level when the brackets opened before it (outside strings) leave depth 1
+    (`depth` is the depth at `start`: 1 for Hexo's object without braces)."""
     root = Table()
-    depth = 0
     for line_start, line_end in _line_bounds(text, start, end):
         pair = _PAIR.match(text, line_start, line_end)
         if depth == 1 and pair is not None:
@@ -214,7 +222,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
     start = opening.end()
     try:
         tree, document, end = read_json(text, start)
-    except (json.JSONDecodeError, JsonScanError) as exc:
+    except (json.JSONDecodeError, JsonScanError, IndexError) as exc:
         return _invalid_json(text, path, paths, start, exc)
     rest = _REST_OF_LINE.match(text, end)
     result = FrontMatter(body_start=rest.end() if rest else end)
@@ -228,7 +236,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
 
 
 def _invalid_json(
-    text: str, path: Path, paths: KeyPaths, start: int, exc: ValueError
+    text: str, path: Path, paths: KeyPaths, start: int, exc: Exception
 ) -> FrontMatter:
     """JSON that does not parse: read up to the first line that is a lone `}`."""
     if isinstance(exc, json.JSONDecodeError):
@@ -252,5 +260,50 @@ def _invalid_json(
     date = _DATE_PAIR.search(text, start, closing.start())
     result.date = date.group(1).strip() or None if date else None
     tree = scan_json_lines(text, start, closing.end())
+    result.found = found_at_paths(tree, paths)
+    return result
+
+
+# -- Hexo: JSON without braces, closed by `;;;` ---------------------------------------------
+
+_HEXO_OPEN = re.compile(r"\ufeff?;{3,}[ \t]*\r?\n")
+_HEXO_FIRST_KEY = re.compile(r"\ufeff?(?=[ \t]*\")")
+_HEXO_CLOSE = re.compile(r"^;{3,}[ \t]*\r?(?:\n|\Z)", re.MULTILINE)
+
+
+def read_hexo_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatter | None:
+    """Hexo's JSON front matter: `"key": value` pairs without braces, closed by a `;;;` line
+    (and opened by one, or not), read as Hexo does: `JSON.parse("{" + pairs + "}")`. Without
+    the opening `;;;`, text that does not parse is body."""
+    fenced = _HEXO_OPEN.match(text)
+    opening = fenced or _HEXO_FIRST_KEY.match(text)
+    if opening is None:
+        return None
+    start = opening.end()
+    closing = _HEXO_CLOSE.search(text, start)
+    if closing is None:
+        return None
+    end = closing.start()
+    result = FrontMatter(body_start=closing.end())
+    try:
+        document = json.loads("{" + text[start:end] + "}")
+        tree = _Scanner(text, start, end).members(None)
+    except (json.JSONDecodeError, JsonScanError, IndexError) as exc:
+        if fenced is None:  # text that starts with a quote and is not JSON: a post's body
+            return None
+        line = text.count("\n", 0, start) + getattr(exc, "lineno", 1)
+        result.problems.append(
+            f"{path}: front matter is not valid JSON (line {line}: {getattr(exc, 'msg', exc)}); "
+            "image keys read line by line; fix the JSON to silence this"
+        )
+        tree = scan_json_lines(text, start, end, depth=1)
+        date = _DATE_PAIR.search(text, start, end)
+        result.date = date.group(1).strip() or None if date else None
+    else:
+        result.date = date_value(document.get("date"))
+        wrong = disagreeing_keys(tree, document, paths)
+        if wrong:
+            result.problems.append(disagreement_problem(path, "JSON", "json.loads", wrong))
+            paths = tuple(item for item in paths if item[0] not in wrong)
     result.found = found_at_paths(tree, paths)
     return result

@@ -8,7 +8,13 @@ A key path names values in that tree: `header.image` is the key `image` of the t
 `gallery[].image_path` the key `image_path` of each table in the list `gallery`. `[]` marks a
 list and may be left out: a list met on the way is always walked item by item, and a path that
 ends at a list picks its string items (`images` and `images[]` are the same path). A plain name
-(`thumbnail`) is a top-level key, as it always was.
+(`thumbnail`) is a top-level key, as it always was. Keys compare without regard to case, as
+Hugo reads them (`featuredimage` is `featuredImage`).
+
+A key path with `*` or `?` is a guess: it is matched against the whole path of every string in
+the tree (`bigimg[].src`, `gallery2[].image_path`, `params.ogImage`; `*` is any text, `?` one
+character), and only a value that names an image file by its extension counts. Its references
+are named by the path they were found at.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from mediatool.discover._text import Found
+from mediatool.discover._text import Found, looks_like_image
 
 _SEGMENT = re.compile(r"[^.\[\]]+(?:\[\])?")
 
@@ -51,7 +57,35 @@ def parse_key_path(key: str) -> tuple[str, ...] | None:
     segments = key.split(".")
     if not key or not all(_SEGMENT.fullmatch(segment) for segment in segments):
         return None
-    return tuple(segment.removesuffix("[]") for segment in segments)
+    return tuple(segment.removesuffix("[]").casefold() for segment in segments)
+
+
+def is_guess(key: str) -> bool:
+    """True for a key path with `*` or `?`: a pattern over the paths of the strings."""
+    return "*" in key or "?" in key
+
+
+def guess_pattern(key: str) -> re.Pattern[str]:
+    """The regex of a guessed key path over whole string paths (`*` any text, `?` one char)."""
+    return re.compile(re.escape(key).replace(r"\*", ".*").replace(r"\?", "."), re.IGNORECASE)
+
+
+MAX_GUESS_DEPTH = 12
+
+
+def strings_with_paths(node: Node, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Text]]:
+    """Every string below `node` with its path (`a.b`, `list[]`, `list[].key`); a YAML alias
+    that contains itself is followed MAX_GUESS_DEPTH levels deep, no further."""
+    if depth > MAX_GUESS_DEPTH:
+        return
+    if isinstance(node, Table):
+        for key, value in node.pairs:
+            yield from strings_with_paths(value, f"{prefix}.{key}" if prefix else key, depth + 1)
+    elif isinstance(node, Items):
+        for item in node.values:
+            yield from strings_with_paths(item, prefix + "[]", depth + 1)
+    elif isinstance(node, Text):
+        yield prefix, node
 
 
 def texts_at(node: Node, path: Sequence[str]) -> Iterator[Text]:
@@ -65,7 +99,7 @@ def texts_at(node: Node, path: Sequence[str]) -> Iterator[Text]:
             yield node
     elif isinstance(node, Table):
         for key, value in node.pairs:
-            if key == path[0]:
+            if key.casefold() == path[0]:
                 yield from texts_at(value, path[1:])
 
 
@@ -109,15 +143,46 @@ def key_paths(keys: tuple[str, ...]) -> KeyPaths:
 
 
 def found_at_paths(tree: Node, paths: KeyPaths) -> list[Found]:
-    """The strings at each key path that may be references (a span once, for its first key)."""
+    """The strings at each key path that may be references (a span once, for its first key),
+    then the image files at guessed key paths."""
     found: list[Found] = []
     spans: set[tuple[int, int]] = set()
-    for key, key_path in paths:
-        for text in texts_at(tree, key_path):
-            if _is_reference(text.value) and (text.start, text.end) not in spans:
-                spans.add((text.start, text.end))
-                found.append(Found(f"frontmatter:{key}", text.start, text.end, text.value))
+
+    def add(key: str, text: Text) -> None:
+        if _is_reference(text.value) and (text.start, text.end) not in spans:
+            spans.add((text.start, text.end))
+            found.append(Found(f"frontmatter:{key}", text.start, text.end, text.value))
+
+    by_first_key, _ = _plan(paths)
+    for name, value in tree.pairs if isinstance(tree, Table) else ():
+        for key, key_path in by_first_key.get(name.casefold(), ()):
+            for text in texts_at(value, key_path[1:]):
+                add(key, text)
+    for path, text in guessed_strings(tree, paths):
+        add(path, text)
     return found
+
+
+@lru_cache(maxsize=16)
+def _plan(paths: KeyPaths) -> tuple[dict[str, list[tuple[str, tuple[str, ...]]]], re.Pattern[str]]:
+    """The exact key paths by their first key, and one regex for all the guessed ones."""
+    by_first_key: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for key, key_path in paths:
+        if not is_guess(key):
+            by_first_key.setdefault(key_path[0], []).append((key, key_path))
+    guesses = [guess_pattern(key).pattern for key, _ in paths if is_guess(key)]
+    any_guess = "|".join(f"(?:{guess})" for guess in guesses) or "(?!)"
+    return by_first_key, re.compile(any_guess, re.IGNORECASE)
+
+
+def guessed_strings(tree: Node, paths: KeyPaths) -> Iterator[tuple[str, Text]]:
+    """(path, string) for each string whose path a guessed key matches and that names an image."""
+    _, any_guess = _plan(paths)
+    if any_guess.pattern == "(?!)":
+        return
+    for path, text in strings_with_paths(tree):
+        if looks_like_image(text.value.strip()) and any_guess.fullmatch(path):
+            yield path, text
 
 
 _REMOTE = re.compile(r"\s*(?:https?:|//)", re.IGNORECASE)
@@ -142,11 +207,15 @@ def unclosed_problem(path: Path, text: str, opening_end: int, fence: str) -> str
 def disagreeing_keys(tree: Node, document: object, paths: KeyPaths) -> list[str]:
     """The keys whose strings the span scan and the format's own parser read differently."""
     parsed = python_tree(document)
-    return [
+    wrong = [
         key
         for key, key_path in paths
         if sorted(plain_strings(tree, key_path)) != sorted(plain_strings(parsed, key_path))
     ]
+    guessed = sorted((path, text.value) for path, text in guessed_strings(tree, paths))
+    if guessed != sorted((path, text.value) for path, text in guessed_strings(parsed, paths)):
+        wrong.extend(key for key, _ in paths if is_guess(key))
+    return wrong
 
 
 def date_value(value: object) -> str | None:

@@ -271,7 +271,7 @@ def read_toml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
     lines_before = text.count("\n", 0, start)
     try:
         tree, document = read_toml(text, start, end)
-    except (tomllib.TOMLDecodeError, TomlScanError) as exc:
+    except (tomllib.TOMLDecodeError, TomlScanError, IndexError) as exc:
         result.problems.append(_toml_problem(exc, path, lines_before))
         tree = scan_toml_lines(text, start, end)
         match = _DATE_LINE.search(text, start, end)
@@ -286,8 +286,8 @@ def read_toml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
     return result
 
 
-def _toml_problem(exc: ValueError, path: Path, lines_before: int) -> str:
-    if isinstance(exc, TomlScanError):
+def _toml_problem(exc: Exception, path: Path, lines_before: int) -> str:
+    if not isinstance(exc, tomllib.TOMLDecodeError):
         return (
             f"{path}: mediatool cannot follow this TOML front matter ({exc}); image keys read "
             "line by line; please report it with the post"
