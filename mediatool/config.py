@@ -303,6 +303,7 @@ KEYS: dict[str, KeySpec] = {
     "fetch.max_wait": KeySpec(float, 0),
     "fetch.max_redirects": KeySpec(int, 0, 100),
     "fetch.max_time": KeySpec(float, 0.1),
+    "fetch.max_bytes": KeySpec(int, 1),  # or a table by kind: _check_max_bytes
     "fetch.host_down_after": KeySpec(int, 1),
     "fetch.user_agent": KeySpec(str),
     "fetch.allow_private": KeySpec(bool),
@@ -534,7 +535,7 @@ def _check_max_bytes(fetch: FetchSettings, where: str) -> None:
     for kind, limit in table.items():
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             key = f"fetch.max_bytes.{kind}" if kind else "fetch.max_bytes"
-            raise UsageError(f"{where}: {key} must be a positive integer, got {limit!r}.")
+            raise UsageError(f"{where}: {key} must be an integer of 1 or more, got {_shown(limit)}")
 
 
 def _check_max_time(fetch: FetchSettings, where: str) -> None:

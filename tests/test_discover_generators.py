@@ -477,12 +477,13 @@ def test_every_default_attribute_is_documented_and_unknown_contexts_are_not() ->
 # ---------------------------------------------------------------- through fetch and rewrite
 
 
-def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
+def test_fetch_and_rewrite_localize_shortcode_images_and_media_links(
     tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
 ) -> None:
     image, paper = "http://img.example.test/fig.jpg", "http://img.example.test/paper.pdf"
     proxy_env.add(image, jpeg_bytes)
-    proxy_env.add(paper, b"%PDF-1.4 not an image")
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    proxy_env.add(paper, pdf)
     post = tmp_path / "posts" / "p.md"
     post.parent.mkdir()
     text = f'{{{{< figure\n  caption="c"\n  src="{image}" >}}}}\n\n[the paper]({paper})\n'
@@ -490,13 +491,16 @@ def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
     cache = str(tmp_path / "cache")
     fetched = CliRunner().invoke(main, ["fetch", str(post), "--cache", cache, "--json"])
     assert fetched.exit_code == 0, fetched.stderr
-    assert proxy_env.requests_for(paper) == []
+    assert len(proxy_env.requests_for(paper)) == 1  # a document: stored as a plain asset
     rewritten = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--json"])
     assert rewritten.exit_code == 0, rewritten.stderr
     after = post.read_text()
-    assert image not in after and f"[the paper]({paper})" in after
+    assert image not in after and paper not in after
     local = after.split('src="', 1)[1].split('"', 1)[0]
     assert (post.parent / local).resolve().read_bytes() == jpeg_bytes
+    local_paper = after.split("[the paper](", 1)[1].split(")", 1)[0]
+    assert local_paper.endswith(".pdf")
+    assert (post.parent / local_paper).resolve().read_bytes() == pdf
     undone = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--undo"])
     assert undone.exit_code == 0 and post.read_text() == text
 

@@ -257,6 +257,7 @@ def test_config_ranges_are_the_ranges_the_flags_accept() -> None:
         "connect_timeout": "fetch.connect_timeout",
         "read_timeout": "fetch.read_timeout",
         "max_bytes": "fetch.max_bytes",
+        "max_time": "fetch.max_time",
         "max_pixels": "images.max_pixels",
     }
     commands = {**main.commands}

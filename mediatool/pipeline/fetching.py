@@ -193,8 +193,8 @@ def _record_scan(
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
-    if ref.kind is not RefKind.REMOTE or ref.media != "image":
-        return None  # video, audio, documents: found and reported; fetch stores images only
+    if ref.kind is not RefKind.REMOTE:
+        return None
     resolution = resolve_reference(ref, rules)
     manifest.add_resolution(resolution)
     return resolution.origin_url
@@ -350,7 +350,8 @@ def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
 
 
 def _naming_url(url: str, message: str) -> str:
-    """A failure's line, starting with its URL (an image's error starts with its file)."""
+    """A failure's line, naming its URL: first, unless the message names it already (a bad URL's
+    line starts with the post and line that hold it)."""
     if not message:
         return url
-    return message if message.startswith(url) else f"{url}: {message}"
+    return message if url in message or shown_url(url) in message else f"{url}: {message}"

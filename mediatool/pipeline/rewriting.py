@@ -209,7 +209,7 @@ def plan_post_rewrite(
     """The edits for one post: remote references to their local copy, and references already
     in the cache to their group's current canonical (it moves when a better copy arrives)."""
     # Images only: fetch does not store video, audio or documents (Reference.media) yet.
-    remote = [r for r in scan.references if r.kind is RefKind.REMOTE and r.media == "image"]
+    remote = [r for r in scan.references if r.kind is RefKind.REMOTE]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
     by_origin = manifest.localizations(origin_of.values())
     cached = _cached_references(scan, store, base_url)
