@@ -193,6 +193,18 @@ def test_a_run_killed_after_recording_then_run_again_is_undone_exactly(archive: 
     assert archive.contents() == archive.originals
 
 
+def test_records_a_killed_run_never_wrote_are_no_failure_after_hand_edits(
+    archive: Archive,
+) -> None:
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records committed, nothing written
+    lead = b"Written by hand.\n"
+    for post in _files(archive.posts):
+        post.write_bytes(lead + post.read_bytes())
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert archive.contents() == {name: lead + data for name, data in archive.originals.items()}
+
+
 def test_undo_finds_the_posts_of_an_archive_moved_with_its_cache(
     archive: Archive, tmp_path: Path
 ) -> None:
