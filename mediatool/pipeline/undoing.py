@@ -18,7 +18,6 @@ run again. A post that is a symlink is written through: the link stays a link.""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Manifest, archive_root
 from mediatool.pipeline.common import Say, existing_store, post_key
-from mediatool.pipeline.rewriting import kill_point
+from mediatool.pipeline.rewriting import kill_point, sha256_hex
 from mediatool.pipeline.summaries import UndoSummary
 from mediatool.rewrite import Generation, UndoEdit, unified_diff
 
@@ -264,7 +263,3 @@ def missing_message(missing: Sequence[str], paths: Sequence[Path], root: Path) -
         "on the folder that holds them now, with --cache at this cache (keys are relative to "
         f"the folder holding the cache, {root}), or restore deleted ones from version control."
     )
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
