@@ -212,8 +212,17 @@ def _record_outcome(
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
     else:
+        if outcome.reason == "bad_url":  # the fix is in a post: name it
+            outcome = _naming_post(outcome, manifest)
         manifest.record_failure(outcome)
         say(outcome.message)
+
+
+def _naming_post(failure: FetchFailure, manifest: Manifest) -> FetchFailure:
+    where = manifest.first_references([failure.origin_url]).get(failure.origin_url)
+    if where is None:
+        return failure
+    return replace(failure, message=f"{where[0]}:{where[1]}: {failure.message}")
 
 
 def refuse_bad_urls(jobs: list[FetchJob], manifest: Manifest, say: Say) -> list[FetchJob]:
