@@ -558,11 +558,15 @@ def _as_other_user(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_cache_folder_without_write_permission(fetched: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("file_mode", [0o444, 0o666], ids=["files read-only", "files writable"])
+def test_a_cache_folder_without_write_permission(
+    fetched: tuple[Path, Path], file_mode: int
+) -> None:
+    """Whether or not manifest.sqlite itself may be written: SQLite needs the folder too."""
     post, cache = fetched
     for path in [cache, *cache.rglob("*")]:
         os.chown(path, 1000, 1000)
-        path.chmod(0o555 if path.is_dir() else 0o444)
+        path.chmod(0o555 if path.is_dir() else file_mode)
     refused = _as_other_user("rewrite", str(post), "--cache", str(cache))
     assert refused.returncode == 3, refused.stderr
     assert refused.stderr == (
