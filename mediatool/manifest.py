@@ -1001,13 +1001,13 @@ _NOT_WRITABLE = {"SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AU
 
 
 def _not_writable(path: Path) -> str | None:
-    """Why the manifest at `path` (or its folder, when it does not exist yet) cannot be
-    written, or None. A missing folder is left to SQLite's own error."""
-    target = path if path.exists() else path.parent
-    if not target.exists() or os.access(target, os.W_OK):
-        return None
-    flags = os.statvfs(target).f_flag
-    return os.strerror(errno.EROFS if flags & os.ST_RDONLY else errno.EACCES)
+    """Why the manifest at `path` or its folder (where SQLite makes its -wal and -shm files)
+    cannot be written, or None. A missing folder is left to SQLite's own error."""
+    for target in (path.parent, path):
+        if target.exists() and not os.access(target, os.W_OK):
+            flags = os.statvfs(target).f_flag
+            return os.strerror(errno.EROFS if flags & os.ST_RDONLY else errno.EACCES)
+    return None
 
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:

@@ -212,6 +212,7 @@ def _download_and_analyze(
     Returns the counts and the origin URLs that failed in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
+    root = archive_root(store.root)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     with cpu_pool(settings.workers) as pool:
         analyses = Analyses(pool, manifest, store, settings, say)
@@ -221,7 +222,7 @@ def _download_and_analyze(
         ):
             for outcome in fetcher.fetch_all(jobs):
                 bar.update()
-                _record_outcome(outcome, manifest, analyses, counts, say)
+                _record_outcome(outcome, manifest, analyses, counts, say, root)
                 if isinstance(outcome, FetchFailure):
                     failed.add(outcome.origin_url)
                 counts["analyzed"] += analyses.collect(block=False)
@@ -234,7 +235,12 @@ def _download_and_analyze(
 
 
 def _record_outcome(
-    outcome: FetchOutcome, manifest: Manifest, analyses: Analyses, counts: Counter[str], say: Say
+    outcome: FetchOutcome,
+    manifest: Manifest,
+    analyses: Analyses,
+    counts: Counter[str],
+    say: Say,
+    root: Path,
 ) -> None:
     if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
@@ -252,8 +258,19 @@ def _record_outcome(
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
     else:
+        if outcome.reason == "bad_url":  # the fix is in a post: name it
+            outcome = _naming_post(outcome, manifest, root)
         manifest.record_failure(outcome)
         say(outcome.message)
+
+
+def _naming_post(failure: FetchFailure, manifest: Manifest, root: Path) -> FetchFailure:
+    """The failure with the post and line of a reference to it before its message (the post's
+    path: the archive root joined with its manifest key)."""
+    where = manifest.first_references([failure.origin_url]).get(failure.origin_url)
+    if where is None:
+        return failure
+    return replace(failure, message=f"{root / where[0]}:{where[1]}: {failure.message}")
 
 
 def refuse_bad_urls(
