@@ -613,3 +613,33 @@ def test_changing_a_discover_table_makes_fetch_read_posts_again() -> None:
     ]
     for discover in changed:
         assert scan_fingerprint(Settings(discover=discover)) != base
+
+
+def test_jsx_string_values_and_expressions() -> None:
+    text = (
+        "<img src={require('./a.png')} />\n\n"
+        '<Image src={require("../c.jpg").default} alt="x" />\n\n'
+        '<img src={"/b.png"} />\n\n'
+        "<img src={cover} />\n"
+    )
+    assert found(text, "post.mdx") == [
+        ("img@src", "./a.png"),
+        ("component:Image@src", "../c.jpg"),
+        ("img@src", "/b.png"),
+    ]
+
+
+def test_obsidian_embeds_and_mdx_imports() -> None:
+    text = (
+        "import cover from './cover.png'\n"
+        "import Chart from '../components/Chart'\n\n"
+        "See ![[photo one.png|300]], ![[Some Note]] and ![[clip.mp4]].\n\n"
+        "`![[code.png]]`\n"
+    )
+    result = scan(text, "post.mdx")
+    assert [(r.context, r.raw, r.media) for r in result.references] == [
+        ("mdx-import", "./cover.png", "image"),
+        ("embed", "photo one.png", "image"),
+        ("embed", "clip.mp4", "video"),
+    ]
+    assert [r.context for r in scan(text, "post.md").references] == ["embed", "embed"]

@@ -271,6 +271,8 @@ ANCHOR = "a@href"
 FRONTMATTER = "frontmatter:<key>"
 TEMPLATE_PATH = "template-path"
 META = "meta@content"
+EMBED = "embed"
+MDX_IMPORT = "mdx-import"
 
 
 def shortcode_context(name: str, label: str) -> str:
