@@ -643,3 +643,22 @@ def test_obsidian_embeds_and_mdx_imports() -> None:
         ("embed", "clip.mp4", "video"),
     ]
     assert [r.context for r in scan(text, "post.md").references] == ["embed", "embed"]
+
+
+def test_image_size_suffix_link_tag_after_baseurl_zoom_and_iframe() -> None:
+    text = (
+        '![a](x.png =300x200) ![b](y.png =50%x) ![c](z.png =100x "t") [no](w.png =x=y)\n\n'
+        "![d]({{ site.baseurl }}{% link assets/l.png %})\n\n"
+        '<iframe src="https://a.example/doc.pdf"></iframe>'
+        '<iframe src="https://www.youtube.com/embed/x"></iframe>\n'
+        '<img src="s.jpg" data-zoom-src="big.jpg">\n'
+    )
+    assert found(text) == [
+        ("markdown", "x.png"),
+        ("markdown", "y.png"),
+        ("markdown", "z.png"),
+        ("markdown", "assets/l.png"),
+        ("iframe@src", "https://a.example/doc.pdf"),
+        ("img@src", "s.jpg"),
+        ("img@data-zoom-src", "big.jpg"),
+    ]

@@ -139,4 +139,7 @@ def template_span(text: str, start: int, end: int) -> tuple[int, int]:
     prefix = _PREFIX.match(value)
     if prefix is not None and "{" not in value[prefix.end() :]:
         return start + prefix.end(), end
+    linked = _URL_TAG.fullmatch(value, prefix.end()) if prefix is not None else None
+    if linked is not None:  # `{{ site.baseurl }}{% link assets/x.png %}`
+        return start + linked.start("path"), start + linked.end("path")
     return start, start

@@ -37,6 +37,8 @@ _DEFINITION = re.compile(
     r"(?:<([^<>\r\n]*)>|([^\s<]\S*))"
 )
 _INLINE_BLOCKS = ("paragraph_open", "heading_open", "table_open")
+# `![](x.png =300x200)`: the size of markdown-it-imsize, Typora and Gitea, before any title.
+_IMAGE_SIZE = re.compile(r"=\d*%?x?\d*%?(?=[\s)])")
 # Obsidian / Quartz embeds: `![[photo.png]]`, `![[photo.png|300]]`.
 _EMBED = re.compile(r"!\[\[([^\[\]|#\r\n]+)(?:[|#][^\[\]\r\n]*)?\]\]")
 # MDX: `import cover from './cover.png'` at the start of a line.
@@ -260,6 +262,9 @@ def _inline_destination(text: str, paren: int, limit: int) -> tuple[int, int] | 
         end = _bare_destination_end(text, position, limit)
         destination, position = (position, end), end
     position = _skip_space(text, position, limit)
+    size = _IMAGE_SIZE.match(text, position, limit)
+    if size is not None and position > destination[1]:
+        position = _skip_space(text, size.end(), limit)
     if position < limit and text[position] in "\"'(" and position > destination[1]:
         title_end = _title_end(text, position, limit)
         if title_end is None:

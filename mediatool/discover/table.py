@@ -65,7 +65,8 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
         "img",
         "src data-src data-original data-lazy-src data-actualsrc _src data-original-src "
         "data-echo data-url data-croporisrc data-backsrc data-lazyload data-ks-lazyload "
-        "data-hi-res-src data-orig-file data-medium-file data-large-file",
+        "data-hi-res-src data-orig-file data-medium-file data-large-file data-zoom-src "
+        "data-zoom-image",
     ),
     *_attributes("img", "srcset data-srcset data-lazy-srcset", "srcset"),
     *_attributes("source", "srcset data-srcset data-lazy-srcset", "srcset"),
@@ -76,6 +77,7 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes("track", "src", media="track"),
     *_attributes("object", "data", media="type"),
     *_attributes("embed", "src", media="type"),
+    *_attributes("iframe", "src", media="extension"),  # an embedded PDF or video file
     *_attributes("image", "href xlink:href"),
     *_attributes("param", "value", media="extension"),  # <object><param name=... value=...>
     *_attributes("*", "data-avatar data-logo data-bg data-background-image"),
