@@ -662,3 +662,33 @@ def test_image_size_suffix_link_tag_after_baseurl_zoom_and_iframe() -> None:
         ("img@src", "s.jpg"),
         ("img@data-zoom-src", "big.jpg"),
     ]
+
+
+def test_easy_gallery_thumb_suffix_is_not_a_reference() -> None:
+    text = (
+        '{{< figure link="/img/x.jpg" thumb="-thumb" >}}\n'
+        '{{< figure src="/img/y.jpg" thumb="/img/y-small.jpg" >}}\n'
+    )
+    assert found(text) == [
+        ("shortcode:figure@link", "/img/x.jpg"),
+        ("shortcode:figure@src", "/img/y.jpg"),
+        ("shortcode:figure@thumb", "/img/y-small.jpg"),
+    ]
+
+
+def test_amp_elements_and_zhihu_watermark_source() -> None:
+    text = (
+        '<amp-img src="https://a.example/a.jpg" srcset="https://a.example/a2.jpg 2x"></amp-img>'
+        '<amp-video src="https://a.example/v.mp4" poster="https://a.example/p.jpg"></amp-video>'
+        '<img src="https://pic1.zhimg.com/v2-a_b.jpg" '
+        'data-default-watermark-src="https://pic1.zhimg.com/v2-w_b.jpg">'
+    )
+    result = scan(text)
+    assert [(r.context, r.media) for r in result.references] == [
+        ("amp-img@src", "image"),
+        ("amp-img@srcset", "image"),
+        ("amp-video@src", "video"),
+        ("amp-video@poster", "image"),
+        ("img@src", "image"),
+        ("img@data-default-watermark-src", "image"),
+    ]
