@@ -692,3 +692,21 @@ def test_amp_elements_and_zhihu_watermark_source() -> None:
         ("img@src", "image"),
         ("img@data-default-watermark-src", "image"),
     ]
+
+
+def test_real_include_and_shortcode_variants() -> None:
+    # Spellings from public posts: an include flag that is no URL, a Hugo image by path.
+    text = (
+        "{% include image.html file='trading-system/Snapshot-Path.PNG' url='yes' %}\n\n"
+        '{% include image.html img="/assets/sim.png" title="Gazebo" %}\n\n'
+        '{% include image.html\n   url="/assets/image/env.png"\n   id="fig1"\n%}\n\n'
+        '{{% image path="/img/XamarinHyperV/WindowsFeaturesHyperV" alt="Enable" %}}\n\n'
+        '{% image "./src/images/matdump-1.png", "Skärmdump" %}\n'
+    )
+    assert found(text) == [
+        ("include:image.html@file", "trading-system/Snapshot-Path.PNG"),
+        ("include:image.html@img", "/assets/sim.png"),
+        ("include:image.html@url", "/assets/image/env.png"),
+        ("shortcode:image@path", "/img/XamarinHyperV/WindowsFeaturesHyperV"),
+        ("tag:image@0", "./src/images/matdump-1.png"),
+    ]

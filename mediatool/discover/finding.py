@@ -138,8 +138,8 @@ def _liquid_rules() -> list[Rule]:
             f'`{{% include file key="value" %}}` (quoted values only): '
             f"{_parameter_words(INCLUDE_PARAMETERS)}; "
             f"{_parameter_words(INCLUDE_LINK_PARAMETERS)} when the include's name holds "
-            f"{_parameter_words(INCLUDE_IMAGE_WORDS)}; any other when it names an image or "
-            "media file",
+            f"{_parameter_words(INCLUDE_IMAGE_WORDS)} and the value is a path (holds / or .); "
+            "any other when it names an image or media file",
         ),
         Rule(
             TEMPLATE_PATH,

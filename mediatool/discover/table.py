@@ -115,7 +115,7 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
     ),
     "figure": (),
     "img": ("0",),
-    "image": ("0",),
+    "image": ("0", "path"),
     "imgproc": ("0?",),
     "photo": ("0",),
     "picture": ("0",),
