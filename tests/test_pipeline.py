@@ -29,8 +29,6 @@ from mediatool.pipeline.common import PARALLEL_FROM, read_posts
 from mediatool.store import Store, sha256_of_file
 from mediatool.testing.origin import OriginServer
 
-SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
-
 
 def _photo(width: int, quality: int = 85) -> bytes:
     """A real photo-like image: a gradient with structure, resized to `width`."""
