@@ -125,6 +125,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     proxy_rules: tuple[ProxyRule, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    wait_for_lock: bool = False  # wait for another run holding the cache instead of exiting
 
 
 def find_config(paths: list[Path]) -> Path | None:

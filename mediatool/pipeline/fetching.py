@@ -37,6 +37,7 @@ from mediatool.pipeline.common import (
     read_posts,
     scan_fingerprint,
 )
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import Rule, compile_rules, resolve, wayback_url
 from mediatool.store import Store
@@ -44,6 +45,7 @@ from mediatool.store import Store
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 
 
+@one_run_per_cache("fetch", makes_cache=True)
 def run_fetch(
     paths: Sequence[Path],
     settings: Settings,

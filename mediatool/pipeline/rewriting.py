@@ -18,10 +18,11 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts
-from mediatool.files import atomic_write_bytes
+from mediatool.files import atomic_write_bytes, remove_stale_temp_files_beside
 from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
 from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve
 from mediatool.rewrite import Edit, apply_edits, plan_edits, unified_diff
@@ -32,6 +33,7 @@ WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
 WRITE_THREADS = 8  # posts written (and fsynced) at once
 
 
+@one_run_per_cache("rewrite")
 def run_rewrite(
     paths: Sequence[Path],
     settings: Settings,
@@ -52,6 +54,8 @@ def run_rewrite(
     ready: list[Rewritten] = []
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
+        if not dry_run:
+            remove_stale_temp_files_beside(posts)  # of a killed rewrite
         bar = tqdm(
             total=len(posts), desc="rewrite", unit="post", disable=not progress, file=sys.stderr
         )

@@ -12,6 +12,7 @@ from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Manifest
 from mediatool.pipeline.common import Say, existing_store, post_key
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import UndoSummary
 from mediatool.rewrite import unified_diff
 
@@ -20,6 +21,7 @@ class CannotUndo(Exception):
     """The post changed since it was rewritten so that an edit can no longer be found."""
 
 
+@one_run_per_cache("rewrite --undo")
 def run_undo(
     paths: Sequence[Path], settings: Settings, *, say: Say, dry_run: bool = False
 ) -> UndoSummary:
