@@ -7,12 +7,12 @@ dead run is simply taken over: nothing needs breaking or deleting by hand.
 
 A second writing run on the same cache exits at once with CacheBusy (exit 3):
 
-    cache ./cache in use by PID 4242 since 2026-12-04 05:10:02 (mediatool fetch); wait for
-    it to finish (or run with --wait) or stop it.
+    error: cache cache in use by PID 28546 since 2026-12-04 05:21:12 (mediatool fetch); wait
+    for it to finish or stop it.
 
-or, with `wait`, says so once and waits until the lock is free. Commands that only read the
-cache (scan, rewrite --check and --dry-run, report) take no lock: the manifest is SQLite in
-WAL mode, whose readers see the last commit while a writer goes on.
+or, with `wait` (Settings.wait_for_lock), says so once and waits until the lock is free.
+Commands that only read the cache (scan, rewrite --check and --dry-run, report) take no lock:
+the manifest is SQLite in WAL mode, whose readers see the last commit while a writer goes on.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _lock(fd: int, folder: Path, wait: bool, say: Callable[[str], None] | None) 
         return False
     message = f"cache {folder} in use by {_describe_holder(fd)}"
     if not wait:
-        raise CacheBusy(f"{message}; wait for it to finish (or run with --wait) or stop it.")
+        raise CacheBusy(f"{message}; wait for it to finish or stop it.")
     if say:
         say(f"{message}; waiting for it to finish.")
     fcntl.flock(fd, fcntl.LOCK_EX)

@@ -33,7 +33,7 @@ with hold_cache(Path(sys.argv[1]), sys.argv[2]):
 BUSY = re.compile(
     r"error: cache (?P<cache>\S+) in use by PID (?P<pid>\d+) since "
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(mediatool (?P<command>[^)]+)\); "
-    r"wait for it to finish \(or run with --wait\) or stop it\.\n"
+    r"wait for it to finish or stop it\.\n"
 )
 
 
