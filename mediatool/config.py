@@ -219,6 +219,7 @@ class Settings:
     proxy_rules: tuple[ProxyRule, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     check: CheckSettings = field(default_factory=CheckSettings)
+    wait_for_lock: bool = False  # wait for another run holding the cache instead of exiting
 
 
 def find_config(paths: list[Path]) -> Path | None:

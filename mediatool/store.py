@@ -4,6 +4,7 @@
 <cache>/thumbs/ab/<sha256>-<w>x<h>.<ext>  derived thumbnails (rebuildable)
 <cache>/tmp/                              downloads in progress (.part files)
 <cache>/manifest.sqlite                   what is known of posts, references, URLs, images
+<cache>/lock                              held by the run writing to the cache (mediatool.lock)
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Store:
         return self.root / MANIFEST
 
     def prepare(self) -> None:
-        """Create the folders, check they are writable, drop .part files of a killed run."""
+        """Create the folders, check they are writable, drop .part files of killed runs."""
         try:
             for sub in (ORIGINALS, THUMBS, TEMP):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from mediatool.pipeline.common import (
     read_posts,
     scan_fingerprint,
 )
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import (
     Rule,
@@ -54,6 +55,7 @@ POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
 
 
+@one_run_per_cache("fetch", makes_cache=True)
 def run_fetch(
     paths: Sequence[Path],
     settings: Settings,

@@ -28,6 +28,7 @@ from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Manifest, archive_root
 from mediatool.pipeline.common import Say, existing_store, post_key
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.rewriting import kill_point, sha256_hex
 from mediatool.pipeline.summaries import UndoSummary
 from mediatool.rewrite import Generation, UndoEdit, unified_diff
@@ -37,6 +38,7 @@ class CannotUndo(Exception):
     """The post changed since it was rewritten so that an edit can no longer be found."""
 
 
+@one_run_per_cache("rewrite --undo")
 def run_undo(
     paths: Sequence[Path], settings: Settings, *, say: Say, dry_run: bool = False
 ) -> UndoSummary:
