@@ -714,3 +714,18 @@ def test_real_include_and_shortcode_variants() -> None:
         ("shortcode:image@path", "/img/XamarinHyperV/WindowsFeaturesHyperV"),
         ("tag:image@0", "./src/images/matdump-1.png"),
     ]
+
+
+def test_a_known_tag_takes_only_its_own_positional_arguments() -> None:
+    # `{% img URL title %}`: the title may look like a file name; an unknown tag's may not.
+    text = (
+        "{% img https://farm8.example/z.jpg pcbus_structure.png %}\n\n"
+        '{% Img src="image/T4.jpg", alt="Google", width="800" %}\n\n'
+        "{% lightbox /img/a.png caption.png %}\n"
+    )
+    assert found(text) == [
+        ("tag:img@first-url", "https://farm8.example/z.jpg"),
+        ("tag:img@src", "image/T4.jpg"),
+        ("tag:lightbox@*", "/img/a.png"),
+        ("tag:lightbox@*", "caption.png"),
+    ]

@@ -111,7 +111,7 @@ from mediatool.models import PostScan
 __all__ = ["discover_signature", "find_posts", "read_post", "scan_text"]
 
 # Raise when discover finds something new in posts it read before, so `fetch` reads them again.
-RULES_REVISION = 2
+RULES_REVISION = 3
 
 _HTML_SUFFIXES = (".html", ".htm")
 

@@ -119,7 +119,8 @@ def _hugo_rules() -> list[Rule]:
         Rule(
             "shortcode:<name>@<parameter>",
             "any shortcode, `{{< name ... >}}` or `{{% name ... %}}` (`{{< figure src=... >}}`):"
-            f" {_parameter_words(DEFAULT_SHORTCODES['*'])} (media by extension)",
+            f" {_parameter_words(DEFAULT_SHORTCODES['*'])} (media by extension; `*?`, every"
+            " positional argument naming a file, only for shortcodes not listed below)",
         ),
         *_parameter_rules(DEFAULT_SHORTCODES, shortcode_context, "`{{{{< {} ... >}}}}`"),
     ]

@@ -126,7 +126,7 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
 # Hexo tag plugins and Liquid tags, `{% name ... %}` (named values as `key=value` or `key:value`).
 DEFAULT_TAGS: Mapping[str, tuple[str, ...]] = {
     "*": ("*?", ":named?"),  # any other tag: an argument naming an image or media file
-    "img": (":url",),  # {% img [class] URL [width] [height] [title [alt]] %}
+    "img": (":url", "src"),  # {% img [class] URL [width] [height] [title [alt]] %}
     "image": ("0", "src", "url"),  # Stellar, Volantis: {% image URL [alt] [width:...] %}
     "asset_img": (":asset",),  # {% asset_img [class] name.jpg [title] %}: the post asset folder
     "asset_image": (":asset",),
@@ -246,8 +246,14 @@ class Tables:
 
 
 def _with_default(table: Mapping[str, tuple[Parameter, ...]], name: str) -> tuple[Parameter, ...]:
-    """The parameters of `name` first (their labels win), then those of every name ("*")."""
-    return (*(table.get(name, ()) if name != "*" else ()), *table.get("*", ()))
+    """The parameters of `name` first (their labels win), then those of every name ("*"); a
+    name the table knows takes no `*` (every positional) from "*": its own list says which
+    positional arguments are images (`{% img URL title.png %}`: title.png is the title)."""
+    own = table.get(name) if name != "*" else None
+    common = table.get("*", ())
+    if own is None:
+        return common
+    return (*own, *(p for p in common if not p.every))
 
 
 def _user_attribute(entry: Mapping[str, str]) -> AttributeRule:
