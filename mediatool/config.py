@@ -139,6 +139,7 @@ DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
 DEFAULT_THUMB_WIDTHS = (320, 640)
 DEFAULT_THUMB_FORMAT = "webp"
 DEFAULT_THUMB_QUALITY = 80
+DEFAULT_THUMB_METHOD = 0  # WebP encoder effort 0..6 (bench/bench_analysis_floor.py)
 DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_BOILERPLATE_POSTS = 20  # an image in more posts is a banner or logo
 DEFAULT_PHASH_THRESHOLD = 10  # bench/bench_phash_threshold.py: recall 1.0, precision 1.0
@@ -203,6 +204,7 @@ class ImageSettings:
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD
     boilerplate_posts: int = DEFAULT_BOILERPLATE_POSTS
     svg: str = DEFAULT_SVG_POLICY
+    thumb_method: int = DEFAULT_THUMB_METHOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,7 @@ KEYS: dict[str, KeySpec] = {
     "images.max_pixels": KeySpec(int, 1),
     "images.phash_threshold": KeySpec(int, 0, 64),
     "images.boilerplate_posts": KeySpec(int, 1),
+    "images.thumb_method": KeySpec(int, 0, 6),
     "check.allow": KeySpec(str, is_list=True),
 }
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

@@ -101,6 +101,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         WHERE status='failed' AND reason IN ('corrupt_image', 'not_an_image', 'too_many_pixels')
         AND sha256 IN (SELECT sha256 FROM images WHERE error_reason IS NOT NULL);
     """,
+    # 5: each image's 32x32 grey pixels (dedup.grey_of), which confirm cropped near-duplicates;
+    # images analyzed before have none and group by phash and dhash alone
+    "ALTER TABLE images ADD COLUMN grey BLOB;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -622,7 +625,7 @@ class Manifest:
         info = analysis.info
         self.db.execute(
             "UPDATE images SET format=?, width=?, height=?, bytes=?, phash=?, dhash=?, flat=?,"
-            " notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
+            " grey=?, notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
             (
                 info.format,
                 info.width,
@@ -631,6 +634,7 @@ class Manifest:
                 info.phash,
                 info.dhash,
                 int(info.flat),
+                info.grey or None,
                 json.dumps(list(analysis.notes)) if analysis.notes else None,
                 info.sha256,
             ),
@@ -672,7 +676,7 @@ class Manifest:
 
     def analyzed_images(self) -> list[ImageInfo]:
         rows = self.db.execute(
-            "SELECT sha256, format, width, height, bytes, phash, dhash, flat FROM images"
+            "SELECT sha256, format, width, height, bytes, phash, dhash, flat, grey FROM images"
             " WHERE format IS NOT NULL AND error_reason IS NULL"
         )
         return [_image_info(row) for row in rows]
@@ -974,7 +978,8 @@ def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, 
 
 
 def _image_info(row: tuple[object, ...]) -> ImageInfo:
-    sha, fmt, width, height, size, phash, dhash, flat = row
+    sha, fmt, width, height, size, phash, dhash, flat, *rest = row
+    grey = rest[0] if rest else None
     return ImageInfo(
         sha256=str(sha),
         format=str(fmt),
@@ -984,6 +989,7 @@ def _image_info(row: tuple[object, ...]) -> ImageInfo:
         phash=str(phash or ""),
         dhash=str(dhash or ""),
         flat=bool(flat),
+        grey=bytes(grey) if isinstance(grey, bytes | memoryview) else b"",
     )
 
 
