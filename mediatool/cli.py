@@ -221,11 +221,14 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 
 @main.command()
 @common_options
-@click.option("--regroup", is_flag=True, required=True, help="Group every stored image again.")
+@click.option(
+    "--regroup",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; dedup always regroups.",
+)
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
-def dedup(
-    cache: Path | None, config: Path | None, as_json: bool, regroup: bool, threshold: int | None
-) -> None:
+def dedup(cache: Path | None, config: Path | None, as_json: bool, threshold: int | None) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
@@ -235,8 +238,13 @@ def dedup(
 
 @main.command()
 @common_options
-@click.option("--rebuild", is_flag=True, required=True, help="Make every thumbnail again.")
-def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; thumbs always rebuilds.",
+)
+def thumbs(cache: Path | None, config: Path | None, as_json: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
