@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatool import __version__, pipeline, report
+from mediatool import __version__, pipeline, texts
 from mediatool.config import Settings, find_config, load_settings
 from mediatool.errors import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, MediatoolError
 
@@ -133,7 +133,7 @@ def fetch(
             refresh=refresh,
         )
     )
-    click.echo(report.fetch_json(summary) if as_json else report.fetch_text(summary))
+    click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -173,12 +173,12 @@ def rewrite(
     settings = _settings(targets, config, {"cache_dir": cache})
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
-        click.echo(report.summary_json(checked) if as_json else report.check_text(checked))
+        click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
         sys.exit(EXIT_OK if checked.ok else EXIT_FAILURES)
     if undo:
         undone = _run(lambda: pipeline.run_undo(targets, settings, say=_say, dry_run=dry_run))
         _echo_diffs(undone.diffs)
-        click.echo(report.summary_json(undone) if as_json else report.undo_text(undone))
+        click.echo(texts.summary_json(undone) if as_json else texts.undo_summary_text(undone))
         sys.exit(EXIT_OK if undone.ok else EXIT_FAILURES)
     summary = _run(
         lambda: pipeline.run_rewrite(
@@ -191,7 +191,7 @@ def rewrite(
         )
     )
     _echo_diffs(summary.diffs)
-    click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
+    click.echo(texts.rewrite_json(summary) if as_json else texts.rewrite_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -215,7 +215,7 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
     summary = _run(lambda: pipeline.run_scan(targets, settings, emit=emit, say=_say))
-    _say(report.scan_text(summary))
+    _say(texts.scan_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -232,7 +232,7 @@ def dedup(cache: Path | None, config: Path | None, as_json: bool, threshold: int
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -248,7 +248,7 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
