@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatool import __version__, pipeline, report
+from mediatool import __version__, pipeline, texts
 from mediatool.config import Settings, find_config, load_settings
 from mediatool.errors import (
     EXIT_FAILURES,
@@ -151,7 +151,7 @@ def fetch(
             refresh=refresh,
         )
     )
-    click.echo(report.fetch_json(summary) if as_json else report.fetch_text(summary))
+    click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -195,13 +195,13 @@ def rewrite(
     settings = _settings(targets, config, {"cache_dir": cache})
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
-        click.echo(report.summary_json(checked) if as_json else report.check_text(checked))
+        click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
         sys.exit(EXIT_OK if checked.ok else EXIT_FAILURES)
     if undo:
         undone = _run(lambda: pipeline.run_undo(targets, settings, say=_say, dry_run=dry_run))
         if not as_json:  # with --json the diffs are in the JSON: stdout is one object
             _echo_diffs(undone.diffs)
-        click.echo(report.summary_json(undone) if as_json else report.undo_text(undone))
+        click.echo(texts.summary_json(undone) if as_json else texts.undo_summary_text(undone))
         sys.exit(EXIT_OK if undone.ok else EXIT_FAILURES)
     summary = _run(
         lambda: pipeline.run_rewrite(
@@ -215,7 +215,7 @@ def rewrite(
     )
     if not as_json:
         _echo_diffs(summary.diffs)
-    click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
+    click.echo(texts.rewrite_json(summary) if as_json else texts.rewrite_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -239,32 +239,40 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
     summary = _run(lambda: pipeline.run_scan(targets, settings, emit=emit, say=_say))
-    _say(report.scan_text(summary))
+    _say(texts.scan_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()
 @common_options
-@click.option("--regroup", is_flag=True, required=True, help="Group every stored image again.")
+@click.option(
+    "--regroup",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; dedup always regroups.",
+)
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
-def dedup(
-    cache: Path | None, config: Path | None, as_json: bool, regroup: bool, threshold: int | None
-) -> None:
+def dedup(cache: Path | None, config: Path | None, as_json: bool, threshold: int | None) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()
 @common_options
-@click.option("--rebuild", is_flag=True, required=True, help="Make every thumbnail again.")
-def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; thumbs always rebuilds.",
+)
+def thumbs(cache: Path | None, config: Path | None, as_json: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
     settings = _settings([Path(".")], config, {"cache_dir": cache})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 

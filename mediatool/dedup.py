@@ -101,7 +101,7 @@ def is_flat(image: Image.Image) -> bool:
     return float(np.asarray(small, dtype=np.float64).std()) < FLAT_STD
 
 
-def fingerprint(image: Image.Image) -> tuple[str, str, bool]:
+def image_hashes(image: Image.Image) -> tuple[str, str, bool]:
     """(phash, dhash, flat) of an image, from one hash base: what analyze stores."""
     base = hash_base(image)
     return phash_of(base), dhash_of(base), is_flat(base)
