@@ -46,6 +46,11 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="mediatool.toml to use  [default: the archive root's, if any]",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="When another run holds the cache, wait for it instead of exiting.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -104,6 +109,7 @@ def fetch(
     cache: Path | None,
     config: Path | None,
     as_json: bool,
+    wait: bool,
     concurrency: int | None,
     per_host: int | None,
     workers: int | None,
@@ -126,6 +132,7 @@ def fetch(
     targets = list(paths) or [Path(".")]
     overrides = {
         "cache_dir": cache,
+        "wait_for_lock": wait or None,
         "workers": workers,
         "fetch.concurrency": concurrency,
         "fetch.per_host": per_host,
@@ -180,6 +187,7 @@ def rewrite(
     cache: Path | None,
     config: Path | None,
     as_json: bool,
+    wait: bool,
     base_url: str | None,
     dry_run: bool,
     check: bool,
@@ -192,7 +200,7 @@ def rewrite(
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
     targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, {"cache_dir": cache})
+    settings = _settings(targets, config, {"cache_dir": cache, "wait_for_lock": wait or None})
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
         click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
@@ -252,9 +260,11 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
     help="Accepted for old scripts; dedup always regroups.",
 )
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
-def dedup(cache: Path | None, config: Path | None, as_json: bool, threshold: int | None) -> None:
+def dedup(
+    cache: Path | None, config: Path | None, as_json: bool, wait: bool, threshold: int | None
+) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    settings = _settings([Path(".")], config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -268,9 +278,9 @@ def dedup(cache: Path | None, config: Path | None, as_json: bool, threshold: int
     expose_value=False,
     help="Accepted for old scripts; thumbs always rebuilds.",
 )
-def thumbs(cache: Path | None, config: Path | None, as_json: bool) -> None:
+def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    settings = _settings([Path(".")], config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
