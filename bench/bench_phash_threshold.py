@@ -220,6 +220,7 @@ def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
     kinds = [kind for _, kind, _ in variants]
     pairs = list(combinations(range(len(infos)), 2))
     print(f"\n== confusion table, group_images at threshold {DEFAULT_PHASH_THRESHOLD} ==")
+    missed: dict[bool, set[str]] = {False: set(), True: set()}
     for wide in (False, True):
         started = time.perf_counter()
         mapping = group_images(infos, DEFAULT_PHASH_THRESHOLD, wide=wide)
@@ -244,10 +245,19 @@ def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
             per_kind.setdefault(kinds[other], [0, 0])[
                 (first, other) in merged or (other, first) in merged
             ] += 1
+            if (first, other) not in merged and (other, first) not in merged:
+                missed[wide].add(f"{labels[first]} {kinds[other]}")
         print(
             "      recall per copy against its original: "
             + ", ".join(f"{kind} {hits[1]}/{sum(hits)}" for kind, hits in per_kind.items())
         )
+        copies_only = [h for k, h in per_kind.items() if k not in ("watermark", "caption-strip")]
+        found, total = sum(h[1] for h in copies_only), sum(sum(h) for h in copies_only)
+        print(
+            "      scaled/recompressed/cropped/re-encoded copies merged with their original: "
+            f"{found}/{total} = {found / max(1, total):.3f}"
+        )
+        print("      missed: " + (", ".join(sorted(missed[wide])) or "none"))
 
 
 def _precision(tp: int, fp: int) -> float:

@@ -19,7 +19,7 @@ a pair whose aspect ratios differ by more than 10% never merges.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from itertools import combinations
 from math import comb
@@ -57,6 +57,7 @@ _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
 
 U64 = npt.NDArray[np.uint64]
+GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 
@@ -142,10 +143,13 @@ def group_images(
     *,
     dhash_threshold: int = DHASH_THRESHOLD,
     wide: bool = True,
+    greys: GreyLookup | None = None,
 ) -> dict[str, str]:
     """sha256 -> sha256 of its group's canonical copy; every input appears, singletons map to
     themselves. Two images are joined when a chain of confirmed near-duplicate pairs links them.
-    Without `wide`, only pairs within `threshold` (confirmed by dhash) count."""
+    Without `wide`, only pairs within `threshold` (confirmed by dhash) count. `greys` looks up
+    the grey images of the few wide-band candidates (sha256 -> bytes; those it lacks do not
+    merge in the wide band); without it, each ImageInfo's own `grey` is used."""
     result = {info.sha256: info.sha256 for info in images}
     members = list({info.sha256: info for info in images if _groupable(info)}.values())
     if len(members) < 2 or threshold < 0:
@@ -154,7 +158,8 @@ def group_images(
     left, right = _candidate_pairs(phashes, threshold)
     left, right = _confirmed(members, left, right, dhash_threshold)
     if wide:
-        wide_left, wide_right = _aligned_pairs(members, phashes, threshold)
+        lookup = greys or (lambda shas: {info.sha256: info.grey for info in members})
+        wide_left, wide_right = _aligned_pairs(members, phashes, threshold, lookup)
         left, right = np.concatenate([left, wide_left]), np.concatenate([right, wide_right])
     for component in _components(len(members), left, right):
         group = [members[i] for i in component]
@@ -190,17 +195,17 @@ def _confirmed(
     return left[keep], right[keep]
 
 
-def _aligned_pairs(members: Sequence[ImageInfo], phashes: U64, threshold: int) -> tuple[I64, I64]:
+def _aligned_pairs(
+    members: Sequence[ImageInfo], phashes: U64, threshold: int, lookup: GreyLookup
+) -> tuple[I64, I64]:
     """The pairs of the wide band (phash distance above `threshold`, within the wide radius)
     whose aspect ratios agree, whose dhashes are within WIDE_DHASH_THRESHOLD and whose grey
     images are alike as they are (UNALIGNED_MIN) and match once aligned (ALIGNED_MIN)."""
-    with_grey = np.array([len(info.grey) == GREY_SIDE**2 for info in members], dtype=bool)
-    index = np.flatnonzero(with_grey)
-    radius = wide_radius(len(index), threshold)
-    if radius <= threshold or len(index) < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    left, right = _candidate_pairs(phashes[index], radius)
-    left, right = index[left], index[right]
+    none = np.empty(0, np.int64), np.empty(0, np.int64)
+    radius = wide_radius(len(members), threshold)
+    if radius <= threshold:
+        return none
+    left, right = _candidate_pairs(phashes, radius)
     far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
     left, right = left[far], right[far]
     aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
@@ -210,10 +215,21 @@ def _aligned_pairs(members: Sequence[ImageInfo], phashes: U64, threshold: int) -
     dhashes = np.array([int(info.dhash, 16) for info in members], dtype=np.uint64)
     keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= WIDE_DHASH_THRESHOLD
     left, right = left[keep], right[keep]
-    keep = _unaligned_similarity(members, left, right) >= UNALIGNED_MIN
+    used = np.unique(np.concatenate([left, right])).tolist()
+    found = lookup([members[i].sha256 for i in used])
+    grey = {i: found.get(members[i].sha256, b"") for i in used}
+    keep = np.array(
+        [
+            len(grey[a]) == len(grey[b]) == GREY_SIDE**2
+            for a, b in zip(left.tolist(), right.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    left, right = left[keep], right[keep]
+    keep = _unaligned_similarity(grey, left, right) >= UNALIGNED_MIN
     left, right = left[keep], right[keep]
     same = [
-        aligned_similarity(members[a].grey, members[b].grey) >= ALIGNED_MIN
+        aligned_similarity(grey[a], grey[b]) >= ALIGNED_MIN
         for a, b in zip(left.tolist(), right.tolist(), strict=True)
     ]
     keep = np.array(same, dtype=bool)
@@ -221,13 +237,13 @@ def _aligned_pairs(members: Sequence[ImageInfo], phashes: U64, threshold: int) -
 
 
 def _unaligned_similarity(
-    members: Sequence[ImageInfo], left: I64, right: I64
+    grey: Mapping[int, bytes], left: I64, right: I64
 ) -> npt.NDArray[np.float32]:
     """Correlation of each pair's grey images as they are (a cheap filter before aligning)."""
     used = np.unique(np.concatenate([left, right]))
     if not len(used):
         return np.empty(0, np.float32)
-    greys = _normalized(np.stack([_grey_array(members[i].grey) for i in used.tolist()]))
+    greys = _normalized(np.stack([_grey_array(grey[i]) for i in used.tolist()]))
     first, second = greys[np.searchsorted(used, left)], greys[np.searchsorted(used, right)]
     similarity: npt.NDArray[np.float32] = (first * second).sum(axis=(-1, -2))
     return similarity

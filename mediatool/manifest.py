@@ -676,10 +676,23 @@ class Manifest:
 
     def analyzed_images(self) -> list[ImageInfo]:
         rows = self.db.execute(
-            "SELECT sha256, format, width, height, bytes, phash, dhash, flat, grey FROM images"
+            "SELECT sha256, format, width, height, bytes, phash, dhash, flat FROM images"
             " WHERE format IS NOT NULL AND error_reason IS NULL"
         )
         return [_image_info(row) for row in rows]
+
+    def greys(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """sha256 -> the grey image analysis stored (dedup.grey_of), for those that have one;
+        asked for the few wide-band candidates only, so grouping never holds them all."""
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(shas, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT sha256, grey FROM images WHERE grey IS NOT NULL AND sha256 IN ({marks})",
+                chunk,
+            )
+            found.update((str(sha), bytes(grey)) for sha, grey in rows)
+        return found
 
     def set_canonicals(self, canonical_of: dict[str, str]) -> None:
         self.db.executemany(
@@ -978,8 +991,7 @@ def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, 
 
 
 def _image_info(row: tuple[object, ...]) -> ImageInfo:
-    sha, fmt, width, height, size, phash, dhash, flat, *rest = row
-    grey = rest[0] if rest else None
+    sha, fmt, width, height, size, phash, dhash, flat = row
     return ImageInfo(
         sha256=str(sha),
         format=str(fmt),
@@ -989,7 +1001,6 @@ def _image_info(row: tuple[object, ...]) -> ImageInfo:
         phash=str(phash or ""),
         dhash=str(dhash or ""),
         flat=bool(flat),
-        grey=bytes(grey) if isinstance(grey, bytes | memoryview) else b"",
     )
 
 

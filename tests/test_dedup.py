@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings
+from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings, Settings
 from mediatool.dedup import (
     ALIGNED_MIN,
     WIDE_THRESHOLD,
@@ -29,6 +29,7 @@ from mediatool.dedup import (
 from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.models import Analysis, AnalyzeJob, ImageInfo
+from mediatool.pipeline.fetching import group_and_count
 
 SHARED = Path(__file__).resolve().parent / "data" / "images"  # public domain (LICENSES.md)
 
@@ -301,7 +302,8 @@ def test_grey_is_stored_by_analysis_and_survives_the_manifest(tmp_path: Path) ->
         manifest.add_original(image.sha256, "originals/x.png", len(data))
         manifest.record_analysis(Analysis(info=image, thumbnails=()))
         (stored,) = manifest.analyzed_images()
-    assert stored.grey == image.grey
+        assert manifest.greys([image.sha256, "0" * 64]) == {image.sha256: image.grey}
+    assert stored.grey == b""  # greys are looked up for wide-band candidates only
 
 
 def test_aligned_similarity_finds_the_crop_inside_the_original() -> None:
@@ -310,3 +312,22 @@ def test_aligned_similarity_finds_the_crop_inside_the_original() -> None:
     assert aligned_similarity(grey_of(photo), grey_of(crop)) >= ALIGNED_MIN
     other = Image.open(SHARED / "coffee.png").convert("RGB")
     assert aligned_similarity(grey_of(photo), grey_of(other)) < ALIGNED_MIN
+
+
+def test_regrouping_a_manifest_merges_a_cropped_copy_through_the_stored_greys(
+    tmp_path: Path,
+) -> None:
+    photo = Image.open(SHARED / "coffee.png").convert("RGB")
+    bodies = [
+        (SHARED / "coffee.png").read_bytes(),
+        encoded(rescaled_crop(photo, (0.05, 0.02, 0.01, 0.04)), "JPEG", quality=80),
+        (SHARED / "rocket.jpg").read_bytes(),
+    ]
+    images = [analysed(tmp_path, body) for body in bodies]
+    assert hamming(images[0].phash, images[1].phash) > DEFAULT_PHASH_THRESHOLD
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        for image, body in zip(images, bodies, strict=True):
+            manifest.add_original(image.sha256, f"originals/{image.sha256}", len(body))
+            manifest.record_analysis(Analysis(info=image, thumbnails=()))
+        group_and_count(manifest, Settings())
+        assert manifest.group_count() == (1, 2)

@@ -327,7 +327,7 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
     """Group near-duplicates, then count posts per canonical; returns the boilerplate count."""
     images = manifest.analyzed_images()
     limit = settings.images.phash_threshold if threshold is None else threshold
-    canonical_of = group_images(images, limit)
+    canonical_of = group_images(images, limit, greys=manifest.greys)
     with manifest.transaction():
         manifest.set_canonicals(canonical_of)
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
