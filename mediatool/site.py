@@ -193,6 +193,12 @@ def _hexo(root: Path, forced: bool) -> _Found | None:
         else "hexo: [site] generator = 'hexo'",
         f"hexo: source_dir = {source.relative_to(root).as_posix()}, root = {url_root}",
     ]
+    if url_root != "/" and _prepends_root(config):
+        reasons.append(
+            f"hexo: warning: root is {url_root} and hexo-renderer-marked prepends it to "
+            "Markdown image paths that start with / (prependRoot, on by default), which would "
+            "double it; set `marked: {prependRoot: false}` in _config.yml (docs/sites.md)"
+        )
     folders = tuple(f for f in (posts, source / "_drafts") if f.is_dir()) or (posts,)
     exclude: tuple[Path, ...] = ()
     if config.get("post_asset_folder") is True:
@@ -202,6 +208,11 @@ def _hexo(root: Path, forced: bool) -> _Found | None:
             "scanned as posts"
         )
     return _Found("hexo", folders, source / MEDIA, url_root + MEDIA + "/", tuple(reasons), exclude)
+
+
+def _prepends_root(config: Mapping[str, Any]) -> bool:
+    marked = config.get("marked")
+    return not (isinstance(marked, dict) and marked.get("prependRoot") is False)
 
 
 def _asset_folders(folders: tuple[Path, ...]) -> tuple[Path, ...]:

@@ -108,6 +108,8 @@ class Store:
                 "choose another with --cache or fix its permissions."
             ) from exc
         remove_stale_temp_files(self.temp_dir)
+        if self.state_dir != self.root:  # a published media folder: no half-written thumbnail
+            remove_stale_temp_files(self.root / THUMBS)
 
     def original_relpath(self, sha256: str, ext: str) -> str:
         """Path of an original inside the cache folder, with forward slashes."""

@@ -15,6 +15,7 @@ from mediatool.cli import main
 from mediatool.config import SiteSettings, load_settings
 from mediatool.errors import UsageError
 from mediatool.site import detect_site, post_targets
+from mediatool.store import Store
 from mediatool.testing.origin import OriginServer
 
 
@@ -46,6 +47,9 @@ def test_hexo_root_with_source_dir_root_and_asset_folders(tmp_path: Path) -> Non
     assert layout.state_dir == root / ".mediatool"
     assert [p.name for p in post_targets(layout)] == ["a.md", "b.md"]
     assert any("post_asset_folder" in reason for reason in layout.reasons)
+    assert any("prependRoot" in reason for reason in layout.reasons)
+    (root / "_config.yml").write_text("root: /blog/\nmarked:\n  prependRoot: false\n")
+    assert not any("prependRoot" in reason for reason in detect_site(root).reasons)
 
 
 def test_hexo_defaults(tmp_path: Path) -> None:
@@ -148,6 +152,22 @@ def test_site_keys_are_checked_in_the_config_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "mediatool.toml")
     (tmp_path / "mediatool.toml").write_text('[site]\nposts = ["content"]\nstate_dir = ".s"\n')
     assert load_settings(tmp_path / "mediatool.toml").site.posts == ("content",)
+
+
+def test_a_split_store_keeps_temp_files_out_of_the_published_folder(tmp_path: Path) -> None:
+    media, state = tmp_path / "static/media", tmp_path / ".mediatool"
+    stale = media / "thumbs/ab/.mediatool-99-1.part"  # a thumbnail write a kill cut short
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    store = Store(media, state)
+    store.prepare()
+    assert store.manifest_path == state / "manifest.sqlite"
+    assert store.temp_dir == state / "tmp" and store.temp_dir.is_dir()
+    assert (media / "originals").is_dir() and not (media / "tmp").exists()
+    assert not stale.exists()
+    plain = Store(tmp_path / "cache")
+    assert plain.manifest_path == tmp_path / "cache/manifest.sqlite"
+    assert plain.temp_dir == tmp_path / "cache/tmp"
 
 
 # --- fetch + rewrite from a site root -------------------------------------------------------
