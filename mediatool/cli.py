@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatool import __version__, pipeline, texts
+from mediatool import __version__, pipeline, site, texts
 from mediatool.config import Settings, find_config, load_settings
 from mediatool.errors import (
     EXIT_FAILURES,
@@ -129,7 +129,6 @@ def fetch(
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
 
     A PATH is a post or a folder searched for .md, .markdown, .html, .htm (default: .)."""
-    targets = list(paths) or [Path(".")]
     overrides = {
         "cache_dir": cache,
         "wait_for_lock": wait or None,
@@ -147,7 +146,7 @@ def fetch(
         "images.max_pixels": max_pixels,
         "fetch.max_time": max_time,
     }
-    settings = _settings(targets, config, overrides)
+    targets, settings, _ = _site_settings(paths, config, overrides)
     summary = _run(
         lambda: pipeline.run_fetch(
             targets,
@@ -199,8 +198,10 @@ def rewrite(
     <img> that has none); every other byte stays. Every edit is recorded for --undo."""
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
-    targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    targets, settings, media_url = _site_settings(
+        paths, config, {"cache_dir": cache, "wait_for_lock": wait or None}
+    )
+    base_url = base_url or media_url
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
         click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
@@ -240,8 +241,7 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 
     Each line: post, line, column, context, kind, source_url, origin_url, rules, host.
     A summary by context and host goes to stderr."""
-    targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, {})
+    targets, settings, _ = _site_settings(paths, config, {})
 
     def emit(record: dict[str, object]) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
@@ -264,7 +264,7 @@ def dedup(
     cache: Path | None, config: Path | None, as_json: bool, wait: bool, threshold: int | None
 ) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -280,7 +280,7 @@ def dedup(
 )
 def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -296,14 +296,51 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -
 def report_command(cache: Path | None) -> None:
     """Write report.html into the cache folder: totals, failures by reason and host,
     near-duplicate groups, boilerplate images and declared-size mismatches."""
-    settings = _settings([Path(".")], None, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), None, {"cache_dir": cache})
     path = _run(lambda: pipeline.run_report(settings))
     click.echo(str(path))
+
+
+@main.command(name="site")
+@click.argument(
+    "root", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="mediatool.toml to use  [default: the archive root's, if any]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the layout as one JSON object.")
+def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
+    """Show the site generator found in ROOT (default: .) and why, the posts fetch and rewrite
+    read there, the media folder and URL they use and the private state folder."""
+    folder = root or Path(".")
+    settings = _settings([folder], config, {})
+    layout = _run(lambda: site.detect_site(folder, settings.site))
+    click.echo(json.dumps(layout.as_dict()) if as_json else layout.text())
 
 
 def _echo_diffs(diffs: tuple[str, ...]) -> None:
     for diff in diffs:
         click.echo(diff, nl=False)
+
+
+def _site_settings(
+    paths: tuple[Path, ...], config: Path | None, overrides: dict[str, Any]
+) -> tuple[list[Path], Settings, str | None]:
+    """The posts to read, the settings and the URL prefix rewrite writes. Run with no PATH and
+    no --cache in a site root, the site's layout decides them (mediatool.site); otherwise the
+    PATHs (default: .) with the cache folder holding everything, as in a plain folder."""
+    targets = list(paths) or [Path(".")]
+    settings = _settings(targets, config, overrides)
+    if paths or overrides.get("cache_dir") is not None:
+        return targets, settings, None
+    layout = _run(lambda: site.detect_site(Path("."), settings.site))
+    if layout.is_plain:
+        return targets, settings, None
+    settings = site.settings_for_site(settings, layout)
+    return _run(lambda: site.post_targets(layout)), settings, layout.media_url
 
 
 def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Settings:

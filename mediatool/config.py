@@ -213,6 +213,17 @@ class CheckSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """[site]: overrides of what mediatool.site detects in a site root (docs/sites.md)."""
+
+    generator: str = "auto"  # auto, hexo, hugo, jekyll, plain
+    posts: tuple[str, ...] = ()  # folders of posts, relative to the site root
+    media_dir: str = ""  # the published folder for originals and thumbnails
+    media_url: str = ""  # the URL path the built site serves media_dir under
+    state_dir: str = ""  # manifest, temp files and report: not published
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cache_dir: Path = DEFAULT_CACHE_DIR
     discover: DiscoverSettings = field(default_factory=DiscoverSettings)
@@ -222,6 +233,10 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     check: CheckSettings = field(default_factory=CheckSettings)
     wait_for_lock: bool = False  # wait for another run holding the cache instead of exiting
+    site: SiteSettings = field(default_factory=SiteSettings)
+    # Manifest, temp files and report, when they live apart from the store (a site's state
+    # folder, mediatool.site); None: in cache_dir with the originals and thumbnails.
+    state_dir: Path | None = None
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -290,6 +305,7 @@ SECTIONS: dict[str, Any] = {
     "fetch": FetchSettings,
     "images": ImageSettings,
     "check": CheckSettings,
+    "site": SiteSettings,
 }
 # The ranges match what the command-line flags accept (cli.py): the file refuses what they
 # refuse. A settings field missing here is checked by the type of its default.
@@ -319,6 +335,11 @@ KEYS: dict[str, KeySpec] = {
     "images.boilerplate_posts": KeySpec(int, 1),
     "images.thumb_method": KeySpec(int, 0, 6),
     "check.allow": KeySpec(str, is_list=True),
+    "site.generator": KeySpec(str, choices=("auto", "hexo", "hugo", "jekyll", "plain")),
+    "site.posts": KeySpec(str, is_list=True),
+    "site.media_dir": KeySpec(str),
+    "site.media_url": KeySpec(str),
+    "site.state_dir": KeySpec(str),
 }
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _LIST_NAMES = {int: "a list of integers", float: "a list of numbers", str: "a list of strings"}

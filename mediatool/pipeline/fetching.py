@@ -18,7 +18,7 @@ from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
-from mediatool.manifest import Manifest, PostState, archive_root
+from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
     Download,
     FetchFailure,
@@ -34,10 +34,12 @@ from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
     Say,
+    archive_root_of,
     cpu_pool,
     post_key,
     read_posts,
     scan_fingerprint,
+    store_of,
 )
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
@@ -67,12 +69,12 @@ def run_fetch(
 ) -> FetchSummary:
     """Find, resolve, download, store, hash, group and thumbnail every image of the posts."""
     started = time.monotonic()
-    store = Store(settings.cache_dir)
+    store = store_of(settings)
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        root = archive_root(store.root)
+        root = archive_root_of(settings)
         key_of = {path: post_key(path, root) for path in posts}
         problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
         keys = list(key_of.values())
@@ -214,7 +216,7 @@ def _download_and_analyze(
     Returns the counts and the origin URLs that failed in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
-    root = archive_root(store.root)
+    root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     with cpu_pool(settings.workers) as pool:
         analyses = Analyses(pool, manifest, store, settings, say)

@@ -36,7 +36,7 @@ def one_run_per_cache(
             if not makes_cache:
                 existing_store(settings)
             wait, say = settings.wait_for_lock, call.get("say")
-            with hold_cache(settings.cache_dir, command, wait=wait, say=say):
+            with hold_cache(settings.state_dir or settings.cache_dir, command, wait=wait, say=say):
                 return run(*args, **kwargs)
 
         return locked

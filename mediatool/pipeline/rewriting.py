@@ -23,9 +23,15 @@ from tqdm import tqdm
 from mediatool.config import Settings
 from mediatool.discover import find_posts
 from mediatool.files import atomic_write_bytes, remove_stale_temp_files_beside
-from mediatool.manifest import Localization, Manifest, archive_root
+from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
-from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
+from mediatool.pipeline.common import (
+    PostReader,
+    Say,
+    archive_root_of,
+    existing_store,
+    post_key,
+)
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve, shown_url
@@ -64,7 +70,7 @@ def run_rewrite(
     diffs: list[str] = []
     ready: list[PostWrite] = []
     failed: list[PostWrite] = []
-    root, run = archive_root(settings.cache_dir), uuid.uuid4().hex[:12]
+    root, run = archive_root_of(settings), uuid.uuid4().hex[:12]
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         if not dry_run:

@@ -26,8 +26,8 @@ from mediatool.config import DiscoverSettings, Settings
 from mediatool.discover import find_posts, read_post
 from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
-from mediatool.manifest import Manifest, archive_root
-from mediatool.pipeline.common import Say, existing_store, post_key
+from mediatool.manifest import Manifest
+from mediatool.pipeline.common import Say, archive_root_of, existing_store, post_key
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.rewriting import kill_point, sha256_hex
 from mediatool.pipeline.summaries import UndoSummary
@@ -43,7 +43,7 @@ def run_undo(
     paths: Sequence[Path], settings: Settings, *, say: Say, dry_run: bool = False
 ) -> UndoSummary:
     store = existing_store(settings)
-    root = archive_root(settings.cache_dir)
+    root = archive_root_of(settings)
     results: list[PostUndo] = []
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
