@@ -161,7 +161,9 @@ def check_text(summary: CheckSummary) -> str:
     return (
         f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
         f"the cache could localize, {len(summary.failed)} remote references whose download "
-        f"failed{accepted}, {len(summary.missing)} local references to missing files"
+        f"failed{accepted}, {len(summary.missing)} local references to missing files, "
+        f"{len(summary.unfetched)} remote references not fetched, {len(summary.changed)} posts "
+        "changed since the last fetch"
     )
 
 

@@ -3,6 +3,7 @@ analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections import Counter
@@ -183,13 +184,20 @@ def _record_scan(
     if isinstance(scan, PostError):
         say(scan.message)
         manifest.record_post(key, None, None, scan.message, [])
+        manifest.record_post_sha(key, None)
         return [scan.message]
     for problem in scan.problems:
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
     joined = "; ".join(scan.problems) or None
     manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
+    manifest.record_post_sha(key, post_sha(scan))
     return list(scan.problems)
+
+
+def post_sha(scan: PostScan) -> str:
+    """The sha256 of a post's bytes (its text re-encodes to them exactly)."""
+    return hashlib.sha256(scan.text.encode(scan.encoding)).hexdigest()
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:

@@ -115,10 +115,13 @@ class CheckSummary:
     problems: tuple[str, ...] = ()
     failed: tuple[Finding, ...] = ()  # remote references whose URL or image failed
     accepted: tuple[Finding, ...] = ()  # ... for a reason in [check] allow: not a failure
+    unfetched: tuple[Finding, ...] = ()  # remote references fetch never tried, or cannot edit
+    changed: tuple[Finding, ...] = ()  # posts whose bytes changed since fetch scanned them
 
     @property
     def ok(self) -> bool:
-        return not self.localizable and not self.missing and not self.problems and not self.failed
+        objections = (self.localizable, self.missing, self.failed, self.unfetched, self.changed)
+        return not any(objections) and not self.problems
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
