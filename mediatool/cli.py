@@ -283,6 +283,34 @@ def report_command(cache: Path | None) -> None:
     click.echo(str(path))
 
 
+@main.command()
+@common_options
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fetch missing or damaged originals again and remake missing thumbnails.",
+)
+def verify(cache: Path | None, config: Path | None, as_json: bool, repair: bool) -> None:
+    """Check every stored original against its sha256, every thumbnail and every localized
+    reference's file; exit 1 when something is missing or damaged."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
+    click.echo(report.summary_json(summary) if as_json else report.verify_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@common_options
+@click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
+def gc(cache: Path | None, config: Path | None, as_json: bool, dry_run: bool) -> None:
+    """Forget posts that are gone (deleted or renamed) with their references, then delete the
+    URLs, originals and thumbnails no post uses any more."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
+    click.echo(report.summary_json(summary) if as_json else report.gc_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
 def _echo_diffs(diffs: tuple[str, ...]) -> None:
     for diff in diffs:
         click.echo(diff, nl=False)

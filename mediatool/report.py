@@ -10,11 +10,13 @@ from mediatool.pipeline.summaries import (
     CheckSummary,
     FailedUrl,
     FetchSummary,
+    GcSummary,
     LeftRemote,
     MaintenanceSummary,
     RewriteSummary,
     ScanSummary,
     UndoSummary,
+    VerifySummary,
 )
 from mediatool.resolve import host_label
 
@@ -176,7 +178,12 @@ def undo_text(summary: UndoSummary) -> str:
 
 
 def summary_json(
-    summary: ScanSummary | CheckSummary | UndoSummary | MaintenanceSummary,
+    summary: ScanSummary
+    | CheckSummary
+    | UndoSummary
+    | MaintenanceSummary
+    | VerifySummary
+    | GcSummary,
 ) -> str:
     data = summary.as_dict()
     if isinstance(summary, UndoSummary) and summary.dry_run:
@@ -194,4 +201,23 @@ def maintenance_text(summary: MaintenanceSummary) -> str:
             f"thumbnails         {summary.thumbnails}",
             f"time               {summary.seconds:.2f} s",
         ]
+    )
+
+
+def verify_text(summary: VerifySummary) -> str:
+    verdict = "ok" if summary.ok else "FAILED"
+    return (
+        f"verify {verdict}: {summary.originals} originals, {summary.thumbnails} thumbnails; "
+        f"{summary.missing_originals} originals missing, {summary.damaged_originals} damaged, "
+        f"{summary.missing_thumbnails} thumbnails missing, {summary.missing_references} "
+        f"localized references to missing files; {summary.repaired} files repaired"
+    )
+
+
+def gc_text(summary: GcSummary) -> str:
+    verb = "would forget" if summary.dry_run else "forgot"
+    gone = "would delete" if summary.dry_run else "deleted"
+    return (
+        f"gc: {verb} {summary.posts} posts that are gone and {summary.urls} URLs no post uses; "
+        f"{gone} {summary.originals} originals and {summary.thumbnails} thumbnails"
     )

@@ -241,6 +241,9 @@ def _download_and_analyze(
     return counts, failed | analyses.failed_urls
 
 
+download_and_analyze = _download_and_analyze  # for `verify --repair`
+
+
 def _record_outcome(
     outcome: FetchOutcome, manifest: Manifest, analyses: Analyses, counts: Counter[str], say: Say
 ) -> None:

@@ -164,3 +164,46 @@ class MaintenanceSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifySummary:
+    """What `verify` found (after `--repair`, what is still wrong)."""
+
+    originals: int
+    thumbnails: int
+    missing_originals: int
+    damaged_originals: int
+    missing_thumbnails: int
+    missing_references: int  # localized references whose file is missing
+    repaired: int
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GcSummary:
+    """What `gc` forgot and deleted (or would, with `--dry-run`)."""
+
+    posts: int
+    urls: int
+    originals: int
+    thumbnails: int
+    bytes: int  # with --dry-run: the bytes the files to delete hold
+    dry_run: bool
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
