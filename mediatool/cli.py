@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import click
 
 from mediatool import __version__, pipeline, report
-from mediatool.config import Settings, find_config, load_settings
+from mediatool.config import (
+    DEFAULT_PROGRESS_EVERY,
+    Settings,
+    find_config,
+    load_settings,
+    parse_duration,
+)
 from mediatool.errors import (
     EXIT_FAILURES,
     EXIT_FATAL,
@@ -99,6 +105,16 @@ def main() -> None:
     is_flag=True,
     help="Allow URLs on loopback/private addresses (SSRF guard off).",
 )
+@click.option(
+    "--time-budget",
+    metavar="DURATION",
+    help="Start no download after this long (5h30m, 90m, 3600s); exit 0, resume needed.",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds between plain progress lines when stderr is not a terminal  [10]",
+)
 def fetch(
     paths: tuple[Path, ...],
     cache: Path | None,
@@ -119,6 +135,8 @@ def fetch(
     refresh: bool,
     wayback: bool,
     allow_private: bool,
+    time_budget: str | None,
+    progress_every: float | None,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
 
@@ -141,14 +159,18 @@ def fetch(
         "fetch.max_time": max_time,
     }
     settings = _settings(targets, config, overrides)
+    budget = _run(lambda: parse_duration(time_budget)) if time_budget else None
+    terminal = sys.stderr.isatty()
     summary = _run(
         lambda: pipeline.run_fetch(
             targets,
             settings,
             say=_say,
-            progress=sys.stderr.isatty(),
+            progress=terminal,
             retry_failed=retry_failed,
             refresh=refresh,
+            time_budget=budget,
+            progress_every=None if terminal else (progress_every or DEFAULT_PROGRESS_EVERY),
         )
     )
     click.echo(report.fetch_json(summary) if as_json else report.fetch_text(summary))

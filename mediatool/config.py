@@ -563,3 +563,22 @@ def _override(settings: Settings, dotted: str, value: Any) -> Settings:
     section_name, key = dotted.split(".", 1)
     section = getattr(settings, section_name)
     return replace(settings, **{section_name: replace(section, **{key: value})})
+
+
+DEFAULT_PROGRESS_EVERY = 10.0  # seconds between plain progress lines when stderr is a log
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "5h30m", "90m", "3600s" or "3600"; a UsageError for anything else."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise UsageError(
+            f"{text!r} is not a duration; write hours, minutes and seconds like 5h30m, 90m or "
+            "3600s."
+        )
+    hours, minutes, seconds = (float(group or 0) for group in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise UsageError(f"{text!r}: a duration must be more than 0 seconds.")
+    return total

@@ -40,6 +40,11 @@ def fetch_text(summary: FetchSummary) -> str:
         f"failed             {_failed_line(summary)}",
         f"time               {summary.seconds:.2f} s",
     ]
+    if summary.resume_needed:
+        lines.append(
+            f"resume needed      {summary.not_started} URLs not started (time budget); "
+            "run fetch again"
+        )
     if summary.failed:
         lines += ["", *failures_table(summary.failed)]
     return "\n".join(lines)

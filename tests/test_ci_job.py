@@ -111,3 +111,81 @@ def test_check_fails_on_a_post_changed_since_the_fetch_whatever_its_mtime(
     assert f"{post}: changed since the last fetch" in check.stderr
     assert _cli("fetch", str(posts), "--cache", cache).exit_code == 0
     assert _cli("rewrite", str(posts), "--cache", cache, "--check").exit_code == 0
+
+
+# -- fetch --time-budget and plain progress lines ------------------------------------------------
+
+
+def _slow_site(origin: OriginServer, jpeg_bytes: bytes, count: int, delay: float) -> list[str]:
+    urls = [f"http://slow.example.test/{n}.jpg" for n in range(count)]
+    for n, url in enumerate(urls):
+        origin.add(url, jpeg_bytes + bytes([n]), delay=delay)  # distinct bytes, same image
+    return urls
+
+
+def test_a_spent_time_budget_stops_starting_downloads_and_the_next_run_resumes(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    urls = _slow_site(proxy_env, jpeg_bytes, 6, delay=0.5)
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", *urls)
+    cache = str(tmp_path / "cache")
+    fetch = ("fetch", str(posts), "--cache", cache, "--concurrency", "1")
+    first = _cli(*fetch, "--time-budget", "0.2s", "--json")
+    assert first.exit_code == 0, first.output
+    data = _json(first)
+    assert data["resume_needed"] is True
+    assert data["not_started"] == 6 - data["downloaded"]  # type: ignore[operator]
+    assert data["downloaded"] < 6  # type: ignore[operator]
+    assert "resume needed: run the same command again" in first.stderr
+    requested = sum(bool(proxy_env.requests_for(url)) for url in urls)
+    assert requested == data["downloaded"]
+    second = _cli(*fetch, "--time-budget", "1h")
+    assert second.exit_code == 0
+    assert "resume needed" not in second.stdout
+    assert f"already stored     {data['downloaded']}" in second.stdout
+    assert all(len(proxy_env.requests_for(url)) == 1 for url in urls)
+
+
+def test_text_summary_says_resume_needed(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    urls = _slow_site(proxy_env, jpeg_bytes, 3, delay=0.5)
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", *urls)
+    args = ("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--concurrency", "1")
+    result = _cli(*args, "--time-budget", "0.1s")
+    assert result.exit_code == 0
+    assert "resume needed      " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5h30m", 19800.0), ("90m", 5400.0), ("3600s", 3600.0), ("45", 45.0)]
+)
+def test_time_budgets_read_as_hours_minutes_seconds(text: str, seconds: float) -> None:
+    from mediatool.config import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+def test_a_time_budget_that_is_not_a_duration_is_a_usage_error(tmp_path: Path) -> None:
+    _post(tmp_path / "posts", "a.md")
+    result = _cli("fetch", str(tmp_path / "posts"), "--time-budget", "soon")
+    assert result.exit_code == 2
+    assert "error: 'soon' is not a duration; write hours, minutes and seconds" in result.stderr
+
+
+def test_progress_is_a_plain_line_when_stderr_is_a_log(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    urls = _slow_site(proxy_env, jpeg_bytes, 4, delay=0.05)
+    urls.append(MISSING)
+    proxy_env.add(MISSING, b"gone", status=404)
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", *urls)
+    args = ("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--concurrency", "1")
+    result = _cli(*args, "--progress-every", "0.01")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("fetch: ")]
+    assert lines, result.stderr
+    assert all(line.endswith("failed") and "/5 URLs, " in line and "/s, " in line for line in lines)
+    assert "\r" not in result.stderr  # no progress bar in a log

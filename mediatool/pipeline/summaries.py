@@ -36,6 +36,8 @@ class FetchSummary:
     failed_references: int = 0  # references whose URL or image failed (now or earlier)
     downloaded_by_kind: dict[str, int] = field(default_factory=dict)  # image, video, audio...
     stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
+    resume_needed: bool = False  # the time budget ran out before every URL was tried
+    not_started: int = 0  # URLs the time budget left for the next run
 
     @property
     def ok(self) -> bool:
