@@ -111,6 +111,11 @@ def main() -> None:
     help="Start no download after this long (5h30m, 90m, 3600s); exit 0, resume needed.",
 )
 @click.option(
+    "--cookies",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Netscape cookies.txt; its cookies go to their own hosts (.netrc is read too).",
+)
+@click.option(
     "--progress-every",
     type=click.FloatRange(0, min_open=True),
     help="Seconds between plain progress lines when stderr is not a terminal  [10]",
@@ -136,6 +141,7 @@ def fetch(
     wayback: bool,
     allow_private: bool,
     time_budget: str | None,
+    cookies: Path | None,
     progress_every: float | None,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
@@ -157,6 +163,7 @@ def fetch(
         "fetch.user_agent": user_agent,
         "images.max_pixels": max_pixels,
         "fetch.max_time": max_time,
+        "fetch.cookies_file": str(cookies) if cookies else None,
     }
     settings = _settings(targets, config, overrides)
     budget = _run(lambda: parse_duration(time_budget)) if time_budget else None

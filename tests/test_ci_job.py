@@ -189,3 +189,89 @@ def test_progress_is_a_plain_line_when_stderr_is_a_log(
     assert lines, result.stderr
     assert all(line.endswith("failed") and "/5 URLs, " in line and "/s, " in line for line in lines)
     assert "\r" not in result.stderr  # no progress bar in a log
+
+
+# -- secrets out of the repository; a config file's relative paths -------------------------------
+
+
+def test_a_header_value_names_an_environment_variable(
+    tmp_path: Path, site: OriginServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD)
+    config = tmp_path / "mediatool.toml"
+    config.write_text('[fetch.headers."img.example.test"]\nCookie = "session=${SITE_COOKIE}"\n')
+    args = ("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--config", str(config))
+    monkeypatch.delenv("SITE_COOKIE", raising=False)
+    unset = _cli(*args)
+    assert unset.exit_code == 2
+    assert unset.stderr.strip() == (
+        f'error: {config}: fetch.headers."img.example.test".Cookie names ${{SITE_COOKIE}}, which '
+        "is not set; set the environment variable SITE_COOKIE (e.g. from a CI secret) or drop "
+        "the header."
+    )
+    assert site.requests_for(GOOD) == []
+    monkeypatch.setenv("SITE_COOKIE", "s3cret")
+    assert _cli(*args).exit_code == 0
+    assert site.requests_for(GOOD)[0].header("Cookie") == "session=s3cret"
+
+
+def test_cookies_txt_and_netrc_are_sent_to_their_own_hosts_only(
+    tmp_path: Path, site: OriginServer, monkeypatch: pytest.MonkeyPatch, jpeg_bytes: bytes
+) -> None:
+    elsewhere = "http://cdn.example.test/c.jpg"
+    site.add(elsewhere, jpeg_bytes + b"c")
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD, elsewhere)
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(
+        "# Netscape HTTP Cookie File\n"
+        "img.example.test\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
+        "other.example.test\tFALSE\t/\tFALSE\t0\tforeign\tno\n"
+    )
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine cdn.example.test login archivist password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    result = _cli(
+        "fetch", str(posts), "--cache", str(tmp_path / "cache"), "--cookies", str(cookies)
+    )
+    assert result.exit_code == 0, result.output
+    good, other = site.requests_for(GOOD)[0], site.requests_for(elsewhere)[0]
+    assert good.header("Cookie") == "session=abc"
+    assert good.header("Authorization") is None
+    assert other.header("Cookie") is None
+    assert other.header("Authorization") == "Basic YXJjaGl2aXN0Omh1bnRlcjI="  # archivist:hunter2
+
+
+def test_a_cookies_file_that_is_not_netscape_format_is_a_usage_error(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD)
+    cookies = tmp_path / "cookies.json"
+    cookies.write_text('[{"name": "session"}]\n')
+    result = _cli(
+        "fetch", str(posts), "--cache", str(tmp_path / "cache"), "--cookies", str(cookies)
+    )
+    assert result.exit_code == 2
+    assert f"error: {cookies}: cannot read cookies" in result.stderr
+
+
+def test_a_relative_cache_dir_in_the_config_file_is_relative_to_the_file(
+    tmp_path: Path, site: OriginServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"
+    _post(archive / "posts", "a.md", GOOD)
+    (archive / "mediatool.toml").write_text('cache_dir = ".mediatool/cache"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = str(archive / "mediatool.toml")
+    assert _cli("fetch", str(archive / "posts"), "--config", config).exit_code == 0
+    assert (archive / ".mediatool" / "cache" / "manifest.sqlite").is_file()
+    assert not (elsewhere / ".mediatool").exists()
+    monkeypatch.chdir(archive)  # the same cache from the archive root: nothing fetched again
+    again = _cli("fetch", "posts", "--json")
+    assert _json(again)["already_stored"] == 1
+    assert len(site.requests_for(GOOD)) == 1
