@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import click
 
 from mediatool import __version__, pipeline, site, texts
-from mediatool.config import Settings, find_config, load_settings
+from mediatool.config import (
+    DEFAULT_PROGRESS_EVERY,
+    Settings,
+    find_config,
+    load_settings,
+    parse_duration,
+)
 from mediatool.errors import (
     EXIT_FAILURES,
     EXIT_FATAL,
@@ -104,6 +110,21 @@ def main() -> None:
     is_flag=True,
     help="Allow URLs on loopback/private addresses (SSRF guard off).",
 )
+@click.option(
+    "--time-budget",
+    metavar="DURATION",
+    help="Start no download after this long (5h30m, 90m, 3600s); exit 0, resume needed.",
+)
+@click.option(
+    "--cookies",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Netscape cookies.txt; its cookies go to their own hosts (.netrc is read too).",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds between plain progress lines when stderr is not a terminal  [10]",
+)
 def fetch(
     paths: tuple[Path, ...],
     cache: Path | None,
@@ -125,6 +146,9 @@ def fetch(
     refresh: bool,
     wayback: bool,
     allow_private: bool,
+    time_budget: str | None,
+    cookies: Path | None,
+    progress_every: float | None,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
 
@@ -145,16 +169,21 @@ def fetch(
         "fetch.user_agent": user_agent,
         "images.max_pixels": max_pixels,
         "fetch.max_time": max_time,
+        "fetch.cookies_file": str(cookies) if cookies else None,
     }
     targets, settings, _ = _site_settings(paths, config, overrides)
+    budget = _run(lambda: parse_duration(time_budget)) if time_budget else None
+    terminal = sys.stderr.isatty()
     summary = _run(
         lambda: pipeline.run_fetch(
             targets,
             settings,
             say=_say,
-            progress=sys.stderr.isatty(),
+            progress=terminal,
             retry_failed=retry_failed,
             refresh=refresh,
+            time_budget=budget,
+            progress_every=None if terminal else (progress_every or DEFAULT_PROGRESS_EVERY),
         )
     )
     click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
@@ -319,6 +348,34 @@ def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
     settings = _settings([folder], config, {})
     layout = _run(lambda: site.detect_site(folder, settings.site))
     click.echo(json.dumps(layout.as_dict()) if as_json else layout.text())
+
+
+@main.command()
+@common_options
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fetch missing or damaged originals again and remake missing thumbnails.",
+)
+def verify(cache: Path | None, config: Path | None, as_json: bool, repair: bool) -> None:
+    """Check every stored original against its sha256, every thumbnail and every localized
+    reference's file; exit 1 when something is missing or damaged."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
+    click.echo(texts.summary_json(summary) if as_json else texts.verify_summary_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+@main.command()
+@common_options
+@click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
+def gc(cache: Path | None, config: Path | None, as_json: bool, dry_run: bool) -> None:
+    """Forget posts that are gone (deleted or renamed) with their references, then delete the
+    URLs, originals and thumbnails no post uses any more."""
+    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
+    click.echo(texts.summary_json(summary) if as_json else texts.gc_summary_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 def _echo_diffs(diffs: tuple[str, ...]) -> None:

@@ -185,6 +185,7 @@ class FetchSettings:
     wayback: bool = False  # try the Internet Archive's copy after the origin and the proxies
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
     max_time: float = DEFAULT_MAX_TIME
+    cookies_file: str | None = None  # a Netscape cookies.txt (--cookies), sent per host
 
     def max_bytes_for(self, kind: str | None) -> int:
         """The largest body of this category ("image", "video", "audio", "document"); for
@@ -340,6 +341,7 @@ KEYS: dict[str, KeySpec] = {
     "site.media_dir": KeySpec(str),
     "site.media_url": KeySpec(str),
     "site.state_dir": KeySpec(str),
+    "fetch.cookies_file": KeySpec(str),
 }
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _LIST_NAMES = {int: "a list of integers", float: "a list of numbers", str: "a list of strings"}
@@ -361,7 +363,11 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         proxy_rules=tuple(_proxy_rules(data.get("proxy_rules", []), where)), **sections
     )
     if "cache_dir" in data:
-        settings = replace(settings, cache_dir=Path(_value(data["cache_dir"], "cache_dir", where)))
+        cache_dir = Path(_value(data["cache_dir"], "cache_dir", where))
+        settings = replace(settings, cache_dir=_beside(path, cache_dir))
+    if settings.fetch.cookies_file is not None:
+        cookies = str(_beside(path, Path(settings.fetch.cookies_file)))
+        settings = replace(settings, fetch=replace(settings.fetch, cookies_file=cookies))
     if "workers" in data:
         settings = replace(settings, workers=_value(data["workers"], "workers", where))
     return settings
@@ -476,7 +482,12 @@ def _headers(value: Any, where: str) -> dict[str, dict[str, str]]:
                 raise UsageError(
                     f'{where}: fetch.headers."{host}".{name} must be a string, got {_shown(text)}'
                 )
-    return value
+    return {
+        host: {
+            name: _expand(text, f'fetch.headers."{host}".{name}', where) for name, text in h.items()
+        }
+        for host, h in value.items()
+    }
 
 
 FRONTMATTER_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\])?(?:\.[^.\[\]\s]+(?:\[\])?)*")
@@ -589,3 +600,49 @@ def _override(settings: Settings, dotted: str, value: Any) -> Settings:
     section_name, key = dotted.split(".", 1)
     section = getattr(settings, section_name)
     return replace(settings, **{section_name: replace(section, **{key: value})})
+
+
+DEFAULT_PROGRESS_EVERY = 10.0  # seconds between plain progress lines when stderr is a log
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "5h30m", "90m", "3600s" or "3600"; a UsageError for anything else."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise UsageError(
+            f"{text!r} is not a duration; write hours, minutes and seconds like 5h30m, 90m or "
+            "3600s."
+        )
+    hours, minutes, seconds = (float(group or 0) for group in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise UsageError(f"{text!r}: a duration must be more than 0 seconds.")
+    return total
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(text: str, key: str, where: str) -> str:
+    """A header value with each ${NAME} replaced by that environment variable (secrets stay in
+    the CI's secret store, not in mediatool.toml); an unset one is a usage error naming it."""
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise UsageError(
+                f"{where}: {key} names ${{{name}}}, which is not set; set the environment "
+                f"variable {name} (e.g. from a CI secret) or drop the header."
+            )
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(value_of, text)
+
+
+def _beside(config_path: Path | None, path: Path) -> Path:
+    """A relative path in the config file is relative to the file's folder, not to the current
+    one; a path given on the command line stays as given."""
+    if config_path is None or path.is_absolute():
+        return path
+    return config_path.parent / path

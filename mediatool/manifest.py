@@ -104,6 +104,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 5: each image's 32x32 grey pixels (dedup.grey_of), which confirm cropped near-duplicates;
     # images analyzed before have none and group by phash and dhash alone
     "ALTER TABLE images ADD COLUMN grey BLOB;",
+    # 6: the sha256 of a post's bytes when fetch scanned it (`rewrite --check` sees a post that
+    # changed since, even when a checkout gave it a new mtime)
+    """
+    ALTER TABLE posts ADD COLUMN sha256 TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -900,6 +905,122 @@ class Manifest:
             (post_key,),
         )
         self.db.execute("DELETE FROM generations WHERE post_key=?", (post_key,))
+
+    # -- the CI job: check, verify, gc ------------------------------------------------------
+
+    def record_post_sha(self, path: str, sha256: str | None) -> None:
+        """The sha256 of a post's bytes as fetch scanned them (None: it could not be read)."""
+        self.db.execute("UPDATE posts SET sha256=? WHERE path=?", (sha256, path))
+
+    def fetched_posts(self, paths: Sequence[str]) -> dict[str, FetchedPost]:
+        """What fetch recorded of each of these posts that it scanned without a problem."""
+        found: dict[str, FetchedPost] = {}
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            for path, size, mtime_ns, sha in self.db.execute(
+                "SELECT path, size, mtime_ns, sha256 FROM posts"
+                f" WHERE path IN ({marks}) AND size IS NOT NULL",
+                chunk,
+            ):
+                found[path] = FetchedPost(path, size, mtime_ns, sha)
+        return found
+
+    def rewritten_shas(self, paths: Sequence[str]) -> dict[str, set[str]]:
+        """post key -> the sha256 of every state `rewrite` left it in (its recorded rewrites)."""
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, sha in self.db.execute(
+                "SELECT post_key, after_sha FROM generations"
+                f" WHERE post_key IN ({marks}) AND after_sha IS NOT NULL",
+                chunk,
+            ):
+                found.setdefault(key, set()).add(sha)
+        return found
+
+    def post_keys(self) -> list[str]:
+        """Every post the manifest knows, by key."""
+        return [row[0] for row in self.db.execute("SELECT path FROM posts ORDER BY path")]
+
+    def forget_posts(self, paths: Sequence[str]) -> int:
+        """Drop these posts and their references (their undo records stay); return how many."""
+        dropped = 0
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            ids = f"SELECT id FROM posts WHERE path IN ({marks})"
+            self.db.execute(f"DELETE FROM refs WHERE post_id IN ({ids})", chunk)
+            dropped += self.db.execute(f"DELETE FROM posts WHERE path IN ({marks})", chunk).rowcount
+        return dropped
+
+    def unused_urls(self) -> list[str]:
+        """Origin URLs that no recorded reference names."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT origin_url FROM urls WHERE origin_url NOT IN"
+                " (SELECT origin_url FROM refs WHERE origin_url IS NOT NULL) ORDER BY origin_url"
+            )
+        ]
+
+    def forget_urls(self, origin_urls: Sequence[str]) -> None:
+        for chunk in _chunks(origin_urls, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM urls WHERE origin_url IN ({marks})", chunk)
+
+    def local_reference_urls(self) -> list[tuple[str, int, str]]:
+        """(post key, line, URL) of every recorded local reference."""
+        return list(
+            self.db.execute(
+                "SELECT p.path, coalesce(r.line, 0), r.source_url FROM refs r"
+                " JOIN posts p ON p.id=r.post_id WHERE r.kind='local' ORDER BY p.path, r.line"
+            )
+        )
+
+    def stored_files(self) -> list[StoredFile]:
+        """Every stored original (sha256, relpath) with the thumbnails made of it."""
+        thumbs: dict[str, list[str]] = {}
+        for sha, relpath in self.db.execute("SELECT sha256, relpath FROM thumbs"):
+            thumbs.setdefault(sha, []).append(relpath)
+        return [
+            StoredFile(sha, relpath, canonical, tuple(sorted(thumbs.get(sha, ()))))
+            for sha, relpath, canonical in self.db.execute(
+                "SELECT sha256, relpath, canonical FROM images ORDER BY sha256"
+            )
+        ]
+
+    def url_images(self) -> set[str]:
+        """sha256 of every image some recorded URL downloaded."""
+        return {
+            row[0]
+            for row in self.db.execute("SELECT DISTINCT sha256 FROM urls WHERE sha256 IS NOT NULL")
+        }
+
+    def forget_images(self, shas: Sequence[str]) -> None:
+        """Drop these originals and their thumbnails (their files are the caller's)."""
+        for chunk in _chunks(shas, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM thumbs WHERE sha256 IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM images WHERE sha256 IN ({marks})", chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPost:
+    """A post as fetch last scanned it."""
+
+    key: str
+    size: int
+    mtime_ns: int
+    sha256: str | None  # None in manifests older than schema 5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A stored original and the thumbnails made of it."""
+
+    sha256: str
+    relpath: str
+    canonical: str | None
+    thumbs: tuple[str, ...]
 
 
 def archive_root(cache_dir: Path) -> Path:

@@ -13,11 +13,13 @@ from mediatool.pipeline.summaries import (
     CheckSummary,
     FailedUrl,
     FetchSummary,
+    GcSummary,
     LeftRemote,
     MaintenanceSummary,
     RewriteSummary,
     ScanSummary,
     UndoSummary,
+    VerifySummary,
 )
 from mediatool.resolve import host_label
 
@@ -41,6 +43,11 @@ def fetch_summary_text(summary: FetchSummary) -> str:
         f"failed             {_failed_line(summary)}",
         f"time               {summary.seconds:.2f} s",
     ]
+    if summary.resume_needed:
+        lines.append(
+            f"resume needed      {summary.not_started} URLs not started (time budget); "
+            "run fetch again"
+        )
     if summary.failed:
         lines += ["", *failures_table(summary.failed)]
     return "\n".join(lines)
@@ -164,7 +171,9 @@ def check_summary_text(summary: CheckSummary) -> str:
     return (
         f"check {verdict}: {summary.posts} posts, {len(summary.localizable)} remote references "
         f"the cache could localize, {len(summary.failed)} remote references whose download "
-        f"failed{accepted}, {len(summary.missing)} local references to missing files"
+        f"failed{accepted}, {len(summary.missing)} local references to missing files, "
+        f"{len(summary.unfetched)} remote references not fetched, {len(summary.changed)} posts "
+        "changed since the last fetch"
     )
 
 
@@ -177,7 +186,12 @@ def undo_summary_text(summary: UndoSummary) -> str:
 
 
 def summary_json(
-    summary: ScanSummary | CheckSummary | UndoSummary | MaintenanceSummary,
+    summary: ScanSummary
+    | CheckSummary
+    | UndoSummary
+    | MaintenanceSummary
+    | VerifySummary
+    | GcSummary,
 ) -> str:
     data = summary.as_dict()
     if isinstance(summary, UndoSummary) and summary.dry_run:
@@ -195,4 +209,23 @@ def maintenance_summary_text(summary: MaintenanceSummary) -> str:
             f"thumbnails         {summary.thumbnails}",
             f"time               {summary.seconds:.2f} s",
         ]
+    )
+
+
+def verify_summary_text(summary: VerifySummary) -> str:
+    verdict = "ok" if summary.ok else "FAILED"
+    return (
+        f"verify {verdict}: {summary.originals} originals, {summary.thumbnails} thumbnails; "
+        f"{summary.missing_originals} originals missing, {summary.damaged_originals} damaged, "
+        f"{summary.missing_thumbnails} thumbnails missing, {summary.missing_references} "
+        f"localized references to missing files; {summary.repaired} files repaired"
+    )
+
+
+def gc_summary_text(summary: GcSummary) -> str:
+    verb = "would forget" if summary.dry_run else "forgot"
+    gone = "would delete" if summary.dry_run else "deleted"
+    return (
+        f"gc: {verb} {summary.posts} posts that are gone and {summary.urls} URLs no post uses; "
+        f"{gone} {summary.originals} originals and {summary.thumbnails} thumbnails"
     )

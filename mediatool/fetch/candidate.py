@@ -16,6 +16,7 @@ import httpx
 from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.body import BodyReader, content_length
 from mediatool.fetch.client import POOL_TIMEOUT, is_proxied
+from mediatool.fetch.credentials import Credentials
 from mediatool.fetch.guard import BLOCKED_AT_CONNECT, Guard
 from mediatool.fetch.hosts import Cancelled, HostTable
 from mediatool.fetch.partial import Partial
@@ -52,6 +53,7 @@ class CandidateFetcher:
         self.guard = guard
         self.hosts = hosts
         self._host_headers = {h.lower(): dict(v) for h, v in settings.headers.items()}
+        self._credentials = Credentials.from_environment(settings.cookies_file)
         # No single read may outlast the whole download's deadline (max_time).
         read = min(settings.read_timeout, settings.max_time)
         self._timeout = httpx.Timeout(
@@ -143,8 +145,8 @@ class CandidateFetcher:
         return float(min(max_wait, base * random.uniform(0.5, 1.5)))
 
     def _headers(self, job: FetchJob, url: httpx.URL) -> dict[str, str]:
-        headers: dict[str, str] = {}
         host = url.host.lower()
+        headers = self._credentials.headers_for(str(url), host)  # the config's headers win
         headers.update(self._host_headers.get(host, {}))
         if url.port is not None:
             headers.update(self._host_headers.get(f"{host}:{url.port}", {}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, Not
 
 LOOKAHEAD = 1024  # jobs read ahead of the workers (cheap: URLs only)
 JOIN_TIMEOUT = 5.0  # how long closing waits for workers stuck in a read
+DEADLINE_POLL = 0.2  # with a deadline, how often waiting threads look at the clock
 
 
 class _Closed:
@@ -64,11 +66,15 @@ class Fetcher:
         self._runs: set[_Run] = set()
         self._closed = False
 
-    def fetch_all(self, jobs: Iterable[FetchJob]) -> Iterator[FetchOutcome]:
-        """Outcomes in completion order; one per job; never raises for one bad URL."""
+    def fetch_all(
+        self, jobs: Iterable[FetchJob], deadline: float | None = None
+    ) -> Iterator[FetchOutcome]:
+        """Outcomes in completion order; one per job; never raises for one bad URL. With a
+        `deadline` (time.monotonic()), no job starts after it: the downloads under way finish,
+        the jobs not started give no outcome."""
         if self._closed:
             raise RuntimeError("Fetcher is closed")
-        run = _Run(self, max(self.settings.concurrency, 1))
+        run = _Run(self, max(self.settings.concurrency, 1), deadline)
         self._runs.add(run)
         try:
             yield from run.outcomes(iter(jobs))
@@ -107,8 +113,10 @@ class Fetcher:
 class _Run:
     """One fetch_all call: its queue, its workers, its results."""
 
-    def __init__(self, fetcher: Fetcher, workers: int) -> None:
+    def __init__(self, fetcher: Fetcher, workers: int, deadline: float | None = None) -> None:
         self.fetcher = fetcher
+        self.deadline = deadline
+        self._wait = None if deadline is None else DEADLINE_POLL
         self.per_host = max(fetcher.settings.per_host, 1)
         self.max_unyielded = workers * 4
         self.cancel = threading.Event()
@@ -129,12 +137,18 @@ class _Run:
         outstanding = 0
         exhausted = False
         while True:
+            if self._past_deadline():
+                exhausted = True
+                outstanding -= self._drop_pending()
             if not exhausted:
                 added, exhausted = self._read_ahead(jobs, LOOKAHEAD - outstanding)
                 outstanding += added
             if outstanding == 0:
                 return
-            item = self._results.get()
+            try:
+                item = self._results.get(timeout=self._wait)
+            except queue.Empty:  # only with a deadline: time to look at it again
+                continue
             if isinstance(item, _Closed):
                 return  # closed from another thread (Fetcher.close)
             outstanding -= 1
@@ -146,6 +160,18 @@ class _Run:
             if isinstance(item, Download):
                 self.state.live.discard(item.temp_path)  # the caller owns it now
             yield item
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _drop_pending(self) -> int:
+        """Forget the jobs no worker started; return how many."""
+        with self._cond:
+            dropped = sum(len(queued) for queued in self._pending.values())
+            self._pending.clear()
+            self._no_more_jobs = True
+            self._cond.notify_all()
+        return dropped
 
     def _read_ahead(self, jobs: Iterator[FetchJob], room: int) -> tuple[int, bool]:
         batch: list[FetchJob] = []
@@ -171,6 +197,8 @@ class _Run:
     def _take(self) -> tuple[FetchJob, str] | None:
         with self._cond:
             while not self.cancel.is_set():
+                if self._past_deadline():
+                    return None
                 if self._unyielded < self.max_unyielded:
                     for host, queued in self._pending.items():
                         if self._assigned[host] < self.per_host:
@@ -182,7 +210,7 @@ class _Run:
                             return job, host
                 if self._no_more_jobs and not self._pending:
                     return None
-                self._cond.wait()
+                self._cond.wait(self._wait)
             return None
 
     def _work(self) -> None:

@@ -3,6 +3,7 @@ analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections import Counter
@@ -66,9 +67,17 @@ def run_fetch(
     progress: bool = False,
     retry_failed: bool = False,
     refresh: bool = False,
+    time_budget: float | None = None,
+    progress_every: float | None = None,
 ) -> FetchSummary:
-    """Find, resolve, download, store, hash, group and thumbnail every image of the posts."""
+    """Find, resolve, download, store, hash, group and thumbnail every image of the posts.
+
+    With `time_budget` (seconds), no download starts once that much time has passed since the
+    run began: what was fetched is recorded and the summary says `resume_needed`. With
+    `progress_every` (seconds; for a stderr that is not a terminal), a plain progress line is
+    said that often while downloading."""
     started = time.monotonic()
+    deadline = None if time_budget is None else started + time_budget
     store = store_of(settings)
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
@@ -96,7 +105,9 @@ def run_fetch(
         limits = {"too_many_pixels": settings.images.max_pixels}
         with manifest.transaction():
             manifest.reopen_images(limits, all_errors=retry_failed)
-        counts, failed_now = _download_and_analyze(jobs, manifest, store, settings, say, progress)
+        counts, failed_now = _download_and_analyze(
+            jobs, manifest, store, settings, say, progress, deadline, progress_every
+        )
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
         failed = _failures(manifest, posts_of, failed_now, settings.check.allow)
@@ -128,6 +139,8 @@ def run_fetch(
             c: counts[f"downloaded:{c}"] for c in CATEGORIES if counts[f"downloaded:{c}"]
         },
         stored_by_kind=stored_kinds,
+        resume_needed=counts["not_started"] > 0,
+        not_started=counts["not_started"],
     )
 
 
@@ -187,13 +200,20 @@ def _record_scan(
     if isinstance(scan, PostError):
         say(scan.message)
         manifest.record_post(key, None, None, scan.message, [])
+        manifest.record_post_sha(key, None)
         return [scan.message]
     for problem in scan.problems:
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
     joined = "; ".join(scan.problems) or None
     manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
+    manifest.record_post_sha(key, post_sha(scan))
     return list(scan.problems)
+
+
+def post_sha(scan: PostScan) -> str:
+    """The sha256 of a post's bytes (its text re-encodes to them exactly)."""
+    return hashlib.sha256(scan.text.encode(scan.encoding)).hexdigest()
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
@@ -211,31 +231,64 @@ def _download_and_analyze(
     settings: Settings,
     say: Say,
     progress: bool,
+    deadline: float | None = None,
+    progress_every: float | None = None,
 ) -> tuple[Counter[str], set[str]]:
     """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
-    Returns the counts and the origin URLs that failed in this run."""
+    Returns the counts (`not_started`: jobs the deadline left) and the origin URLs that failed
+    in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
     root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
+    lines = ProgressLines(len(jobs), progress_every, say)
     with cpu_pool(settings.workers) as pool:
         analyses = Analyses(pool, manifest, store, settings, say)
         with (
             Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
-            for outcome in fetcher.fetch_all(jobs):
+            for outcome in fetcher.fetch_all(jobs, deadline):
                 bar.update()
                 _record_outcome(outcome, manifest, analyses, counts, say, root)
                 if isinstance(outcome, FetchFailure):
                     failed.add(outcome.origin_url)
+                lines.update(failed=isinstance(outcome, FetchFailure))
                 counts["analyzed"] += analyses.collect(block=False)
                 checkpoint()
         for sha, _ in manifest.unanalyzed_images():
             analyses.add(sha)
         counts["analyzed"] += analyses.collect(block=True)
     bar.close()
+    counts["not_started"] = len(jobs) - lines.done
+    if counts["not_started"]:
+        say(
+            f"time budget spent: {counts['not_started']} of {len(jobs)} URLs not started; "
+            "resume needed: run the same command again to continue"
+        )
     return counts, failed | analyses.failed_urls
+
+
+class ProgressLines:
+    """Plain progress lines for a log (stderr not a terminal): done/total, rate and failures,
+    at most one every `every` seconds (None: none)."""
+
+    def __init__(self, total: int, every: float | None, say: Say) -> None:
+        self.total, self.every, self.say = total, every, say
+        self.done = self.failed = 0
+        self.started = self.last = time.monotonic()
+
+    def update(self, *, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        if self.every is not None and now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            self.say(f"fetch: {self.done}/{self.total} URLs, {rate:.1f}/s, {self.failed} failed")
+
+
+download_and_analyze = _download_and_analyze  # for `verify --repair`
 
 
 def _record_outcome(

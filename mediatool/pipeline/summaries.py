@@ -36,6 +36,8 @@ class FetchSummary:
     failed_references: int = 0  # references whose URL or image failed (now or earlier)
     downloaded_by_kind: dict[str, int] = field(default_factory=dict)  # image, video, audio...
     stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
+    resume_needed: bool = False  # the time budget ran out before every URL was tried
+    not_started: int = 0  # URLs the time budget left for the next run
 
     @property
     def ok(self) -> bool:
@@ -115,10 +117,13 @@ class CheckSummary:
     problems: tuple[str, ...] = ()
     failed: tuple[Finding, ...] = ()  # remote references whose URL or image failed
     accepted: tuple[Finding, ...] = ()  # ... for a reason in [check] allow: not a failure
+    unfetched: tuple[Finding, ...] = ()  # remote references fetch never tried, or cannot edit
+    changed: tuple[Finding, ...] = ()  # posts whose bytes changed since fetch scanned them
 
     @property
     def ok(self) -> bool:
-        return not self.localizable and not self.missing and not self.problems and not self.failed
+        objections = (self.localizable, self.missing, self.failed, self.unfetched, self.changed)
+        return not any(objections) and not self.problems
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -152,6 +157,49 @@ class MaintenanceSummary:
     grouped_images: int
     boilerplate_images: int
     thumbnails: int
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifySummary:
+    """What `verify` found (after `--repair`, what is still wrong)."""
+
+    originals: int
+    thumbnails: int
+    missing_originals: int
+    damaged_originals: int
+    missing_thumbnails: int
+    missing_references: int  # localized references whose file is missing
+    repaired: int
+    seconds: float
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GcSummary:
+    """What `gc` forgot and deleted (or would, with `--dry-run`)."""
+
+    posts: int
+    urls: int
+    originals: int
+    thumbnails: int
+    bytes: int  # with --dry-run: the bytes the files to delete hold
+    dry_run: bool
     seconds: float
     problems: tuple[str, ...] = ()
 
