@@ -357,10 +357,12 @@ def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
     is_flag=True,
     help="Fetch missing or damaged originals again and remake missing thumbnails.",
 )
-def verify(cache: Path | None, config: Path | None, as_json: bool, repair: bool) -> None:
+def verify(
+    cache: Path | None, config: Path | None, as_json: bool, wait: bool, repair: bool
+) -> None:
     """Check every stored original against its sha256, every thumbnail and every localized
     reference's file; exit 1 when something is missing or damaged."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
     click.echo(texts.summary_json(summary) if as_json else texts.verify_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -369,10 +371,10 @@ def verify(cache: Path | None, config: Path | None, as_json: bool, repair: bool)
 @main.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
-def gc(cache: Path | None, config: Path | None, as_json: bool, dry_run: bool) -> None:
+def gc(cache: Path | None, config: Path | None, as_json: bool, wait: bool, dry_run: bool) -> None:
     """Forget posts that are gone (deleted or renamed) with their references, then delete the
     URLs, originals and thumbnails no post uses any more."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
     click.echo(texts.summary_json(summary) if as_json else texts.gc_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
