@@ -1,4 +1,9 @@
-"""The content-addressed store under the cache folder.
+"""The content-addressed store under the cache folder, and the one owner of its layout.
+
+Everyone asks this module where a stored file lives (`original_relpath`, `thumb_relpath`) and
+whether a path points into the store (`parse_relpath`, `find_relpath`); nobody else spells the
+layout. `MediaStore` is the protocol the pipeline uses; `Store` (folders on a local file system)
+is its first implementation, the seam an object store plugs into.
 
 <cache>/originals/ab/cd/<sha256>.<ext>    write-once originals, named by their bytes
 <cache>/thumbs/ab/<sha256>-<w>x<h>.<ext>  derived thumbnails (rebuildable)
@@ -16,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mediatool.errors import CacheNotWritable
 from mediatool.files import publish, remove_stale_temp_files
@@ -45,6 +53,50 @@ KIND_EXTENSIONS = {kind.lower(): ext for kind, ext in EXTENSIONS.items()} | {"ti
 KIND_EXTENSIONS |= {
     fmt: fmt for fmt in ("mp4", "webm", "mkv", "ogv", "mov", "mp3", "m4a", "ogg", "pdf", "vtt")
 }
+
+
+def original_relpath(sha256: str, ext: str) -> str:
+    """Where an original lives inside the store, with forward slashes:
+    "originals/ab/cd/<sha256>.<ext>"."""
+    return f"{ORIGINALS}/{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
+
+
+def thumb_relpath(sha256: str, width: int, height: int, ext: str) -> str:
+    """Where a thumbnail lives inside the store: "thumbs/ab/<sha256>-<w>x<h>.<ext>"."""
+    return f"{THUMBS}/{sha256[:2]}/{sha256}-{width}x{height}.{ext}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPath:
+    """A path inside the store, recognised: the original's sha256 and whether it names a
+    thumbnail of it."""
+
+    sha256: str
+    relpath: str
+    thumbnail: bool
+
+
+_SHA = "[0-9a-f]{64}"
+_ORIGINAL = rf"{ORIGINALS}/[0-9a-f]{{2}}/[0-9a-f]{{2}}/(?P<original>{_SHA})\.\w+"
+_THUMB = rf"{THUMBS}/[0-9a-f]{{2}}/(?P<thumb>{_SHA})-\d+x\d+\.\w+"
+_STORED = re.compile(rf"{_ORIGINAL}|{_THUMB}")
+
+
+def parse_relpath(relpath: str) -> StoredPath | None:
+    """What a path inside the store names (None when it is no store path)."""
+    match = _STORED.fullmatch(relpath)
+    return _stored_path(match) if match else None
+
+
+def find_relpath(text: str) -> StoredPath | None:
+    """The first store path inside `text` (e.g. an URL below a --base-url, or a relative link)."""
+    match = _STORED.search(text)
+    return _stored_path(match) if match else None
+
+
+def _stored_path(match: re.Match[str]) -> StoredPath:
+    thumb = match.group("thumb")
+    return StoredPath(thumb or match.group("original"), match.group(), thumbnail=bool(thumb))
 
 
 def extension_of(kind: str) -> str:
@@ -79,8 +131,34 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class MediaStore(Protocol):
+    """What the pipeline needs of a store of originals and thumbnails (by relpath). `root` is
+    the folder the relpaths are below, for links relative to a post."""
+
+    root: Path
+
+    @property
+    def temp_dir(self) -> Path: ...
+
+    @property
+    def manifest_path(self) -> Path: ...
+
+    def prepare(self) -> None: ...
+
+    def path(self, relpath: str) -> Path: ...
+
+    def has(self, relpath: str) -> bool: ...
+
+    def put_original(self, temp_path: Path, sha256: str, ext: str) -> str: ...
+
+    def keep(self, temp_path: Path, sha256: str, kind: str) -> str: ...
+
+    def verify(self, relpath: str, sha256: str) -> bool: ...
+
+
 class Store:
-    """Originals by sha256, thumbnails beside them, a temp folder on the same file system."""
+    """The folder store (a MediaStore): originals by sha256, thumbnails beside them, a temp
+    folder on the same file system."""
 
     def __init__(self, root: Path, state_dir: Path | None = None) -> None:
         self.root = root
@@ -112,10 +190,6 @@ class Store:
         if self.state_dir != self.root:  # a published media folder: no half-written thumbnail
             remove_stale_temp_files(self.root / THUMBS)
 
-    def original_relpath(self, sha256: str, ext: str) -> str:
-        """Path of an original inside the cache folder, with forward slashes."""
-        return f"{ORIGINALS}/{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
-
     def path(self, relpath: str) -> Path:
         return self.root / relpath
 
@@ -128,7 +202,7 @@ class Store:
         Durable before the manifest records it: the file's bytes are synced before the rename
         and its folder after (a new shard folder's parents too), so a power loss never leaves
         an original that is empty or missing while the manifest names it. Returns its relpath."""
-        relpath = self.original_relpath(sha256, ext)
+        relpath = original_relpath(sha256, ext)
         final = self.root / relpath
         try:
             stored = final.stat().st_size == temp_path.stat().st_size

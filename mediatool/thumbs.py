@@ -15,13 +15,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from mediatool import store
 from mediatool.config import ImageSettings
 from mediatool.dedup import has_alpha
 from mediatool.errors import UsageError
 from mediatool.files import publish, temp_file_in
 from mediatool.models import DeclaredSize, Thumbnail
 
-THUMB_DIR = "thumbs"
 ASPECT_TOLERANCE = 0.01  # a declared W/H within 1% of the actual aspect ratio is followed
 REDUCING_GAP = 3.0  # resize: box-reduce by an integer factor first, LANCZOS the last 3x
 CHAIN_FACTOR = 2  # a thumbnail this many times wider may stand in for the original
@@ -87,10 +87,9 @@ def _height_at(new_width: int, width: int, height: int) -> int:
 
 
 def thumb_relpath(sha256: str, width: int, height: int, fmt: str) -> str:
-    """Where a thumbnail lives inside the cache folder: "thumbs/ab/<sha256>-<w>x<h>.webp".
-
-    `fmt` is a format key as `thumb_format` returns it (checked there)."""
-    return f"{THUMB_DIR}/{sha256[:2]}/{sha256}-{width}x{height}.{FORMATS[fmt][1]}"
+    """Where a thumbnail of format `fmt` (a key as `thumb_format` returns it) lives inside the
+    store: the store's layout (store.thumb_relpath) with the format's extension."""
+    return store.thumb_relpath(sha256, width, height, FORMATS[fmt][1])
 
 
 def thumb_format(settings: ImageSettings, alpha: bool) -> str:

@@ -10,7 +10,18 @@ import pytest
 from mediatool.errors import CacheNotWritable
 from mediatool.fetch.sniff import image_kind
 from mediatool.files import atomic_write_bytes, temp_file_in
-from mediatool.store import KIND_EXTENSIONS, Store, extension_of, sha256_of_file
+from mediatool.store import (
+    KIND_EXTENSIONS,
+    MediaStore,
+    Store,
+    StoredPath,
+    extension_of,
+    find_relpath,
+    original_relpath,
+    parse_relpath,
+    sha256_of_file,
+    thumb_relpath,
+)
 
 
 def _temp_with(store: Store, data: bytes) -> Path:
@@ -128,3 +139,22 @@ def test_a_shard_folder_removed_during_a_run_is_made_again(
     store.path(first).parent.rmdir()  # the store remembers it made this folder
     again = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
     assert store.path(again).read_bytes() == jpeg_bytes
+
+
+def test_the_store_names_and_recognises_its_own_paths() -> None:
+    sha = "ab" + "c" * 62
+    original, thumb = original_relpath(sha, "jpg"), thumb_relpath(sha, 320, 213, "webp")
+    assert original == f"originals/ab/cc/{sha}.jpg"
+    assert thumb == f"thumbs/ab/{sha}-320x213.webp"
+    assert parse_relpath(original) == StoredPath(sha, original, thumbnail=False)
+    assert parse_relpath(thumb) == StoredPath(sha, thumb, thumbnail=True)
+    assert find_relpath(f"../../media/{thumb}?v=1") == StoredPath(sha, thumb, thumbnail=True)
+    for other in (f"originals/ab/{sha}.jpg", f"thumbs/ab/{sha}.webp", "a/b.jpg", original + "x/"):
+        assert parse_relpath(other) is None, other
+    assert find_relpath("https://example.com/a.jpg") is None
+
+
+def test_the_folder_store_is_a_media_store(tmp_path: Path) -> None:
+    store: MediaStore = Store(tmp_path / "cache")  # mypy checks the protocol here
+    store.prepare()
+    assert store.temp_dir.is_dir() and not store.has("originals/ab/cd/x.jpg")

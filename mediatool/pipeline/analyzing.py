@@ -17,7 +17,7 @@ from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
 from mediatool.pipeline.common import Say
-from mediatool.store import Store
+from mediatool.store import MediaStore
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
 INLINE_UP_TO = 24  # the first images of a run are analyzed here: a small run starts no workers
@@ -28,7 +28,7 @@ class Analyses:
         self,
         pool: ProcessPoolExecutor,
         manifest: Manifest,
-        store: Store,
+        store: MediaStore,
         settings: Settings,
         say: Say,
         *,

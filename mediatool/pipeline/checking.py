@@ -18,7 +18,7 @@ from mediatool.pipeline.fetching import post_sha
 from mediatool.pipeline.rewriting import plan_post_rewrite
 from mediatool.pipeline.summaries import CheckSummary, Finding, LeftRemote
 from mediatool.resolve import compile_rules
-from mediatool.store import Store
+from mediatool.store import MediaStore
 
 
 def run_check(
@@ -125,7 +125,7 @@ def changed_since_fetch(scan: PostScan, fetched: FetchedPost | None, rewritten: 
     return (stat.st_size, stat.st_mtime_ns) != (fetched.size, fetched.mtime_ns)
 
 
-def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> list[Reference]:
+def missing_local_files(scan: PostScan, store: MediaStore, base_url: str | None) -> list[Reference]:
     """Local references whose file does not exist.
 
     Relative paths are judged from the post's folder and `base_url` paths from the cache folder;
@@ -141,7 +141,7 @@ def missing_local_files(scan: PostScan, store: Store, base_url: str | None) -> l
     return missing
 
 
-def _local_file(post: Path, url: str, store: Store, base_url: str | None) -> Path | None:
+def _local_file(post: Path, url: str, store: MediaStore, base_url: str | None) -> Path | None:
     if base_url and url.startswith(base_url):
         return store.root / unquote(url[len(base_url) :]).lstrip("/")
     try:

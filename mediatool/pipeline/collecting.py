@@ -13,7 +13,7 @@ from mediatool.manifest import Manifest, StoredFile
 from mediatool.pipeline.common import Say, archive_root_of, existing_store
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import GcSummary
-from mediatool.pipeline.verifying import STORE_PATH
+from mediatool.store import find_relpath
 
 
 @one_run_per_cache("gc")
@@ -73,9 +73,8 @@ class _DryRun(Exception):
 def _localized_shas(manifest: Manifest) -> set[str]:
     shas = set()
     for _, _, url in manifest.local_reference_urls():
-        if match := STORE_PATH.search(url):
-            name = match.group(1).rsplit("/", 1)[1]
-            shas.add(name[:64])
+        if stored := find_relpath(url):
+            shas.add(stored.sha256)
     return shas
 
 

@@ -20,7 +20,7 @@ from mediatool.errors import PostError, UsageError
 from mediatool.manifest import archive_root, relative_post_key
 from mediatool.models import PostScan
 from mediatool.processes import WorkerPool, end_processes
-from mediatool.store import Store
+from mediatool.store import MediaStore, Store
 
 Say = Callable[[str], None]
 PARALLEL_FROM = 64  # posts to read: below this, the caller's process beats starting workers
@@ -50,7 +50,7 @@ def scan_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def existing_store(settings: Settings) -> Store:
+def existing_store(settings: Settings) -> MediaStore:
     """The cache a previous fetch filled; a clear usage error when there is none."""
     store = store_of(settings)
     if not store.manifest_path.is_file():
@@ -171,7 +171,7 @@ def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: i
     ]
 
 
-def store_of(settings: Settings) -> Store:
+def store_of(settings: Settings) -> MediaStore:
     """The store of the settings: all in cache_dir, or split with a site's state folder."""
     return Store(settings.cache_dir, settings.state_dir)
 

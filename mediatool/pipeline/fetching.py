@@ -52,7 +52,7 @@ from mediatool.resolve import (
     url_problem,
     wayback_url,
 )
-from mediatool.store import Store
+from mediatool.store import MediaStore
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
@@ -227,7 +227,7 @@ def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str
 def _download_and_analyze(
     jobs: list[FetchJob],
     manifest: Manifest,
-    store: Store,
+    store: MediaStore,
     settings: Settings,
     say: Say,
     progress: bool,

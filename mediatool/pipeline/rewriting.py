@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -43,7 +42,7 @@ from mediatool.rewrite import (
     plan_edits,
     unified_diff,
 )
-from mediatool.store import Store
+from mediatool.store import MediaStore, StoredPath, parse_relpath
 
 THUMBNAIL_CONTEXTS = ("frontmatter:thumbnail",)
 WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
@@ -212,7 +211,7 @@ class PostRewrite:
 def plan_post_rewrite(
     scan: PostScan,
     manifest: Manifest,
-    store: Store,
+    store: MediaStore,
     rules: Sequence[Rule],
     base_url: str | None,
 ) -> PostRewrite:
@@ -263,31 +262,20 @@ def plan_post_rewrite(
     return PostRewrite(changed, counts, left, undo_records(scan.text, edits), localized)
 
 
-@dataclass(frozen=True, slots=True)
-class CacheHit:
-    """A local reference that points at a file of the store."""
-
-    sha256: str
-    relpath: str
-    thumbnail: bool
-
-
-ORIGINAL_PATH = re.compile(r"originals/[0-9a-f]{2}/[0-9a-f]{2}/([0-9a-f]{64})\.\w+")
-THUMB_PATH = re.compile(r"thumbs/[0-9a-f]{2}/([0-9a-f]{64})-\d+x\d+\.\w+")
-
-
-def _cached_references(scan: PostScan, store: Store, base_url: str | None) -> dict[Span, CacheHit]:
+def _cached_references(
+    scan: PostScan, store: MediaStore, base_url: str | None
+) -> dict[Span, StoredPath]:
     hits = {}
     for ref in scan.references:
         if ref.kind is RefKind.LOCAL:
             relpath = _cache_relpath(scan.path, ref.source_url, store, base_url)
-            hit = _cache_hit(relpath) if relpath else None
+            hit = parse_relpath(relpath) if relpath else None
             if hit is not None:
                 hits[ref.span] = hit
     return hits
 
 
-def _cache_relpath(post: Path, url: str, store: Store, base_url: str | None) -> str | None:
+def _cache_relpath(post: Path, url: str, store: MediaStore, base_url: str | None) -> str | None:
     """The path inside the cache folder that a local reference points at, if it does."""
     if base_url and url.startswith(base_url.rstrip("/") + "/"):
         return unquote(url[len(base_url.rstrip("/")) + 1 :])
@@ -304,15 +292,7 @@ def _cache_relpath(post: Path, url: str, store: Store, base_url: str | None) -> 
         return None
 
 
-def _cache_hit(relpath: str) -> CacheHit | None:
-    if match := ORIGINAL_PATH.fullmatch(relpath):
-        return CacheHit(match.group(1), relpath, thumbnail=False)
-    if match := THUMB_PATH.fullmatch(relpath):
-        return CacheHit(match.group(1), relpath, thumbnail=True)
-    return None
-
-
-def _relpath_for(ref: Reference, loc: Localization, hit: CacheHit | None) -> str:
+def _relpath_for(ref: Reference, loc: Localization, hit: StoredPath | None) -> str:
     wants_thumb = ref.context in THUMBNAIL_CONTEXTS or (hit is not None and hit.thumbnail)
     if wants_thumb and loc.thumb_relpath:
         return loc.thumb_relpath

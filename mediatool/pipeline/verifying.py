@@ -4,7 +4,6 @@ and makes missing thumbnails again."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -15,12 +14,7 @@ from mediatool.pipeline.common import Say, cpu_pool, existing_store
 from mediatool.pipeline.fetching import download_and_analyze
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import VerifySummary
-from mediatool.store import Store, sha256_of_file
-
-# A path into the store inside a localized reference (relative, or below a --base-url).
-STORE_PATH = re.compile(
-    r"(originals/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.\w+|thumbs/[0-9a-f]{2}/[0-9a-f]{64}-\d+x\d+\.\w+)"
-)
+from mediatool.store import MediaStore, find_relpath, sha256_of_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +82,7 @@ def _verify(settings: Settings, say: Say, *, repair: bool) -> VerifySummary:
     )
 
 
-def find_damage(files: list[StoredFile], manifest: Manifest, store: Store) -> Damage:
+def find_damage(files: list[StoredFile], manifest: Manifest, store: MediaStore) -> Damage:
     originals = []
     thumbs = []
     for stored in files:
@@ -100,13 +94,15 @@ def find_damage(files: list[StoredFile], manifest: Manifest, store: Store) -> Da
         thumbs += [(stored.sha256, t) for t in stored.thumbs if not store.has(t)]
     references = []
     for post, line, url in manifest.local_reference_urls():
-        match = STORE_PATH.search(url)
-        if match and not store.has(match.group(1)):
-            references.append((post, line, match.group(1)))
+        target = find_relpath(url)
+        if target and not store.has(target.relpath):
+            references.append((post, line, target.relpath))
     return Damage(tuple(originals), tuple(thumbs), tuple(references))
 
 
-def _repair(damage: Damage, manifest: Manifest, store: Store, settings: Settings, say: Say) -> int:
+def _repair(
+    damage: Damage, manifest: Manifest, store: MediaStore, settings: Settings, say: Say
+) -> int:
     """Fetch the originals again (their URLs, as fetch would), then the thumbnails; return how
     many files are back."""
     for stored, why in damage.originals:
