@@ -4,13 +4,19 @@
 
 From every photo in the folder it makes a planted set, analysed by mediatool.imaging.analyze:
   same picture:      the original file, JPEG q95/q75/q50, resized to 50%, PNG, WebP, and a 2%
-                     crop (1% off each edge) re-encoded as JPEG q90;
+                     crop (1% off each edge) re-encoded as JPEG q90; crops of 1..5% per side
+                     (and one of random 1..5% per side), each rescaled to 80% and JPEG q85;
+                     a caption strip (bottom 10% overwritten by a white bar with dark text
+                     blocks) and a corner watermark; format changes: GIF (256 colours),
+                     lossless WebP, JPEG q60 of the PNG;
   different picture: left half, right half and 40% crops from the four corners, each as PNG
                      and as JPEG q75 (which are the same picture as each other).
 It prints the phash and dhash distance distributions of same-picture pairs and of
 different-picture pairs (those cut from the same photo apart), precision/recall per threshold
 0..16 for phash alone and for group_images (phash + guards + dhash confirmation), which pairs
-of the same picture are farthest apart, and the time phash takes with and without JPEG draft.
+of the same picture are farthest apart, the confusion table of group_images at the default
+threshold with the wide band (aligned grey comparison) per kind of copy, and the time phash
+takes with and without JPEG draft.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import random
 import statistics
 import sys
 import tempfile
@@ -27,11 +34,11 @@ from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mediatool.config import ImageSettings
+from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings
 from mediatool.dedup import group_images, hamming, phash_of
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import AnalyzeJob, ImageInfo
@@ -69,6 +76,55 @@ CROPS: dict[str, Callable[[Image.Image], Image.Image]] = {
 }
 
 
+def _rescaled_crop(image: Image.Image, sides: tuple[float, float, float, float]) -> bytes:
+    left, top, right, bottom = sides
+    part = _crop(image, left, top, 1 - right, 1 - bottom)
+    part = part.resize(
+        (round(part.width * 0.8), round(part.height * 0.8)), Image.Resampling.LANCZOS
+    )
+    return _encode(part, "JPEG", quality=85)
+
+
+def _caption_strip(image: Image.Image) -> Image.Image:
+    """The bottom 10% overwritten by a white bar holding dark blocks like words."""
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    draw.rectangle((0, round(h * 0.9), w, h), fill=(255, 255, 255))
+    x = round(w * 0.03)
+    while x < w * 0.9:
+        word = round(w * (0.03 + 0.05 * ((x * 7) % 5) / 5))
+        draw.rectangle((x, round(h * 0.93), x + word, round(h * 0.97)), fill=(30, 30, 30))
+        x += word + round(w * 0.015)
+    return out
+
+
+def _watermark(image: Image.Image) -> Image.Image:
+    """A translucent white box with a dark mark in the bottom-right corner."""
+    base = image.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = base.size
+    box = (round(w * 0.72), round(h * 0.88), round(w * 0.97), round(h * 0.97))
+    draw.rectangle(box, fill=(255, 255, 255, 110))
+    draw.text((box[0] + 4, box[1] + 2), "(c) example.com", fill=(0, 0, 0, 200))
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def copies(rgb: Image.Image, original: Image.Image, seed: int) -> list[tuple[str, bytes]]:
+    """The crop, strip and format-change copies of one picture."""
+    rng = random.Random(seed)
+    out = [(f"crop-{p}%/side", _rescaled_crop(rgb, (p / 100,) * 4)) for p in range(1, 6)]
+    sides = (rng.uniform(0.01, 0.05), rng.uniform(0.01, 0.05))
+    out.append(("crop-random", _rescaled_crop(rgb, (*sides, *reversed(sides)))))
+    out.append(("caption-strip", _encode(_caption_strip(rgb), "JPEG", quality=85)))
+    out.append(("watermark", _encode(_watermark(rgb), "JPEG", quality=85)))
+    out.append(("gif", _encode(rgb.quantize(256), "GIF")))
+    out.append(("webp-lossless", _encode(original, "WEBP", lossless=True)))
+    out.append(("png-to-jpeg-q60", _encode(rgb, "JPEG", quality=60)))
+    return out
+
+
 def planted(path: Path) -> list[Variant]:
     """Every variant made from one photo."""
     original = Image.open(path)
@@ -85,6 +141,7 @@ def planted(path: Path) -> list[Variant]:
         (name, "webp", _encode(original, "WEBP", quality=80)),
         (name, "crop-2%", _encode(_crop(rgb, 0.01, 0.01, 0.99, 0.99), "JPEG", quality=90)),
     ]
+    out += [(name, kind, data) for kind, data in copies(rgb, original, len(out) + len(name))]
     for crop_name, cut in CROPS.items():
         part = cut(rgb)
         out.append((f"{name}/{crop_name}", "png", _encode(part, "PNG")))
@@ -150,9 +207,61 @@ def evaluate(variants: list[Variant], infos: list[ImageInfo]) -> None:
     )
     for t in range(17):
         alone = _scores({p for p in pairs if dist(*p) <= t}, set(same))
-        mapping = group_images(infos, t)
+        mapping = group_images(infos, t, wide=False)
         grouped = {(i, j) for i, j in pairs if mapping[infos[i].sha256] == mapping[infos[j].sha256]}
         print(f"  {t:>2} | {_fmt(alone)} | {_fmt(_scores(grouped, set(same)))}")
+
+
+def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
+    """group_images at the default threshold, with and without the wide band: pairs of the
+    same picture merged (TP) or not (FN) per kind of copy (against the picture's original
+    file), and pairs of different pictures merged (FP) or not (TN)."""
+    labels = [label for label, _, _ in variants]
+    kinds = [kind for _, kind, _ in variants]
+    pairs = list(combinations(range(len(infos)), 2))
+    print(f"\n== confusion table, group_images at threshold {DEFAULT_PHASH_THRESHOLD} ==")
+    missed: dict[bool, set[str]] = {False: set(), True: set()}
+    for wide in (False, True):
+        started = time.perf_counter()
+        mapping = group_images(infos, DEFAULT_PHASH_THRESHOLD, wide=wide)
+        spent = time.perf_counter() - started
+        merged = {(i, j) for i, j in pairs if mapping[infos[i].sha256] == mapping[infos[j].sha256]}
+        same = {(i, j) for i, j in pairs if labels[i] == labels[j]}
+        tp, fp, fn = _scores(merged, same)
+        tn = len(pairs) - tp - fp - fn
+        band = "with the wide band (aligned grey)" if wide else "phash + dhash only"
+        print(f"   {band} ({spent:.1f} s):")
+        print(f"      {'':>22} {'merged':>8} {'kept apart':>11}")
+        print(f"      {'same picture':>22} {tp:>8} {fn:>11}   recall    {tp / (tp + fn):.3f}")
+        print(
+            f"      {'different pictures':>22} {fp:>8} {tn:>11}   "
+            f"precision {_precision(tp, fp):.3f}"
+        )
+        per_kind: dict[str, list[int]] = {}
+        for i, j in same:
+            first, other = (i, j) if kinds[i] == "original" else (j, i)
+            if kinds[first] != "original" or "/" in labels[first]:
+                continue
+            per_kind.setdefault(kinds[other], [0, 0])[
+                (first, other) in merged or (other, first) in merged
+            ] += 1
+            if (first, other) not in merged and (other, first) not in merged:
+                missed[wide].add(f"{labels[first]} {kinds[other]}")
+        print(
+            "      recall per copy against its original: "
+            + ", ".join(f"{kind} {hits[1]}/{sum(hits)}" for kind, hits in per_kind.items())
+        )
+        copies_only = [h for k, h in per_kind.items() if k not in ("watermark", "caption-strip")]
+        found, total = sum(h[1] for h in copies_only), sum(sum(h) for h in copies_only)
+        print(
+            "      scaled/recompressed/cropped/re-encoded copies merged with their original: "
+            f"{found}/{total} = {found / max(1, total):.3f}"
+        )
+        print("      missed: " + (", ".join(sorted(missed[wide])) or "none"))
+
+
+def _precision(tp: int, fp: int) -> float:
+    return tp / (tp + fp) if tp + fp else 1.0
 
 
 def _scores(predicted: set[tuple[int, int]], truth: set[tuple[int, int]]) -> tuple[int, ...]:
@@ -216,6 +325,7 @@ def main() -> None:
         spent = time.perf_counter() - started
         print(f"{len(photos)} photos -> {len(variants)} images analysed in {spent:.1f} s")
         evaluate(variants, infos)
+        confusion(variants, infos)
         timings(args.images, Path(tmp))
 
 

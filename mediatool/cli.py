@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatool import __version__, pipeline, report
+from mediatool import __version__, pipeline, site, texts
 from mediatool.config import (
     DEFAULT_PROGRESS_EVERY,
     Settings,
@@ -52,6 +52,11 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="mediatool.toml to use  [default: the archive root's, if any]",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="When another run holds the cache, wait for it instead of exiting.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -125,6 +130,7 @@ def fetch(
     cache: Path | None,
     config: Path | None,
     as_json: bool,
+    wait: bool,
     concurrency: int | None,
     per_host: int | None,
     workers: int | None,
@@ -147,9 +153,9 @@ def fetch(
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
 
     A PATH is a post or a folder searched for .md, .markdown, .html, .htm (default: .)."""
-    targets = list(paths) or [Path(".")]
     overrides = {
         "cache_dir": cache,
+        "wait_for_lock": wait or None,
         "workers": workers,
         "fetch.concurrency": concurrency,
         "fetch.per_host": per_host,
@@ -165,7 +171,7 @@ def fetch(
         "fetch.max_time": max_time,
         "fetch.cookies_file": str(cookies) if cookies else None,
     }
-    settings = _settings(targets, config, overrides)
+    targets, settings, _ = _site_settings(paths, config, overrides)
     budget = _run(lambda: parse_duration(time_budget)) if time_budget else None
     terminal = sys.stderr.isatty()
     summary = _run(
@@ -180,7 +186,7 @@ def fetch(
             progress_every=None if terminal else (progress_every or DEFAULT_PROGRESS_EVERY),
         )
     )
-    click.echo(report.fetch_json(summary) if as_json else report.fetch_text(summary))
+    click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -209,6 +215,7 @@ def rewrite(
     cache: Path | None,
     config: Path | None,
     as_json: bool,
+    wait: bool,
     base_url: str | None,
     dry_run: bool,
     check: bool,
@@ -220,17 +227,19 @@ def rewrite(
     <img> that has none); every other byte stays. Every edit is recorded for --undo."""
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
-    targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, {"cache_dir": cache})
+    targets, settings, media_url = _site_settings(
+        paths, config, {"cache_dir": cache, "wait_for_lock": wait or None}
+    )
+    base_url = base_url or media_url
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
-        click.echo(report.summary_json(checked) if as_json else report.check_text(checked))
+        click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
         sys.exit(EXIT_OK if checked.ok else EXIT_FAILURES)
     if undo:
         undone = _run(lambda: pipeline.run_undo(targets, settings, say=_say, dry_run=dry_run))
         if not as_json:  # with --json the diffs are in the JSON: stdout is one object
             _echo_diffs(undone.diffs)
-        click.echo(report.summary_json(undone) if as_json else report.undo_text(undone))
+        click.echo(texts.summary_json(undone) if as_json else texts.undo_summary_text(undone))
         sys.exit(EXIT_OK if undone.ok else EXIT_FAILURES)
     summary = _run(
         lambda: pipeline.run_rewrite(
@@ -244,7 +253,7 @@ def rewrite(
     )
     if not as_json:
         _echo_diffs(summary.diffs)
-    click.echo(report.rewrite_json(summary) if as_json else report.rewrite_text(summary))
+    click.echo(texts.rewrite_json(summary) if as_json else texts.rewrite_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -261,39 +270,48 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 
     Each line: post, line, column, context, kind, source_url, origin_url, rules, host.
     A summary by context and host goes to stderr."""
-    targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, {})
+    targets, settings, _ = _site_settings(paths, config, {})
 
     def emit(record: dict[str, object]) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
     summary = _run(lambda: pipeline.run_scan(targets, settings, emit=emit, say=_say))
-    _say(report.scan_text(summary))
+    _say(texts.scan_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()
 @common_options
-@click.option("--regroup", is_flag=True, required=True, help="Group every stored image again.")
+@click.option(
+    "--regroup",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; dedup always regroups.",
+)
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
 def dedup(
-    cache: Path | None, config: Path | None, as_json: bool, regroup: bool, threshold: int | None
+    cache: Path | None, config: Path | None, as_json: bool, wait: bool, threshold: int | None
 ) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()
 @common_options
-@click.option("--rebuild", is_flag=True, required=True, help="Make every thumbnail again.")
-def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    expose_value=False,
+    help="Accepted for old scripts; thumbs always rebuilds.",
+)
+def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
-    click.echo(report.summary_json(summary) if as_json else report.maintenance_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
@@ -307,9 +325,29 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool, rebuild: bool
 def report_command(cache: Path | None) -> None:
     """Write report.html into the cache folder: totals, failures by reason and host,
     near-duplicate groups, boilerplate images and declared-size mismatches."""
-    settings = _settings([Path(".")], None, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), None, {"cache_dir": cache})
     path = _run(lambda: pipeline.run_report(settings))
     click.echo(str(path))
+
+
+@main.command(name="site")
+@click.argument(
+    "root", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="mediatool.toml to use  [default: the archive root's, if any]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the layout as one JSON object.")
+def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
+    """Show the site generator found in ROOT (default: .) and why, the posts fetch and rewrite
+    read there, the media folder and URL they use and the private state folder."""
+    folder = root or Path(".")
+    settings = _settings([folder], config, {})
+    layout = _run(lambda: site.detect_site(folder, settings.site))
+    click.echo(json.dumps(layout.as_dict()) if as_json else layout.text())
 
 
 @main.command()
@@ -319,30 +357,49 @@ def report_command(cache: Path | None) -> None:
     is_flag=True,
     help="Fetch missing or damaged originals again and remake missing thumbnails.",
 )
-def verify(cache: Path | None, config: Path | None, as_json: bool, repair: bool) -> None:
+def verify(
+    cache: Path | None, config: Path | None, as_json: bool, wait: bool, repair: bool
+) -> None:
     """Check every stored original against its sha256, every thumbnail and every localized
     reference's file; exit 1 when something is missing or damaged."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
-    click.echo(report.summary_json(summary) if as_json else report.verify_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.verify_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
-def gc(cache: Path | None, config: Path | None, as_json: bool, dry_run: bool) -> None:
+def gc(cache: Path | None, config: Path | None, as_json: bool, wait: bool, dry_run: bool) -> None:
     """Forget posts that are gone (deleted or renamed) with their references, then delete the
     URLs, originals and thumbnails no post uses any more."""
-    settings = _settings([Path(".")], config, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
     summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
-    click.echo(report.summary_json(summary) if as_json else report.gc_text(summary))
+    click.echo(texts.summary_json(summary) if as_json else texts.gc_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 def _echo_diffs(diffs: tuple[str, ...]) -> None:
     for diff in diffs:
         click.echo(diff, nl=False)
+
+
+def _site_settings(
+    paths: tuple[Path, ...], config: Path | None, overrides: dict[str, Any]
+) -> tuple[list[Path], Settings, str | None]:
+    """The posts to read, the settings and the URL prefix rewrite writes. Run with no PATH and
+    no --cache in a site root, the site's layout decides them (mediatool.site); otherwise the
+    PATHs (default: .) with the cache folder holding everything, as in a plain folder."""
+    targets = list(paths) or [Path(".")]
+    settings = _settings(targets, config, overrides)
+    if paths or overrides.get("cache_dir") is not None:
+        return targets, settings, None
+    layout = _run(lambda: site.detect_site(Path("."), settings.site))
+    if layout.is_plain:
+        return targets, settings, None
+    settings = site.settings_for_site(settings, layout)
+    return _run(lambda: site.post_targets(layout)), settings, layout.media_url
 
 
 def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Settings:

@@ -139,6 +139,7 @@ DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
 DEFAULT_THUMB_WIDTHS = (320, 640)
 DEFAULT_THUMB_FORMAT = "webp"
 DEFAULT_THUMB_QUALITY = 80
+DEFAULT_THUMB_METHOD = 0  # WebP encoder effort 0..6 (bench/bench_analysis_floor.py)
 DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_BOILERPLATE_POSTS = 20  # an image in more posts is a banner or logo
 DEFAULT_PHASH_THRESHOLD = 10  # bench/bench_phash_threshold.py: recall 1.0, precision 1.0
@@ -204,11 +205,23 @@ class ImageSettings:
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD
     boilerplate_posts: int = DEFAULT_BOILERPLATE_POSTS
     svg: str = DEFAULT_SVG_POLICY
+    thumb_method: int = DEFAULT_THUMB_METHOD
 
 
 @dataclass(frozen=True, slots=True)
 class CheckSettings:
     allow: tuple[str, ...] = ()  # failure reasons the user accepts (e.g. "http_404")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """[site]: overrides of what mediatool.site detects in a site root (docs/sites.md)."""
+
+    generator: str = "auto"  # auto, hexo, hugo, jekyll, plain
+    posts: tuple[str, ...] = ()  # folders of posts, relative to the site root
+    media_dir: str = ""  # the published folder for originals and thumbnails
+    media_url: str = ""  # the URL path the built site serves media_dir under
+    state_dir: str = ""  # manifest, temp files and report: not published
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +233,11 @@ class Settings:
     proxy_rules: tuple[ProxyRule, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     check: CheckSettings = field(default_factory=CheckSettings)
+    wait_for_lock: bool = False  # wait for another run holding the cache instead of exiting
+    site: SiteSettings = field(default_factory=SiteSettings)
+    # Manifest, temp files and report, when they live apart from the store (a site's state
+    # folder, mediatool.site); None: in cache_dir with the originals and thumbnails.
+    state_dir: Path | None = None
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -288,6 +306,7 @@ SECTIONS: dict[str, Any] = {
     "fetch": FetchSettings,
     "images": ImageSettings,
     "check": CheckSettings,
+    "site": SiteSettings,
 }
 # The ranges match what the command-line flags accept (cli.py): the file refuses what they
 # refuse. A settings field missing here is checked by the type of its default.
@@ -304,6 +323,7 @@ KEYS: dict[str, KeySpec] = {
     "fetch.max_wait": KeySpec(float, 0),
     "fetch.max_redirects": KeySpec(int, 0, 100),
     "fetch.max_time": KeySpec(float, 0.1),
+    "fetch.max_bytes": KeySpec(int, 1),  # or a table by kind: _check_max_bytes
     "fetch.host_down_after": KeySpec(int, 1),
     "fetch.user_agent": KeySpec(str),
     "fetch.allow_private": KeySpec(bool),
@@ -314,7 +334,13 @@ KEYS: dict[str, KeySpec] = {
     "images.max_pixels": KeySpec(int, 1),
     "images.phash_threshold": KeySpec(int, 0, 64),
     "images.boilerplate_posts": KeySpec(int, 1),
+    "images.thumb_method": KeySpec(int, 0, 6),
     "check.allow": KeySpec(str, is_list=True),
+    "site.generator": KeySpec(str, choices=("auto", "hexo", "hugo", "jekyll", "plain")),
+    "site.posts": KeySpec(str, is_list=True),
+    "site.media_dir": KeySpec(str),
+    "site.media_url": KeySpec(str),
+    "site.state_dir": KeySpec(str),
     "fetch.cookies_file": KeySpec(str),
 }
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -545,7 +571,7 @@ def _check_max_bytes(fetch: FetchSettings, where: str) -> None:
     for kind, limit in table.items():
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             key = f"fetch.max_bytes.{kind}" if kind else "fetch.max_bytes"
-            raise UsageError(f"{where}: {key} must be a positive integer, got {limit!r}.")
+            raise UsageError(f"{where}: {key} must be an integer of 1 or more, got {_shown(limit)}")
 
 
 def _check_max_time(fetch: FetchSettings, where: str) -> None:

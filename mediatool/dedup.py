@@ -6,21 +6,28 @@ transparent PNG and its flattened JPEG hash alike.
 
 Grouping (`group_images`) finds every pair of phashes within `threshold` bits through a
 multi-index (see `_candidate_pairs`), drops pairs that a guard rejects, confirms the rest with
-dhash, and joins what is left into connected components. Guards: images that are tiny
+dhash, and joins what is left into connected components. A second, wider band catches copies
+that were cropped (a few percent per side), rescaled and recompressed, whose phash moves by up
+to ~22 bits: pairs within `WIDE_THRESHOLD` bits (the same multi-index, a wider radius) merge
+only when their dhashes are within WIDE_DHASH_THRESHOLD and their small grey images
+(`grey_of`, 32x32, stored per image) are alike as they are (UNALIGNED_MIN, a cheap filter)
+and match after the best crop-and-scale alignment (`aligned_similarity` >= ALIGNED_MIN).
+Guards: images that are tiny
 (trackers, icons), flat (near-blank: the phash of a blank page is noise) or SVG never group;
 a pair whose aspect ratios differ by more than 10% never merges.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from itertools import combinations
 from math import comb
 
 import imagehash
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from mediatool.models import ImageInfo
 
@@ -30,6 +37,17 @@ MIN_PIXELS = 4096
 FLAT_STD = 4.0  # grayscale std (0..255, on a 64x64 box downsample) below which an image is flat
 MAX_ASPECT_RATIO = 1.10  # larger over smaller aspect ratio of a pair that may still merge
 DHASH_THRESHOLD = 16  # dhash bits a phash candidate pair may differ by (bench_phash_threshold)
+WIDE_THRESHOLD = 22  # phash bits of a pair the aligned grey comparison may still merge
+WIDE_ASPECT_RATIO = 1.12  # a crop of up to 5% per side changes the aspect ratio by <= ~11%
+ALIGNED_MIN = 0.93  # least correlation of aligned grey images of a merged wide-band pair
+WIDE_DHASH_THRESHOLD = 20  # dhash bits a wide-band pair may differ by (bench_phash_threshold)
+UNALIGNED_MIN = 0.5  # correlation of the grey images as they are, before any alignment is tried
+WIDE_MAX_WORK = 4.0  # on huge sets the wide band narrows to cost <= 4x the plain search ...
+WIDE_FREE_WORK = 1e8  # ... once it would cost more than this (_chunk_cost units: ~1-4 s)
+GREY_SIDE = 32  # the stored grey image is GREY_SIDE x GREY_SIDE, one byte per pixel
+GREY_BLUR = 1.0  # Gaussian radius (grey pixels): small misalignments barely change it
+ALIGN_SCALES = (1.0, 0.96, 0.92, 0.88)  # the part of one image the other may show, per axis
+ALIGN_STEPS = (0.02, 0.01, 0.005)  # refinement steps of scale and offset around the best
 
 # Preferred format for the same pixels and bytes per pixel: the one that keeps most.
 FORMAT_RANK = {"PNG": 0, "TIFF": 1, "BMP": 2, "WEBP": 3, "JPEG": 4, "MPO": 4, "GIF": 5}
@@ -39,6 +57,7 @@ _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
 
 U64 = npt.NDArray[np.uint64]
+GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 
@@ -83,10 +102,17 @@ def is_flat(image: Image.Image) -> bool:
     return float(np.asarray(small, dtype=np.float64).std()) < FLAT_STD
 
 
-def fingerprint(image: Image.Image) -> tuple[str, str, bool]:
+def image_hashes(image: Image.Image) -> tuple[str, str, bool]:
     """(phash, dhash, flat) of an image, from one hash base: what analyze stores."""
     base = hash_base(image)
     return phash_of(base), dhash_of(base), is_flat(base)
+
+
+def grey_of(image: Image.Image) -> bytes:
+    """The small grey image the wide band compares: GREY_SIDE x GREY_SIDE box averages of the
+    hash base, slightly blurred, one byte per pixel (aspect ratio not kept)."""
+    small = hash_base(image).resize((GREY_SIDE, GREY_SIDE), Image.Resampling.BOX)
+    return small.filter(ImageFilter.GaussianBlur(GREY_BLUR)).tobytes()
 
 
 def hamming(a: str, b: str) -> int:
@@ -112,10 +138,18 @@ def canonical_key(info: ImageInfo) -> tuple[int, float, int, str]:
 
 
 def group_images(
-    images: Sequence[ImageInfo], threshold: int, *, dhash_threshold: int = DHASH_THRESHOLD
+    images: Sequence[ImageInfo],
+    threshold: int,
+    *,
+    dhash_threshold: int = DHASH_THRESHOLD,
+    wide: bool = True,
+    greys: GreyLookup | None = None,
 ) -> dict[str, str]:
     """sha256 -> sha256 of its group's canonical copy; every input appears, singletons map to
-    themselves. Two images are joined when a chain of confirmed near-duplicate pairs links them."""
+    themselves. Two images are joined when a chain of confirmed near-duplicate pairs links them.
+    Without `wide`, only pairs within `threshold` (confirmed by dhash) count. `greys` looks up
+    the grey images of the few wide-band candidates (sha256 -> bytes; those it lacks do not
+    merge in the wide band); without it, each ImageInfo's own `grey` is used."""
     result = {info.sha256: info.sha256 for info in images}
     members = list({info.sha256: info for info in images if _groupable(info)}.values())
     if len(members) < 2 or threshold < 0:
@@ -123,6 +157,10 @@ def group_images(
     phashes = np.array([int(info.phash, 16) for info in members], dtype=np.uint64)
     left, right = _candidate_pairs(phashes, threshold)
     left, right = _confirmed(members, left, right, dhash_threshold)
+    if wide:
+        lookup = greys or (lambda shas: {info.sha256: info.grey for info in members})
+        wide_left, wide_right = _aligned_pairs(members, phashes, threshold, lookup)
+        left, right = np.concatenate([left, wide_left]), np.concatenate([right, wide_right])
     for component in _components(len(members), left, right):
         group = [members[i] for i in component]
         canonical = min(group, key=canonical_key).sha256
@@ -155,6 +193,159 @@ def _confirmed(
     dhashes = np.array([int(members[i].dhash, 16) for i in range(len(members))], dtype=np.uint64)
     keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= dhash_threshold
     return left[keep], right[keep]
+
+
+def _aligned_pairs(
+    members: Sequence[ImageInfo], phashes: U64, threshold: int, lookup: GreyLookup
+) -> tuple[I64, I64]:
+    """The pairs of the wide band (phash distance above `threshold`, within the wide radius)
+    whose aspect ratios agree, whose dhashes are within WIDE_DHASH_THRESHOLD and whose grey
+    images are alike as they are (UNALIGNED_MIN) and match once aligned (ALIGNED_MIN)."""
+    none = np.empty(0, np.int64), np.empty(0, np.int64)
+    radius = wide_radius(len(members), threshold)
+    if radius <= threshold:
+        return none
+    left, right = _candidate_pairs(phashes, radius)
+    far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
+    left, right = left[far], right[far]
+    aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
+    ratio = aspect[left] / aspect[right]
+    keep = np.maximum(ratio, 1.0 / ratio) <= WIDE_ASPECT_RATIO
+    left, right = left[keep], right[keep]
+    dhashes = np.array([int(info.dhash, 16) for info in members], dtype=np.uint64)
+    keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= WIDE_DHASH_THRESHOLD
+    left, right = left[keep], right[keep]
+    used = np.unique(np.concatenate([left, right])).tolist()
+    found = lookup([members[i].sha256 for i in used])
+    grey = {i: found.get(members[i].sha256, b"") for i in used}
+    keep = np.array(
+        [
+            len(grey[a]) == len(grey[b]) == GREY_SIDE**2
+            for a, b in zip(left.tolist(), right.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    left, right = left[keep], right[keep]
+    keep = _unaligned_similarity(grey, left, right) >= UNALIGNED_MIN
+    left, right = left[keep], right[keep]
+    same = [
+        aligned_similarity(grey[a], grey[b]) >= ALIGNED_MIN
+        for a, b in zip(left.tolist(), right.tolist(), strict=True)
+    ]
+    keep = np.array(same, dtype=bool)
+    return left[keep].astype(np.int64), right[keep].astype(np.int64)
+
+
+def _unaligned_similarity(
+    grey: Mapping[int, bytes], left: I64, right: I64
+) -> npt.NDArray[np.float32]:
+    """Correlation of each pair's grey images as they are (a cheap filter before aligning)."""
+    used = np.unique(np.concatenate([left, right]))
+    if not len(used):
+        return np.empty(0, np.float32)
+    greys = _normalized(np.stack([_grey_array(grey[i]) for i in used.tolist()]))
+    first, second = greys[np.searchsorted(used, left)], greys[np.searchsorted(used, right)]
+    similarity: npt.NDArray[np.float32] = (first * second).sum(axis=(-1, -2))
+    return similarity
+
+
+def wide_radius(n: int, threshold: int) -> int:
+    """The phash radius of the wide band for n images: WIDE_THRESHOLD, or less on sets so large
+    that it would cost more than WIDE_FREE_WORK and WIDE_MAX_WORK times the plain search."""
+    budget = max(WIDE_FREE_WORK, WIDE_MAX_WORK * _plan_cost(n, threshold))
+    radius = WIDE_THRESHOLD
+    while radius > threshold and _plan_cost(n, radius) > budget:
+        radius -= 1
+    return radius
+
+
+def _plan_cost(n: int, threshold: int) -> float:
+    return sum(_chunk_cost(n, bits, radius) for _, bits, radius in _plan(n, threshold))
+
+
+# --- aligned grey comparison --------------------------------------------------------------
+#
+# A crop of a few percent per side, rescaled, shows a region of the original covering 88-100%
+# of each axis. Each grey image is resampled (bilinear, separably: rows R, columns C) at every
+# such region on a coarse grid, then around the best one with finer steps, and compared with
+# the other by correlation (brightness and contrast do not count). Both ways: either may be
+# the crop.
+
+F32 = npt.NDArray[np.float32]
+Axis = tuple[float, float]  # (scale, offset) of a region along one axis, in units of the side
+
+
+def aligned_similarity(a: bytes, b: bytes) -> float:
+    """Highest correlation (-1..1) between one grey image and a region of the other covering
+    at least min(ALIGN_SCALES) of each axis, resized to the same grid."""
+    first, second = _grey_array(a), _grey_array(b)
+    return max(_best_alignment(first, second), _best_alignment(second, first))
+
+
+def _grey_array(grey: bytes) -> F32:
+    return np.frombuffer(grey, dtype=np.uint8).reshape(GREY_SIDE, GREY_SIDE).astype(np.float32)
+
+
+def _best_alignment(whole: F32, part: F32) -> float:
+    """How well `part` matches the best-fitting region of `whole`."""
+    target = _normalized(part)
+    grid = [(s, f * (1 - s)) for s in ALIGN_SCALES for f in ((0.5,) if s == 1 else (0, 0.5, 1))]
+    best, (rows, cols) = _best_of(whole, target, grid, grid)
+    for step in ALIGN_STEPS:
+        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step))
+        if score > best:
+            best, (rows, cols) = score, found
+    return best
+
+
+def _around(axis: Axis, step: float) -> list[Axis]:
+    """The regions one step of scale and/or offset away from `axis` (and itself)."""
+    scale, offset = axis
+    near = []
+    for new_scale in (scale - step, scale, min(1.0, scale + step)):
+        for new_offset in (offset - step, offset, offset + step):
+            near.append((new_scale, min(max(0.0, new_offset), 1.0 - new_scale)))
+    return near
+
+
+def _best_of(
+    whole: F32, target: F32, rows: list[Axis], cols: list[Axis]
+) -> tuple[float, tuple[Axis, Axis]]:
+    row_maps = _resamplers(tuple(rows))
+    col_maps = row_maps if cols == rows else _resamplers(tuple(cols))
+    sampled = np.matmul((row_maps @ whole)[:, None], col_maps.transpose(0, 2, 1)[None])
+    scores = (_normalized(sampled) * target).sum(axis=(-1, -2))
+    k, m = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return float(scores[k, m]), (rows[int(k)], cols[int(m)])
+
+
+@lru_cache(maxsize=4096)
+def _resamplers(axes: tuple[Axis, ...]) -> F32:
+    """The stacked resampling matrices of `axes` (the coarse grid's are asked for every pair)."""
+    return np.stack([_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
+
+
+@lru_cache(maxsize=4096)
+def _resampler(scale: float, offset: float) -> F32:
+    """The GREY_SIDE x GREY_SIDE matrix that resamples one axis (bilinear) at the region
+    [offset, offset + scale) of it."""
+    side = GREY_SIDE
+    centres = (offset + scale * (np.arange(side) + 0.5) / side) * side - 0.5
+    centres = np.clip(centres, 0, side - 1)
+    low = np.minimum(np.floor(centres).astype(np.int64), side - 2)
+    weight = (centres - low).astype(np.float32)
+    matrix = np.zeros((side, side), dtype=np.float32)
+    matrix[np.arange(side), low] = 1 - weight
+    matrix[np.arange(side), low + 1] += weight
+    return matrix
+
+
+def _normalized(images: F32) -> F32:
+    """Each image (the last two axes) minus its mean, scaled to unit length (flat: zeros)."""
+    centred = images - images.mean(axis=(-1, -2), keepdims=True)
+    length = np.sqrt((centred * centred).sum(axis=(-1, -2), keepdims=True))
+    normalized: F32 = centred / np.maximum(length, 1e-6)
+    return normalized
 
 
 def _components(n: int, left: I64, right: I64) -> list[list[int]]:

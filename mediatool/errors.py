@@ -82,9 +82,7 @@ def fatal_from_os_error(exc: OSError) -> FatalError | None:
     if exc.errno in _NO_SPACE:
         return NoSpace(f"{where}: cannot write ({what}); free some space and run again.")
     if exc.errno in _NOT_WRITABLE:
-        return FatalError(
-            f"{where}: cannot write ({what}); fix the permissions or choose another folder."
-        )
+        return FatalError(f"{where}: {what}; fix the permissions or choose another folder.")
     return None
 
 

@@ -6,9 +6,11 @@ import contextlib
 import io
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+
+from mediatool.processes import process_alive
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -135,12 +137,31 @@ def write_target(path: Path) -> Path:
     return path.resolve() if path.is_symlink() else path
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temporary files a killed run left behind below `folder`; return how many."""
-    removed = 0
+def remove_stale_temp_files(folder: Path, *, below: bool = True) -> int:
+    """Delete the temporary files that killed runs left in `folder` (and `below` it); return
+    how many. Only files whose writing process is gone: one of a live process (another run's
+    download in flight) stays. A name without a process id counts as left behind."""
     if not folder.exists():
         return 0
-    for stale in folder.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)
-        removed += 1
+    pattern = f"{TEMP_PREFIX}*{TEMP_SUFFIX}"
+    removed = 0
+    for temp in folder.rglob(pattern) if below else folder.glob(pattern):
+        owner = temp_owner(temp)
+        if owner is None or not process_alive(owner):
+            temp.unlink(missing_ok=True)
+            removed += 1
     return removed
+
+
+def remove_stale_temp_files_beside(paths: Iterable[Path]) -> int:
+    """`remove_stale_temp_files` in the folder of each path (not below): e.g. the .part files
+    a killed `rewrite` left beside the posts it was writing."""
+    folders = {path.parent for path in paths}
+    return sum(remove_stale_temp_files(folder, below=False) for folder in folders)
+
+
+def temp_owner(path: Path) -> int | None:
+    """The id of the process that made a temporary file (its name: .mediatool-PID-N.part)."""
+    middle = path.name.removeprefix(TEMP_PREFIX).removesuffix(TEMP_SUFFIX)
+    pid, _, serial = middle.partition("-")
+    return int(pid) if pid.isdigit() and serial.isdigit() else None

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mediatool.config import ImageSettings
-from mediatool.dedup import fingerprint, has_alpha, hash_base
+from mediatool.dedup import grey_of, has_alpha, hash_base, image_hashes
 from mediatool.errors import ImageError
 from mediatool.models import Analysis, AnalyzeJob, ImageInfo
 from mediatool.thumbs import Size, make_thumbnails, thumbnail_sizes
@@ -60,7 +60,8 @@ def analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
     if _is_svg(head):
         return Analysis(info=_svg_info(job, size), thumbnails=())
     decoded = decode(job, settings)
-    phash, dhash, flat = fingerprint(decoded.image)
+    base = hash_base(decoded.image)  # the 8-bit grey image every hash is computed on
+    phash, dhash, flat = image_hashes(base)
     info = ImageInfo(
         sha256=job.sha256,
         format=decoded.format,
@@ -70,6 +71,7 @@ def analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
         phash=phash,
         dhash=dhash,
         flat=flat,
+        grey=grey_of(base),
     )
     thumbnails = make_thumbnails(
         decoded.image,

@@ -101,7 +101,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         WHERE status='failed' AND reason IN ('corrupt_image', 'not_an_image', 'too_many_pixels')
         AND sha256 IN (SELECT sha256 FROM images WHERE error_reason IS NOT NULL);
     """,
-    # 5: the sha256 of a post's bytes when fetch scanned it (`rewrite --check` sees a post that
+    # 5: each image's 32x32 grey pixels (dedup.grey_of), which confirm cropped near-duplicates;
+    # images analyzed before have none and group by phash and dhash alone
+    "ALTER TABLE images ADD COLUMN grey BLOB;",
+    # 6: the sha256 of a post's bytes when fetch scanned it (`rewrite --check` sees a post that
     # changed since, even when a checkout gave it a new mtime)
     """
     ALTER TABLE posts ADD COLUMN sha256 TEXT;
@@ -627,7 +630,7 @@ class Manifest:
         info = analysis.info
         self.db.execute(
             "UPDATE images SET format=?, width=?, height=?, bytes=?, phash=?, dhash=?, flat=?,"
-            " notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
+            " grey=?, notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
             (
                 info.format,
                 info.width,
@@ -636,6 +639,7 @@ class Manifest:
                 info.phash,
                 info.dhash,
                 int(info.flat),
+                info.grey or None,
                 json.dumps(list(analysis.notes)) if analysis.notes else None,
                 info.sha256,
             ),
@@ -681,6 +685,19 @@ class Manifest:
             " WHERE format IS NOT NULL AND error_reason IS NULL"
         )
         return [_image_info(row) for row in rows]
+
+    def greys(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """sha256 -> the grey image analysis stored (dedup.grey_of), for those that have one;
+        asked for the few wide-band candidates only, so grouping never holds them all."""
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(shas, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT sha256, grey FROM images WHERE grey IS NOT NULL AND sha256 IN ({marks})",
+                chunk,
+            )
+            found.update((str(sha), bytes(grey)) for sha, grey in rows)
+        return found
 
     def set_canonicals(self, canonical_of: dict[str, str]) -> None:
         self.db.executemany(
@@ -1148,13 +1165,13 @@ _NOT_WRITABLE = {"SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AU
 
 
 def _not_writable(path: Path) -> str | None:
-    """Why the manifest at `path` (or its folder, when it does not exist yet) cannot be
-    written, or None. A missing folder is left to SQLite's own error."""
-    target = path if path.exists() else path.parent
-    if not target.exists() or os.access(target, os.W_OK):
-        return None
-    flags = os.statvfs(target).f_flag
-    return os.strerror(errno.EROFS if flags & os.ST_RDONLY else errno.EACCES)
+    """Why the manifest at `path` or its folder (where SQLite makes its -wal and -shm files)
+    cannot be written, or None. A missing folder is left to SQLite's own error."""
+    for target in (path.parent, path):
+        if target.exists() and not os.access(target, os.W_OK):
+            flags = os.statvfs(target).f_flag
+            return os.strerror(errno.EROFS if flags & os.ST_RDONLY else errno.EACCES)
+    return None
 
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:

@@ -7,6 +7,7 @@ Naming: `source_url` is an URL as the post means it (entities decoded, `//` give
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -153,6 +154,9 @@ class ImageInfo:
     phash: str  # 16 hex digits (64-bit imagehash.phash)
     dhash: str = ""  # 16 hex digits (64-bit imagehash.dhash); confirms phash near-duplicates
     flat: bool = False  # near-blank (low pixel variance): never grouped as a near-duplicate
+    grey: builtins.bytes = (
+        b""  # 32x32 grey pixels (dedup.grey_of): confirms cropped near-duplicates
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,11 @@ def replacement_problem(text: str, ref: Reference, new_text: str) -> str | None:
         return f"line {ref.line}: the new URL is empty"
     if _BREAK.search(new_text):
         return f"line {ref.line}: the new URL {new_text!r} holds a line break or control character"
+    if ref.context.startswith(HEXO_IMG_CONTEXT) and not _ROOTED.match(new_text):
+        return (
+            f"line {ref.line}: Hexo's {{% img %}} reads a path that does not start with / or a "
+            "scheme as a class name; rewrite with --base-url (or from the site root)"
+        )
     before = text[start - 1] if start > 0 else ""
     bad = _bad_chars(ref.context, before, new_text)
     if bad:
@@ -144,6 +149,8 @@ def replacement_problem(text: str, ref: Reference, new_text: str) -> str | None:
     return None
 
 
+HEXO_IMG_CONTEXT = "tag:img@"  # Hexo's {% img %}: its URL is the argument rooted at / or a scheme
+_ROOTED = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*:")
 _BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode category Cc, LS and PS
 
 

@@ -4,6 +4,12 @@
 <cache>/thumbs/ab/<sha256>-<w>x<h>.<ext>  derived thumbnails (rebuildable)
 <cache>/tmp/                              downloads in progress (.part files)
 <cache>/manifest.sqlite                   what is known of posts, references, URLs, images
+<cache>/lock                              held by the run writing to the cache (mediatool.lock)
+
+In a static site (mediatool.site) the store is split: originals and thumbnails under the
+published media folder (`root`), tmp/ and manifest.sqlite under the private state folder
+(`state_dir`, e.g. .mediatool/), which must be on the same file system (downloads are renamed
+from tmp/ into place).
 """
 
 from __future__ import annotations
@@ -76,23 +82,24 @@ def sha256_of_file(path: Path) -> str:
 class Store:
     """Originals by sha256, thumbnails beside them, a temp folder on the same file system."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, state_dir: Path | None = None) -> None:
         self.root = root
+        self.state_dir = state_dir or root  # manifest and temp files: see the module docstring
         self._folders: set[Path] = set()  # shard folders known to exist (fewer mkdir calls)
 
     @property
     def temp_dir(self) -> Path:
-        return self.root / TEMP
+        return self.state_dir / TEMP
 
     @property
     def manifest_path(self) -> Path:
-        return self.root / MANIFEST
+        return self.state_dir / MANIFEST
 
     def prepare(self) -> None:
-        """Create the folders, check they are writable, drop .part files of a killed run."""
+        """Create the folders, check they are writable, drop .part files of killed runs."""
         try:
-            for sub in (ORIGINALS, THUMBS, TEMP):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            for folder in (self.root / ORIGINALS, self.root / THUMBS, self.temp_dir):
+                folder.mkdir(parents=True, exist_ok=True)
             probe = self.temp_dir / ".write-probe"
             probe.write_bytes(b"")
             probe.unlink()
@@ -102,6 +109,8 @@ class Store:
                 "choose another with --cache or fix its permissions."
             ) from exc
         remove_stale_temp_files(self.temp_dir)
+        if self.state_dir != self.root:  # a published media folder: no half-written thumbnail
+            remove_stale_temp_files(self.root / THUMBS)
 
     def original_relpath(self, sha256: str, ext: str) -> str:
         """Path of an original inside the cache folder, with forward slashes."""

@@ -64,6 +64,21 @@ def test_every_command_shows_its_own_help(name: str) -> None:
         assert _unspaced(option.help) in shown, f"mediatool {name} --help lacks {option.opts[0]}"
 
 
+def test_dedup_and_thumbs_need_no_flag_and_still_accept_the_old_one(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    post = _post(tmp_path / "posts", "a.md", GOOD)
+    cache = str(tmp_path / "cache")
+    assert _invoke("fetch", str(post.parent), "--cache", cache).exit_code == 0
+    for command, old_flag in (("dedup", "--regroup"), ("thumbs", "--rebuild")):
+        plain = _invoke(command, "--cache", cache, "--json")
+        old = _invoke(command, old_flag, "--cache", cache, "--json")
+        assert (plain.exit_code, old.exit_code) == (0, 0), (plain.output, old.output)
+        made, again = _json(plain), _json(old)
+        made.pop("seconds"), again.pop("seconds")
+        assert made == again and made["images"] == 1, command
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     assert _invoke("fetch", "--no-such-flag").exit_code == 2
 

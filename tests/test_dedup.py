@@ -13,17 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings
+from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings, Settings
 from mediatool.dedup import (
+    ALIGNED_MIN,
+    WIDE_THRESHOLD,
     _candidate_pairs,
+    aligned_similarity,
     canonical_key,
+    grey_of,
     group_images,
     hamming,
     is_flat,
     phash_of,
 )
 from mediatool.imaging import analyze
-from mediatool.models import AnalyzeJob, ImageInfo
+from mediatool.manifest import Manifest
+from mediatool.models import Analysis, AnalyzeJob, ImageInfo
+from mediatool.pipeline.fetching import group_and_count
 
 SHARED = Path(__file__).resolve().parent / "data" / "images"  # public domain (LICENSES.md)
 
@@ -215,3 +221,113 @@ def test_reencodings_group_with_the_png_as_canonical(tmp_path: Path) -> None:
     mapping = group_images([*copies, png, *others], DEFAULT_PHASH_THRESHOLD)
     assert {mapping[c.sha256] for c in [*copies, png]} == {png.sha256}
     assert all(mapping[o.sha256] == o.sha256 for o in others)
+
+
+# --- the wide band: crops confirmed by aligned grey images ------------------------------------
+
+
+def rescaled_crop(image: Image.Image, sides: tuple[float, float, float, float]) -> Image.Image:
+    """`image` with the given fraction cut off each side (left, top, right, bottom), at 80%."""
+    w, h = image.size
+    left, top, right, bottom = sides
+    part = image.crop(
+        (round(left * w), round(top * h), round((1 - right) * w), round((1 - bottom) * h))
+    )
+    return part.resize(
+        (round(part.width * 0.8), round(part.height * 0.8)), Image.Resampling.LANCZOS
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "sides"),
+    [
+        ("chelsea.png", (0.03, 0.03, 0.03, 0.03)),
+        ("coffee.png", (0.05, 0.02, 0.01, 0.04)),
+        ("astronaut.png", (0.04, 0.04, 0.04, 0.04)),
+        ("rocket.jpg", (0.02, 0.05, 0.04, 0.01)),
+    ],
+)
+def test_a_cropped_rescaled_recompressed_copy_is_merged(
+    tmp_path: Path, name: str, sides: tuple[float, float, float, float]
+) -> None:
+    photo = Image.open(SHARED / name).convert("RGB")
+    original = analysed(tmp_path, (SHARED / name).read_bytes())
+    copy = analysed(tmp_path, encoded(rescaled_crop(photo, sides), "JPEG", quality=80))
+    distance = hamming(original.phash, copy.phash)
+    assert distance <= WIDE_THRESHOLD
+    assert group_images([original, copy], DEFAULT_PHASH_THRESHOLD)[copy.sha256] == original.sha256
+    if (
+        distance > DEFAULT_PHASH_THRESHOLD
+    ):  # beyond the plain phash band: only the wide one finds it
+        assert group_images([original, copy], DEFAULT_PHASH_THRESHOLD, wide=False) == {
+            original.sha256: original.sha256,
+            copy.sha256: copy.sha256,
+        }
+
+
+def test_the_wide_band_finds_crops_phash_alone_misses(tmp_path: Path) -> None:
+    """At least one of the planted crops lies beyond the plain threshold (else the band is moot)."""
+    distances = []
+    for name in PHOTOS:
+        photo = Image.open(SHARED / name).convert("RGB")
+        for share in (0.02, 0.04, 0.05):
+            copy = encoded(rescaled_crop(photo, (share,) * 4), "JPEG", quality=80)
+            distances.append(hamming(phash_of(photo), phash_of(Image.open(io.BytesIO(copy)))))
+    assert max(distances) > DEFAULT_PHASH_THRESHOLD
+
+
+def test_different_photos_with_close_phash_are_not_merged(tmp_path: Path) -> None:
+    """Halves of different real photos whose phashes fall inside the wide band."""
+    pieces = []
+    for name in ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg"):
+        rgb = Image.open(SHARED / name).convert("RGB")
+        w, h = rgb.size
+        for box in ((0, 0, w // 2, h), (w // 2, 0, w, h), (0, 0, w, h // 2), (0, h // 2, w, h)):
+            pieces.append(analysed(tmp_path, encoded(rgb.crop(box), "PNG")))
+    close = [
+        (a, b)
+        for a, b in combinations(pieces, 2)
+        if DEFAULT_PHASH_THRESHOLD < hamming(a.phash, b.phash) <= WIDE_THRESHOLD
+    ]
+    assert close  # the band holds different pictures: the confirmation must tell them apart
+    mapping = group_images(pieces, DEFAULT_PHASH_THRESHOLD)
+    assert all(mapping[p.sha256] == p.sha256 for p in pieces)
+
+
+def test_grey_is_stored_by_analysis_and_survives_the_manifest(tmp_path: Path) -> None:
+    data = (SHARED / "coffee.png").read_bytes()
+    image = analysed(tmp_path, data)
+    assert len(image.grey) == 32 * 32
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        manifest.add_original(image.sha256, "originals/x.png", len(data))
+        manifest.record_analysis(Analysis(info=image, thumbnails=()))
+        (stored,) = manifest.analyzed_images()
+        assert manifest.greys([image.sha256, "0" * 64]) == {image.sha256: image.grey}
+    assert stored.grey == b""  # greys are looked up for wide-band candidates only
+
+
+def test_aligned_similarity_finds_the_crop_inside_the_original() -> None:
+    photo = Image.open(SHARED / "chelsea.png").convert("RGB")
+    crop = rescaled_crop(photo, (0.05, 0.0, 0.0, 0.05))
+    assert aligned_similarity(grey_of(photo), grey_of(crop)) >= ALIGNED_MIN
+    other = Image.open(SHARED / "coffee.png").convert("RGB")
+    assert aligned_similarity(grey_of(photo), grey_of(other)) < ALIGNED_MIN
+
+
+def test_regrouping_a_manifest_merges_a_cropped_copy_through_the_stored_greys(
+    tmp_path: Path,
+) -> None:
+    photo = Image.open(SHARED / "coffee.png").convert("RGB")
+    bodies = [
+        (SHARED / "coffee.png").read_bytes(),
+        encoded(rescaled_crop(photo, (0.05, 0.02, 0.01, 0.04)), "JPEG", quality=80),
+        (SHARED / "rocket.jpg").read_bytes(),
+    ]
+    images = [analysed(tmp_path, body) for body in bodies]
+    assert hamming(images[0].phash, images[1].phash) > DEFAULT_PHASH_THRESHOLD
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        for image, body in zip(images, bodies, strict=True):
+            manifest.add_original(image.sha256, f"originals/{image.sha256}", len(body))
+            manifest.record_analysis(Analysis(info=image, thumbnails=()))
+        group_and_count(manifest, Settings())
+        assert manifest.group_count() == (1, 2)

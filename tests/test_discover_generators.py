@@ -477,12 +477,13 @@ def test_every_default_attribute_is_documented_and_unknown_contexts_are_not() ->
 # ---------------------------------------------------------------- through fetch and rewrite
 
 
-def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
+def test_fetch_and_rewrite_localize_shortcode_images_and_media_links(
     tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
 ) -> None:
     image, paper = "http://img.example.test/fig.jpg", "http://img.example.test/paper.pdf"
     proxy_env.add(image, jpeg_bytes)
-    proxy_env.add(paper, b"%PDF-1.4 not an image")
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    proxy_env.add(paper, pdf)
     post = tmp_path / "posts" / "p.md"
     post.parent.mkdir()
     text = f'{{{{< figure\n  caption="c"\n  src="{image}" >}}}}\n\n[the paper]({paper})\n'
@@ -490,13 +491,16 @@ def test_fetch_and_rewrite_localize_shortcode_images_and_leave_media_links(
     cache = str(tmp_path / "cache")
     fetched = CliRunner().invoke(main, ["fetch", str(post), "--cache", cache, "--json"])
     assert fetched.exit_code == 0, fetched.stderr
-    assert proxy_env.requests_for(paper) == []
+    assert len(proxy_env.requests_for(paper)) == 1  # a document: stored as a plain asset
     rewritten = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--json"])
     assert rewritten.exit_code == 0, rewritten.stderr
     after = post.read_text()
-    assert image not in after and f"[the paper]({paper})" in after
+    assert image not in after and paper not in after
     local = after.split('src="', 1)[1].split('"', 1)[0]
     assert (post.parent / local).resolve().read_bytes() == jpeg_bytes
+    local_paper = after.split("[the paper](", 1)[1].split(")", 1)[0]
+    assert local_paper.endswith(".pdf")
+    assert (post.parent / local_paper).resolve().read_bytes() == pdf
     undone = CliRunner().invoke(main, ["rewrite", str(post), "--cache", cache, "--undo"])
     assert undone.exit_code == 0 and post.read_text() == text
 
@@ -613,3 +617,115 @@ def test_changing_a_discover_table_makes_fetch_read_posts_again() -> None:
     ]
     for discover in changed:
         assert scan_fingerprint(Settings(discover=discover)) != base
+
+
+def test_jsx_string_values_and_expressions() -> None:
+    text = (
+        "<img src={require('./a.png')} />\n\n"
+        '<Image src={require("../c.jpg").default} alt="x" />\n\n'
+        '<img src={"/b.png"} />\n\n'
+        "<img src={cover} />\n"
+    )
+    assert found(text, "post.mdx") == [
+        ("img@src", "./a.png"),
+        ("component:Image@src", "../c.jpg"),
+        ("img@src", "/b.png"),
+    ]
+
+
+def test_obsidian_embeds_and_mdx_imports() -> None:
+    text = (
+        "import cover from './cover.png'\n"
+        "import Chart from '../components/Chart'\n\n"
+        "See ![[photo one.png|300]], ![[Some Note]] and ![[clip.mp4]].\n\n"
+        "`![[code.png]]`\n"
+    )
+    result = scan(text, "post.mdx")
+    assert [(r.context, r.raw, r.media) for r in result.references] == [
+        ("mdx-import", "./cover.png", "image"),
+        ("embed", "photo one.png", "image"),
+        ("embed", "clip.mp4", "video"),
+    ]
+    assert [r.context for r in scan(text, "post.md").references] == ["embed", "embed"]
+
+
+def test_image_size_suffix_link_tag_after_baseurl_zoom_and_iframe() -> None:
+    text = (
+        '![a](x.png =300x200) ![b](y.png =50%x) ![c](z.png =100x "t") [no](w.png =x=y)\n\n'
+        "![d]({{ site.baseurl }}{% link assets/l.png %})\n\n"
+        '<iframe src="https://a.example/doc.pdf"></iframe>'
+        '<iframe src="https://www.youtube.com/embed/x"></iframe>\n'
+        '<img src="s.jpg" data-zoom-src="big.jpg">\n'
+    )
+    assert found(text) == [
+        ("markdown", "x.png"),
+        ("markdown", "y.png"),
+        ("markdown", "z.png"),
+        ("markdown", "assets/l.png"),
+        ("iframe@src", "https://a.example/doc.pdf"),
+        ("img@src", "s.jpg"),
+        ("img@data-zoom-src", "big.jpg"),
+    ]
+
+
+def test_easy_gallery_thumb_suffix_is_not_a_reference() -> None:
+    text = (
+        '{{< figure link="/img/x.jpg" thumb="-thumb" >}}\n'
+        '{{< figure src="/img/y.jpg" thumb="/img/y-small.jpg" >}}\n'
+    )
+    assert found(text) == [
+        ("shortcode:figure@link", "/img/x.jpg"),
+        ("shortcode:figure@src", "/img/y.jpg"),
+        ("shortcode:figure@thumb", "/img/y-small.jpg"),
+    ]
+
+
+def test_amp_elements_and_zhihu_watermark_source() -> None:
+    text = (
+        '<amp-img src="https://a.example/a.jpg" srcset="https://a.example/a2.jpg 2x"></amp-img>'
+        '<amp-video src="https://a.example/v.mp4" poster="https://a.example/p.jpg"></amp-video>'
+        '<img src="https://pic1.zhimg.com/v2-a_b.jpg" '
+        'data-default-watermark-src="https://pic1.zhimg.com/v2-w_b.jpg">'
+    )
+    result = scan(text)
+    assert [(r.context, r.media) for r in result.references] == [
+        ("amp-img@src", "image"),
+        ("amp-img@srcset", "image"),
+        ("amp-video@src", "video"),
+        ("amp-video@poster", "image"),
+        ("img@src", "image"),
+        ("img@data-default-watermark-src", "image"),
+    ]
+
+
+def test_real_include_and_shortcode_variants() -> None:
+    # Spellings from public posts: an include flag that is no URL, a Hugo image by path.
+    text = (
+        "{% include image.html file='trading-system/Snapshot-Path.PNG' url='yes' %}\n\n"
+        '{% include image.html img="/assets/sim.png" title="Gazebo" %}\n\n'
+        '{% include image.html\n   url="/assets/image/env.png"\n   id="fig1"\n%}\n\n'
+        '{{% image path="/img/XamarinHyperV/WindowsFeaturesHyperV" alt="Enable" %}}\n\n'
+        '{% image "./src/images/matdump-1.png", "Skärmdump" %}\n'
+    )
+    assert found(text) == [
+        ("include:image.html@file", "trading-system/Snapshot-Path.PNG"),
+        ("include:image.html@img", "/assets/sim.png"),
+        ("include:image.html@url", "/assets/image/env.png"),
+        ("shortcode:image@path", "/img/XamarinHyperV/WindowsFeaturesHyperV"),
+        ("tag:image@0", "./src/images/matdump-1.png"),
+    ]
+
+
+def test_a_known_tag_takes_only_its_own_positional_arguments() -> None:
+    # `{% img URL title %}`: the title may look like a file name; an unknown tag's may not.
+    text = (
+        "{% img https://farm8.example/z.jpg pcbus_structure.png %}\n\n"
+        '{% Img src="image/T4.jpg", alt="Google", width="800" %}\n\n'
+        "{% lightbox /img/a.png caption.png %}\n"
+    )
+    assert found(text) == [
+        ("tag:img@first-url", "https://farm8.example/z.jpg"),
+        ("tag:img@src", "image/T4.jpg"),
+        ("tag:lightbox@*", "/img/a.png"),
+        ("tag:lightbox@*", "caption.png"),
+    ]

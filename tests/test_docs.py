@@ -73,7 +73,8 @@ def test_every_command_line_in_the_docs_is_a_real_command_with_real_flags(doc: s
 def test_every_file_the_docs_link_or_run_exists(doc: str) -> None:
     folder = (REPO / doc).parent
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", _prose(DOCS[doc]))
-    missing = [link for link in links if not (folder / link).exists()]
+    files = [link for link in links if not re.match(r"[a-z][a-z0-9+.-]*:|//", link)]  # not URLs
+    missing = [link for link in files if not (folder / link).exists()]
     scripts = re.findall(r"(?<![\w/])((?:bench|scripts|examples)/[\w./-]+\.(?:py|sh))", DOCS[doc])
     missing += [script for script in scripts if not (REPO / script).is_file()]
     assert not missing, f"{doc}: names files that do not exist: {missing}"

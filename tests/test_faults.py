@@ -99,6 +99,19 @@ def test_fetch_records_malformed_urls_as_bad_url_naming_post_and_line(
     assert [r.url for r in proxy_env.requests] == [GOOD]  # nothing malformed was sent
 
 
+def test_a_url_the_fetch_guard_refuses_as_bad_names_the_post_too(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    post = _html_post(tmp_path / "posts", "a.html", "http://a..example/x.jpg")
+    result = _invoke("fetch", str(post), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{post}:1: http://a..example/x.jpg: 'a..example' is not a host name; "
+        "fix the URL in the post"
+    ]
+    assert proxy_env.requests == []
+
+
 def test_rewrite_report_and_check_leave_malformed_urls_remote(
     bad_url_post: Path, tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
 ) -> None:
@@ -257,6 +270,7 @@ def test_config_ranges_are_the_ranges_the_flags_accept() -> None:
         "connect_timeout": "fetch.connect_timeout",
         "read_timeout": "fetch.read_timeout",
         "max_bytes": "fetch.max_bytes",
+        "max_time": "fetch.max_time",
         "max_pixels": "images.max_pixels",
     }
     commands = {**main.commands}
@@ -546,11 +560,15 @@ def _as_other_user(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_cache_folder_without_write_permission(fetched: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("file_mode", [0o444, 0o666], ids=["files read-only", "files writable"])
+def test_a_cache_folder_without_write_permission(
+    fetched: tuple[Path, Path], file_mode: int
+) -> None:
+    """Whether or not manifest.sqlite itself may be written: SQLite needs the folder too."""
     post, cache = fetched
     for path in [cache, *cache.rglob("*")]:
         os.chown(path, 1000, 1000)
-        path.chmod(0o555 if path.is_dir() else 0o444)
+        path.chmod(0o555 if path.is_dir() else file_mode)
     refused = _as_other_user("rewrite", str(post), "--cache", str(cache))
     assert refused.returncode == 3, refused.stderr
     assert refused.stderr == (

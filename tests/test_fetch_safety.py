@@ -510,4 +510,4 @@ def test_a_max_time_that_is_not_a_positive_number_is_a_usage_error(
     (posts / "mediatool.toml").write_text(f"[fetch]\nmax_time = {value}\n")
     result = _cli("fetch", str(posts), "--cache", str(tmp_path / "cache"))
     assert result.exit_code == 2
-    assert "fetch.max_time must be a positive number" in result.stderr
+    assert "fetch.max_time must be a number of 0.1 or more" in result.stderr

@@ -30,7 +30,9 @@ def _local_path(ref: Reference) -> str | None:
     if ref.kind is not RefKind.REMOTE:
         return None
     digest = hashlib.sha256(ref.source_url.encode()).hexdigest()
-    return f"../cache/originals/{digest[:2]}/{digest[2:4]}/{digest}.jpg"
+    # Hexo's {% img %} takes only a rooted URL (rewrite refuses a relative one): a site's media URL
+    folder = "/media" if ref.context.startswith("tag:img@") else "../cache"
+    return f"{folder}/originals/{digest[:2]}/{digest[2:4]}/{digest}.jpg"
 
 
 def _size(ref: Reference) -> tuple[int, int]:

@@ -124,7 +124,6 @@ def test_harness_matches_what_discover_already_finds() -> None:
     assert all(got.line == exp.line for exp, got in score.matches if id(exp) in plain)
 
 
-@pytest.mark.xfail(strict=True, reason="generator syntax lands with the syntax branch")
 def test_scan_meets_the_issue_targets_on_the_corpus() -> None:
     bench = load_bench()
     figures = bench.headline(bench.score_corpus(CORPUS))

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from mediatool.config import ImageSettings
-from mediatool.dedup import hamming, phash_of
+from mediatool.dedup import aligned_similarity, grey_of, hamming, phash_of
 from mediatool.errors import ImageError
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
@@ -292,3 +292,20 @@ def test_analyze_runs_in_a_process_pool(tmp_path: Path) -> None:
         failure = pool.submit(analyze, bad, SETTINGS).exception()
     assert isinstance(result, Analysis) and result.info.width == 600
     assert isinstance(failure, ImageError) and failure.reason in ("corrupt_image", "not_an_image")
+
+
+def test_the_grey_image_for_crop_confirmation_comes_from_the_reduced_decode(
+    tmp_path: Path,
+) -> None:
+    """A large JPEG decoded at 1/4 by draft gives the grey image of its full decode."""
+    big = Image.open(SHARED / "rocket.jpg").convert("RGB").resize((2560, 1708))
+    job = store(tmp_path, encoded(big, "JPEG", quality=90))
+    image = analyze(job, SETTINGS).info
+    full = grey_of(Image.open(job.path).convert("RGB"))
+    assert draft_scale(2560, 1708, 640, 427) == 4
+    assert len(image.grey) == 32 * 32
+    difference = np.abs(
+        np.frombuffer(image.grey, np.uint8).astype(int) - np.frombuffer(full, np.uint8)
+    )
+    assert difference.mean() < 2.0
+    assert aligned_similarity(image.grey, full) > 0.99

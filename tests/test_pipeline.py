@@ -24,12 +24,10 @@ from mediatool.errors import PostError
 from mediatool.files import TEMP_PREFIX, TEMP_SUFFIX
 from mediatool.manifest import Manifest
 from mediatool.models import PostScan
-from mediatool.pipeline.analyzing import Analyses
+from mediatool.pipeline.analyzing import INLINE_UP_TO, Analyses
 from mediatool.pipeline.common import PARALLEL_FROM, read_posts
 from mediatool.store import Store, sha256_of_file
 from mediatool.testing.origin import OriginServer
-
-SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 
 
 def _photo(width: int, quality: int = 85) -> bytes:
@@ -286,7 +284,7 @@ def test_analyses_keep_at_most_four_jobs_per_worker_in_the_pool(tmp_path: Path) 
     store = Store(tmp_path / "cache")
     store.prepare()
     with Manifest.open(store.manifest_path) as manifest:
-        for number in range(20):
+        for number in range(INLINE_UP_TO + 20):
             body = _photo(64 + number)
             temp = store.temp_dir / f"{number}.part"
             temp.write_bytes(body)
@@ -298,7 +296,36 @@ def test_analyses_keep_at_most_four_jobs_per_worker_in_the_pool(tmp_path: Path) 
             analyses = Analyses(pool, manifest, store, Settings(workers=1), problems.append)
             for sha, _ in manifest.unanalyzed_images():
                 analyses.add(sha)
-            assert pool.submitted == 4  # the other 16 wait as sha256 strings
-            assert analyses.collect(block=True) == 20
+            assert pool.submitted == 4  # the first were analyzed here, 16 wait as sha256 strings
+            assert analyses.collect(block=True) == INLINE_UP_TO + 20
             assert pool.submitted == 20
         assert manifest.unanalyzed_images() == [] and problems == []
+
+
+def test_a_small_run_is_analyzed_without_starting_the_pool(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    bodies = [_photo(64 + number) for number in range(INLINE_UP_TO)]
+    bodies[-1] = b"\xff\xd8 not a jpeg"
+    with Manifest.open(store.manifest_path) as manifest:
+        shas = [_add_original(store, manifest, body) for body in bodies]
+        context = multiprocessing.get_context("forkserver")
+        with _CountingPool(max_workers=1, mp_context=context) as pool:
+            problems: list[str] = []
+            analyses = Analyses(pool, manifest, store, Settings(workers=1), problems.append)
+            for sha in shas:
+                analyses.add(sha)
+            assert analyses.collect(block=True) == INLINE_UP_TO - 1
+            assert pool.submitted == 0
+            assert manifest.unanalyzed_images() == []  # the broken one recorded as an error
+            analyses.add(_add_original(store, manifest, _photo(300)))
+            assert pool.submitted == 1  # past the first few, the pool takes over
+            assert analyses.collect(block=True) == 1
+
+
+def _add_original(store: Store, manifest: Manifest, body: bytes) -> str:
+    sha = hashlib.sha256(body).hexdigest()
+    temp = store.temp_dir / f"{sha}.part"
+    temp.write_bytes(body)
+    assert manifest.add_original(sha, store.keep(temp, sha, "jpeg"), len(body))
+    return sha

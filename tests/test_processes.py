@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mediatool.pipeline.analyzing import INLINE_UP_TO
 from mediatool.processes import process_alive
 from mediatool.testing.origin import OriginServer
 
 MARKER = "MEDIATOOL_TEST_RUN"
-QUICK_IMAGES = 24
+QUICK_IMAGES = INLINE_UP_TO + 24  # the first INLINE_UP_TO are analysed without the pool
 SAVED = "progress so far is saved; run the same command again to continue"
 DEADLINE = 60.0  # seconds to wait for a state that should come in well under one
 

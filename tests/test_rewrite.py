@@ -410,3 +410,19 @@ def test_diff_marks_a_missing_final_newline_and_splits_on_newline_only() -> None
 
 def test_diff_of_identical_texts_is_empty() -> None:
     assert unified_diff("p.md", "same\r\n", "same\r\n") == ""
+
+
+@pytest.mark.parametrize(
+    ("new_text", "ok"),
+    [
+        ("../cache/originals/ab/cd/x.jpg", False),  # Hexo would read it as a class name
+        ("/media/originals/ab/cd/x.jpg", True),
+        ("https://media.example/originals/ab/cd/x.jpg", True),
+    ],
+)
+def test_hexo_img_tag_takes_only_a_rooted_url(new_text: str, ok: bool) -> None:
+    text = "{% img left https://e.example/a.jpg 300 200 %}"
+    ref = _ref(text, "https://e.example/a.jpg", "tag:img@first-url")
+    problem = replacement_problem(text, ref, new_text)
+    assert (problem is None) == ok, problem
+    assert ok or "--base-url" in str(problem)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediatool.config import ImageSettings
+from mediatool.config import ImageSettings, load_settings
 from mediatool.errors import UsageError
 from mediatool.models import DeclaredSize
 from mediatool.thumbs import make_thumbnails, thumb_format, thumb_relpath, thumbnail_sizes
@@ -125,3 +126,37 @@ def test_alpha_survives_in_webp_and_turns_jpeg_into_png(tmp_path: Path) -> None:
     assert png.relpath.endswith(".png")
     (jpg,) = make_thumbnails(image.convert("RGB"), SHA, [(100, 100)], tmp_path, jpeg_settings)
     assert Image.open(tmp_path / jpg.relpath).format == "JPEG"
+
+
+PHOTOS = Path(__file__).parent / "data" / "images"
+
+
+def test_thumb_method_trades_encoding_effort_for_smaller_files(tmp_path: Path) -> None:
+    photo = Image.open(PHOTOS / "astronaut.png").convert("RGB")
+    sizes = []
+    for method in (0, 6):
+        settings = ImageSettings(thumb_method=method)
+        (thumb,) = make_thumbnails(photo, SHA, [(320, 320)], tmp_path / str(method), settings)
+        sizes.append((tmp_path / str(method) / thumb.relpath).stat().st_size)
+    assert sizes[1] < sizes[0]
+
+
+def test_a_smaller_thumbnail_made_from_a_larger_one_matches_one_made_from_the_original(
+    tmp_path: Path,
+) -> None:
+    photo = Image.open(PHOTOS / "chelsea.png").convert("RGB")
+    settings = ImageSettings(thumb_format="png")
+    made = make_thumbnails(photo, SHA, [(100, 66), (300, 198)], tmp_path, settings)
+    assert [(t.width, t.height) for t in made] == [(100, 66), (300, 198)]
+    chained = np.asarray(Image.open(tmp_path / made[0].relpath), dtype=np.int16)
+    direct = np.asarray(photo.resize((100, 66), Image.Resampling.LANCZOS), dtype=np.int16)
+    assert np.abs(chained - direct).mean() < 1.5
+
+
+def test_thumb_method_outside_0_to_6_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text("[images]\nthumb_method = 7\n")
+    with pytest.raises(UsageError, match=r"images\.thumb_method"):
+        load_settings(config)
+    config.write_text("[images]\nthumb_method = 6\n")
+    assert load_settings(config).images.thumb_method == 6

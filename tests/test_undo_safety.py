@@ -178,6 +178,8 @@ def test_undo_restores_every_post_however_often_rewrite_was_killed(archive: Arch
 
 def test_a_run_killed_after_recording_then_run_again_is_undone_exactly(archive: Archive) -> None:
     assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records committed, nothing written
+    dry = _cli("rewrite", str(archive.posts), "--cache", str(archive.cache), "--undo", "--dry-run")
+    assert (dry.exit_code, dry.stderr) == (0, "") and "+++" not in dry.stdout
     straight_after = _undo(archive.posts, archive.cache)
     assert (straight_after.exit_code, straight_after.stderr) == (0, "")
     assert json.loads(straight_after.stdout)["posts_restored"] == 0
@@ -191,6 +193,18 @@ def test_a_run_killed_after_recording_then_run_again_is_undone_exactly(archive: 
     undone = _undo(archive.posts, archive.cache)
     assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
     assert archive.contents() == archive.originals
+
+
+def test_records_a_killed_run_never_wrote_are_no_failure_after_hand_edits(
+    archive: Archive,
+) -> None:
+    assert _killed_run(archive, "write:1") == -signal.SIGKILL  # records committed, nothing written
+    lead = b"Written by hand.\n"
+    for post in _files(archive.posts):
+        post.write_bytes(lead + post.read_bytes())
+    undone = _undo(archive.posts, archive.cache)
+    assert (undone.exit_code, undone.stderr) == (0, ""), undone.stderr
+    assert archive.contents() == {name: lead + data for name, data in archive.originals.items()}
 
 
 def test_undo_finds_the_posts_of_an_archive_moved_with_its_cache(

@@ -46,8 +46,9 @@ Where references are found
   file (`[![alt](img)](link)` too), and reference images `![alt][id]`, `![id][]`, `![id]`.
   Reference rule: a `[id]: url` definition is reported ONCE, as "markdown-ref" with the span
   of its URL, if at least one image uses it, or a link uses it and the url names an image or
-  media file (the first definition of a label wins, as in CommonMark). In .mdx posts Markdown
-  inside JSX blocks counts, and indentation is never code. Markdown destinations have
+  media file (the first definition of a label wins, as in CommonMark). Obsidian embeds
+  `![[file.png|300]]` naming a file. In .mdx posts Markdown inside JSX blocks counts,
+  indentation is never code, and `import x from "./x.png"` lines count. Markdown destinations have
   backslash escapes and `;`-terminated character references decoded in `source_url`
   (CommonMark).
 
@@ -93,7 +94,13 @@ from mediatool.config import POST_SUFFIXES, DiscoverSettings
 from mediatool.discover._frontmatter import read_front_matter
 from mediatool.discover._html import scan_html
 from mediatool.discover._liquid import find_liquid_tags, find_template_paths
-from mediatool.discover._markdown import find_markdown, inline_code, markdown_layout
+from mediatool.discover._markdown import (
+    find_embeds,
+    find_markdown,
+    find_mdx_imports,
+    inline_code,
+    markdown_layout,
+)
 from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
 from mediatool.discover._text import Found, blank, build_references, decode_post, region_test
 from mediatool.discover._wordpress import find_wordpress_shortcodes
@@ -104,7 +111,7 @@ from mediatool.models import PostScan
 __all__ = ["discover_signature", "find_posts", "read_post", "scan_text"]
 
 # Raise when discover finds something new in posts it read before, so `fetch` reads them again.
-RULES_REVISION = 2
+RULES_REVISION = 3
 
 _HTML_SUFFIXES = (".html", ".htm")
 
@@ -246,6 +253,9 @@ def scan_text(
         body = blank(body, code)
         html = scan_html(body, tables)
         markdown = find_markdown(body, layout, html.regions)
+        markdown += find_embeds(body, layout, html.regions)
+        if suffix == ".mdx":
+            markdown += find_mdx_imports(body)
         kept = _shown(generated.found, [*code, *html.comments])
         found = front.found + kept + html.found + markdown
     found += find_template_paths(body, found)

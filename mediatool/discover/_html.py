@@ -46,7 +46,10 @@ _CSS_URL = re.compile(
 _LENGTH = re.compile(r"\s*(\d+)(?:\.\d*)?\s*(?:px)?\s*", re.IGNORECASE)
 _PAIR = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
 
-_JSX_STRING = re.compile(r"\{\s*([\"'`])(.*)\1\s*\}", re.DOTALL)
+# A JSX attribute value that is a string: `{"x.png"}`, `{require('./x.png')}` (.default too).
+_JSX_STRING = re.compile(
+    r"""\{\s*(?:require\(\s*)?(["'`])([^"'`]*)\1\s*(?:\)(?:\.default)?\s*)?\}"""
+)
 _REGION_ELEMENTS = ("pre", "code", "script", "style", "textarea")
 _MEDIA_PARENTS = ("video", "audio", "picture")
 
@@ -219,17 +222,23 @@ def _component_references(tag: Tag, tables: Tables, taken: set[int]) -> list[Fou
 
 
 def _component_value(attribute: Attribute) -> tuple[int, int]:
-    """The URL span of a component attribute: the value, or the string in `{"..."}` (JSX)."""
+    """The URL span of a component attribute (see `_url_span`)."""
     assert attribute.value is not None
-    value, base = attribute.value, attribute.value_start
-    jsx = _JSX_STRING.fullmatch(value)
+    start, end = _url_span(attribute.value)
+    return attribute.value_start + start, attribute.value_start + end
+
+
+def _url_span(value: str) -> tuple[int, int]:
+    """The URL in an attribute value: the value without white space around it, the string of
+    a JSX value (`{"x.png"}`, `{require("./x.png")}`), the path inside a template
+    (`template_span`); an empty span for any other `{...}` expression."""
+    jsx = _JSX_STRING.fullmatch(value.strip())
     if jsx is not None:
-        start, end = jsx.start(2), jsx.end(2)
-    elif value.startswith("{"):
-        return base, base  # an expression, not a string
-    else:
-        start, end = template_span(value, *_trimmed(value, 0, len(value)))
-    return base + start, base + end
+        offset = value.index("{")
+        return offset + jsx.start(2), offset + jsx.end(2)
+    if value.lstrip().startswith("{") and not value.lstrip().startswith(("{{", "{%")):
+        return 0, 0  # an expression, not a string
+    return template_span(value, *_trimmed(value, 0, len(value)))
 
 
 def attribute_text(attribute: Attribute, start: int, end: int) -> str:
@@ -248,7 +257,7 @@ def _attribute_urls(rule: AttributeRule, attribute: Attribute) -> list[tuple[int
     elif rule.kind == "style":
         spans = css_url_spans(value)
     else:
-        spans = [template_span(value, *_trimmed(value, 0, len(value)))]
+        spans = [_url_span(value)]
     return [(base + start, base + end) for start, end in spans if end > start]
 
 

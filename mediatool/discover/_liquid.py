@@ -83,10 +83,15 @@ def _include_references(tokens: list[Token]) -> list[Found]:
         if token.key is None or not token.quoted:
             continue
         image = token.key in INCLUDE_PARAMETERS or names_media(token.source)
-        link = token.key in INCLUDE_LINK_PARAMETERS and image_include
+        link = token.key in INCLUDE_LINK_PARAMETERS and image_include and _path_like(token.source)
         if (image or link) and token.source.strip():
             found.append(found_for(include_context(file, token.key), token))
     return found
+
+
+def _path_like(value: str) -> bool:
+    """An URL or a file path rather than a word (`url='yes'` is a flag)."""
+    return "/" in value or "." in value
 
 
 # ---------------------------------------------------------------- template prefixes in URLs
@@ -139,4 +144,7 @@ def template_span(text: str, start: int, end: int) -> tuple[int, int]:
     prefix = _PREFIX.match(value)
     if prefix is not None and "{" not in value[prefix.end() :]:
         return start + prefix.end(), end
+    linked = _URL_TAG.fullmatch(value, prefix.end()) if prefix is not None else None
+    if linked is not None:  # `{{ site.baseurl }}{% link assets/x.png %}`
+        return start + linked.start("path"), start + linked.end("path")
     return start, start

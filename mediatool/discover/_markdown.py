@@ -17,7 +17,7 @@ from mediatool.discover._text import (
     region_test,
     unescape_markdown,
 )
-from mediatool.discover.table import MARKDOWN, MARKDOWN_LINK, MARKDOWN_REF
+from mediatool.discover.table import EMBED, MARKDOWN, MARKDOWN_LINK, MARKDOWN_REF, MDX_IMPORT
 
 # Block structure only: inline parsing (2.6x the time) is never looked at, images are found below.
 _PARSER = MarkdownIt("commonmark").enable("table").disable("inline")
@@ -37,6 +37,14 @@ _DEFINITION = re.compile(
     r"(?:<([^<>\r\n]*)>|([^\s<]\S*))"
 )
 _INLINE_BLOCKS = ("paragraph_open", "heading_open", "table_open")
+# `![](x.png =300x200)`: the size of markdown-it-imsize, Typora and Gitea, before any title.
+_IMAGE_SIZE = re.compile(r"=\d*%?x?\d*%?(?=[\s)])")
+# Obsidian / Quartz embeds: `![[photo.png]]`, `![[photo.png|300]]`.
+_EMBED = re.compile(r"!\[\[([^\[\]|#\r\n]+)(?:[|#][^\[\]\r\n]*)?\]\]")
+# MDX: `import cover from './cover.png'` at the start of a line.
+_MDX_IMPORT = re.compile(
+    r"""^import[ \t]+[\w$][\w$]*[ \t]+from[ \t]+(["'])([^"'\r\n]+)\1""", re.MULTILINE
+)
 _SPACE = " \t\r\n"
 
 
@@ -155,6 +163,32 @@ def find_markdown(text: str, layout: Layout, regions: Sequence[tuple[int, int]])
     return found
 
 
+def find_embeds(text: str, layout: Layout, regions: Sequence[tuple[int, int]]) -> list[Found]:
+    """Obsidian/Quartz `![[file.png]]` embeds naming an image or media file (notes are not)."""
+    inside = region_test(regions)
+    found = []
+    for start, end in layout.chunks:
+        for match in _EMBED.finditer(text, start, end):
+            source = match.group(1).strip()
+            if inside(match.start()) or not names_media(source):
+                continue
+            value_start = match.start(1) + len(match.group(1)) - len(match.group(1).lstrip())
+            media = media_by_extension(source) or "image"
+            found.append(Found(EMBED, value_start, value_start + len(source), source, media=media))
+    return found
+
+
+def find_mdx_imports(text: str) -> list[Found]:
+    """MDX `import name from "./file.png"` lines naming an image or media file."""
+    found = []
+    for match in _MDX_IMPORT.finditer(text):
+        source = match.group(2)
+        if names_media(source):
+            media = media_by_extension(source) or "image"
+            found.append(Found(MDX_IMPORT, *match.span(2), source, media=media))
+    return found
+
+
 def _inline_reference(text: str, bracket: _Bracket) -> list[Found]:
     """An image's destination; a link's when it names an image or media file."""
     assert bracket.destination is not None
@@ -228,6 +262,9 @@ def _inline_destination(text: str, paren: int, limit: int) -> tuple[int, int] | 
         end = _bare_destination_end(text, position, limit)
         destination, position = (position, end), end
     position = _skip_space(text, position, limit)
+    size = _IMAGE_SIZE.match(text, position, limit)
+    if size is not None and position > destination[1]:
+        position = _skip_space(text, size.end(), limit)
     if position < limit and text[position] in "\"'(" and position > destination[1]:
         title_end = _title_end(text, position, limit)
         if title_end is None:

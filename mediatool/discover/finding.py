@@ -21,6 +21,7 @@ from mediatool.discover.table import (
     DEFAULT_COMPONENTS,
     DEFAULT_SHORTCODES,
     DEFAULT_TAGS,
+    EMBED,
     FRONTMATTER,
     INCLUDE_IMAGE_WORDS,
     INCLUDE_LINK_PARAMETERS,
@@ -28,6 +29,7 @@ from mediatool.discover.table import (
     MARKDOWN,
     MARKDOWN_LINK,
     MARKDOWN_REF,
+    MDX_IMPORT,
     MEDIA,
     META,
     META_IMAGE_NAMES,
@@ -107,6 +109,8 @@ def _markdown_rules() -> list[Rule]:
             "the `[id]: url` definition of a reference image (`![alt][id]`), or of a reference "
             "link (`[text][id]`) when the url names an image or media file; once",
         ),
+        Rule(EMBED, "Obsidian/Quartz `![[file.png]]` and `![[file.png|300]]` (not notes)"),
+        Rule(MDX_IMPORT, "`import cover from './cover.png'` in .mdx posts"),
     ]
 
 
@@ -115,7 +119,8 @@ def _hugo_rules() -> list[Rule]:
         Rule(
             "shortcode:<name>@<parameter>",
             "any shortcode, `{{< name ... >}}` or `{{% name ... %}}` (`{{< figure src=... >}}`):"
-            f" {_parameter_words(DEFAULT_SHORTCODES['*'])} (media by extension)",
+            f" {_parameter_words(DEFAULT_SHORTCODES['*'])} (media by extension; `*?`, every"
+            " positional argument naming a file, only for shortcodes not listed below)",
         ),
         *_parameter_rules(DEFAULT_SHORTCODES, shortcode_context, "`{{{{< {} ... >}}}}`"),
     ]
@@ -134,8 +139,8 @@ def _liquid_rules() -> list[Rule]:
             f'`{{% include file key="value" %}}` (quoted values only): '
             f"{_parameter_words(INCLUDE_PARAMETERS)}; "
             f"{_parameter_words(INCLUDE_LINK_PARAMETERS)} when the include's name holds "
-            f"{_parameter_words(INCLUDE_IMAGE_WORDS)}; any other when it names an image or "
-            "media file",
+            f"{_parameter_words(INCLUDE_IMAGE_WORDS)} and the value is a path (holds / or .); "
+            "any other when it names an image or media file",
         ),
         Rule(
             TEMPLATE_PATH,

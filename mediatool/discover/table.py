@@ -58,14 +58,16 @@ def _attributes(
 # Lazy loaders: lazysizes/lozad (data-src, data-srcset, data-bg), jQuery lazyload (data-original),
 # WordPress plugins (data-lazy-src, data-lazy-srcset), Jetpack carousel (data-orig-file,
 # data-medium-file, data-large-file), Jianshu (data-original-src), echo.js (data-echo),
-# Zhihu (data-actualsrc), WeChat (data-croporisrc, data-backsrc), Baidu (_src), Taobao
-# (data-ks-lazyload), and others (data-url, data-lazyload, data-hi-res-src).
+# Zhihu (data-actualsrc, data-default-watermark-src), WeChat (data-croporisrc, data-backsrc),
+# Baidu (_src), Taobao (data-ks-lazyload), zoom plugins (data-zoom-src, data-zoom-image), and
+# others (data-url, data-lazyload, data-hi-res-src); AMP pages (amp-img, amp-video).
 DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes(
         "img",
         "src data-src data-original data-lazy-src data-actualsrc _src data-original-src "
         "data-echo data-url data-croporisrc data-backsrc data-lazyload data-ks-lazyload "
-        "data-hi-res-src data-orig-file data-medium-file data-large-file",
+        "data-hi-res-src data-orig-file data-medium-file data-large-file data-zoom-src "
+        "data-zoom-image data-default-watermark-src",
     ),
     *_attributes("img", "srcset data-srcset data-lazy-srcset", "srcset"),
     *_attributes("source", "srcset data-srcset data-lazy-srcset", "srcset"),
@@ -76,7 +78,13 @@ DEFAULT_ATTRIBUTES: tuple[AttributeRule, ...] = (
     *_attributes("track", "src", media="track"),
     *_attributes("object", "data", media="type"),
     *_attributes("embed", "src", media="type"),
+    *_attributes("iframe", "src", media="extension"),  # an embedded PDF or video file
     *_attributes("image", "href xlink:href"),
+    *(rule for tag in ("amp-img", "amp-anim") for rule in _attributes(tag, "src")),
+    *(rule for tag in ("amp-img", "amp-anim") for rule in _attributes(tag, "srcset", "srcset")),
+    *_attributes("amp-video", "poster"),
+    *_attributes("amp-video", "src", media="video"),
+    *_attributes("amp-audio", "src", media="audio"),
     *_attributes("param", "value", media="extension"),  # <object><param name=... value=...>
     *_attributes("*", "data-avatar data-logo data-bg data-background-image"),
     *(
@@ -95,7 +103,7 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
         "image",
         "img",
         "poster",
-        "thumb",
+        "thumb?",  # hugo-easy-gallery's thumb="-thumb" is a file-name suffix
         "thumbnail",
         "cover",
         "url?",
@@ -107,7 +115,7 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
     ),
     "figure": (),
     "img": ("0",),
-    "image": ("0",),
+    "image": ("0", "path"),
     "imgproc": ("0?",),
     "photo": ("0",),
     "picture": ("0",),
@@ -118,7 +126,7 @@ DEFAULT_SHORTCODES: Mapping[str, tuple[str, ...]] = {
 # Hexo tag plugins and Liquid tags, `{% name ... %}` (named values as `key=value` or `key:value`).
 DEFAULT_TAGS: Mapping[str, tuple[str, ...]] = {
     "*": ("*?", ":named?"),  # any other tag: an argument naming an image or media file
-    "img": (":url",),  # {% img [class] URL [width] [height] [title [alt]] %}
+    "img": (":url", "src"),  # {% img [class] URL [width] [height] [title [alt]] %}
     "image": ("0", "src", "url"),  # Stellar, Volantis: {% image URL [alt] [width:...] %}
     "asset_img": (":asset",),  # {% asset_img [class] name.jpg [title] %}: the post asset folder
     "asset_image": (":asset",),
@@ -238,8 +246,14 @@ class Tables:
 
 
 def _with_default(table: Mapping[str, tuple[Parameter, ...]], name: str) -> tuple[Parameter, ...]:
-    """The parameters of `name` first (their labels win), then those of every name ("*")."""
-    return (*(table.get(name, ()) if name != "*" else ()), *table.get("*", ()))
+    """The parameters of `name` first (their labels win), then those of every name ("*"); a
+    name the table knows takes no `*` (every positional) from "*": its own list says which
+    positional arguments are images (`{% img URL title.png %}`: title.png is the title)."""
+    own = table.get(name) if name != "*" else None
+    common = table.get("*", ())
+    if own is None:
+        return common
+    return (*own, *(p for p in common if not p.every))
 
 
 def _user_attribute(entry: Mapping[str, str]) -> AttributeRule:
@@ -271,6 +285,8 @@ ANCHOR = "a@href"
 FRONTMATTER = "frontmatter:<key>"
 TEMPLATE_PATH = "template-path"
 META = "meta@content"
+EMBED = "embed"
+MDX_IMPORT = "mdx-import"
 
 
 def shortcode_context(name: str, label: str) -> str:

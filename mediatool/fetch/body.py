@@ -139,7 +139,7 @@ class BodyReader:
     def _vet_svg(
         self, path: Path, run: RunState
     ) -> tuple[str, int, tuple[str, ...]] | Failed | None:
-        """An SVG that could run script or load resources (fetch.svg): refused, or cleaned in
+        """An SVG that could run script or load resources (images.svg): refused, or cleaned in
         place (its new sha256, size and a note). None when it is safe as it is."""
         verdict = vet_svg(path.read_bytes())
         if verdict.safe:

@@ -53,7 +53,7 @@ class Fetcher:
         final place on the worker thread that fetched it (the store's `keep`): the caller's
         thread then only records what arrived, and moving files overlaps the downloads.
         `svg_policy` (images.svg: sanitize, refuse, keep) is applied to SVGs that could run
-        script or load resources (fetch.svg)."""
+        script or load resources (images.svg)."""
         self.settings = settings
         self.temp_dir = temp_dir
         self._client = build_client(settings)

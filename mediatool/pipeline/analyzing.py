@@ -20,6 +20,7 @@ from mediatool.pipeline.common import Say
 from mediatool.store import Store
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
+INLINE_UP_TO = 24  # the first images of a run are analyzed here: a small run starts no workers
 
 
 class Analyses:
@@ -44,19 +45,26 @@ class Analyses:
         self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
+        self._inline_succeeded = 0  # analyzed here, not yet counted by collect
         self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
         self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
 
     def add(self, sha: str) -> None:
         """Analyze the stored original `sha` (once per run, however often it is added)."""
-        if sha not in self._seen:
-            self._seen.add(sha)
-            self._backlog.append(sha)
-            self._feed()
+        if sha in self._seen:
+            return
+        self._seen.add(sha)
+        if len(self._seen) <= INLINE_UP_TO:
+            # The pool's workers start at its first job (~1.5 s with forkserver): a run with
+            # few images never pays that, a large one starts them after its first few.
+            self._inline_succeeded += self._record(self._analyze_here(sha), sha)
+            return
+        self._backlog.append(sha)
+        self._feed()
 
     def collect(self, *, block: bool) -> int:
         """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
-        succeeded = 0
+        succeeded, self._inline_succeeded = self._inline_succeeded, 0
         while self._running:
             try:
                 future = self._finished.get(block=block)
@@ -72,6 +80,15 @@ class Analyses:
             future = self.pool.submit(analyze, self._job(sha), self.settings.images)
             self._running[future] = sha
             future.add_done_callback(self._finished.put_nowait)
+
+    def _analyze_here(self, sha: str) -> Future[Analysis]:
+        """analyze in this process, its result or ImageError in a finished Future."""
+        done: Future[Analysis] = Future()
+        try:
+            done.set_result(analyze(self._job(sha), self.settings.images))
+        except ImageError as exc:
+            done.set_exception(exc)
+        return done
 
     def _job(self, sha: str) -> AnalyzeJob:
         relpath = self.manifest.relpath_of_image(sha)

@@ -9,16 +9,18 @@ import time
 from pathlib import Path
 
 from mediatool.config import Settings
-from mediatool.manifest import Manifest, StoredFile, archive_root
-from mediatool.pipeline.common import Say, existing_store
+from mediatool.manifest import Manifest, StoredFile
+from mediatool.pipeline.common import Say, archive_root_of, existing_store
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import GcSummary
 from mediatool.pipeline.verifying import STORE_PATH
 
 
+@one_run_per_cache("gc")
 def run_gc(settings: Settings, *, say: Say, dry_run: bool = False) -> GcSummary:
     started = time.monotonic()
     store = existing_store(settings)
-    root = archive_root(settings.cache_dir)
+    root = archive_root_of(settings)
     with Manifest.open(store.manifest_path) as manifest:
         gone = [key for key in manifest.post_keys() if not _post_path(key, root).exists()]
         try:

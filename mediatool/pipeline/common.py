@@ -17,7 +17,7 @@ from mediatool import __version__
 from mediatool.config import DiscoverSettings, Settings
 from mediatool.discover import discover_signature, read_post
 from mediatool.errors import PostError, UsageError
-from mediatool.manifest import relative_post_key
+from mediatool.manifest import archive_root, relative_post_key
 from mediatool.models import PostScan
 from mediatool.processes import WorkerPool, end_processes
 from mediatool.store import Store
@@ -52,7 +52,7 @@ def scan_fingerprint(settings: Settings) -> str:
 
 def existing_store(settings: Settings) -> Store:
     """The cache a previous fetch filled; a clear usage error when there is none."""
-    store = Store(settings.cache_dir)
+    store = store_of(settings)
     if not store.manifest_path.is_file():
         raise UsageError(
             f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
@@ -169,3 +169,16 @@ def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: i
         for key in dict.fromkeys(settings.frontmatter_keys)
         if f"frontmatter:{key}" not in contexts
     ]
+
+
+def store_of(settings: Settings) -> Store:
+    """The store of the settings: all in cache_dir, or split with a site's state folder."""
+    return Store(settings.cache_dir, settings.state_dir)
+
+
+def archive_root_of(settings: Settings) -> Path:
+    """The folder post keys are relative to: a site's root (the state folder's parent), else
+    the folder that holds the cache (manifest.archive_root)."""
+    if settings.state_dir is not None:
+        return settings.state_dir.absolute().parent.resolve()
+    return archive_root(settings.cache_dir)

@@ -19,7 +19,7 @@ from mediatool.discover import find_posts
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
-from mediatool.manifest import Manifest, PostState, archive_root
+from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
     Download,
     FetchFailure,
@@ -35,11 +35,14 @@ from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
     Say,
+    archive_root_of,
     cpu_pool,
     post_key,
     read_posts,
     scan_fingerprint,
+    store_of,
 )
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import FailedUrl, FetchSummary
 from mediatool.resolve import (
     Rule,
@@ -55,6 +58,7 @@ POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
 
 
+@one_run_per_cache("fetch", makes_cache=True)
 def run_fetch(
     paths: Sequence[Path],
     settings: Settings,
@@ -74,12 +78,12 @@ def run_fetch(
     said that often while downloading."""
     started = time.monotonic()
     deadline = None if time_budget is None else started + time_budget
-    store = Store(settings.cache_dir)
+    store = store_of(settings)
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
-        root = archive_root(store.root)
+        root = archive_root_of(settings)
         key_of = {path: post_key(path, root) for path in posts}
         problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
         keys = list(key_of.values())
@@ -213,8 +217,8 @@ def post_sha(scan: PostScan) -> str:
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:
-    if ref.kind is not RefKind.REMOTE or ref.media != "image":
-        return None  # video, audio, documents: found and reported; fetch stores images only
+    if ref.kind is not RefKind.REMOTE:
+        return None
     resolution = resolve_reference(ref, rules)
     manifest.add_resolution(resolution)
     return resolution.origin_url
@@ -235,6 +239,7 @@ def _download_and_analyze(
     in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
+    root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(jobs), progress_every, say)
     with cpu_pool(settings.workers) as pool:
@@ -245,7 +250,7 @@ def _download_and_analyze(
         ):
             for outcome in fetcher.fetch_all(jobs, deadline):
                 bar.update()
-                _record_outcome(outcome, manifest, analyses, counts, say)
+                _record_outcome(outcome, manifest, analyses, counts, say, root)
                 if isinstance(outcome, FetchFailure):
                     failed.add(outcome.origin_url)
                 lines.update(failed=isinstance(outcome, FetchFailure))
@@ -287,7 +292,12 @@ download_and_analyze = _download_and_analyze  # for `verify --repair`
 
 
 def _record_outcome(
-    outcome: FetchOutcome, manifest: Manifest, analyses: Analyses, counts: Counter[str], say: Say
+    outcome: FetchOutcome,
+    manifest: Manifest,
+    analyses: Analyses,
+    counts: Counter[str],
+    say: Say,
+    root: Path,
 ) -> None:
     if isinstance(outcome, Download):  # already in the store: the fetcher was given store.keep
         counts["downloaded"] += 1
@@ -305,8 +315,19 @@ def _record_outcome(
         counts["not_modified"] += 1
         manifest.record_not_modified(outcome.origin_url)
     else:
+        if outcome.reason == "bad_url":  # the fix is in a post: name it
+            outcome = _naming_post(outcome, manifest, root)
         manifest.record_failure(outcome)
         say(outcome.message)
+
+
+def _naming_post(failure: FetchFailure, manifest: Manifest, root: Path) -> FetchFailure:
+    """The failure with the post and line of a reference to it before its message (the post's
+    path: the archive root joined with its manifest key)."""
+    where = manifest.first_references([failure.origin_url]).get(failure.origin_url)
+    if where is None:
+        return failure
+    return replace(failure, message=f"{root / where[0]}:{where[1]}: {failure.message}")
 
 
 def refuse_bad_urls(
@@ -361,7 +382,7 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
     """Group near-duplicates, then count posts per canonical; returns the boilerplate count."""
     images = manifest.analyzed_images()
     limit = settings.images.phash_threshold if threshold is None else threshold
-    canonical_of = group_images(images, limit)
+    canonical_of = group_images(images, limit, greys=manifest.greys)
     with manifest.transaction():
         manifest.set_canonicals(canonical_of)
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
@@ -403,7 +424,8 @@ def _say_earlier_failures(failed: Sequence[FailedUrl], say: Say) -> None:
 
 
 def _naming_url(url: str, message: str) -> str:
-    """A failure's line, starting with its URL (an image's error starts with its file)."""
+    """A failure's line, naming its URL: first, unless the message names it already (a bad URL's
+    line starts with the post and line that hold it)."""
     if not message:
         return url
-    return message if message.startswith(url) else f"{url}: {message}"
+    return message if url in message or shown_url(url) in message else f"{url}: {message}"

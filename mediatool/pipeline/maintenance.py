@@ -15,9 +15,11 @@ from mediatool.pipeline.common import (
     existing_store,
 )
 from mediatool.pipeline.fetching import group_and_count
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import MaintenanceSummary
 
 
+@one_run_per_cache("dedup --regroup")
 def run_regroup(
     settings: Settings, *, say: Say, threshold: int | None = None
 ) -> MaintenanceSummary:
@@ -29,6 +31,7 @@ def run_regroup(
         return _summary(manifest, boilerplate, started, thumbnails=0)
 
 
+@one_run_per_cache("thumbs --rebuild")
 def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
     """Make every thumbnail again from the originals (one decode each), e.g. after changing
     `thumb_widths`, format or quality. Each is replaced in place (readers see the old file or the

@@ -22,10 +22,17 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts
-from mediatool.files import atomic_write_bytes
-from mediatool.manifest import Localization, Manifest, archive_root
+from mediatool.files import atomic_write_bytes, remove_stale_temp_files_beside
+from mediatool.manifest import Localization, Manifest
 from mediatool.models import PostScan, Reference, RefKind, Span
-from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
+from mediatool.pipeline.common import (
+    PostReader,
+    Say,
+    archive_root_of,
+    existing_store,
+    post_key,
+)
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
 from mediatool.resolve import Rule, compile_rules, resolve, shown_url
 from mediatool.rewrite import (
@@ -43,6 +50,7 @@ WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
 WRITE_THREADS = 8  # posts written (and fsynced) at once
 
 
+@one_run_per_cache("rewrite")
 def run_rewrite(
     paths: Sequence[Path],
     settings: Settings,
@@ -62,9 +70,11 @@ def run_rewrite(
     diffs: list[str] = []
     ready: list[PostWrite] = []
     failed: list[PostWrite] = []
-    root, run = archive_root(settings.cache_dir), uuid.uuid4().hex[:12]
+    root, run = archive_root_of(settings), uuid.uuid4().hex[:12]
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
+        if not dry_run:
+            remove_stale_temp_files_beside(posts)  # of a killed rewrite
         bar = tqdm(
             total=len(posts), desc="rewrite", unit="post", disable=not progress, file=sys.stderr
         )
@@ -208,8 +218,7 @@ def plan_post_rewrite(
 ) -> PostRewrite:
     """The edits for one post: remote references to their local copy, and references already
     in the cache to their group's current canonical (it moves when a better copy arrives)."""
-    # Images only: fetch does not store video, audio or documents (Reference.media) yet.
-    remote = [r for r in scan.references if r.kind is RefKind.REMOTE and r.media == "image"]
+    remote = [r for r in scan.references if r.kind is RefKind.REMOTE]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
     by_origin = manifest.localizations(origin_of.values())
     cached = _cached_references(scan, store, base_url)

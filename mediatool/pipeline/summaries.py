@@ -1,4 +1,4 @@
-"""What each command reports: small frozen summaries that report.py renders."""
+"""What each command reports: small frozen summaries that texts.py renders."""
 
 from __future__ import annotations
 

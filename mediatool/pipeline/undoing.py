@@ -18,7 +18,6 @@ run again. A post that is a symlink is written through: the link stays a link.""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,10 @@ from mediatool.config import DiscoverSettings, Settings
 from mediatool.discover import find_posts, read_post
 from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
-from mediatool.manifest import Manifest, archive_root
-from mediatool.pipeline.common import Say, existing_store, post_key
-from mediatool.pipeline.rewriting import kill_point
+from mediatool.manifest import Manifest
+from mediatool.pipeline.common import Say, archive_root_of, existing_store, post_key
+from mediatool.pipeline.locking import one_run_per_cache
+from mediatool.pipeline.rewriting import kill_point, sha256_hex
 from mediatool.pipeline.summaries import UndoSummary
 from mediatool.rewrite import Generation, UndoEdit, unified_diff
 
@@ -38,11 +38,12 @@ class CannotUndo(Exception):
     """The post changed since it was rewritten so that an edit can no longer be found."""
 
 
+@one_run_per_cache("rewrite --undo")
 def run_undo(
     paths: Sequence[Path], settings: Settings, *, say: Say, dry_run: bool = False
 ) -> UndoSummary:
     store = existing_store(settings)
-    root = archive_root(settings.cache_dir)
+    root = archive_root_of(settings)
     results: list[PostUndo] = []
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
@@ -186,35 +187,47 @@ def reverse_exactly(text: str, edits: Sequence[UndoEdit]) -> str:
 def reverse_tolerantly(text: str, edits: Sequence[UndoEdit]) -> str:
     """Reverse one generation's edits (ascending) in a post edited by hand since it was written.
 
-    Each edit is looked for where the edits before it say it should be (its offset moved as far
-    as the previous edit moved), else at the nearest occurrence of its text after the previous
-    edit (an inserted size: within INSERT_REACH of it, the rest of its tag). An edit whose old
-    text stands where it should, or an inserted size found nowhere, was never written (or set
-    back by hand) and is left; a replaced text found nowhere raises CannotUndo."""
+    Each replaced text is looked for where the edits before it say it should be (its offset
+    moved as far as the previous edit moved), else at its nearest occurrence after the previous
+    edit. When it is nowhere but the old text is, the edit was never written (a killed run) or
+    was set back by hand: it is left, and so is the size inserted into its tag. An inserted size
+    is looked for only within INSERT_REACH after its tag's reference (the rest of the tag); one
+    found nowhere is left. A replaced text found nowhere, old or new, raises CannotUndo."""
     found: list[tuple[int, UndoEdit]] = []
     shift = floor = 0
+    written = False  # was the previous edit (an inserted size's reference) found written?
     for edit in edits:
-        expected = edit.offset + shift
-        if expected >= floor and text.startswith(edit.new, expected):
-            at = expected
-        elif edit.old and expected >= floor and text.startswith(edit.old, expected):
-            shift += len(edit.old) - len(edit.new)
+        if not edit.old and not written:
             continue
-        else:
-            reach = len(text) if edit.old else INSERT_REACH
-            nearest = _nearest(text, edit.new, expected, floor, floor + reach)
-            if nearest is None and edit.old:
-                raise CannotUndo(
-                    f"the text {edit.new!r} written at offset {edit.offset} is no longer there"
-                )
-            if nearest is None:
-                continue
-            at = nearest
-        found.append((at, edit))
-        shift, floor = at - edit.offset, at + len(edit.new)
+        located = _locate(text, edit, edit.offset + shift, floor)
+        if located is None and edit.old:
+            raise CannotUndo(f"the text {edit.new!r} written at offset {edit.offset} is not there")
+        if located is None:
+            continue
+        stands, at = located
+        written = stands == "new"
+        if written:
+            found.append((at, edit))
+        shift = at - edit.offset + (0 if written else len(edit.old) - len(edit.new))
+        floor = at + len(edit.new if written else edit.old)
     for at, edit in reversed(found):
         text = text[:at] + edit.old + text[at + len(edit.new) :]
     return text
+
+
+def _locate(text: str, edit: UndoEdit, expected: int, floor: int) -> tuple[str, int] | None:
+    """("new", where the edit's new text stands) or ("old", where its old text stands instead):
+    at `expected`, else the occurrence nearest to it after `floor`; None when neither is."""
+    if expected >= floor and text.startswith(edit.new, expected):
+        return "new", expected
+    if edit.old and expected >= floor and text.startswith(edit.old, expected):
+        return "old", expected
+    reach = len(text) if edit.old else INSERT_REACH
+    if (at := _nearest(text, edit.new, expected, floor, floor + reach)) is not None:
+        return "new", at
+    if edit.old and (at := _nearest(text, edit.old, expected, floor, len(text))) is not None:
+        return "old", at
+    return None
 
 
 INSERT_REACH = 500  # how far after the previous edit an inserted size is looked for
@@ -252,7 +265,3 @@ def missing_message(missing: Sequence[str], paths: Sequence[Path], root: Path) -
         "on the folder that holds them now, with --cache at this cache (keys are relative to "
         f"the folder holding the cache, {root}), or restore deleted ones from version control."
     )
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -13,6 +13,7 @@ from mediatool.manifest import Manifest, StoredFile
 from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import Say, cpu_pool, existing_store
 from mediatool.pipeline.fetching import download_and_analyze
+from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import VerifySummary
 from mediatool.store import Store, sha256_of_file
 
@@ -50,7 +51,19 @@ class Damage:
 
 def run_verify(settings: Settings, *, say: Say, repair: bool = False) -> VerifySummary:
     """Re-read every stored original against its sha256; with `repair`, delete a damaged one,
-    fetch the URLs of every missing original again and make missing thumbnails again."""
+    fetch the URLs of every missing original again and make missing thumbnails again (holding
+    the cache's lock: repair writes; a plain verify only reads)."""
+    if repair:
+        return _verify_and_repair(settings, say=say)
+    return _verify(settings, say, repair=False)
+
+
+@one_run_per_cache("verify --repair")
+def _verify_and_repair(settings: Settings, *, say: Say) -> VerifySummary:
+    return _verify(settings, say, repair=True)
+
+
+def _verify(settings: Settings, say: Say, *, repair: bool) -> VerifySummary:
     started = time.monotonic()
     store = existing_store(settings)
     with Manifest.open(store.manifest_path, read_only_ok=not repair) as manifest:

@@ -1,4 +1,7 @@
-"""What a run tells people: a short text summary, a failures table, and the JSON summary."""
+"""What a command prints: its summary as text (with a failures table) or as JSON.
+
+Not the HTML report page (gallery.py). The `*_summary_text` names keep these apart from
+`discover.scan_text`, `rewrite.rewrite_text` and `pipeline.undoing.undo_text` (posts)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from mediatool.pipeline.summaries import (
 from mediatool.resolve import host_label
 
 
-def fetch_text(summary: FetchSummary) -> str:
+def fetch_summary_text(summary: FetchSummary) -> str:
     lines = [
         f"posts              {summary.posts} ({summary.posts_failed} with problems)",
         f"references         {summary.references} ({summary.remote_references} remote)",
@@ -96,7 +99,7 @@ def failures_table(failed: Sequence[FailedUrl]) -> list[str]:
     return rows
 
 
-def rewrite_text(summary: RewriteSummary) -> str:
+def rewrite_summary_text(summary: RewriteSummary) -> str:
     verb = "would change" if summary.dry_run else "changed"
     lines = [
         f"posts              {summary.posts} ({summary.posts_changed} {verb})",
@@ -151,7 +154,7 @@ def rewrite_json(summary: RewriteSummary) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def scan_text(summary: ScanSummary) -> str:
+def scan_summary_text(summary: ScanSummary) -> str:
     """The summary `scan` prints on stderr (the records go to stdout)."""
     lines = [f"{summary.references} references in {summary.posts} posts", "", "by context:"]
     lines += [f"  {count:>6}  {name}" for name, count in summary.by_context.items()]
@@ -162,7 +165,7 @@ def scan_text(summary: ScanSummary) -> str:
     return "\n".join(lines)
 
 
-def check_text(summary: CheckSummary) -> str:
+def check_summary_text(summary: CheckSummary) -> str:
     verdict = "ok" if summary.ok else "FAILED"
     accepted = f" ({len(summary.accepted)} more accepted)" if summary.accepted else ""
     return (
@@ -174,7 +177,7 @@ def check_text(summary: CheckSummary) -> str:
     )
 
 
-def undo_text(summary: UndoSummary) -> str:
+def undo_summary_text(summary: UndoSummary) -> str:
     verb = "would restore" if summary.dry_run else "restored"
     return (
         f"posts              {summary.posts} ({summary.posts_restored} {verb})\n"
@@ -197,7 +200,7 @@ def summary_json(
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def maintenance_text(summary: MaintenanceSummary) -> str:
+def maintenance_summary_text(summary: MaintenanceSummary) -> str:
     return "\n".join(
         [
             f"images             {summary.images}",
@@ -209,7 +212,7 @@ def maintenance_text(summary: MaintenanceSummary) -> str:
     )
 
 
-def verify_text(summary: VerifySummary) -> str:
+def verify_summary_text(summary: VerifySummary) -> str:
     verdict = "ok" if summary.ok else "FAILED"
     return (
         f"verify {verdict}: {summary.originals} originals, {summary.thumbnails} thumbnails; "
@@ -219,7 +222,7 @@ def verify_text(summary: VerifySummary) -> str:
     )
 
 
-def gc_text(summary: GcSummary) -> str:
+def gc_summary_text(summary: GcSummary) -> str:
     verb = "would forget" if summary.dry_run else "forgot"
     gone = "would delete" if summary.dry_run else "deleted"
     return (
