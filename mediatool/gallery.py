@@ -53,6 +53,7 @@ class GalleryImage:
 class DupGroup:
     canonical: GalleryImage
     members: tuple[GalleryImage, ...]  # excludes the canonical
+    posts: tuple[str, ...] = ()  # the posts that show an image of the group
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class FailureRow:
     count: int  # failed URLs
     examples: tuple[str, ...]  # up to 3 example URLs
     references: int = 0  # references in the posts to these URLs
+    posts: tuple[str, ...] = ()  # the posts that refer to these URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +242,11 @@ def _failures(rows: Sequence[FailureRow]) -> str:
         body.append(
             f"<tr><td>{_e(row.reason)}</td><td>{_e(row.host)}</td>"
             f'<td class="num">{row.count:,}</td><td class="num">{row.references:,}</td>'
-            f'<td><ul class="examples">{examples}</ul></td></tr>'
+            f'<td><ul class="examples">{examples}</ul></td><td>{_posts(row.posts)}</td></tr>'
         )
     return (
         '<table><thead><tr><th>reason</th><th>host</th><th class="num">URLs</th>'
-        '<th class="num">references</th><th>examples</th></tr></thead><tbody>'
+        '<th class="num">references</th><th>examples</th><th>posts</th></tr></thead><tbody>'
         + "".join(body)
         + "</tbody></table>"
     )
@@ -260,10 +262,21 @@ def _groups(groups: Sequence[DupGroup]) -> str:
         parts.append(
             '<div class="group">'
             f"<h3>Group {number}: {copies} copies, {_e(_kb(spare))} in the copies not kept</h3>"
-            f'<div class="row">{"".join(figures)}</div>'
+            + (f'<p class="posts">in {_posts(group.posts)}</p>' if group.posts else "")
+            + f'<div class="row">{"".join(figures)}</div>'
             "</div>"
         )
     return "\n".join(parts)
+
+
+MAX_POSTS = 5  # posts named per failure row or group; the rest are counted
+
+
+def _posts(posts: Sequence[str]) -> str:
+    """Up to MAX_POSTS post names, then how many more."""
+    named = ", ".join(f"<code>{_e(post)}</code>" for post in posts[:MAX_POSTS])
+    more = len(posts) - MAX_POSTS
+    return named + (f" and {more:,} more" if more > 0 else "")
 
 
 def _boilerplate(items: Sequence[Boilerplate]) -> str:

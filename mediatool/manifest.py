@@ -1002,6 +1002,32 @@ class Manifest:
             self.db.execute(f"DELETE FROM thumbs WHERE sha256 IN ({marks})", chunk)
             self.db.execute(f"DELETE FROM images WHERE sha256 IN ({marks})", chunk)
 
+    def posts_of_urls(self, origin_urls: Iterable[str]) -> dict[str, list[str]]:
+        """origin URL -> the posts (keys, sorted, once each) whose references name it."""
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(sorted(origin_urls), 500):
+            marks = ",".join("?" * len(chunk))
+            for url, path in self.db.execute(
+                "SELECT DISTINCT r.origin_url, p.path FROM refs r JOIN posts p ON p.id=r.post_id"
+                f" WHERE r.origin_url IN ({marks})",
+                chunk,
+            ):
+                found.setdefault(url, set()).add(path)
+        return {url: sorted(paths) for url, paths in found.items()}
+
+    def posts_of_images(self, shas: Iterable[str]) -> dict[str, list[str]]:
+        """sha256 -> the posts (keys, sorted) that refer to an URL whose download gave it."""
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(sorted(shas), 500):
+            marks = ",".join("?" * len(chunk))
+            for sha, path in self.db.execute(
+                "SELECT DISTINCT u.sha256, p.path FROM urls u JOIN refs r ON r.origin_url="
+                f"u.origin_url JOIN posts p ON p.id=r.post_id WHERE u.sha256 IN ({marks})",
+                chunk,
+            ):
+                found.setdefault(sha, set()).add(path)
+        return {sha: sorted(paths) for sha, paths in found.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class FetchedPost:

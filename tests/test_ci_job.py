@@ -275,3 +275,41 @@ def test_a_relative_cache_dir_in_the_config_file_is_relative_to_the_file(
     again = _cli("fetch", "posts", "--json")
     assert _json(again)["already_stored"] == 1
     assert len(site.requests_for(GOOD)) == 1
+
+
+# -- the report names the posts behind each failure and each near-duplicate group ------------------
+
+
+def test_the_report_names_the_posts_behind_failures_and_groups(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    import io
+
+    from PIL import Image
+
+    def photo(width: int, quality: int) -> bytes:
+        image = Image.radial_gradient("L").convert("RGB").resize((256, 192))
+        for x in range(0, 256, 32):
+            image.paste((200, 40, 40), (x, 20, x + 12, 180))
+        out = io.BytesIO()
+        image.resize((width, width * 3 // 4)).save(out, "JPEG", quality=quality)
+        return out.getvalue()
+
+    copy = "http://mirror.example.test/good-copy.jpg"
+    site.add(GOOD, photo(400, 90))
+    site.add(copy, photo(200, 60))
+    posts = tmp_path / "posts"
+    _post(posts, "a.md", GOOD, MISSING)
+    _post(posts, "b.md", copy)
+    _post(posts, "c.md", MISSING)
+    cache = tmp_path / "cache"
+    fetched = _cli("fetch", str(posts), "--cache", str(cache), "--json")
+    (failure,) = _json(fetched)["failed"]  # type: ignore[misc]
+    assert failure["posts"] == ["posts/a.md", "posts/c.md"]  # type: ignore[index]
+    assert _json(fetched)["groups"] == 1
+    assert _cli("report", "--cache", str(cache)).exit_code == 0
+    page = (cache / "report.html").read_text()
+    failures = page[page.index('id="failures"') : page.index('id="groups"')]
+    assert "<code>posts/a.md</code>, <code>posts/c.md</code></td>" in failures
+    groups = page[page.index('id="groups"') : page.index('id="boilerplate"')]
+    assert '<p class="posts">in <code>posts/a.md</code>, <code>posts/b.md</code></p>' in groups

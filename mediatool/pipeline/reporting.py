@@ -39,8 +39,8 @@ def run_report(settings: Settings, output: Path | None = None) -> Path:
             title="mediatool report",
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             totals=tuple(manifest.totals().items()),
-            failures=_failure_rows(manifest.failed_url_references()),
-            groups=_groups(manifest.image_rows("grouped"), prefix),
+            failures=_failure_rows(manifest.failed_url_references(), manifest),
+            groups=_groups(manifest.image_rows("grouped"), prefix, manifest),
             boilerplate=tuple(
                 Boilerplate(_image(row, prefix), row.post_count)
                 for row in manifest.image_rows("boilerplate")
@@ -84,7 +84,9 @@ def _image(row: ImageRow, prefix: str = "") -> GalleryImage:
     )
 
 
-def _failure_rows(failed: list[tuple[str, str, int]]) -> tuple[FailureRow, ...]:
+def _failure_rows(failed: list[tuple[str, str, int]], manifest: Manifest) -> tuple[FailureRow, ...]:
+    """Failed URLs by (reason, host), with the posts behind each row."""
+    posts_of = manifest.posts_of_urls(url for url, _, _ in failed)
     by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
     refs: Counter[tuple[str, str]] = Counter()
     for url, reason, references in failed:
@@ -93,12 +95,21 @@ def _failure_rows(failed: list[tuple[str, str, int]]) -> tuple[FailureRow, ...]:
         refs[key] += references
     ordered = sorted(by_key.items(), key=lambda item: (-len(item[1]), item[0]))
     return tuple(
-        FailureRow(reason, host, len(urls), tuple(urls[:3]), refs[(reason, host)])
+        FailureRow(
+            reason,
+            host,
+            len(urls),
+            tuple(urls[:3]),
+            refs[(reason, host)],
+            tuple(sorted({post for url in urls for post in posts_of.get(url, ())})),
+        )
         for (reason, host), urls in ordered
     )
 
 
-def _groups(rows: list[ImageRow], prefix: str) -> tuple[DupGroup, ...]:
+def _groups(rows: list[ImageRow], prefix: str, manifest: Manifest) -> tuple[DupGroup, ...]:
+    """Near-duplicate groups, the kept copy first, with the posts that show any copy."""
+    posts_of = manifest.posts_of_images(row.sha256 for row in rows)
     members: dict[str, list[ImageRow]] = defaultdict(list)
     for row in rows:
         members[row.canonical].append(row)
@@ -106,5 +117,6 @@ def _groups(rows: list[ImageRow], prefix: str) -> tuple[DupGroup, ...]:
     for canonical, group in members.items():
         kept = next(row for row in group if row.sha256 == canonical)
         others = tuple(_image(row, prefix) for row in group if row.sha256 != canonical)
-        groups.append(DupGroup(_image(kept, prefix), others))
+        posts = tuple(sorted({post for row in group for post in posts_of.get(row.sha256, ())}))
+        groups.append(DupGroup(_image(kept, prefix), others, posts))
     return tuple(sorted(groups, key=lambda g: -len(g.members)))
