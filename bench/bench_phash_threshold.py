@@ -13,7 +13,8 @@ From every photo in the folder it makes a planted set, analysed by mediatool.ima
                      and as JPEG q75 (which are the same picture as each other).
 It prints the phash and dhash distance distributions of same-picture pairs and of
 different-picture pairs (those cut from the same photo apart), precision/recall per threshold
-0..16 for phash alone and for group_images (phash + guards + dhash confirmation), which pairs
+0..16 for phash alone and for group_images without its wide band (phash + guards + dhash
+confirmation), which pairs
 of the same picture are farthest apart, the confusion table of group_images at the default
 threshold with the wide band (aligned grey comparison) per kind of copy, and the time phash
 takes with and without JPEG draft.

@@ -296,9 +296,9 @@ def test_analyses_keep_at_most_four_jobs_per_worker_in_the_pool(tmp_path: Path) 
             analyses = Analyses(pool, manifest, store, Settings(workers=1), problems.append)
             for sha, _ in manifest.unanalyzed_images():
                 analyses.add(sha)
-            assert pool.submitted == 4  # the first were analyzed here, 16 wait as sha256 strings
+            assert pool.submitted == 4  # the others wait as sha256 strings
             assert analyses.collect(block=True) == INLINE_UP_TO + 20
-            assert pool.submitted == 20
+            assert pool.submitted == INLINE_UP_TO + 20  # a large run: all of them in the pool
         assert manifest.unanalyzed_images() == [] and problems == []
 
 
@@ -319,7 +319,7 @@ def test_a_small_run_is_analyzed_without_starting_the_pool(tmp_path: Path) -> No
             assert pool.submitted == 0
             assert manifest.unanalyzed_images() == []  # the broken one recorded as an error
             analyses.add(_add_original(store, manifest, _photo(300)))
-            assert pool.submitted == 1  # past the first few, the pool takes over
+            assert pool.submitted == 1  # past INLINE_UP_TO images, the pool takes over
             assert analyses.collect(block=True) == 1
 
 

@@ -20,7 +20,7 @@ from mediatool.pipeline.common import Say
 from mediatool.store import MediaStore
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
-INLINE_UP_TO = 24  # the first images of a run are analyzed here: a small run starts no workers
+INLINE_UP_TO = 24  # a run with at most this many images analyzes them here, without workers
 
 
 class Analyses:
@@ -45,7 +45,6 @@ class Analyses:
         self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
-        self._inline_succeeded = 0  # analyzed here, not yet counted by collect
         self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
         self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
 
@@ -54,17 +53,19 @@ class Analyses:
         if sha in self._seen:
             return
         self._seen.add(sha)
-        if len(self._seen) <= INLINE_UP_TO:
-            # The pool's workers start at its first job (~1.5 s with forkserver): a run with
-            # few images never pays that, a large one starts them after its first few.
-            self._inline_succeeded += self._record(self._analyze_here(sha), sha)
-            return
         self._backlog.append(sha)
-        self._feed()
+        # The pool's workers start at its first job (~1.5 s with forkserver): a run with few
+        # images never starts them (collect analyzes those here), a larger one feeds them all.
+        if len(self._seen) > INLINE_UP_TO:
+            self._feed()
 
     def collect(self, *, block: bool) -> int:
         """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
-        succeeded, self._inline_succeeded = self._inline_succeeded, 0
+        succeeded = 0
+        if block and len(self._seen) <= INLINE_UP_TO:
+            while self._backlog:
+                sha = self._backlog.popleft()
+                succeeded += self._record(self._analyze_here(sha), sha)
         while self._running:
             try:
                 future = self._finished.get(block=block)
