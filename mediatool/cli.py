@@ -227,10 +227,11 @@ def rewrite(
     <img> that has none); every other byte stays. Every edit is recorded for --undo."""
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
-    targets, settings, media_url = _site_settings(
+    targets, settings, layout = _site_settings(
         paths, config, {"cache_dir": cache, "wait_for_lock": wait or None}
     )
-    base_url = base_url or media_url
+    markup_url = layout.markup_url if layout and not base_url else None
+    base_url = base_url or (layout.media_url if layout else None)
     if check:
         checked = _run(lambda: pipeline.run_check(targets, settings, say=_say, base_url=base_url))
         click.echo(texts.summary_json(checked) if as_json else texts.check_summary_text(checked))
@@ -249,6 +250,7 @@ def rewrite(
             base_url=base_url,
             dry_run=dry_run,
             progress=sys.stderr.isatty(),
+            markup_url=markup_url,
         )
     )
     if not as_json:
@@ -387,8 +389,8 @@ def _echo_diffs(diffs: tuple[str, ...]) -> None:
 
 def _site_settings(
     paths: tuple[Path, ...], config: Path | None, overrides: dict[str, Any]
-) -> tuple[list[Path], Settings, str | None]:
-    """The posts to read, the settings and the URL prefix rewrite writes. Run with no PATH and
+) -> tuple[list[Path], Settings, site.SiteLayout | None]:
+    """The posts to read, the settings and the site's layout. Run with no PATH and
     no --cache in a site root, the site's layout decides them (mediatool.site); otherwise the
     PATHs (default: .) with the cache folder holding everything, as in a plain folder."""
     targets = list(paths) or [Path(".")]
@@ -399,7 +401,7 @@ def _site_settings(
     if layout.is_plain:
         return targets, settings, None
     settings = site.settings_for_site(settings, layout)
-    return _run(lambda: site.post_targets(layout)), settings, layout.media_url
+    return _run(lambda: site.post_targets(layout)), settings, layout
 
 
 def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Settings:

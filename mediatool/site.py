@@ -54,6 +54,9 @@ class SiteLayout:
     media_url: str | None  # None: relative links
     state_dir: Path | None
     reasons: tuple[str, ...]
+    # The prefix for Markdown, tag and front matter references when the generator prepends its
+    # root to them itself (Hexo's url_for); media_url otherwise.
+    markup_url: str | None = None
 
     @property
     def is_plain(self) -> bool:
@@ -68,13 +71,18 @@ class SiteLayout:
         if self.media_dir is not None and self.state_dir is not None:
             lines += [
                 f"media:     {self.media_dir.as_posix()} (originals and thumbnails, published)",
-                f"media url: {self.media_url}",
+                f"media url: {self.media_url}" + self._markup_note(),
                 f"state:     {self.state_dir.as_posix()} (manifest, temp files, report; "
                 "not published)",
             ]
         else:
             lines.append("media:     the cache folder (--cache, default ./cache), relative links")
         return "\n".join([*lines, "why:", *(f"  - {reason}" for reason in self.reasons)])
+
+    def _markup_note(self) -> str:
+        if self.markup_url == self.media_url:
+            return ""
+        return f" (Markdown images, tags, front matter: {self.markup_url})"
 
     def as_dict(self) -> dict[str, Any]:
         def shown(path: Path | None) -> str | None:
@@ -88,6 +96,7 @@ class SiteLayout:
             "media_dir": shown(self.media_dir),
             "media_url": self.media_url,
             "state_dir": shown(self.state_dir),
+            "markup_url": self.markup_url,
             "reasons": list(self.reasons),
         }
 
@@ -102,6 +111,7 @@ class _Found:
     media_url: str
     reasons: tuple[str, ...]
     exclude: tuple[Path, ...] = ()
+    markup_url: str | None = None  # None: media_url
 
 
 def detect_site(root: Path, overrides: SiteSettings | None = None) -> SiteLayout:
@@ -173,6 +183,7 @@ def _with_overrides(root: Path, found: _Found, site: SiteSettings) -> SiteLayout
         media_url,
         state_dir,
         tuple(reasons),
+        media_url if site.media_url else found.markup_url or media_url,
     )
 
 
@@ -193,11 +204,13 @@ def _hexo(root: Path, forced: bool) -> _Found | None:
         else "hexo: [site] generator = 'hexo'",
         f"hexo: source_dir = {source.relative_to(root).as_posix()}, root = {url_root}",
     ]
+    markup_url = None
     if url_root != "/" and _prepends_root(config):
+        markup_url = "/" + MEDIA + "/"
         reasons.append(
-            f"hexo: warning: root is {url_root} and hexo-renderer-marked prepends it to "
-            "Markdown image paths that start with / (prependRoot, on by default), which would "
-            "double it; set `marked: {prependRoot: false}` in _config.yml (docs/sites.md)"
+            f"hexo: root is {url_root}: Markdown images, tag plugins and front matter get "
+            f"{markup_url} (hexo-renderer-marked's prependRoot and themes' url_for add the "
+            "root), HTML attributes the full URL"
         )
     folders = tuple(f for f in (posts, source / "_drafts") if f.is_dir()) or (posts,)
     exclude: tuple[Path, ...] = ()
@@ -207,7 +220,8 @@ def _hexo(root: Path, forced: bool) -> _Found | None:
             f"hexo: post_asset_folder is true: {len(exclude)} post asset folder(s) are not "
             "scanned as posts"
         )
-    return _Found("hexo", folders, source / MEDIA, url_root + MEDIA + "/", tuple(reasons), exclude)
+    media_url = url_root + MEDIA + "/"
+    return _Found("hexo", folders, source / MEDIA, media_url, tuple(reasons), exclude, markup_url)
 
 
 def _prepends_root(config: Mapping[str, Any]) -> bool:

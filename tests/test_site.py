@@ -44,18 +44,22 @@ def test_hexo_root_with_source_dir_root_and_asset_folders(tmp_path: Path) -> Non
     assert layout.exclude == (root / "src/_posts/a",)
     assert layout.media_dir == root / "src/media"
     assert layout.media_url == "/blog/media/"
+    assert layout.markup_url == "/media/"  # hexo-renderer-marked and url_for add the root
     assert layout.state_dir == root / ".mediatool"
     assert [p.name for p in post_targets(layout)] == ["a.md", "b.md"]
     assert any("post_asset_folder" in reason for reason in layout.reasons)
     assert any("prependRoot" in reason for reason in layout.reasons)
-    (root / "_config.yml").write_text("root: /blog/\nmarked:\n  prependRoot: false\n")
+    (root / "_config.yml").write_text(
+        "source_dir: src\nroot: /blog/\nmarked:\n  prependRoot: false\n"
+    )
     assert not any("prependRoot" in reason for reason in detect_site(root).reasons)
+    assert detect_site(root).markup_url == "/blog/media/"
 
 
 def test_hexo_defaults(tmp_path: Path) -> None:
     root = _files(tmp_path, {"_config.yml": "title: t\n", "source/_posts/a.md": "# a\n"})
     layout = detect_site(root)
-    assert (layout.generator, layout.media_url) == ("hexo", "/media/")
+    assert (layout.generator, layout.media_url, layout.markup_url) == ("hexo", "/media/", "/media/")
     assert layout.media_dir == root / "source/media"
     assert post_targets(layout) == [root / "source/_posts"]
 

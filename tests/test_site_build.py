@@ -198,18 +198,19 @@ def _check_built_site(output: Path, media_url: str, url_root: str) -> None:
     assert not private, f"published state: {private}"
 
 
+@pytest.mark.parametrize("url_root", ["/", "/blog/"])
 def test_hexo_site_shows_every_localized_image(
-    tmp_path: Path, hexo_bin: Path, images: OriginServer
+    tmp_path: Path, hexo_bin: Path, images: OriginServer, url_root: str
 ) -> None:
     root = tmp_path / "hexo-site"
     _write(
         root,
         {
-            "_config.yml": "title: Test\nurl: http://example.test\nroot: /\ntheme: mini\n",
+            "_config.yml": f"url: http://example.test\nroot: {url_root}\ntheme: mini\n",
             "source/_posts/gallery.md": POST,
             "themes/mini/layout/post.njk": (
                 "<html><body><article>{{ page.content | safe }}</article>\n"
-                '{% if page.thumbnail %}<img class="thumb" src="{{ page.thumbnail }}">'
+                '{% if page.thumbnail %}<img class="thumb" src="{{ url_for(page.thumbnail) }}">'
                 "{% endif %}</body></html>\n"
             ),
             "themes/mini/layout/index.njk": "<html><body>index</body></html>\n",
@@ -223,7 +224,7 @@ def test_hexo_site_shows_every_localized_image(
     _localize(root)
     assert "/media/originals/" in (root / "source/_posts/hexo-unit-test-images.md").read_text()
     _build([str(hexo_bin), "generate"], root)
-    _check_built_site(root / "public", "/media/", "/")
+    _check_built_site(root / "public", f"{url_root}media/", url_root)
 
 
 def test_hugo_site_with_a_base_path_shows_every_localized_image(

@@ -45,6 +45,9 @@ from mediatool.rewrite import (
 from mediatool.store import MediaStore, StoredPath, parse_relpath
 
 THUMBNAIL_CONTEXTS = ("frontmatter:thumbnail",)
+# References a generator passes through its own URL helper (Hexo's url_for prepends `root` to
+# Markdown images, tag plugins and, in most themes, front matter images): they get `markup_url`.
+MARKUP_CONTEXTS = ("markdown", "frontmatter:", "tag:")
 WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
 WRITE_THREADS = 8  # posts written (and fsynced) at once
 
@@ -58,6 +61,7 @@ def run_rewrite(
     base_url: str | None = None,
     dry_run: bool = False,
     progress: bool = False,
+    markup_url: str | None = None,
 ) -> RewriteSummary:
     """Point every fetched reference at its local copy; change no other byte."""
     started = time.monotonic()
@@ -80,7 +84,7 @@ def run_rewrite(
         for scan in reader.scans(posts):
             bar.update()
             path = scan.path
-            result = plan_post_rewrite(scan, manifest, store, rules, base_url)
+            result = plan_post_rewrite(scan, manifest, store, rules, base_url, markup_url)
             totals.update(result.counts)
             left.extend(result.left_remote)
             if result.new_text is None:
@@ -214,13 +218,14 @@ def plan_post_rewrite(
     store: MediaStore,
     rules: Sequence[Rule],
     base_url: str | None,
+    markup_url: str | None = None,
 ) -> PostRewrite:
     """The edits for one post: remote references to their local copy, and references already
     in the cache to their group's current canonical (it moves when a better copy arrives)."""
     remote = [r for r in scan.references if r.kind is RefKind.REMOTE]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
     by_origin = manifest.localizations(origin_of.values())
-    cached = _cached_references(scan, store, base_url)
+    cached = _cached_references(scan, store, base_url, markup_url)
     by_sha = manifest.localizations_of_images(hit.sha256 for hit in cached.values())
     post_dir, cache_root = scan.path.resolve().parent, store.root.resolve()
 
@@ -238,7 +243,8 @@ def plan_post_rewrite(
         relpath = _relpath_for(ref, loc, hit)
         if hit is not None and hit.relpath == relpath:
             return None
-        return _link(post_dir, cache_root, relpath, base_url)
+        prefix = markup_url if markup_url and ref.context.startswith(MARKUP_CONTEXTS) else base_url
+        return _link(post_dir, cache_root, relpath, prefix)
 
     def size_for(ref: Reference) -> tuple[int, int] | None:
         return _size_for(ref, target(ref))
@@ -263,12 +269,14 @@ def plan_post_rewrite(
 
 
 def _cached_references(
-    scan: PostScan, store: MediaStore, base_url: str | None
+    scan: PostScan, store: MediaStore, base_url: str | None, markup_url: str | None = None
 ) -> dict[Span, StoredPath]:
     hits = {}
     for ref in scan.references:
         if ref.kind is RefKind.LOCAL:
-            relpath = _cache_relpath(scan.path, ref.source_url, store, base_url)
+            relpath = _cache_relpath(scan.path, ref.source_url, store, base_url) or (
+                _cache_relpath(scan.path, ref.source_url, store, markup_url) if markup_url else None
+            )
             hit = parse_relpath(relpath) if relpath else None
             if hit is not None:
                 hits[ref.span] = hit
