@@ -191,6 +191,19 @@ def test_progress_is_a_plain_line_when_stderr_is_a_log(
     assert "\r" not in result.stderr  # no progress bar in a log
 
 
+def test_scanning_many_posts_says_plain_progress_lines_too(
+    tmp_path: Path, site: OriginServer
+) -> None:
+    posts = tmp_path / "posts"
+    for n in range(300):
+        _post(posts, f"p{n:03}.md", GOOD)
+    args = ("fetch", str(posts), "--cache", str(tmp_path / "cache"), "--workers", "1")
+    result = _cli(*args, "--progress-every", "0.000001")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("scan: ")]
+    assert lines and all("/300 posts, " in line and line.endswith(" 0 failed") for line in lines)
+
+
 # -- secrets out of the repository; a config file's relative paths -------------------------------
 
 

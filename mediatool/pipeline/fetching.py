@@ -85,7 +85,7 @@ def run_fetch(
         posts = find_posts(paths, exclude=[settings.cache_dir])
         root = archive_root_of(settings)
         key_of = {path: post_key(path, root) for path in posts}
-        problems = _scan_posts(key_of, manifest, settings, rules, say, progress)
+        problems = _scan_posts(key_of, manifest, settings, rules, say, progress, progress_every)
         keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)
         posts_of = manifest.references_by_origin(keys)
@@ -151,6 +151,7 @@ def _scan_posts(
     rules: Sequence[Rule],
     say: Say,
     progress: bool,
+    progress_every: float | None = None,
 ) -> list[str]:
     """Discover and resolve the references of every changed post; return problem messages.
 
@@ -159,11 +160,14 @@ def _scan_posts(
     problems: list[str] = []
     changed = _changed_posts(key_of, manifest, scan_fingerprint(settings), problems, say)
     bar = tqdm(total=len(changed), desc="scan", unit="post", disable=not progress, file=sys.stderr)
+    lines = ProgressLines(len(changed), progress_every, say, "scan", "posts")
     with manifest.checkpoints(POST_BATCH, CHECKPOINT_SECONDS) as checkpoint:
         for path, scan in read_posts(list(changed), settings.discover, settings.workers):
             key = key_of[path]
-            problems.extend(_record_scan(key, changed[path], scan, manifest, rules, say))
+            found = _record_scan(key, changed[path], scan, manifest, rules, say)
+            problems.extend(found)
             bar.update()
+            lines.update(failed=bool(found))
             checkpoint()
     bar.close()
     return problems
@@ -273,8 +277,11 @@ class ProgressLines:
     """Plain progress lines for a log (stderr not a terminal): done/total, rate and failures,
     at most one every `every` seconds (None: none)."""
 
-    def __init__(self, total: int, every: float | None, say: Say) -> None:
+    def __init__(
+        self, total: int, every: float | None, say: Say, stage: str = "fetch", unit: str = "URLs"
+    ) -> None:
         self.total, self.every, self.say = total, every, say
+        self.stage, self.unit = stage, unit
         self.done = self.failed = 0
         self.started = self.last = time.monotonic()
 
@@ -285,7 +292,10 @@ class ProgressLines:
         if self.every is not None and now - self.last >= self.every:
             self.last = now
             rate = self.done / max(now - self.started, 1e-9)
-            self.say(f"fetch: {self.done}/{self.total} URLs, {rate:.1f}/s, {self.failed} failed")
+            self.say(
+                f"{self.stage}: {self.done}/{self.total} {self.unit}, {rate:.1f}/s, "
+                f"{self.failed} failed"
+            )
 
 
 download_and_analyze = _download_and_analyze  # for `verify --repair`
