@@ -61,6 +61,9 @@ def test_a_transient_failure_is_retried_on_a_plain_run() -> None:
 
 def test_pending_urls_are_fetched() -> None:
     assert refetch(UrlRecord("pending", None, None, False, None), PLAIN) is Refetch.FETCH
+    # Only a failed status skips: a reason left on a URL in another state does not.
+    assert refetch(UrlRecord("pending", "http_404", None, False, None), PLAIN) is Refetch.FETCH
+    assert refetch(UrlRecord("ok", "http_404", None, False, None), PLAIN) is Refetch.FETCH
 
 
 def test_a_kind_suffix_still_counts_as_permanent() -> None:
