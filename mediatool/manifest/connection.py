@@ -14,13 +14,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import quote
 
-from mediatool.errors import (
-    CacheNotWritable,
-    FatalError,
-    ManifestDamaged,
-    ManifestTooNew,
-    NoSpace,
-)
+from mediatool.errors import CacheNotWritable, FatalError, ManifestDamaged, ManifestTooNew, NoSpace
 from mediatool.manifest.schema import MIGRATIONS, SCHEMA_VERSION
 
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from mediatool.manifest._sql import (
-    _URLS_WITH_IMAGES,
-    in_chunks,
-)
+from mediatool.manifest._sql import _URLS_WITH_IMAGES, in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.models import (
-    Analysis,
-    ImageInfo,
-)
+from mediatool.models import Analysis, ImageInfo
 
 
 class ImagesTable(ManifestBase):

@@ -7,12 +7,8 @@ from collections.abc import Sequence
 
 from mediatool.manifest._sql import in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.rows import (
-    PostState,
-)
-from mediatool.models import (
-    Reference,
-)
+from mediatool.manifest.rows import PostState
+from mediatool.models import Reference
 
 
 class PostsTable(ManifestBase):

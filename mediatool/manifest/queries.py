@@ -5,18 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from mediatool.manifest._sql import (
-    _URL_FAILED,
-    _URL_REASON,
-    _URLS_WITH_IMAGES,
-    in_chunks,
-)
+from mediatool.manifest._sql import _URL_FAILED, _URL_REASON, _URLS_WITH_IMAGES, in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.rows import (
-    ImageFilter,
-    ImageRow,
-    Localization,
-)
+from mediatool.manifest.rows import ImageFilter, ImageRow, Localization
 
 
 class QueriesTable(ManifestBase):

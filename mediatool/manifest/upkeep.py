@@ -6,10 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from mediatool.manifest._sql import execute_in_chunks, in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.rows import (
-    FetchedPost,
-    StoredFile,
-)
+from mediatool.manifest.rows import FetchedPost, StoredFile
 
 
 class UpkeepTable(ManifestBase):

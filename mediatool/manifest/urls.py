@@ -7,21 +7,10 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from mediatool.fetch.policy import Refetch, RefetchOptions, UrlRecord, refetch
-from mediatool.manifest._sql import (
-    _URL_STATE,
-    _URLS_WITH_IMAGES,
-    in_chunks,
-)
+from mediatool.manifest._sql import _URL_STATE, _URLS_WITH_IMAGES, in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.rows import (
-    UrlStatus,
-)
-from mediatool.models import (
-    Download,
-    FetchFailure,
-    FetchJob,
-    Resolution,
-)
+from mediatool.manifest.rows import UrlStatus
+from mediatool.models import Download, FetchFailure, FetchJob, Resolution
 
 
 class UrlsTable(ManifestBase):
