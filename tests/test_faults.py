@@ -90,6 +90,7 @@ def test_fetch_records_malformed_urls_as_bad_url_naming_post_and_line(
         expected = f"{bad_url_post}:{line_number}: bad URL {shown}: {why}; fix the URL in the post"
         assert expected in lines
         assert failed[url]["message"] == expected
+    assert not [line for line in lines if line.startswith("still failed")]  # said once, now
     long_line = next(line for line in lines if "characters long" in line)
     assert long_line.startswith(f"{bad_url_post}:{len(BAD_URLS) + 2}: bad URL http://a.example")
     assert long_line.endswith(

@@ -99,7 +99,9 @@ def run_fetch(
             limits=byte_limits(settings),
             retry=svg_refusals_to_retry(settings.images.svg),
         )
-        jobs = refuse_bad_urls(jobs, manifest, root, say)
+        requested = refuse_bad_urls(jobs, manifest, root, say)
+        refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
+        jobs = requested
         if wayback:
             jobs = with_wayback(jobs, manifest)
         limits = {"too_many_pixels": settings.images.max_pixels}
@@ -110,7 +112,7 @@ def run_fetch(
         )
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, posts_of, failed_now, settings.check.allow)
+        failed = _failures(manifest, posts_of, failed_now | refused_now, settings.check.allow)
         kinds = manifest.stored_kinds(origins)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)

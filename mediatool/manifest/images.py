@@ -1,0 +1,214 @@
+"""The images and thumbs tables: stored originals, their analysis, groups and thumbnails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from mediatool.manifest._sql import _URLS_WITH_IMAGES, in_chunks
+from mediatool.manifest.connection import ManifestBase
+from mediatool.models import Analysis, ImageInfo
+
+
+class ImagesTable(ManifestBase):
+    """Stored originals, their analysis, groups and thumbnails."""
+
+    def add_original(self, sha256: str, relpath: str, size: int) -> bool:
+        """Record a stored original; True when it is new and still needs analysis."""
+        self.db.execute(
+            "INSERT INTO images (sha256, relpath, bytes) VALUES (?,?,?)"
+            " ON CONFLICT(sha256) DO NOTHING",
+            (sha256, relpath, size),
+        )
+        row = self.db.execute(
+            "SELECT format, error_reason FROM images WHERE sha256=?", (sha256,)
+        ).fetchone()
+        return row[0] is None and row[1] is None
+
+    def record_asset(self, sha256: str, fmt: str, kind: str, size: int) -> None:
+        """A stored media file (video, audio, document): a plain asset, never analyzed."""
+        self.db.execute(
+            "UPDATE images SET format=?, kind=?, width=0, height=0, bytes=?, phash='', dhash='',"
+            " flat=0, error_reason=NULL, error=NULL WHERE sha256=?",
+            (fmt.upper(), kind, size, sha256),
+        )
+
+    def stored_kinds(self, origin_urls: Iterable[str]) -> dict[str, int]:
+        """How many of these URLs are stored and usable, by kind (image, video, ...)."""
+        counts: dict[str, int] = {}
+        for kind, count in in_chunks(
+            self.db,
+            f"SELECT i.kind, count(*){_URLS_WITH_IMAGES} WHERE u.origin_url IN ({{marks}})"
+            " AND u.status='ok' AND i.error_reason IS NULL AND i.format IS NOT NULL"
+            " GROUP BY i.kind",
+            sorted(origin_urls),
+        ):
+            counts[kind] = counts.get(kind, 0) + count
+        return counts
+
+    def relpath_of_image(self, sha256: str) -> str:
+        row = self.db.execute("SELECT relpath FROM images WHERE sha256=?", (sha256,)).fetchone()
+        return str(row[0])
+
+    def thumbnail_relpaths(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT relpath FROM thumbs")}
+
+    def forget_thumbnails(self, relpaths: Iterable[str]) -> None:
+        """Drop the records of these thumbnails (derived files no longer made)."""
+        self.db.executemany("DELETE FROM thumbs WHERE relpath=?", [(r,) for r in relpaths])
+
+    def thumbnail_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM thumbs").fetchone()[0])
+
+    def usable_images(self) -> list[str]:
+        """sha256 of every stored original that is a usable image (analyzed, no error)."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT sha256 FROM images WHERE error_reason IS NULL AND format IS NOT NULL"
+                " AND kind='image'"
+            )
+        ]
+
+    def unanalyzed_images(self) -> list[tuple[str, str]]:
+        """(sha256, relpath) of stored originals that have no analysis yet (e.g. a killed run)."""
+        return list(
+            self.db.execute(
+                "SELECT sha256, relpath FROM images WHERE format IS NULL AND error_reason IS NULL"
+            )
+        )
+
+    def declared_sizes(self, sha256: str) -> list[tuple[int | None, int | None]]:
+        return list(
+            self.db.execute(
+                "SELECT DISTINCT r.declared_w, r.declared_h FROM refs r JOIN urls u"
+                " ON u.origin_url=r.origin_url WHERE u.sha256=? AND r.declared_w IS NOT NULL",
+                (sha256,),
+            )
+        )
+
+    def record_analysis(self, analysis: Analysis) -> None:
+        info = analysis.info
+        self.db.execute(
+            "UPDATE images SET format=?, width=?, height=?, bytes=?, phash=?, dhash=?, flat=?,"
+            " grey=?, notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
+            (
+                info.format,
+                info.width,
+                info.height,
+                info.bytes,
+                info.phash,
+                info.dhash,
+                int(info.flat),
+                info.grey or None,
+                json.dumps(list(analysis.notes)) if analysis.notes else None,
+                info.sha256,
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO thumbs (sha256, width, height, relpath) VALUES (?,?,?,?)"
+            " ON CONFLICT(sha256, width, height) DO UPDATE SET relpath=excluded.relpath",
+            [(t.sha256, t.width, t.height, t.relpath) for t in analysis.thumbnails],
+        )
+
+    def record_image_error(
+        self, sha256: str, reason: str, message: str, limit: int | None = None
+    ) -> None:
+        """The stored bytes are not a usable image; `limit` is the limit that refused them
+        (images.max_pixels for too_many_pixels), so that raising it analyzes them again."""
+        self.db.execute(
+            "UPDATE images SET error_reason=?, error=?, error_limit=? WHERE sha256=?",
+            (reason, message, limit, sha256),
+        )
+
+    def reopen_images(self, limits: Mapping[str, int], *, all_errors: bool) -> int:
+        """Forget the errors of images refused by a limit that has been raised since (`limits`:
+        reason -> the limit now), or of every image with an error when `all_errors`, so that
+        they are analyzed again (`unanalyzed_images`). Returns how many."""
+        if all_errors:
+            where, params = "error_reason IS NOT NULL", []
+        else:
+            where = " OR ".join(
+                "(error_reason=? AND (error_limit IS NULL OR error_limit < ?))" for _ in limits
+            )
+            params = [value for item in limits.items() for value in item]
+            if not where:
+                return 0
+        cursor = self.db.execute(
+            "UPDATE images SET error_reason=NULL, error=NULL, error_limit=NULL,"
+            f" format=NULL WHERE {where}",
+            params,
+        )
+        return cursor.rowcount
+
+    def analyzed_images(self) -> list[ImageInfo]:
+        rows = self.db.execute(
+            "SELECT sha256, format, width, height, bytes, phash, dhash, flat FROM images"
+            " WHERE format IS NOT NULL AND error_reason IS NULL"
+        )
+        return [_image_info(row) for row in rows]
+
+    def greys(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """sha256 -> the grey image analysis stored (dedup.grey_of), for those that have one;
+        asked for the few wide-band candidates only, so grouping never holds them all."""
+        found: dict[str, bytes] = {}
+        rows = in_chunks(
+            self.db,
+            "SELECT sha256, grey FROM images WHERE grey IS NOT NULL AND sha256 IN ({marks})",
+            shas,
+        )
+        found.update((str(sha), bytes(grey)) for sha, grey in rows)
+        return found
+
+    def set_canonicals(self, canonical_of: dict[str, str]) -> None:
+        self.db.executemany(
+            "UPDATE images SET canonical=? WHERE sha256=?",
+            [(canon, sha) for sha, canon in canonical_of.items()],
+        )
+
+    def group_count(self) -> tuple[int, int]:
+        """(groups with more than one member, images in them)."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(n),0) FROM (SELECT canonical, count(*) AS n FROM images"
+            " WHERE canonical IS NOT NULL GROUP BY canonical HAVING n > 1)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def count_posts_per_image(self, boilerplate_over: int) -> int:
+        """Store how many posts show each canonical image; flag those shown by more than
+        `boilerplate_over` posts. Returns how many are boilerplate."""
+        self.db.executescript(
+            """
+            DROP TABLE IF EXISTS temp.post_counts;
+            CREATE TEMP TABLE post_counts (canon TEXT PRIMARY KEY, n INTEGER NOT NULL);
+            INSERT INTO post_counts
+                SELECT coalesce(i.canonical, i.sha256), count(DISTINCT r.post_id)
+                FROM refs r JOIN urls u ON u.origin_url = r.origin_url
+                JOIN images i ON i.sha256 = u.sha256
+                WHERE u.status = 'ok'
+                GROUP BY coalesce(i.canonical, i.sha256);
+            """
+        )
+        with self.transaction():
+            self.db.execute(
+                "UPDATE images SET post_count ="
+                " coalesce((SELECT n FROM post_counts WHERE canon = images.sha256), 0)"
+            )
+            self.db.execute("UPDATE images SET boilerplate = (post_count > ?)", (boilerplate_over,))
+        self.db.execute("DROP TABLE temp.post_counts")
+        row = self.db.execute("SELECT count(*) FROM images WHERE boilerplate").fetchone()
+        return int(row[0])
+
+
+def _image_info(row: tuple[object, ...]) -> ImageInfo:
+    sha, fmt, width, height, size, phash, dhash, flat = row
+    return ImageInfo(
+        sha256=str(sha),
+        format=str(fmt),
+        width=int(width or 0),  # type: ignore[call-overload]
+        height=int(height or 0),  # type: ignore[call-overload]
+        bytes=int(size or 0),  # type: ignore[call-overload]
+        phash=str(phash or ""),
+        dhash=str(dhash or ""),
+        flat=bool(flat),
+    )

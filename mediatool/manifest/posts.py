@@ -1,0 +1,112 @@
+"""The posts table and the references (refs) found in each post."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mediatool.manifest._sql import in_chunks
+from mediatool.manifest.connection import ManifestBase
+from mediatool.manifest.rows import PostState
+from mediatool.models import Reference
+
+
+class PostsTable(ManifestBase):
+    """Posts and their references."""
+
+    def post_states(self, paths: Sequence[str]) -> dict[str, PostState]:
+        """The recorded state of each of these posts that was scanned without a problem."""
+        states: dict[str, PostState] = {}
+        for path, *state in in_chunks(
+            self.db,
+            "SELECT path, size, mtime_ns, fingerprint FROM posts"
+            " WHERE path IN ({marks}) AND problem IS NULL AND size IS NOT NULL",
+            paths,
+        ):
+            states[path] = PostState(*state)
+        return states
+
+    def record_post(
+        self,
+        path: str,
+        state: PostState | None,
+        encoding: str | None,
+        problem: str | None,
+        references: Sequence[tuple[Reference, str | None]],
+        date: str | None = None,
+    ) -> None:
+        """Replace what is known of a post: its state and its references (with origin URLs)."""
+        size, mtime_ns, fingerprint = (
+            (state.size, state.mtime_ns, state.fingerprint) if state else (None, None, None)
+        )
+        self.db.execute(
+            "INSERT INTO posts (path, size, mtime_ns, fingerprint, encoding, problem, scanned_at,"
+            " date) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
+            " encoding=excluded.encoding, problem=excluded.problem,"
+            " scanned_at=excluded.scanned_at, date=excluded.date",
+            (path, size, mtime_ns, fingerprint, encoding, problem, time.time(), date),
+        )
+        post_id = self.db.execute("SELECT id FROM posts WHERE path=?", (path,)).fetchone()[0]
+        self.db.execute("DELETE FROM refs WHERE post_id=?", (post_id,))
+        self.db.executemany(
+            "INSERT INTO refs (post_id, context, line, col, span_start, span_end, raw,"
+            " source_url, origin_url, kind, declared_w, declared_h)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [_ref_row(post_id, ref, origin) for ref, origin in references],
+        )
+
+    def reference_counts(self, paths: Sequence[str]) -> tuple[int, int]:
+        """(all references, remote references) of the given posts."""
+        total = remote = 0
+        for all_refs, remote_refs in in_chunks(
+            self.db,
+            "SELECT count(*), coalesce(sum(CASE WHEN kind='remote' THEN 1 ELSE 0 END), 0)"
+            " FROM refs JOIN posts ON posts.id=refs.post_id WHERE posts.path IN ({marks})",
+            paths,
+        ):
+            total, remote = total + all_refs, remote + remote_refs
+        return total, remote
+
+    def references_by_origin(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """origin_url -> the posts (among `paths`, one entry per reference) that refer to it."""
+        found: dict[str, list[str]] = {}
+        for origin, path in in_chunks(
+            self.db,
+            "SELECT r.origin_url, p.path FROM refs r JOIN posts p ON p.id=r.post_id"
+            " WHERE p.path IN ({marks}) AND r.origin_url IS NOT NULL",
+            paths,
+        ):
+            found.setdefault(origin, []).append(path)
+        return found
+
+    def origin_urls_of(self, paths: Sequence[str]) -> set[str]:
+        urls: set[str] = set()
+        urls.update(
+            row[0]
+            for row in in_chunks(
+                self.db,
+                "SELECT DISTINCT origin_url FROM refs JOIN posts ON posts.id=refs.post_id"
+                " WHERE posts.path IN ({marks}) AND origin_url IS NOT NULL",
+                paths,
+            )
+        )
+        return urls
+
+
+def _ref_row(post_id: int, ref: Reference, origin: str | None) -> tuple[object, ...]:
+    declared = ref.declared
+    return (
+        post_id,
+        ref.context,
+        ref.line,
+        ref.column,
+        ref.span.start,
+        ref.span.end,
+        ref.raw,
+        ref.source_url,
+        origin,
+        ref.kind.value,
+        declared.width if declared else None,
+        declared.height if declared else None,
+    )

@@ -1,0 +1,73 @@
+"""The small frozen rows the manifest hands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class PostState:
+    """What the manifest remembers of a post file, to skip re-scanning it."""
+
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Localization:
+    """Where a fetched origin URL lives in the cache."""
+
+    origin_url: str
+    relpath: str  # the canonical original
+    width: int
+    height: int
+    thumb_relpath: str | None  # the largest thumbnail of the canonical, if any
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    """A stored original as the report shows it."""
+
+    sha256: str
+    relpath: str
+    thumb_relpath: str | None
+    width: int
+    height: int
+    bytes: int
+    format: str
+    canonical: str
+    post_count: int
+    notes: tuple[str, ...]
+
+
+ImageFilter = Literal["grouped", "boilerplate", "mismatched"]  # the report's image queries
+
+
+@dataclass(frozen=True, slots=True)
+class UrlStatus:
+    origin_url: str
+    status: str
+    reason: str | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPost:
+    """A post as fetch last scanned it."""
+
+    key: str
+    size: int
+    mtime_ns: int
+    sha256: str | None  # None in manifests older than schema 5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A stored original and the thumbnails made of it."""
+
+    sha256: str
+    relpath: str
+    canonical: str | None
+    thumbs: tuple[str, ...]
