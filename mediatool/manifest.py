@@ -1028,6 +1028,20 @@ class Manifest:
                 found.setdefault(sha, set()).add(path)
         return {sha: sorted(paths) for sha, paths in found.items()}
 
+    def thumbnails_of_images(self, shas: Iterable[str]) -> dict[str, list[tuple[int, int, str]]]:
+        """For stored originals: the (width, height, relpath) of each thumbnail made of it,
+        narrowest first (`rewrite --srcset`)."""
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        for chunk in _chunks(sorted(set(shas)), 500):
+            marks = ",".join("?" * len(chunk))
+            for sha, width, height, relpath in self.db.execute(
+                f"SELECT sha256, width, height, relpath FROM thumbs WHERE sha256 IN ({marks})"
+                " ORDER BY sha256, width, height",
+                chunk,
+            ):
+                found.setdefault(sha, []).append((width, height, relpath))
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class FetchedPost:
