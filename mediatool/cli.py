@@ -210,6 +210,11 @@ def fetch(
 @click.option(
     "--undo", is_flag=True, help="Restore the original URLs of every post rewrite changed."
 )
+@click.option(
+    "--srcset",
+    is_flag=True,
+    help="Also give each <img> of a localized image a srcset of its thumbnails and sizes.",
+)
 def rewrite(
     paths: tuple[Path, ...],
     cache: Path | None,
@@ -220,6 +225,7 @@ def rewrite(
     dry_run: bool,
     check: bool,
     undo: bool,
+    srcset: bool,
 ) -> None:
     """Point every fetched image reference of PATH... at its local copy (offline).
 
@@ -251,6 +257,7 @@ def rewrite(
             dry_run=dry_run,
             progress=sys.stderr.isatty(),
             markup_url=markup_url,
+            srcset=srcset,
         )
     )
     if not as_json:

@@ -300,7 +300,7 @@ class KeySpec:
     is_list: bool = False
 
 
-THUMB_FORMATS = ("webp", "png", "jpeg")
+THUMB_FORMATS = ("webp", "png", "jpeg", "avif")
 SECTIONS: dict[str, Any] = {
     "discover": DiscoverSettings,
     "fetch": FetchSettings,

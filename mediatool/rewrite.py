@@ -1,7 +1,9 @@
 """References + new URLs -> an edited post: exact splices, nothing parsed back or reserialized.
 
-Every byte outside the replaced reference spans stays as it was; the only other change is one
-inserted ` width="W" height="H"` per `<img>` whose reference changed and that had no size.
+Every byte outside the replaced reference spans stays as it was; the only other changes are one
+inserted ` width="W" height="H"` per `<img>` whose reference changed and that had no size, and
+(with `rewrite --srcset`) one inserted ` srcset="..." sizes="..."` per `<img>` of a localized
+image that had no srcset, after its last attribute.
 
 A new URL text is written as given (the caller quotes it); a text that would break the syntax
 around it is refused, and the reference is left alone (`replacement_problem` says why):
@@ -23,10 +25,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from mediatool.discover._html import Tag, parse_tag
 from mediatool.models import PostScan, Reference, Span
 
 Localize = Callable[[Reference], str | None]
 SizeFor = Callable[[Reference], tuple[int, int] | None]
+# `rewrite --srcset`: the srcset/sizes text to insert into the <img> of a localized reference
+SrcsetFor = Callable[[Reference], str | None]
+TAG_LOOKBACK = 8  # '<' tried before a src value when finding its <img> tag
+TAG_TAIL = 16_384  # characters of a tag read after its src value
+_TAG_CLOSE = re.compile(r"[\s/]*>")  # what follows a tag's last attribute
 OnSkip = Callable[[Reference, str], None]
 
 _WHITESPACE = frozenset(
@@ -77,6 +85,46 @@ def size_attributes(width: int, height: int) -> str:
     return f' width="{width}" height="{height}"'
 
 
+def srcset_attributes(candidates: Sequence[tuple[str, int]], width: int) -> str:
+    """The text inserted into an `<img>` for `rewrite --srcset`: each (URL, width) candidate as
+    `URL Ww`, narrowest first (one per width), and `sizes` for a layout `width` pixels wide that
+    shrinks with a narrower viewport."""
+    if width < 1:
+        raise ValueError(f"image width must be positive, got {width}")
+    by_width: dict[int, str] = {}
+    for url, candidate_width in candidates:
+        by_width.setdefault(candidate_width, url)
+    srcset = ", ".join(f"{by_width[w]} {w}w" for w in sorted(by_width))
+    return f' srcset="{srcset}" sizes="(max-width: {width}px) 100vw, {width}px"'
+
+
+def srcset_insert_at(text: str, ref: Reference) -> int | None:
+    """Where `rewrite --srcset` inserts into the `<img>` whose `src` is `ref`: after its last
+    attribute; None for any other reference, and for an `<img>` that already has a srcset."""
+    if ref.context != "img@src":
+        return None
+    tag = _tag_of_src(text, ref.span)
+    if tag is None or tag.get("srcset") is not None:
+        return None
+    at = tag.attributes[-1].end
+    return at if _TAG_CLOSE.match(text, at) else None
+
+
+def _tag_of_src(text: str, span: Span) -> Tag | None:
+    """The `<img>` start tag whose `src` value is at `span`, read from the text."""
+    lt = span.start
+    for _ in range(TAG_LOOKBACK):
+        lt = text.rfind("<", 0, lt)
+        if lt < 0:
+            return None
+        tag = parse_tag(text[lt : span.end + TAG_TAIL], lt)
+        if tag is not None and tag.name == "img":
+            src = tag.get("src")
+            if src is not None and src.value_start <= span.start < max(src.end, span.end):
+                return tag
+    return None
+
+
 # --- planning -------------------------------------------------------------------------------
 
 
@@ -86,26 +134,32 @@ def plan_edits(
     size_for: SizeFor,
     *,
     on_skip: OnSkip | None = None,
+    srcset_for: SrcsetFor | None = None,
 ) -> list[Edit]:
     """The edits that point each reference at `localize(ref)`.
 
     None, or the text already there, leaves a reference alone. A changed reference of a tag with
     `size_insert_at` brings one size insertion per tag (from the first changed reference of the
     tag whose `size_for` is not None). A new text that would break its context is skipped and
-    reported through `on_skip(ref, reason)`."""
+    reported through `on_skip(ref, reason)`.
+
+    With `srcset_for`, every `<img src>` without a srcset whose `srcset_for` is not None (a
+    localized image, changed now or already local) also gets that text, after the size."""
     edits: list[Edit] = []
     sized: set[int] = set()
+    with_srcset: set[int] = set()
     for ref in scan.references:
         new_text = localize(ref)
-        if new_text is None or new_text == ref.raw:
-            continue
-        problem = replacement_problem(scan.text, ref, new_text)
-        if problem is not None:
-            if on_skip is not None:
-                on_skip(ref, problem)
-            continue
-        edits.append(Edit(ref.span, new_text))
-        edits.extend(_size_edit(ref, size_for, sized))
+        if new_text is not None and new_text != ref.raw:
+            problem = replacement_problem(scan.text, ref, new_text)
+            if problem is not None:
+                if on_skip is not None:
+                    on_skip(ref, problem)
+                continue
+            edits.append(Edit(ref.span, new_text))
+            edits.extend(_size_edit(ref, size_for, sized))
+        if srcset_for is not None:
+            edits.extend(_srcset_edit(scan.text, ref, srcset_for, with_srcset))
     return edits
 
 
@@ -118,6 +172,17 @@ def _size_edit(ref: Reference, size_for: SizeFor, sized: set[int]) -> list[Edit]
         return []
     sized.add(at)
     return [Edit(Span(at, at), size_attributes(*size))]
+
+
+def _srcset_edit(text: str, ref: Reference, srcset_for: SrcsetFor, done: set[int]) -> list[Edit]:
+    at = srcset_insert_at(text, ref)
+    if at is None or at in done:
+        return []
+    inserted = srcset_for(ref)
+    if inserted is None:
+        return []
+    done.add(at)
+    return [Edit(Span(at, at), inserted)]
 
 
 def rewrite_text(scan: PostScan, localize: Localize, size_for: SizeFor) -> str:

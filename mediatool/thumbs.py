@@ -13,7 +13,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, features
 
 from mediatool import store
 from mediatool.config import ImageSettings
@@ -27,7 +27,12 @@ REDUCING_GAP = 3.0  # resize: box-reduce by an integer factor first, LANCZOS the
 CHAIN_FACTOR = 2  # a thumbnail this many times wider may stand in for the original
 
 # settings.thumb_format -> (Pillow format, file extension)
-FORMATS = {"webp": ("WEBP", "webp"), "png": ("PNG", "png"), "jpeg": ("JPEG", "jpg")}
+FORMATS = {
+    "webp": ("WEBP", store.EXTENSIONS["WEBP"]),
+    "png": ("PNG", store.EXTENSIONS["PNG"]),
+    "jpeg": ("JPEG", store.EXTENSIONS["JPEG"]),
+    "avif": ("AVIF", store.EXTENSIONS["AVIF"]),
+}
 FORMATS["jpg"] = FORMATS["jpeg"]
 
 Size = tuple[int, int]
@@ -98,10 +103,20 @@ def thumb_format(settings: ImageSettings, alpha: bool) -> str:
     fmt = settings.thumb_format.lower()
     if fmt not in FORMATS:
         raise UsageError(
-            f"images.thumb_format is {settings.thumb_format!r}; use one of webp, png or jpeg."
+            f"images.thumb_format is {settings.thumb_format!r}; use one of webp, png, jpeg or avif."
         )
     fmt = "jpeg" if fmt == "jpg" else fmt
+    if fmt == "avif" and not avif_supported():
+        raise UsageError(
+            'images.thumb_format is "avif" but the installed Pillow cannot write AVIF; '
+            'install Pillow 11.3 or later with AVIF support, or set images.thumb_format = "webp".'
+        )
     return "png" if alpha and fmt == "jpeg" else fmt
+
+
+def avif_supported() -> bool:
+    """Whether the installed Pillow can encode AVIF (its AVIF plugin, built with libavif)."""
+    return bool(features.check("avif"))
 
 
 def make_thumbnails(
@@ -159,7 +174,7 @@ def encode_thumbnail(image: Image.Image, size: Size, fmt: str, settings: ImageSe
 def encode_resized(small: Image.Image, fmt: str, settings: ImageSettings) -> bytes:
     """The encoded bytes of an image already at its thumbnail size."""
     pillow_format = FORMATS[fmt][0]
-    if pillow_format == "WEBP":
+    if pillow_format in ("WEBP", "AVIF"):
         small = small.convert("RGBA" if has_alpha(small) else "RGB")
     elif pillow_format == "JPEG" and small.mode != "L":
         small = small.convert("RGB")

@@ -183,7 +183,7 @@ CONFIG_CASES = [
     ),
     (
         '[images]\nthumb_format = "gif"\n',
-        'images.thumb_format must be one of "webp", "png", "jpeg", got "gif"',
+        'images.thumb_format must be one of "webp", "png", "jpeg", "avif", got "gif"',
     ),
     ("[images]\nmax_pixels = 0\n", "images.max_pixels must be an integer of 1 or more, got 0"),
     (

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
+from mediatool.cli import main
+from mediatool.config import DiscoverSettings
+from mediatool.discover import scan_text
 from mediatool.models import PostScan, Reference, RefKind, Span
+from mediatool.pipeline.rewriting import undo_records
+from mediatool.pipeline.undoing import reverse_exactly
 from mediatool.rewrite import (
     Edit,
     apply_edits,
@@ -19,8 +28,10 @@ from mediatool.rewrite import (
     replacement_problem,
     rewrite_text,
     size_attributes,
+    srcset_attributes,
     unified_diff,
 )
+from mediatool.testing.origin import OriginServer
 
 FAST = settings(max_examples=150, deadline=None)
 
@@ -426,3 +437,117 @@ def test_hexo_img_tag_takes_only_a_rooted_url(new_text: str, ok: bool) -> None:
     problem = replacement_problem(text, ref, new_text)
     assert (problem is None) == ok, problem
     assert ok or "--base-url" in str(problem)
+
+
+# --- rewrite --srcset ---------------------------------------------------------------------------
+
+
+def test_srcset_attributes_list_each_width_once_narrowest_first() -> None:
+    candidates = [("/m/t-640.webp", 640), ("/m/o.jpg", 1200), ("/m/t-320.webp", 320)]
+    assert srcset_attributes([*candidates, ("/m/t-320b.webp", 320)], 500) == (
+        ' srcset="/m/t-320.webp 320w, /m/t-640.webp 640w, /m/o.jpg 1200w"'
+        ' sizes="(max-width: 500px) 100vw, 500px"'
+    )
+    with pytest.raises(ValueError, match="positive"):
+        srcset_attributes(candidates, 0)
+
+
+SRCSET_POST = (
+    "# t\r\n\r\n"
+    '<p><img alt="a > b" src="http://o.example/a.jpg" width="500" /></p>\r\n'
+    "<img src='http://o.example/b.jpg' srcset='http://o.example/b.jpg 2x'>\r\n\r\n"
+    "![md](http://o.example/c.jpg) <IMG SRC=http://o.example/d.jpg>\r\n"
+    '<img src="http://o.example/missing.jpg">\r\n'
+)
+LOCAL = {f"http://o.example/{name}.jpg": f"/media/{name}.jpg" for name in ("a", "b", "c", "d")}
+
+
+def _srcset_rewrite(text: str) -> tuple[str, list[Edit]]:
+    scan = scan_text(text, Path("post.md"), DiscoverSettings())
+
+    def localize(ref: Reference) -> str | None:
+        return LOCAL.get(ref.source_url)
+
+    def srcset_for(ref: Reference) -> str | None:
+        local = LOCAL.get(ref.source_url) or (ref.raw if ref.raw.startswith("/media/") else None)
+        if local is None:
+            return None
+        width = ref.declared.width if ref.declared and ref.declared.width else 900
+        return srcset_attributes([(local + ".320.webp", 320), (local, 900)], width)
+
+    edits = plan_edits(scan, localize, lambda ref: (900, 600), srcset_for=srcset_for)
+    return apply_edits(text, edits), edits
+
+
+def test_srcset_goes_into_each_img_of_a_localized_image_that_has_none() -> None:
+    rewritten, edits = _srcset_rewrite(SRCSET_POST)
+    srcset_a = (
+        ' srcset="/media/a.jpg.320.webp 320w, /media/a.jpg 900w"'
+        ' sizes="(max-width: 500px) 100vw, 500px"'
+    )
+    srcset_d = (
+        ' srcset="/media/d.jpg.320.webp 320w, /media/d.jpg 900w"'
+        ' sizes="(max-width: 900px) 100vw, 900px"'
+    )
+    assert rewritten == (
+        "# t\r\n\r\n"
+        f'<p><img alt="a > b" src="/media/a.jpg" width="500"{srcset_a} /></p>\r\n'
+        "<img src='/media/b.jpg' srcset='/media/b.jpg 2x' width=\"900\" height=\"600\">\r\n\r\n"
+        f'![md](/media/c.jpg) <IMG SRC=/media/d.jpg width="900" height="600"{srcset_d}>\r\n'
+        '<img src="http://o.example/missing.jpg">\r\n'
+    )
+    records = undo_records(SRCSET_POST, edits)
+    assert [r for r in records if not r.old] == [
+        r for r in records if r.new.startswith((" srcset", " width"))
+    ]
+    assert reverse_exactly(rewritten, records) == SRCSET_POST
+
+
+def test_a_second_srcset_rewrite_changes_nothing() -> None:
+    rewritten, _ = _srcset_rewrite(SRCSET_POST)
+    assert _srcset_rewrite(rewritten) == (rewritten, [])
+
+
+def test_an_img_already_local_gets_its_srcset_on_a_later_rewrite() -> None:
+    text = '<img src="/media/a.jpg" width="500" height="333">\n'
+    rewritten, edits = _srcset_rewrite(text)
+    assert [e.span.start for e in edits] == [
+        len('<img src="/media/a.jpg" width="500" height="333"')
+    ]
+    assert rewritten.startswith(text[:-2] + ' srcset="/media/a.jpg.320.webp 320w, ')
+
+
+BIG = "http://img.example.test/big.jpg"
+
+
+def test_rewrite_srcset_end_to_end_lists_real_thumbnails_and_undo_restores(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(buffer, "JPEG")
+    proxy_env.add(BIG, buffer.getvalue())
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    post = posts / "a.md"
+    original = f'---\ntitle: t\n---\n\n<p><img src="{BIG}" width="500"></p>\n'.encode()
+    post.write_bytes(original)
+    cache = str(tmp_path / "cache")
+    assert CliRunner().invoke(main, ["fetch", str(posts), "--cache", cache]).exit_code == 0
+    result = CliRunner().invoke(main, ["rewrite", str(posts), "--cache", cache, "--srcset"])
+    assert result.exit_code == 0, result.output
+    text = post.read_text()
+    tag = re.search(r'<img src="([^"]+)" width="500" srcset="([^"]+)" sizes="([^"]+)">', text)
+    assert tag is not None, text
+    src, srcset, sizes = tag.groups()
+    assert sizes == "(max-width: 500px) 100vw, 500px"
+    candidates = [candidate.split(" ") for candidate in srcset.split(", ")]
+    assert [w for _, w in candidates] == ["320w", "500w", "640w", "800w"]
+    assert candidates[-1][0] == src
+    for url, width in candidates:
+        with Image.open(posts / url) as image:
+            assert image.width == int(width[:-1])
+    again = CliRunner().invoke(main, ["rewrite", str(posts), "--cache", cache, "--srcset"])
+    assert again.exit_code == 0 and post.read_text() == text
+    undo = CliRunner().invoke(main, ["rewrite", str(posts), "--cache", cache, "--undo"])
+    assert undo.exit_code == 0, undo.output
+    assert post.read_bytes() == original

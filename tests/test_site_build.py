@@ -14,8 +14,10 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -253,3 +255,119 @@ def test_hugo_site_with_a_base_path_shows_every_localized_image(
     assert "/blog/media/originals/" in (root / "content/posts/gallery.md").read_text()
     _build([str(hugo_bin), "--destination", "public"], root)
     _check_built_site(root / "public", "/blog/media/", "/blog/")
+
+
+# -- a run killed at any moment, then run again ---------------------------------------------
+
+KILL_IMAGES = {f"{HOST}/kill-{n}.jpg": ((64 + 8 * n, 48), (20 * n, 90, 160)) for n in range(8)}
+KILL_POSTS = 4  # each names two of KILL_IMAGES, in the body and (one) as its thumbnail
+
+
+def _kill_site(root: Path) -> dict[str, str]:
+    """A Hugo site whose posts name KILL_IMAGES; post name -> text."""
+    urls = sorted(KILL_IMAGES)
+    posts = {}
+    for n in range(KILL_POSTS):
+        first, second = urls[2 * n], urls[2 * n + 1]
+        posts[f"content/posts/p{n}.md"] = (
+            f"---\ntitle: Post {n}\ndate: 2024-05-0{n + 1}\nthumbnail: {second}\n---\n\n"
+            f'![a]({first})\n\n<p><img src="{second}" alt="b"></p>\n'
+        )
+    _write(
+        root,
+        {
+            "hugo.toml": (
+                'baseURL = "http://example.test/"\ntitle = "Test"\n'
+                'disableKinds = ["taxonomy", "term", "RSS", "sitemap"]\n'
+                "[markup.goldmark.renderer]\nunsafe = true\n"
+            ),
+            **posts,
+            "layouts/_default/single.html": (
+                "<html><body><article>{{ .Content }}</article>\n"
+                '{{ with .Params.thumbnail }}<img class="thumb" src="{{ . }}">{{ end }}'
+                "</body></html>\n"
+            ),
+            "layouts/_default/list.html": "<html><body>{{ .Title }}</body></html>\n",
+            "layouts/index.html": "<html><body>home</body></html>\n",
+            "mediatool.toml": "[fetch]\nallow_private = true\nretries = 0\nconcurrency = 2\n",
+        },
+    )
+    return posts
+
+
+def _fetch_killed_when(root: Path, originals: int) -> int:
+    """Start `mediatool fetch` and SIGKILL it once `originals` originals are published (or
+    once the manifest exists, for 0); a run that ends first is simply done."""
+    media = root / "static/media/originals"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mediatool.cli", "fetch"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while process.poll() is None:
+            stored = len(list(media.rglob("*.jpg"))) if media.is_dir() else 0
+            started = (root / ".mediatool/manifest.sqlite").is_file()
+            if started and stored >= originals:
+                process.kill()
+                break
+            time.sleep(0.005)  # polling the files, not waiting for an outcome
+    finally:
+        process.wait(timeout=BUILD_TIMEOUT)
+    return process.returncode
+
+
+def _rewrite_killed_at(root: Path, point: int) -> int:
+    """`mediatool rewrite` with the test hook: SIGKILL at its `point`th write kill point."""
+    env = {**os.environ, "MEDIATOOL_TEST_KILL_AT": f"write:{point}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mediatool.cli", "rewrite"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode in (-signal.SIGKILL, 0, 1), done.stderr
+    return done.returncode
+
+
+def test_runs_killed_at_any_moment_then_run_again_leave_a_site_showing_every_image(
+    tmp_path: Path, hugo_bin: Path, proxy_env: OriginServer
+) -> None:
+    for url, (size, colour) in KILL_IMAGES.items():  # slow bodies: kills land mid-download
+        body = _jpeg(size, colour)
+        proxy_env.add(url, body, content_type="image/jpeg", chunk_size=256, body_delay=0.01)
+    root = tmp_path / "hugo-site"
+    posts = _kill_site(root)
+    fetches = [_fetch_killed_when(root, 0), _fetch_killed_when(root, 1)]
+    _rewrite_killed_at(root, 2)  # of what the killed fetches recorded, if anything
+    fetches.append(_fetch_killed_when(root, 4))
+    fetched = _mediatool(root, "fetch")
+    assert fetched.returncode == 0, fetched.stderr
+    rewrites = [
+        _rewrite_killed_at(root, 1),  # undo records committed, no post written
+        _rewrite_killed_at(root, 2),  # one post written
+        _rewrite_killed_at(root, 4),  # three posts written
+    ]
+    assert fetches.count(-signal.SIGKILL) >= 2, fetches
+    assert rewrites == [-signal.SIGKILL] * 3, rewrites
+    rewritten = _mediatool(root, "rewrite")
+    assert rewritten.returncode == 0, rewritten.stderr
+    texts = {name: (root / name).read_text() for name in posts}
+    assert _mediatool(root, "rewrite").returncode == 0
+    assert {name: (root / name).read_text() for name in posts} == texts  # nothing left to do
+    _build([str(hugo_bin), "--destination", "public"], root)
+    pages = _page_urls(root / "public")
+    every = [url for urls in pages.values() for url in urls]
+    assert not [url for url in every if url in KILL_IMAGES], "a fetched image was left remote"
+    local = [url for url in every if url.startswith("/media/")]
+    assert len(local) == 3 * KILL_POSTS, every  # body, <img>, thumbnail of each post
+    for url in local:
+        assert (root / "public" / unquote(url).lstrip("/")).is_file(), f"{url}: not built"
+    shown = {(root / "public" / unquote(url).lstrip("/")).read_bytes() for url in local}
+    assert len(shown) == len(KILL_IMAGES)  # each image, whole, once
+    bodies = {_jpeg(size, colour) for size, colour in KILL_IMAGES.values()}
+    assert shown == bodies

@@ -10,10 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from mediatool import thumbs
 from mediatool.config import ImageSettings, load_settings
 from mediatool.errors import UsageError
 from mediatool.models import DeclaredSize
-from mediatool.thumbs import make_thumbnails, thumb_format, thumb_relpath, thumbnail_sizes
+from mediatool.thumbs import (
+    avif_supported,
+    make_thumbnails,
+    thumb_format,
+    thumb_relpath,
+    thumbnail_sizes,
+)
 
 SETTINGS = ImageSettings()  # widths 320, 640; webp
 SHA = "ab" + "0" * 62
@@ -97,8 +104,39 @@ def test_thumb_format() -> None:
     assert thumb_format(ImageSettings(thumb_format="jpeg"), alpha=False) == "jpeg"
     assert thumb_format(ImageSettings(thumb_format="jpeg"), alpha=True) == "png"
     assert thumb_format(ImageSettings(thumb_format="png"), alpha=False) == "png"
-    with pytest.raises(UsageError, match=r"images\.thumb_format is 'avif'"):
-        thumb_format(ImageSettings(thumb_format="avif"), alpha=False)
+    with pytest.raises(UsageError, match=r"images\.thumb_format is 'gif'"):
+        thumb_format(ImageSettings(thumb_format="gif"), alpha=False)
+
+
+def test_avif_thumbnails_when_pillow_writes_avif(tmp_path: Path) -> None:
+    assert avif_supported(), "this Pillow cannot write AVIF; the AVIF tests need one that can"
+    assert thumb_format(ImageSettings(thumb_format="avif"), alpha=True) == "avif"
+    assert thumb_relpath(SHA, 320, 213, "avif") == f"thumbs/ab/{SHA}-320x213.avif"
+    image = Image.new("RGBA", (400, 300), (255, 0, 0, 0))
+    image.paste((0, 0, 255, 255), (100, 100, 300, 200))
+    settings = ImageSettings(thumb_format="avif")
+    (thumb,) = make_thumbnails(image, SHA, [(200, 150)], tmp_path, settings)
+    assert thumb.relpath.endswith(".avif")
+    written = Image.open(tmp_path / thumb.relpath)
+    assert (written.format, written.size, written.mode) == ("AVIF", (200, 150), "RGBA")
+
+
+def test_avif_without_pillow_support_is_a_usage_error_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thumbs.features, "check", lambda feature: False)
+    settings = ImageSettings(thumb_format="avif")
+    with pytest.raises(
+        UsageError, match=r"images\.thumb_format is \"avif\" but the installed Pillow"
+    ):
+        make_thumbnails(Image.new("RGB", (400, 300)), SHA, [(200, 150)], tmp_path, settings)
+    assert not list(tmp_path.rglob("*.avif"))
+
+
+def test_avif_is_an_accepted_config_choice(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text('[images]\nthumb_format = "avif"\n')
+    assert load_settings(config).images.thumb_format == "avif"
 
 
 def test_thumbnails_are_written_atomically_and_never_rewritten(tmp_path: Path) -> None:

@@ -160,6 +160,20 @@ class ImagesTable(ManifestBase):
         found.update((str(sha), bytes(grey)) for sha, grey in rows)
         return found
 
+    def thumbnails_of_images(self, shas: Iterable[str]) -> dict[str, list[tuple[int, int, str]]]:
+        """For stored originals: the (width, height, relpath) of each thumbnail made of it,
+        narrowest first (`rewrite --srcset`)."""
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        rows = in_chunks(
+            self.db,
+            "SELECT sha256, width, height, relpath FROM thumbs WHERE sha256 IN ({marks})"
+            " ORDER BY sha256, width, height",
+            sorted(set(shas)),
+        )
+        for sha, width, height, relpath in rows:
+            found.setdefault(sha, []).append((width, height, relpath))
+        return found
+
     def set_canonicals(self, canonical_of: dict[str, str]) -> None:
         self.db.executemany(
             "UPDATE images SET canonical=? WHERE sha256=?",

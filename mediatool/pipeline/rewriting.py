@@ -40,6 +40,7 @@ from mediatool.rewrite import (
     UndoEdit,
     apply_edits,
     plan_edits,
+    srcset_attributes,
     unified_diff,
 )
 from mediatool.store import MediaStore, StoredPath, parse_relpath
@@ -62,8 +63,10 @@ def run_rewrite(
     dry_run: bool = False,
     progress: bool = False,
     markup_url: str | None = None,
+    srcset: bool = False,
 ) -> RewriteSummary:
-    """Point every fetched reference at its local copy; change no other byte."""
+    """Point every fetched reference at its local copy; change no other byte (with `srcset`,
+    also give each `<img>` of a localized image a srcset of its thumbnails)."""
     started = time.monotonic()
     store = existing_store(settings)
     rules = compile_rules(settings.proxy_rules)
@@ -84,7 +87,9 @@ def run_rewrite(
         for scan in reader.scans(posts):
             bar.update()
             path = scan.path
-            result = plan_post_rewrite(scan, manifest, store, rules, base_url, markup_url)
+            result = plan_post_rewrite(
+                scan, manifest, store, rules, base_url, markup_url, srcset=srcset
+            )
             totals.update(result.counts)
             left.extend(result.left_remote)
             if result.new_text is None:
@@ -219,6 +224,8 @@ def plan_post_rewrite(
     rules: Sequence[Rule],
     base_url: str | None,
     markup_url: str | None = None,
+    *,
+    srcset: bool = False,
 ) -> PostRewrite:
     """The edits for one post: remote references to their local copy, and references already
     in the cache to their group's current canonical (it moves when a better copy arrives)."""
@@ -235,12 +242,18 @@ def plan_post_rewrite(
         hit = cached.get(ref.span)
         return by_sha.get(hit.sha256) if hit else None
 
+    wants_thumbs = srcset or any(hit.thumbnail for hit in cached.values())
+    thumbs = _thumbnails_of_canonicals(
+        manifest, [*by_origin.values(), *by_sha.values()], wants_thumbs
+    )
+    kept_thumbs = {relpath for made in thumbs.values() for _, _, relpath in made}
+
     def localize(ref: Reference) -> str | None:
         loc = target(ref)
         if loc is None:
             return None
         hit = cached.get(ref.span)
-        relpath = _relpath_for(ref, loc, hit)
+        relpath = _relpath_for(ref, loc, hit, kept_thumbs)
         if hit is not None and hit.relpath == relpath:
             return None
         prefix = markup_url if markup_url and ref.context.startswith(MARKUP_CONTEXTS) else base_url
@@ -254,7 +267,20 @@ def plan_post_rewrite(
     def on_skip(ref: Reference, reason: str) -> None:
         skipped[ref.span] = f"cannot rewrite in place: {reason}"
 
-    edits = plan_edits(scan, localize, size_for, on_skip=on_skip)
+    def srcset_for(ref: Reference) -> str | None:
+        loc = target(ref)
+        stored = parse_relpath(loc.relpath) if loc and loc.width else None
+        made = thumbs.get(stored.sha256) if stored else None
+        if loc is None or not made:
+            return None
+        candidates = [(_link(post_dir, cache_root, t, base_url), w) for w, _, t in made]
+        candidates.append((_link(post_dir, cache_root, loc.relpath, base_url), loc.width))
+        declared = ref.declared.width if ref.declared and ref.declared.width else None
+        return srcset_attributes(candidates, declared or loc.width)
+
+    edits = plan_edits(
+        scan, localize, size_for, on_skip=on_skip, srcset_for=srcset_for if srcset else None
+    )
     new_text = apply_edits(scan.text, edits)
     rewritten = {e.span for e in edits if e.span.start != e.span.end}
     left = _left_remote(scan, remote, origin_of, rewritten, skipped, manifest)
@@ -266,6 +292,16 @@ def plan_post_rewrite(
     changed = new_text if new_text != scan.text else None
     localized = tuple(ref for ref in remote if ref.span in rewritten)
     return PostRewrite(changed, counts, left, undo_records(scan.text, edits), localized)
+
+
+def _thumbnails_of_canonicals(
+    manifest: Manifest, targets: Sequence[Localization], wanted: bool
+) -> dict[str, list[tuple[int, int, str]]]:
+    """sha256 of each canonical original -> its thumbnails (for `--srcset`; {} without)."""
+    if not wanted:
+        return {}
+    shas = [hit.sha256 for loc in targets if (hit := parse_relpath(loc.relpath)) is not None]
+    return manifest.thumbnails_of_images(shas)
 
 
 def _cached_references(
@@ -300,7 +336,14 @@ def _cache_relpath(post: Path, url: str, store: MediaStore, base_url: str | None
         return None
 
 
-def _relpath_for(ref: Reference, loc: Localization, hit: StoredPath | None) -> str:
+def _relpath_for(
+    ref: Reference, loc: Localization, hit: StoredPath | None, kept_thumbs: set[str]
+) -> str:
+    """The path a reference should name: a thumbnail of the canonical stays as it is (a srcset
+    candidate), any other thumbnail moves to the canonical's largest, an original to the
+    canonical."""
+    if hit is not None and hit.thumbnail and hit.relpath in kept_thumbs:
+        return hit.relpath
     wants_thumb = ref.context in THUMBNAIL_CONTEXTS or (hit is not None and hit.thumbnail)
     if wants_thumb and loc.thumb_relpath:
         return loc.thumb_relpath
