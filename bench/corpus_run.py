@@ -25,7 +25,11 @@ from mediatool.testing.fakesite import build_site
 from mediatool.testing.origin import OriginServer
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# ../shared beside the repository; for a git worktree in a folder of worktrees, one level up
+SHARED = next(
+    (p / "shared" for p in (REPO.parent, REPO.parent.parent) if (p / "shared").is_dir()),
+    REPO.parent / "shared",
+)
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, int, dict[str, object]]:

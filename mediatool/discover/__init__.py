@@ -1,6 +1,7 @@
 """Discover: post files -> image references with exact source spans.
 
     find_posts(paths, exclude)        the post files below PATHs
+    find_posts_resolved(...)          the same, each with its resolved path
     read_post(path, settings)         read, decode and scan one post (raises PostError)
     scan_text(text, path, settings)   the same on already-decoded text
 
@@ -108,7 +109,7 @@ from mediatool.discover.table import Tables
 from mediatool.errors import PostError, UsageError
 from mediatool.models import PostScan
 
-__all__ = ["discover_signature", "find_posts", "read_post", "scan_text"]
+__all__ = ["discover_signature", "find_posts", "find_posts_resolved", "read_post", "scan_text"]
 
 # Raise when discover finds something new in posts it read before, so `fetch` reads them again.
 RULES_REVISION = 3
@@ -154,24 +155,32 @@ def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path
     A file is taken whatever its suffix; a folder is searched recursively for POST_SUFFIXES
     (any case), skipping hidden folders and files and anything under an `exclude` folder.
     A path that does not exist is a UsageError."""
+    return list(find_posts_resolved(paths, exclude))
+
+
+def find_posts_resolved(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> dict[Path, Path]:
+    """Like `find_posts`, as {post path as found: its resolved path}, in the same order, so a
+    caller need not resolve each post again (resolving is most of the cost of finding)."""
     excluded = [folder.resolve() for folder in exclude]
     posts: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            candidates: Iterator[Path] = _walk(path, excluded)
+            candidates: Iterator[tuple[Path, Path]] = _walk(path, excluded)
         elif path.exists():
-            candidates = iter([path])
+            candidates = iter([(path, path.resolve())])
         else:
             raise UsageError(f"{path}: no such file or folder; check the path.")
-        for candidate in candidates:
-            resolved = candidate.resolve()
+        for candidate, resolved in candidates:
             if not _is_under(resolved, excluded):
                 posts.setdefault(resolved, candidate)
-    return sorted(posts.values())
+    return {shown: resolved for resolved, shown in sorted(posts.items(), key=lambda p: p[1])}
 
 
-def _walk(root: Path, excluded: Sequence[Path]) -> Iterator[Path]:
+def _walk(root: Path, excluded: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
+    """Each post below `root` with its resolved path: its folder is resolved once, and only a
+    file that is itself a symbolic link is resolved on its own."""
     for folder, subfolders, files in os.walk(root):
+        real_folder = Path(folder).resolve()
         subfolders[:] = sorted(
             name
             for name in subfolders
@@ -179,7 +188,8 @@ def _walk(root: Path, excluded: Sequence[Path]) -> Iterator[Path]:
         )
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in POST_SUFFIXES:
-                yield Path(folder, name)
+                path = Path(folder, name)
+                yield path, path.resolve() if os.path.islink(path) else real_folder / name
 
 
 def _is_under(path: Path, folders: Sequence[Path]) -> bool:

@@ -182,3 +182,9 @@ def archive_root_of(settings: Settings) -> Path:
     if settings.state_dir is not None:
         return settings.state_dir.absolute().parent.resolve()
     return archive_root(settings.cache_dir)
+
+
+def post_keys(found: dict[Path, Path], root: Path) -> dict[Path, str]:
+    """{post path: its manifest key} for `find_posts_resolved`'s answer, without resolving any
+    path again (see `post_key`)."""
+    return {path: relative_post_key(resolved, root) for path, resolved in found.items()}

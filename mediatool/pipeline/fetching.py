@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.dedup import group_images
-from mediatool.discover import find_posts
+from mediatool.discover import find_posts_resolved
 from mediatool.errors import PostError
 from mediatool.fetch import Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
@@ -37,7 +37,7 @@ from mediatool.pipeline.common import (
     Say,
     archive_root_of,
     cpu_pool,
-    post_key,
+    post_keys,
     read_posts,
     scan_fingerprint,
     store_of,
@@ -82,9 +82,10 @@ def run_fetch(
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
-        posts = find_posts(paths, exclude=[settings.cache_dir])
+        found = find_posts_resolved(paths, exclude=[settings.cache_dir])
+        posts = list(found)
         root = archive_root_of(settings)
-        key_of = {path: post_key(path, root) for path in posts}
+        key_of = post_keys(found, root)
         problems = _scan_posts(key_of, manifest, settings, rules, say, progress, progress_every)
         keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)

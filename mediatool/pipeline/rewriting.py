@@ -20,16 +20,15 @@ from urllib.parse import quote, unquote, urlsplit
 from tqdm import tqdm
 
 from mediatool.config import Settings
-from mediatool.discover import find_posts
+from mediatool.discover import find_posts_resolved
 from mediatool.files import atomic_write_bytes, remove_stale_temp_files_beside
-from mediatool.manifest import Localization, Manifest
+from mediatool.manifest import Localization, Manifest, relative_post_key
 from mediatool.models import PostScan, Reference, RefKind, Span
 from mediatool.pipeline.common import (
     PostReader,
     Say,
     archive_root_of,
     existing_store,
-    post_key,
 )
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
@@ -78,7 +77,8 @@ def run_rewrite(
     failed: list[PostWrite] = []
     root, run = archive_root_of(settings), uuid.uuid4().hex[:12]
     with Manifest.open(store.manifest_path, read_only_ok=dry_run) as manifest:
-        posts = find_posts(paths, exclude=[settings.cache_dir])
+        found = find_posts_resolved(paths, exclude=[settings.cache_dir])
+        posts = list(found)
         if not dry_run:
             remove_stale_temp_files_beside(posts)  # of a killed rewrite
         bar = tqdm(
@@ -98,7 +98,7 @@ def run_rewrite(
             if dry_run:
                 diffs.append(unified_diff(str(path), scan.text, result.new_text))
                 continue
-            ready.append(post_write(scan, result, post_key(path, root), run))
+            ready.append(post_write(scan, result, relative_post_key(found[path], root), run))
             if len(ready) >= WRITE_BATCH:
                 failed.extend(write_rewritten(ready, manifest, say))
                 ready.clear()
