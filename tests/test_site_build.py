@@ -350,10 +350,12 @@ def test_runs_killed_at_any_moment_then_run_again_leave_a_site_showing_every_ima
     rewrites = [
         _rewrite_killed_at(root, 1),  # undo records committed, no post written
         _rewrite_killed_at(root, 2),  # one post written
-        _rewrite_killed_at(root, 4),  # three posts written
+        _rewrite_killed_at(root, 4),  # three posts written (when three are left to write)
     ]
     assert fetches.count(-signal.SIGKILL) >= 2, fetches
-    assert rewrites == [-signal.SIGKILL] * 3, rewrites
+    # The first two always die at their point; the third dies unless the rewrite killed before
+    # the last fetch had already written enough posts that fewer than three were left.
+    assert rewrites[:2] == [-signal.SIGKILL] * 2 and rewrites[2] in (-signal.SIGKILL, 0), rewrites
     rewritten = _mediatool(root, "rewrite")
     assert rewritten.returncode == 0, rewritten.stderr
     texts = {name: (root / name).read_text() for name in posts}
