@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+class Summary:
+    """What a command reports: `ok` while it holds no problem (a summary with more to judge
+    says so itself), `as_dict` for --json. The summaries below are frozen dataclasses."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +34,7 @@ class FailedUrl:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchSummary:
+class FetchSummary(Summary):
     posts: int
     posts_failed: int
     references: int
@@ -43,9 +60,6 @@ class FetchSummary:
     def ok(self) -> bool:
         return all(f.accepted for f in self.failed) and not self.problems
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class LeftRemote:
@@ -57,7 +71,7 @@ class LeftRemote:
 
 
 @dataclass(frozen=True, slots=True)
-class RewriteSummary:
+class RewriteSummary(Summary):
     posts: int
     posts_changed: int
     references: int
@@ -81,7 +95,7 @@ class RewriteSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanSummary:
+class ScanSummary(Summary):
     posts: int
     posts_failed: int
     references: int
@@ -89,13 +103,6 @@ class ScanSummary:
     by_host: dict[str, int]
     problems: tuple[str, ...] = ()
     by_media: dict[str, int] = field(default_factory=dict)  # image, video, audio, document, track
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,7 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckSummary:
+class CheckSummary(Summary):
     posts: int
     localizable: tuple[Finding, ...]
     missing: tuple[Finding, ...]
@@ -125,22 +132,15 @@ class CheckSummary:
         objections = (self.localizable, self.missing, self.failed, self.unfetched, self.changed)
         return not any(objections) and not self.problems
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class UndoSummary:
+class UndoSummary(Summary):
     posts: int
     posts_restored: int
     edits_undone: int
     dry_run: bool
     problems: tuple[str, ...] = ()
     diffs: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -149,7 +149,7 @@ class UndoSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class MaintenanceSummary:
+class MaintenanceSummary(Summary):
     """What `dedup --regroup` and `thumbs --rebuild` did."""
 
     images: int
@@ -160,16 +160,9 @@ class MaintenanceSummary:
     seconds: float
     problems: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class VerifySummary:
+class VerifySummary(Summary):
     """What `verify` found (after `--repair`, what is still wrong)."""
 
     originals: int
@@ -182,16 +175,9 @@ class VerifySummary:
     seconds: float
     problems: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class GcSummary:
+class GcSummary(Summary):
     """What `gc` forgot and deleted (or would, with `--dry-run`)."""
 
     posts: int
@@ -202,10 +188,3 @@ class GcSummary:
     dry_run: bool
     seconds: float
     problems: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
