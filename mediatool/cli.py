@@ -397,18 +397,10 @@ def _echo_diffs(diffs: tuple[str, ...]) -> None:
 def _site_settings(
     paths: tuple[Path, ...], config: Path | None, overrides: dict[str, Any]
 ) -> tuple[list[Path], Settings, site.SiteLayout | None]:
-    """The posts to read, the settings and the site's layout. Run with no PATH and
-    no --cache in a site root, the site's layout decides them (mediatool.site); otherwise the
-    PATHs (default: .) with the cache folder holding everything, as in a plain folder."""
-    targets = list(paths) or [Path(".")]
-    settings = _settings(targets, config, overrides)
-    if paths or overrides.get("cache_dir") is not None:
-        return targets, settings, None
-    layout = _run(lambda: site.detect_site(Path("."), settings.site))
-    if layout.is_plain:
-        return targets, settings, None
-    settings = site.settings_for_site(settings, layout)
-    return _run(lambda: site.post_targets(layout)), settings, layout
+    """The posts to read, the settings and the site's layout (site.run_layout)."""
+    settings = _settings(list(paths) or [Path(".")], config, overrides)
+    cache_given = overrides.get("cache_dir") is not None
+    return _run(lambda: site.run_layout(paths, settings, cache_given=cache_given))
 
 
 def _settings(targets: list[Path], config: Path | None, overrides: dict[str, Any]) -> Settings:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -338,6 +338,21 @@ def settings_for_site(settings: Settings, layout: SiteLayout) -> Settings:
     if layout.media_dir is None or layout.state_dir is None:
         return settings
     return replace(settings, cache_dir=layout.media_dir, state_dir=layout.state_dir)
+
+
+def run_layout(
+    paths: Sequence[Path], settings: Settings, *, cache_given: bool
+) -> tuple[list[Path], Settings, SiteLayout | None]:
+    """The posts a command reads, its settings and the site's layout. Run with no PATH and no
+    --cache in a site root, the site's layout decides them; otherwise the PATHs (default: .)
+    with the cache folder holding everything, as in a plain folder (layout None)."""
+    targets = list(paths) or [Path(".")]
+    if paths or cache_given:
+        return targets, settings, None
+    layout = detect_site(Path("."), settings.site)
+    if layout.is_plain:
+        return targets, settings, None
+    return post_targets(layout), settings_for_site(settings, layout), layout
 
 
 def post_targets(layout: SiteLayout) -> list[Path]:
