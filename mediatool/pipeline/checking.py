@@ -13,8 +13,7 @@ from mediatool.config import Settings
 from mediatool.discover import find_posts
 from mediatool.manifest import FetchedPost, Manifest, archive_root
 from mediatool.models import PostScan, Reference, RefKind
-from mediatool.pipeline.common import PostReader, Say, existing_store, post_key
-from mediatool.pipeline.fetching import post_sha
+from mediatool.pipeline.common import PostReader, Say, existing_store, post_key, post_sha
 from mediatool.pipeline.rewriting import plan_post_rewrite
 from mediatool.pipeline.summaries import CheckSummary, Finding, LeftRemote
 from mediatool.resolve import compile_rules

@@ -188,3 +188,13 @@ def post_keys(found: dict[Path, Path], root: Path) -> dict[Path, str]:
     """{post path: its manifest key} for `find_posts_resolved`'s answer, without resolving any
     path again (see `post_key`)."""
     return {path: relative_post_key(resolved, root) for path, resolved in found.items()}
+
+
+def sha256_hex(data: bytes) -> str:
+    """The sha256 of some bytes, as hex: how posts are identified by content."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def post_sha(scan: PostScan) -> str:
+    """The sha256 of a post's bytes (its text re-encodes to them exactly: discover.decode_post)."""
+    return sha256_hex(scan.text.encode(scan.encoding))

@@ -3,7 +3,6 @@ analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from mediatool.pipeline.common import (
     archive_root_of,
     cpu_pool,
     post_keys,
+    post_sha,
     read_posts,
     scan_fingerprint,
     store_of,
@@ -216,11 +216,6 @@ def _record_scan(
     manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
     manifest.record_post_sha(key, post_sha(scan))
     return list(scan.problems)
-
-
-def post_sha(scan: PostScan) -> str:
-    """The sha256 of a post's bytes (its text re-encodes to them exactly)."""
-    return hashlib.sha256(scan.text.encode(scan.encoding)).hexdigest()
 
 
 def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str | None:

@@ -3,7 +3,6 @@ write atomically (or print a diff). Only the URL text of localized references ch
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -29,6 +28,8 @@ from mediatool.pipeline.common import (
     Say,
     archive_root_of,
     existing_store,
+    post_sha,
+    sha256_hex,
 )
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import LeftRemote, RewriteSummary
@@ -136,14 +137,10 @@ class PostWrite:
 
 def post_write(scan: PostScan, planned: PostRewrite, key: str, run: str) -> PostWrite:
     data = (planned.new_text or scan.text).encode(scan.encoding)
-    before = sha256_hex(scan.text.encode(scan.encoding))  # decode_post round-trips exactly
+    before = post_sha(scan)
     generation = Generation(key, before, sha256_hex(data), planned.undo, run)
     counts = {"rewritten": planned.counts["rewritten"], "retargeted": planned.counts["retargeted"]}
     return PostWrite(scan.path, data, generation, counts)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_rewritten(ready: Sequence[PostWrite], manifest: Manifest, say: Say) -> list[PostWrite]:

@@ -27,9 +27,9 @@ from mediatool.discover import find_posts, read_post
 from mediatool.errors import PostError
 from mediatool.files import atomic_write_bytes
 from mediatool.manifest import Manifest
-from mediatool.pipeline.common import Say, archive_root_of, existing_store, post_key
+from mediatool.pipeline.common import Say, archive_root_of, existing_store, post_key, sha256_hex
 from mediatool.pipeline.locking import one_run_per_cache
-from mediatool.pipeline.rewriting import kill_point, sha256_hex
+from mediatool.pipeline.rewriting import kill_point
 from mediatool.pipeline.summaries import UndoSummary
 from mediatool.rewrite import Generation, UndoEdit, unified_diff
 
