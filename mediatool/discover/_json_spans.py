@@ -20,9 +20,7 @@ from mediatool.discover._keypaths import (
     Node,
     Table,
     Text,
-    date_value,
-    disagreeing_keys,
-    disagreement_problem,
+    agreed_references,
     found_at_paths,
 )
 
@@ -226,13 +224,7 @@ def read_json_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
         return _invalid_json(text, path, paths, start, exc)
     rest = _REST_OF_LINE.match(text, end)
     result = FrontMatter(body_start=rest.end() if rest else end)
-    result.date = date_value(document.get("date"))
-    wrong = disagreeing_keys(tree, document, paths)
-    if wrong:
-        result.problems.append(disagreement_problem(path, "JSON", "json.loads", wrong))
-        paths = tuple(item for item in paths if item[0] not in wrong)
-    result.found = found_at_paths(tree, paths)
-    return result
+    return agreed_references(result, tree, document, paths, (path, "JSON", "json.loads"))
 
 
 def _invalid_json(
@@ -299,11 +291,6 @@ def read_hexo_json_front_matter(text: str, path: Path, paths: KeyPaths) -> Front
         tree = scan_json_lines(text, start, end, depth=1)
         date = _DATE_PAIR.search(text, start, end)
         result.date = date.group(1).strip() or None if date else None
-    else:
-        result.date = date_value(document.get("date"))
-        wrong = disagreeing_keys(tree, document, paths)
-        if wrong:
-            result.problems.append(disagreement_problem(path, "JSON", "json.loads", wrong))
-            paths = tuple(item for item in paths if item[0] not in wrong)
-    result.found = found_at_paths(tree, paths)
-    return result
+        result.found = found_at_paths(tree, paths)
+        return result
+    return agreed_references(result, tree, document, paths, (path, "JSON", "json.loads"))

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mediatool.discover._text import Found, looks_like_image
 
@@ -231,3 +232,19 @@ def disagreement_problem(path: Path, syntax: str, parser: str, keys: Sequence[st
         f"{path}: mediatool read the {syntax} front matter key(s) {', '.join(keys)} differently "
         f"from {parser}; those values were left out; please report it with the post"
     )
+
+
+def agreed_references(
+    result: FrontMatter, tree: Node, document: Any, paths: KeyPaths, where: tuple[Path, str, str]
+) -> FrontMatter:
+    """`result` with the date and the references at `paths` of a span tree whose strings the
+    format's own parser (`where`: post, syntax, parser) read the same; keys it read otherwise
+    are left out with one problem."""
+    path, syntax, parser = where
+    result.date = date_value(document.get("date"))
+    wrong = disagreeing_keys(tree, document, paths)
+    if wrong:
+        result.problems.append(disagreement_problem(path, syntax, parser, wrong))
+        paths = tuple(item for item in paths if item[0] not in wrong)
+    result.found = found_at_paths(tree, paths)
+    return result

@@ -26,9 +26,7 @@ from mediatool.discover._keypaths import (
     Node,
     Table,
     Text,
-    date_value,
-    disagreeing_keys,
-    disagreement_problem,
+    agreed_references,
     found_at_paths,
     unclosed_problem,
 )
@@ -276,14 +274,9 @@ def read_toml_front_matter(text: str, path: Path, paths: KeyPaths) -> FrontMatte
         tree = scan_toml_lines(text, start, end)
         match = _DATE_LINE.search(text, start, end)
         result.date = match.group(1).strip("'\"") or None if match else None
-    else:
-        result.date = date_value(document.get("date"))
-        wrong = disagreeing_keys(tree, document, paths)
-        if wrong:
-            result.problems.append(disagreement_problem(path, "TOML", "tomllib", wrong))
-            paths = tuple(item for item in paths if item[0] not in wrong)
-    result.found = found_at_paths(tree, paths)
-    return result
+        result.found = found_at_paths(tree, paths)
+        return result
+    return agreed_references(result, tree, document, paths, (path, "TOML", "tomllib"))
 
 
 def _toml_problem(exc: Exception, path: Path, lines_before: int) -> str:
