@@ -1,0 +1,75 @@
+"""How work is split over machines: every URL of one host goes to one part ("host-owned
+partitions"), so each part can keep its hosts at their per-host limits with no coordination.
+
+One function decides a host's part (`shard_of`): `fetch --shard I/N` keeps the jobs of shard I,
+and the Dask planner (`--scheduler`) makes its tasks from the same parts, so a host is never
+fetched from two places at once whichever way the work is split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mediatool.fetch.hosts import host_of
+from mediatool.models import FetchJob
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (0 <= index < count); written I/N on the command line, 1-based."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`"2/4"` -> Shard(1, 4). Raises ValueError with a message naming the value."""
+        number, sep, total = text.partition("/")
+        try:
+            if not sep:
+                raise ValueError
+            i, n = int(number), int(total)
+        except ValueError:
+            raise ValueError(f"shard must be I/N (e.g. 1/4), got {text!r}") from None
+        if not (n >= 1 and 1 <= i <= n):
+            raise ValueError(f"shard must be I/N with 1 <= I <= N, got {text!r}")
+        return cls(i - 1, n)
+
+    def __str__(self) -> str:
+        return f"{self.index + 1}/{self.count}"
+
+    def holds(self, url: str) -> bool:
+        """Whether this shard fetches `url` (decided by its host alone)."""
+        return shard_of(host_of(url), self.count) == self.index
+
+
+def shard_of(host: str, count: int) -> int:
+    """The part (0..count-1) that owns `host`: a stable hash, the same on every machine and
+    Python version (not `hash()`, which is salted per process)."""
+    if count <= 1:
+        return 0
+    digest = hashlib.blake2b(host.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def jobs_of_shard(jobs: Iterable[FetchJob], shard: Shard) -> list[FetchJob]:
+    """The jobs whose origin host belongs to `shard`, in their order."""
+    return [job for job in jobs if shard.holds(job.origin_url)]
+
+
+def host_partitions(jobs: Iterable[FetchJob], count: int) -> list[list[FetchJob]]:
+    """The jobs split into at most `count` parts by `shard_of` of their origin host; each part
+    lists its biggest host's jobs first, and the parts come biggest first (so the part bounding
+    the wall time starts first). Empty parts are left out."""
+    by_part: dict[int, dict[str, list[FetchJob]]] = defaultdict(lambda: defaultdict(list))
+    for job in jobs:
+        host = host_of(job.origin_url)
+        by_part[shard_of(host, count)][host].append(job)
+    parts = [
+        [job for host_jobs in sorted(hosts.values(), key=len, reverse=True) for job in host_jobs]
+        for hosts in by_part.values()
+    ]
+    return sorted(parts, key=len, reverse=True)
