@@ -12,6 +12,11 @@ The config file is TOML, `mediatool.toml` in the archive root or given with --co
     user_agent = "..."
     [fetch.headers."img.example.com"]
     Referer = "https://example.com/"
+    [fetch.hosts."example.com"]           # this host and its subdomains
+    per_host = 2
+    requests_per_second = 0.5
+    delay = 1.0
+    headers = { Referer = "https://example.com/" }
 
     [images]
     thumb_widths = [320, 640]
@@ -134,6 +139,7 @@ DEFAULT_MAX_BYTES_BY_KIND: Mapping[str, int] = {
 }
 DEFAULT_HOST_DOWN_AFTER = 5
 DEFAULT_MAX_TIME = 300.0  # seconds one download may take, headers to last byte
+CDN_PER_HOST = 16  # requests at once to an image CDN of DEFAULT_HOST_BUDGETS
 DEFAULT_USER_AGENT = f"mediatool/{__version__} (archive image localizer)"
 
 DEFAULT_THUMB_WIDTHS = (320, 640)
@@ -154,6 +160,29 @@ class ProxyRule:
     name: str
     pattern: str
     template: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostBudget:
+    """[fetch.hosts."HOST"]: what one host (and its subdomains) is asked at most; None: the
+    value of a less specific key, else the [fetch] default (fetch/hosts.py merges them)."""
+
+    per_host: int | None = None  # requests at once
+    requests_per_second: float | None = None  # a token bucket holding one second of tokens
+    delay: float | None = None  # seconds between the starts of two requests (wget --wait)
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra request headers
+
+
+# Image CDNs built to be hotlinked by millions of pages, which answer many requests at once from
+# one client: they get CDN_PER_HOST instead of fetch.per_host. Kept short on purpose; a user's
+# [fetch.hosts."..."] overrides each of them.
+DEFAULT_HOST_BUDGETS: Mapping[str, HostBudget] = {
+    "wp.com": HostBudget(per_host=CDN_PER_HOST),  # Jetpack Photon: i0, i1, i2.wp.com
+    "images.unsplash.com": HostBudget(per_host=CDN_PER_HOST),  # imgix, meant for hotlinking
+    "cdn.jsdelivr.net": HostBudget(per_host=CDN_PER_HOST),  # Cloudflare + Fastly, no quota
+    "pbs.twimg.com": HostBudget(per_host=CDN_PER_HOST),  # Twitter/X media, on a CDN
+    "i.imgur.com": HostBudget(per_host=CDN_PER_HOST),  # Imgur's image CDN (Fastly)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +215,7 @@ class FetchSettings:
     headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # host -> headers
     max_time: float = DEFAULT_MAX_TIME
     cookies_file: str | None = None  # a Netscape cookies.txt (--cookies), sent per host
+    hosts: Mapping[str, HostBudget] = field(default_factory=dict)  # [fetch.hosts."HOST"]
 
     def max_bytes_for(self, kind: str | None) -> int:
         """The largest body of this category ("image", "video", "audio", "document"); for
@@ -342,7 +372,12 @@ KEYS: dict[str, KeySpec] = {
     "site.media_url": KeySpec(str),
     "site.state_dir": KeySpec(str),
     "fetch.cookies_file": KeySpec(str),
+    # [fetch.hosts."HOST"]: one table per host key (`*` stands for the host; _host_budgets)
+    "fetch.hosts.*.per_host": KeySpec(int, 1, 64),
+    "fetch.hosts.*.requests_per_second": KeySpec(float, 0.001, 1000),
+    "fetch.hosts.*.delay": KeySpec(float, 0, 3600),
 }
+HOST_KEYS = ("per_host", "requests_per_second", "delay", "headers")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _LIST_NAMES = {int: "a list of integers", float: "a list of numbers", str: "a list of strings"}
 
@@ -383,6 +418,8 @@ def _section(cls: Any, data: Any, name: str, where: str) -> Any:
         dotted = f"{name}.{key}"
         if dotted == "fetch.headers":
             values[key] = _headers(value, where)
+        elif dotted == "fetch.hosts":
+            values[key] = _host_budgets(value, where)
         elif dotted == "fetch.max_bytes":  # a number or a table by kind: _check_max_bytes
             values[key] = value
         elif dotted in DISCOVER_TABLES:  # checked by _check_discover
@@ -467,27 +504,73 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _headers(value: Any, where: str) -> dict[str, dict[str, str]]:
-    """[fetch.headers."HOST"] tables of header name = string value."""
+def _headers(value: Any, where: str, named: str = "") -> dict[str, dict[str, str]]:
+    """[fetch.headers."HOST"] tables of header name = string value (`named`: the key path of
+    the one table given as {host: table}, for a [fetch.hosts."HOST"] headers table)."""
     if not isinstance(value, dict):
         raise UsageError(f'{where}: fetch.headers must be tables [fetch.headers."HOST"].')
     for host, headers in value.items():
+        path = named or _headers_path(host)
         if not isinstance(headers, dict):
             raise UsageError(
-                f'{where}: fetch.headers."{host}" must be a table of header = "value", '
-                f"got {_shown(headers)}"
+                f'{where}: {path} must be a table of header = "value", got {_shown(headers)}'
             )
         for name, text in headers.items():
             if not isinstance(text, str):
-                raise UsageError(
-                    f'{where}: fetch.headers."{host}".{name} must be a string, got {_shown(text)}'
-                )
+                raise UsageError(f"{where}: {path}.{name} must be a string, got {_shown(text)}")
     return {
         host: {
-            name: _expand(text, f'fetch.headers."{host}".{name}', where) for name, text in h.items()
+            name: _expand(text, f"{named or _headers_path(host)}.{name}", where)
+            for name, text in h.items()
         }
         for host, h in value.items()
     }
+
+
+def _headers_path(host: str) -> str:
+    return f'fetch.headers."{host}"'
+
+
+_HOST_KEY = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*(:[0-9]{1,5})?$")
+
+
+def _host_budgets(value: Any, where: str) -> dict[str, HostBudget]:
+    """[fetch.hosts."HOST"] tables: per_host, requests_per_second, delay, headers; the host
+    key is a host name or address, with `:port` to match that port only."""
+    if not isinstance(value, dict):
+        raise UsageError(f'{where}: fetch.hosts must be tables [fetch.hosts."HOST"].')
+    return {
+        _host_key(host, where): _host_budget(host, table, where) for host, table in value.items()
+    }
+
+
+def _host_key(host: str, where: str) -> str:
+    key = host.lower().strip(".")
+    if not _HOST_KEY.match(key):
+        raise UsageError(
+            f'{where}: fetch.hosts."{host}" is not a host name; write the host alone, '
+            'e.g. [fetch.hosts."img.example.com"] (it also matches its subdomains).'
+        )
+    return key
+
+
+def _host_budget(host: str, table: Any, where: str) -> HostBudget:
+    prefix = f'fetch.hosts."{host}".'
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: {prefix[:-1]} must be a table, got {_shown(table)}")
+    _refuse_unknown(table, set(HOST_KEYS), prefix, where)
+    values: dict[str, Any] = {}
+    for key, item in table.items():
+        if key == "headers":
+            values[key] = _headers({host: item}, where, f'fetch.hosts."{host}".headers')[host]
+            continue
+        spec = KEYS[f"fetch.hosts.*.{key}"]
+        if not _fits(item, spec):
+            raise UsageError(
+                f"{where}: {prefix}{key} must be {_describe(spec)}, got {_shown(item)}"
+            )
+        values[key] = float(item) if spec.kind is float else item
+    return HostBudget(**values)
 
 
 FRONTMATTER_KEY_PATH = re.compile(r"[^.\[\]\s]+(?:\[\])?(?:\.[^.\[\]\s]+(?:\[\])?)*")

@@ -127,8 +127,8 @@ class CandidateFetcher:
             delay = self._delay(attempt, result)
             if isinstance(delay, Failed):
                 return delay
-            if run.cancel.wait(delay):
-                raise Cancelled
+            if not self.hosts.wait_unless_offline(delay, run.cancel):
+                return result  # no host answers at all: retrying is no use
             attempt += 1
 
     def _delay(self, attempt: int, failure: Failed) -> float | Failed:
@@ -144,9 +144,12 @@ class CandidateFetcher:
         base = self.settings.backoff * (2**attempt)
         return float(min(max_wait, base * random.uniform(0.5, 1.5)))
 
-    def _headers(self, job: FetchJob, url: httpx.URL) -> dict[str, str]:
+    def _headers(self, job: FetchJob, url: httpx.URL, key: str) -> dict[str, str]:
+        """The request's headers: credentials, then [fetch.hosts."..."] headers of the host
+        key `key` (host[:port]), then [fetch.headers."HOST"]; the later win."""
         host = url.host.lower()
         headers = self._credentials.headers_for(str(url), host)  # the config's headers win
+        headers.update(self.hosts.budget(key).headers or {})
         headers.update(self._host_headers.get(host, {}))
         if url.port is not None:
             headers.update(self._host_headers.get(f"{host}:{url.port}", {}))
@@ -160,7 +163,7 @@ class CandidateFetcher:
     def _request(
         self, job: FetchJob, url: httpx.URL, host: str, run: RunState
     ) -> Body | NotModified | _Redirect | Failed:
-        headers = self._headers(job, url)
+        headers = self._headers(job, url, host)
         partial = None
         if not (job.etag or job.last_modified):  # a revalidation asks for the whole file
             partial = self.partials.find(str(url))
@@ -191,12 +194,14 @@ class CandidateFetcher:
         if isinstance(exc, httpx.InvalidURL | httpx.LocalProtocolError):
             return Failed("bad_url", f"cannot send a request for this URL ({text})")
         if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+            self.hosts.reached()  # a TLS handshake: the network works
             return Failed(
                 "connect_error", f"TLS failed ({text}); set SSL_CERT_FILE for a private CA"
             )
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and self._proxied(url):
             return Failed("proxy_error", f"cannot reach the proxy ({text})", retryable=True)
-        self.hosts.connection_failed(host)
+        connected = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        self.hosts.connection_failed(host, connected=connected)
         if isinstance(exc, httpx.ConnectTimeout):
             limit = self.settings.connect_timeout
             return Failed("timeout", f"connect timed out after {limit:g}s", retryable=True)

@@ -3,9 +3,16 @@
 Structure (measured, see bench/bench_fetch.py): `settings.concurrency` worker threads share one
 sync `httpx.Client` (one connection pool, keep-alive). The caller's thread reads the jobs lazily
 into a bounded look-ahead queue; a worker takes the first queued job whose origin host has fewer
-than `per_host` jobs in progress, and every request also holds one of its host's `per_host` slots.
-At most 4 x concurrency outcomes are in progress or waiting for the caller, which bounds the temp
-files on disk when the caller is slower than the network.
+than its `per_host` jobs in progress and whose rate and delay allow a request now (hosts.py:
+[fetch.hosts."HOST"] budgets), so a host that must wait holds no worker; every request also
+holds one of its host's `per_host` slots. At most 4 x concurrency outcomes are in progress or
+waiting for the caller, which bounds the temp files on disk when the caller is slower than the
+network.
+
+Offline: while no host has answered, failures to connect are held back from the caller. When
+connections failed on enough distinct hosts (hosts.OFFLINE_AFTER_HOSTS) and none answered, no
+new job starts; once the jobs under way end without an answer, the run stops: `offline` is set,
+the held failures and the jobs not started give no outcome (the caller leaves them pending).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, Not
 LOOKAHEAD = 1024  # jobs read ahead of the workers (cheap: URLs only)
 JOIN_TIMEOUT = 5.0  # how long closing waits for workers stuck in a read
 DEADLINE_POLL = 0.2  # with a deadline, how often waiting threads look at the clock
+NETWORK_REASONS = frozenset({"connect_error", "timeout", "host_down"})  # held while offline
 
 
 class _Closed:
@@ -57,7 +65,7 @@ class Fetcher:
         self.settings = settings
         self.temp_dir = temp_dir
         self._client = build_client(settings)
-        self._hosts = HostTable(settings.per_host, settings.host_down_after)
+        self._hosts = HostTable(settings)
         guard = Guard(settings.allow_private, lambda url: is_proxied(self._client, url))
         self._candidates = CandidateFetcher(
             self._client, settings, temp_dir, guard, self._hosts, keep, svg_policy
@@ -65,6 +73,7 @@ class Fetcher:
         self._candidates.partials.prune()
         self._runs: set[_Run] = set()
         self._closed = False
+        self.offline = False  # a run stopped because no host answered (see the docstring)
 
     def fetch_all(
         self, jobs: Iterable[FetchJob], deadline: float | None = None
@@ -81,6 +90,7 @@ class Fetcher:
         finally:
             run.close()
             self._runs.discard(run)
+            self.offline = self.offline or run.offline
 
     def fetch_job(self, job: FetchJob, run: RunState) -> FetchOutcome:
         """Try the job's candidates in order; the first success wins."""
@@ -117,13 +127,16 @@ class _Run:
         self.fetcher = fetcher
         self.deadline = deadline
         self._wait = None if deadline is None else DEADLINE_POLL
-        self.per_host = max(fetcher.settings.per_host, 1)
+        self.hosts = fetcher._hosts
         self.max_unyielded = workers * 4
+        self.offline = False
         self.cancel = threading.Event()
         self.state = RunState(self.cancel, LiveFiles())
         self._cond = threading.Condition()
         self._pending: dict[str, deque[FetchJob]] = {}  # by origin host, in order of arrival
         self._assigned: Counter[str] = Counter()
+        self._seen: set[str] = set()  # every origin host read so far
+        self._held: list[FetchFailure] = []  # failures to connect while no host answered
         self._unyielded = 0  # jobs in progress + outcomes waiting for the caller
         self._no_more_jobs = False
         self._results: queue.Queue[FetchOutcome | BaseException | _Closed] = queue.Queue()
@@ -137,29 +150,61 @@ class _Run:
         outstanding = 0
         exhausted = False
         while True:
-            if self._past_deadline():
+            if self._past_deadline() or self._gone_offline():
                 exhausted = True
                 outstanding -= self._drop_pending()
             if not exhausted:
-                added, exhausted = self._read_ahead(jobs, LOOKAHEAD - outstanding)
+                room = LOOKAHEAD - (outstanding - len(self._held))
+                added, exhausted = self._read_ahead(jobs, room)
                 outstanding += added
-            if outstanding == 0:
-                return
+            if self.hosts.answered_any:
+                outstanding -= len(self._held)
+                yield from self._release_held()
+            if outstanding == len(self._held):  # every job ended (the held ones wait)
+                break
             try:
                 item = self._results.get(timeout=self._wait)
             except queue.Empty:  # only with a deadline: time to look at it again
                 continue
             if isinstance(item, _Closed):
                 return  # closed from another thread (Fetcher.close)
-            outstanding -= 1
             with self._cond:
                 self._unyielded -= 1
                 self._cond.notify_all()
             if isinstance(item, BaseException):
                 raise item
+            if self._hold(item):
+                continue
+            outstanding -= 1
             if isinstance(item, Download):
                 self.state.live.discard(item.temp_path)  # the caller owns it now
             yield item
+        if not self.offline:  # not the network: they are failures like any other
+            yield from self._release_held()
+
+    def _hold(self, item: FetchOutcome) -> bool:
+        """Keep a failure to connect while no host has answered: it may be the network's."""
+        if not isinstance(item, FetchFailure) or self.hosts.answered_any:
+            return False
+        reasons = {attempt.rpartition(" -> ")[2] for attempt in item.attempts} | {item.reason}
+        if not reasons <= NETWORK_REASONS:
+            return False
+        self._held.append(item)
+        return True
+
+    def _release_held(self) -> Iterator[FetchOutcome]:
+        held, self._held = self._held, []
+        yield from held
+
+    def _gone_offline(self) -> bool:
+        """No host answered, connections failed on enough hosts and no job is under way: the
+        machine is offline (the held failures are then dropped, not reported)."""
+        if self.offline:
+            return True
+        with self._cond:
+            busy = sum(self._assigned.values())
+        self.offline = busy == 0 and self.hosts.offline()
+        return self.offline
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -186,8 +231,10 @@ class _Run:
             for job in batch:
                 host = host_of(job.candidates[0] if job.candidates else job.origin_url)
                 self._pending.setdefault(host, deque()).append(job)
+                self._seen.add(host)
             self._no_more_jobs = exhausted
             self._cond.notify_all()
+        self.hosts.expect_hosts(len(self._seen), all_known=exhausted)
         if not self._started:
             self._started = True
             for thread in self._threads:
@@ -199,19 +246,41 @@ class _Run:
             while not self.cancel.is_set():
                 if self._past_deadline():
                     return None
-                if self._unyielded < self.max_unyielded:
-                    for host, queued in self._pending.items():
-                        if self._assigned[host] < self.per_host:
-                            job = queued.popleft()
-                            if not queued:
-                                del self._pending[host]
-                            self._assigned[host] += 1
-                            self._unyielded += 1
-                            return job, host
+                wait = self._wait
+                if self._unyielded < self.max_unyielded and not self.hosts.offline():
+                    host, ready_at = self._ready_host()
+                    if host is not None:
+                        return self._assign(host), host
+                    if ready_at is not None:  # a host waits for its rate or delay
+                        until = max(ready_at - time.monotonic(), 0.001)
+                        wait = until if wait is None else min(wait, until)
                 if self._no_more_jobs and not self._pending:
                     return None
-                self._cond.wait(self._wait)
+                self._cond.wait(wait)
             return None
+
+    def _ready_host(self) -> tuple[str | None, float | None]:
+        """The first queued host with a free slot whose rate and delay allow a request now;
+        else (None, the soonest time one will), (None, None) when none has a free slot."""
+        now = time.monotonic()
+        soonest: float | None = None
+        for host in self._pending:
+            if self._assigned[host] >= self.hosts.per_host(host):
+                continue
+            ready_at = self.hosts.ready_at(host)
+            if ready_at <= now:
+                return host, None
+            soonest = ready_at if soonest is None else min(soonest, ready_at)
+        return None, soonest
+
+    def _assign(self, host: str) -> FetchJob:
+        queued = self._pending[host]
+        job = queued.popleft()
+        if not queued:
+            del self._pending[host]
+        self._assigned[host] += 1
+        self._unyielded += 1
+        return job
 
     def _work(self) -> None:
         while (taken := self._take()) is not None:
