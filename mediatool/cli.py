@@ -24,6 +24,7 @@ from mediatool.config import (
 from mediatool.errors import (
     EXIT_FAILURES,
     EXIT_FATAL,
+    EXIT_OFFLINE,
     EXIT_OK,
     MediatoolError,
     fatal_from_os_error,
@@ -187,7 +188,7 @@ def fetch(
         )
     )
     click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
-    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+    sys.exit(EXIT_OFFLINE if summary.offline else EXIT_OK if summary.ok else EXIT_FAILURES)
 
 
 @main.command()

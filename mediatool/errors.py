@@ -34,6 +34,7 @@ EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_FATAL = 3
+EXIT_OFFLINE = 4  # fetch: no host answered at all; nothing was recorded as failed, run again
 
 
 class MediatoolError(Exception):

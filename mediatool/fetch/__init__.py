@@ -11,7 +11,7 @@ guard (SSRF), hosts (per-host slots, host down),
 sniff (an image? a media file?), svg (scripts and external references), messages (failure lines).
 """
 
-from mediatool.fetch.fetcher import Fetcher
+from mediatool.fetch.fetcher import OFFLINE_MESSAGE, Fetcher
 from mediatool.fetch.sniff import describe, image_kind
 
-__all__ = ["Fetcher", "describe", "image_kind"]
+__all__ = ["OFFLINE_MESSAGE", "Fetcher", "describe", "image_kind"]

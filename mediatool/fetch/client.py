@@ -1,9 +1,16 @@
-"""The httpx client: TLS trust from the environment, proxies from the environment, timeouts."""
+"""The httpx client: TLS trust from the environment, proxies from the environment, timeouts.
+
+Proxies: ALL_PROXY, HTTPS_PROXY and HTTP_PROXY (either case; NO_PROXY excludes hosts), as
+httpx reads them: `http://`, `https://`, `socks5://` and `socks5h://` proxies (a value without a
+scheme is `http://`). With socks5 too httpx sends the host name, so the proxy resolves every
+name, as with socks5h. A value that is no such URL is a usage error naming the variable.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import ssl
 
 import certifi
@@ -15,6 +22,9 @@ from mediatool.fetch.guard import CheckedBackend
 
 ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 POOL_TIMEOUT = 120.0  # the fetcher never asks for more connections than the pool holds
+PROXY_VARIABLES = ("ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_PROXY_HOST = re.compile(r"[A-Za-z0-9_.:-]+")  # a name, an IPv4 or an IPv6 address
 
 
 def ssl_context_from_env() -> ssl.SSLContext:
@@ -39,8 +49,41 @@ def http2_available() -> bool:
     return importlib.util.find_spec("h2") is not None
 
 
+def check_proxy_environment() -> None:
+    """A UsageError naming the first proxy variable whose value httpx cannot use."""
+    for name in PROXY_VARIABLES:
+        for variable in (name.lower(), name):
+            value = os.environ.get(variable, "").strip()
+            problem = value and proxy_problem(value)
+            if problem:
+                raise UsageError(
+                    f"{variable}={value}: {problem}; write http://HOST:PORT or "
+                    f"socks5h://HOST:PORT, or unset {variable}."
+                )
+
+
+def proxy_problem(value: str) -> str | None:
+    """Why `value` is not a proxy URL httpx can use, or None."""
+    text = value if "://" in value else f"http://{value}"
+    try:
+        url = httpx.URL(text)
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        return f"not a proxy URL ({exc})"
+    if url.scheme not in PROXY_SCHEMES:
+        return f"proxy scheme {url.scheme}:// is not supported (use {', '.join(PROXY_SCHEMES)})"
+    if not url.host:
+        return "the proxy URL has no host"
+    if not _PROXY_HOST.fullmatch(url.host):
+        return f"{url.raw_host.decode('ascii', 'replace')!r} is not a host name"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is out of range"
+    return None
+
+
 def build_client(settings: FetchSettings) -> httpx.Client:
     """One client shared by every worker thread: connection reuse across the whole run."""
+    check_proxy_environment()
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
         read=settings.read_timeout,

@@ -37,6 +37,10 @@ from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, Not
 LOOKAHEAD = 1024  # jobs read ahead of the workers (cheap: URLs only)
 JOIN_TIMEOUT = 5.0  # how long closing waits for workers stuck in a read
 DEADLINE_POLL = 0.2  # with a deadline, how often waiting threads look at the clock
+OFFLINE_MESSAGE = (
+    "no host answered: the machine seems offline; nothing was marked failed, "
+    "run again when the network is back"
+)
 NETWORK_REASONS = frozenset({"connect_error", "timeout", "host_down"})  # held while offline
 
 

@@ -16,7 +16,7 @@ from mediatool.config import Settings
 from mediatool.dedup import group_images
 from mediatool.discover import find_posts_resolved
 from mediatool.errors import PostError
-from mediatool.fetch import Fetcher
+from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
@@ -142,8 +142,9 @@ def run_fetch(
             c: counts[f"downloaded:{c}"] for c in CATEGORIES if counts[f"downloaded:{c}"]
         },
         stored_by_kind=stored_kinds,
-        resume_needed=counts["not_started"] > 0,
+        resume_needed=counts["not_started"] > 0 and not counts["offline"],
         not_started=counts["not_started"],
+        offline=bool(counts["offline"]),
     )
 
 
@@ -258,12 +259,15 @@ def _download_and_analyze(
                 lines.update(failed=isinstance(outcome, FetchFailure))
                 counts["analyzed"] += analyses.collect(block=False)
                 checkpoint()
+            counts["offline"] = fetcher.offline
         for sha, _ in manifest.unanalyzed_images():
             analyses.add(sha)
         counts["analyzed"] += analyses.collect(block=True)
     bar.close()
     counts["not_started"] = len(jobs) - lines.done
-    if counts["not_started"]:
+    if counts["offline"]:  # the URLs tried stay pending: the next run tries them again
+        say(OFFLINE_MESSAGE)
+    elif counts["not_started"]:
         say(
             f"time budget spent: {counts['not_started']} of {len(jobs)} URLs not started; "
             "resume needed: run the same command again to continue"

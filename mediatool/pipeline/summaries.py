@@ -54,11 +54,12 @@ class FetchSummary(Summary):
     downloaded_by_kind: dict[str, int] = field(default_factory=dict)  # image, video, audio...
     stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
     resume_needed: bool = False  # the time budget ran out before every URL was tried
-    not_started: int = 0  # URLs the time budget left for the next run
+    not_started: int = 0  # URLs the time budget (or being offline) left for the next run
+    offline: bool = False  # no host answered: the run stopped, nothing was marked failed
 
     @property
     def ok(self) -> bool:
-        return all(f.accepted for f in self.failed) and not self.problems
+        return all(f.accepted for f in self.failed) and not self.problems and not self.offline
 
 
 @dataclass(frozen=True, slots=True)
