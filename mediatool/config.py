@@ -181,7 +181,6 @@ DEFAULT_HOST_BUDGETS: Mapping[str, HostBudget] = {
     "images.unsplash.com": HostBudget(per_host=CDN_PER_HOST),  # imgix, meant for hotlinking
     "cdn.jsdelivr.net": HostBudget(per_host=CDN_PER_HOST),  # Cloudflare + Fastly, no quota
     "pbs.twimg.com": HostBudget(per_host=CDN_PER_HOST),  # Twitter/X media, on a CDN
-    "i.imgur.com": HostBudget(per_host=CDN_PER_HOST),  # Imgur's image CDN (Fastly)
 }
 
 

@@ -16,7 +16,8 @@
     └── Stopped                    SIGTERM/SIGHUP (mediatool.processes): exit 128 + signal
 
 An URL that cannot be fetched is not an exception: the fetcher returns a FetchFailure
-(models.py) with its reason code, and the run records it.
+(models.py) with its reason code, and the run records it. When no host answers at all, `fetch`
+records nothing and exits EXIT_OFFLINE (4): the machine is offline, run again later.
 
 Reason codes (short, stable, stored in the manifest and shown by --json):
     http_NNN, not_an_image, empty_body, truncated, too_large, too_many_pixels, corrupt_image,

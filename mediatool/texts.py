@@ -43,6 +43,11 @@ def fetch_summary_text(summary: FetchSummary) -> str:
         f"failed             {_failed_line(summary)}",
         f"time               {summary.seconds:.2f} s",
     ]
+    if summary.offline:
+        lines.append(
+            f"offline            no host answered; {summary.not_started} URLs left pending, "
+            "run fetch again when the network is back"
+        )
     if summary.resume_needed:
         lines.append(
             f"resume needed      {summary.not_started} URLs not started (time budget); "

@@ -139,6 +139,7 @@ class _Run:
         self._cond = threading.Condition()
         self._pending: dict[str, deque[FetchJob]] = {}  # by origin host, in order of arrival
         self._assigned: Counter[str] = Counter()
+        self._busy = 0  # jobs a worker has taken and not finished
         self._seen: set[str] = set()  # every origin host read so far
         self._held: list[FetchFailure] = []  # failures to connect while no host answered
         self._unyielded = 0  # jobs in progress + outcomes waiting for the caller
@@ -203,11 +204,9 @@ class _Run:
     def _gone_offline(self) -> bool:
         """No host answered, connections failed on enough hosts and no job is under way: the
         machine is offline (the held failures are then dropped, not reported)."""
-        if self.offline:
-            return True
-        with self._cond:
-            busy = sum(self._assigned.values())
-        self.offline = busy == 0 and self.hosts.offline()
+        if not self.offline and self.hosts.offline():
+            with self._cond:
+                self.offline = self._busy == 0
         return self.offline
 
     def _past_deadline(self) -> bool:
@@ -283,6 +282,7 @@ class _Run:
         if not queued:
             del self._pending[host]
         self._assigned[host] += 1
+        self._busy += 1
         self._unyielded += 1
         return job
 
@@ -298,6 +298,7 @@ class _Run:
             finally:
                 with self._cond:
                     self._assigned[host] -= 1
+                    self._busy -= 1
                     self._cond.notify_all()
             self._results.put(outcome)
 
