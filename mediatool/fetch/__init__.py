@@ -7,7 +7,7 @@
 Modules: fetcher (workers, scheduling), candidate (one URL: redirects, retries, Range),
 body (streaming a body: limits per kind, max_time, SVG policy), partial (kept partial downloads),
 results (what the parts hand each other), client (httpx client, TLS trust, proxies),
-guard (SSRF), hosts (per-host slots, host down),
+guard (SSRF), hosts (per-host budgets: slots, rate, delay, headers; host down; offline),
 sniff (an image? a media file?), svg (scripts and external references), messages (failure lines).
 """
 
