@@ -188,8 +188,11 @@ class _Run:
             yield from self._release_held()
 
     def _hold(self, item: FetchOutcome) -> bool:
-        """Keep a failure to connect while no host has answered: it may be the network's."""
+        """Keep a failure to connect while no host has answered: it may be the network's
+        (not in a run of one host, which is never called offline)."""
         if not isinstance(item, FetchFailure) or self.hosts.answered_any:
+            return False
+        if self._no_more_jobs and len(self._seen) < 2:
             return False
         reasons = {attempt.rpartition(" -> ")[2] for attempt in item.attempts} | {item.reason}
         if not reasons <= NETWORK_REASONS:
