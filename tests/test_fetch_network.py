@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from mediatool.cli import main
 from mediatool.config import FetchSettings
-from mediatool.errors import EXIT_OFFLINE, EXIT_USAGE
+from mediatool.errors import EXIT_OFFLINE, EXIT_USAGE, UsageError
 from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome
 from mediatool.testing import OriginServer
@@ -153,6 +154,16 @@ def test_a_malformed_proxy_variable_is_one_line_and_exit_2(
         f"error: {variable}={value}: {why}; write http://HOST:PORT or socks5h://HOST:PORT, "
         f"or unset {variable}.\n"
     )
+
+
+def test_a_socks_proxy_without_socksio_is_a_usage_error(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setitem(sys.modules, "socksio", None)  # `import socksio` fails as if not installed
+    clean_env.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(UsageError) as caught:
+        Fetcher(FAST, tmp_path / "tmp")
+    assert str(caught.value).startswith("a socks5:// proxy is set but the socksio package")
 
 
 def test_a_proxy_that_is_down_is_a_proxy_error_not_offline(

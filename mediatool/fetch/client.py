@@ -94,19 +94,26 @@ def build_client(settings: FetchSettings) -> httpx.Client:
         max_connections=max(settings.concurrency, 1),
         max_keepalive_connections=max(settings.concurrency, 1),
     )
-    client = httpx.Client(
-        verify=ssl_context_from_env(),
-        http2=http2_available(),
-        trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
-        follow_redirects=False,  # each hop is checked and recorded by the fetcher
-        timeout=timeout,
-        limits=limits,
-        headers={
-            "User-Agent": settings.user_agent,
-            "Accept": ACCEPT,
-            "Accept-Encoding": "identity",
-        },
-    )
+    try:
+        client = httpx.Client(
+            verify=ssl_context_from_env(),
+            http2=http2_available(),
+            trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
+            follow_redirects=False,  # each hop is checked and recorded by the fetcher
+            timeout=timeout,
+            limits=limits,
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "identity",
+            },
+        )
+    except ImportError as exc:  # a SOCKS proxy without socksio (an install without it)
+        raise UsageError(
+            "a socks5:// proxy is set but the socksio package is missing; install it "
+            "(pip install 'httpx[socks]') or unset the proxy variable (ALL_PROXY, "
+            "HTTPS_PROXY, HTTP_PROXY)."
+        ) from exc
     _check_direct_connections(client, settings.allow_private)
     return client
 
