@@ -19,10 +19,13 @@ a pair whose aspect ratios differ by more than 10% never merges.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 from math import comb
+from typing import NamedTuple
 
 import imagehash
 import numpy as np
@@ -53,6 +56,7 @@ ALIGN_STEPS = (0.02, 0.01, 0.005)  # refinement steps of scale and offset around
 FORMAT_RANK = {"PNG": 0, "TIFF": 1, "BMP": 2, "WEBP": 3, "JPEG": 4, "MPO": 4, "GIF": 5}
 _OTHER_FORMAT = 6
 
+GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
 
@@ -169,6 +173,186 @@ def group_images(
     return result
 
 
+def grouping_state(images: Sequence[ImageInfo], threshold: int) -> GroupingState:
+    """What a full pass of `group_images` over these images records (see GroupingState)."""
+    groupable = len({info.sha256 for info in images if _groupable(info)})
+    return GroupingState(
+        grouping_rules(threshold), wide_radius(groupable, threshold), len(images), groupable
+    )
+
+
+# --- incremental grouping -----------------------------------------------------------------
+#
+# Whether a pair is confirmed depends on the two images and the rules alone, and a grouping is
+# the connected components of the confirmed pairs. So the components of the images grouped
+# before plus new ones are the groups recorded before, joined by the confirmed pairs that hold
+# a new image: only those are searched (each new phash against an index of the stored ones, and
+# the new ones among themselves) and confirmed. That is the full pass's answer as long as the
+# rules (the threshold, the constants above, the wide radius, which narrows as the set grows)
+# are those the recorded groups were made with: GroupingState records them.
+
+
+class GroupingState(NamedTuple):
+    """What the last grouping of a manifest was made with (the manifest keeps it as a row)."""
+
+    rules: str  # grouping_rules(threshold) of that grouping
+    radius: int  # the wide band's phash radius (wide_radius of the groupable images)
+    images: int  # analyzed images it grouped (a different count now: some changed or went)
+    groupable: int  # of which groupable (the n of wide_radius)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHashes:
+    """The phashes of the images grouped before, by an id the caller can look them up by."""
+
+    ids: I64
+    phashes: U64
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[int, str]]) -> StoredHashes:
+        """From (id, phash hex) rows; those without a 64-bit phash never group and are left out."""
+        ids, phashes = array("q"), array("Q")
+        for ident, phash in rows:
+            if len(phash) == HASH_BITS // 4:
+                ids.append(ident)
+                phashes.append(int(phash, 16))
+        return cls(np.frombuffer(ids, dtype=np.int64), np.frombuffer(phashes, dtype=np.uint64))
+
+
+@dataclass(frozen=True, slots=True)
+class Regrouping:
+    """How new images change a grouping: each new image's canonical, and the groups grown or
+    merged (old canonical -> new canonical; every member of the old group moves)."""
+
+    canonical_of: dict[str, str]
+    renamed: dict[str, str]
+    state: GroupingState
+
+
+StoredLookup = Callable[[Sequence[int]], Mapping[int, tuple[ImageInfo, str]]]  # id -> (info,
+# its group's canonical sha256)
+InfoLookup = Callable[[Sequence[str]], Mapping[str, ImageInfo]]  # sha256 -> info
+
+
+def grouping_rules(threshold: int) -> str:
+    """Every setting a grouping follows besides the wide radius, as one string: a grouping made
+    under other rules (another threshold, another release's constants) is redone in full."""
+    constants = (
+        threshold, MIN_SIDE, MIN_PIXELS, MAX_ASPECT_RATIO, DHASH_THRESHOLD, WIDE_THRESHOLD,
+        WIDE_ASPECT_RATIO, ALIGNED_MIN, WIDE_DHASH_THRESHOLD, UNALIGNED_MIN, GREY_SIDE,
+        ALIGN_SCALES, ALIGN_STEPS, FORMAT_RANK,
+    )  # fmt: skip
+    return f"{GROUPING_VERSION}:" + repr(constants)
+
+
+def extended_state(
+    before: GroupingState | None, threshold: int, grouped_now: int, new: Sequence[ImageInfo]
+) -> GroupingState | None:
+    """The state after grouping `new` onto the grouping `before`, or None when only a full pass
+    gives the full pass's answer: no grouping before, other rules, images grouped before that
+    changed or went (`grouped_now`, their count now, differs), or a wide radius that the larger
+    set narrows."""
+    if before is None or before.rules != grouping_rules(threshold) or threshold < 0:
+        return None
+    if grouped_now != before.images:
+        return None
+    groupable = before.groupable + len({info.sha256 for info in new if _groupable(info)})
+    radius = wide_radius(groupable, threshold)
+    if radius != before.radius:
+        return None
+    return GroupingState(before.rules, radius, before.images + len(new), groupable)
+
+
+def group_new_images(
+    new: Sequence[ImageInfo],
+    stored: StoredHashes,
+    state: GroupingState,
+    threshold: int,
+    *,
+    stored_infos: StoredLookup,
+    canonical_infos: InfoLookup,
+    greys: GreyLookup | None = None,
+) -> Regrouping:
+    """Group `new` onto the images grouped before (`stored`, looked up by `stored_infos`), under
+    `state` (from `extended_state`): the same groups as `group_images` over all of them."""
+    canonical_of = {info.sha256: info.sha256 for info in new}
+    fresh = list({info.sha256: info for info in new if _groupable(info)}.values())
+    members, left, right = _new_pairs(fresh, stored, max(threshold, state.radius), stored_infos)
+    lookup = greys or (lambda shas: {info.sha256: info.grey for info, _ in members})
+    edges = _confirmed_pairs(members, left, right, threshold, state.radius, lookup)
+    old_canonical = {info.sha256: canonical for info, canonical in members[len(fresh) :]}
+    # the nodes: each new image, and each group made before (by its canonical)
+    node_of = [info.sha256 for info, _ in members[: len(fresh)]] + [
+        old_canonical[info.sha256] for info, _ in members[len(fresh) :]
+    ]
+    joined = _joined(node_of, *edges)
+    olds = canonical_infos(sorted({n for ns in joined for n in ns} - set(canonical_of)))
+    fresh_by_sha = {info.sha256: info for info in fresh}
+    renamed: dict[str, str] = {}
+    for nodes in joined:
+        canonical = min((fresh_by_sha.get(n) or olds[n] for n in nodes), key=canonical_key).sha256
+        for node in nodes:
+            if node in canonical_of:
+                canonical_of[node] = canonical
+            elif node != canonical:
+                renamed[node] = canonical
+    return Regrouping(canonical_of, renamed, state)
+
+
+def _new_pairs(
+    fresh: Sequence[ImageInfo], stored: StoredHashes, radius: int, stored_infos: StoredLookup
+) -> tuple[list[tuple[ImageInfo, str]], I64, I64]:
+    """The candidate pairs within `radius` that hold a new image, over a member list: the new
+    images first (canonical: themselves), then the groupable stored images some pair holds."""
+    hashes = np.array([int(info.phash, 16) for info in fresh], dtype=np.uint64)
+    new_left, new_right = _candidate_pairs(hashes, radius)
+    query, found = _query_pairs(stored.phashes, hashes, radius)
+    ids = np.unique(stored.ids[found])
+    infos = stored_infos(ids.tolist())
+    kept = [ident for ident in ids.tolist() if _groupable(infos[ident][0])]
+    members = [(info, info.sha256) for info in fresh] + [infos[ident] for ident in kept]
+    position = np.full(len(ids), -1, dtype=np.int64)
+    position[np.searchsorted(ids, np.array(kept, dtype=np.int64))] = len(fresh) + np.arange(
+        len(kept), dtype=np.int64
+    )
+    other = position[np.searchsorted(ids, stored.ids[found])]
+    keep = other >= 0
+    left = np.concatenate([new_left, query[keep].astype(np.int64)])
+    right = np.concatenate([new_right, other[keep]])
+    return members, left, right
+
+
+def _confirmed_pairs(
+    members: Sequence[tuple[ImageInfo, str]],
+    left: I64,
+    right: I64,
+    threshold: int,
+    radius: int,
+    lookup: GreyLookup,
+) -> tuple[I64, I64]:
+    """The candidate pairs `group_images` would confirm: within `threshold` by `_confirmed`,
+    beyond it up to `radius` by `_wide_confirmed`."""
+    infos = [info for info, _ in members]
+    hashes = np.array([int(info.phash, 16) for info in infos], dtype=np.uint64)
+    distance = np.bitwise_count(hashes[left] ^ hashes[right])
+    near = distance <= threshold
+    near_left, near_right = _confirmed(infos, left[near], right[near], DHASH_THRESHOLD)
+    if radius <= threshold:
+        return near_left, near_right
+    wide = ~near & (distance <= radius)
+    wide_left, wide_right = _wide_confirmed(infos, left[wide], right[wide], lookup)
+    return np.concatenate([near_left, wide_left]), np.concatenate([near_right, wide_right])
+
+
+def _joined(node_of: Sequence[str], left: I64, right: I64) -> list[set[str]]:
+    """The sets of nodes (new images, groups made before) the edges between members join."""
+    names = sorted(set(node_of))
+    index = {name: i for i, name in enumerate(names)}
+    node = np.array([index[name] for name in node_of], dtype=np.int64)
+    components = _components(len(names), node[left], node[right])
+    return [{names[i] for i in component} for component in components if len(component) > 1]
+
+
 def _groupable(info: ImageInfo) -> bool:
     """Whether the image may join a group at all (the per-image guards)."""
     return (
@@ -198,16 +382,25 @@ def _confirmed(
 def _aligned_pairs(
     members: Sequence[ImageInfo], phashes: U64, threshold: int, lookup: GreyLookup
 ) -> tuple[I64, I64]:
-    """The pairs of the wide band (phash distance above `threshold`, within the wide radius)
-    whose aspect ratios agree, whose dhashes are within WIDE_DHASH_THRESHOLD and whose grey
-    images are alike as they are (UNALIGNED_MIN) and match once aligned (ALIGNED_MIN)."""
+    """The confirmed pairs of the wide band: phash distance above `threshold`, within the wide
+    radius (`wide_radius`), passing `_wide_confirmed`."""
     none = np.empty(0, np.int64), np.empty(0, np.int64)
     radius = wide_radius(len(members), threshold)
     if radius <= threshold:
         return none
     left, right = _candidate_pairs(phashes, radius)
     far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
-    left, right = left[far], right[far]
+    return _wide_confirmed(members, left[far], right[far], lookup)
+
+
+def _wide_confirmed(
+    members: Sequence[ImageInfo], left: I64, right: I64, lookup: GreyLookup
+) -> tuple[I64, I64]:
+    """The wide-band candidate pairs whose aspect ratios agree (WIDE_ASPECT_RATIO), whose dhashes
+    are within WIDE_DHASH_THRESHOLD and whose grey images are alike as they are (UNALIGNED_MIN)
+    and match once aligned (ALIGNED_MIN)."""
+    if not len(left):
+        return left, right
     aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
     ratio = aspect[left] / aspect[right]
     keep = np.maximum(ratio, 1.0 / ratio) <= WIDE_ASPECT_RATIO
@@ -402,8 +595,64 @@ def _candidate_pairs(phashes: U64, threshold: int) -> tuple[I64, I64]:
     return pairs[0].astype(np.int64), pairs[1].astype(np.int64)
 
 
+def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I64, I64]:
+    """Every (query, stored) pair of indices whose hashes differ in at most `threshold` bits,
+    each once: the stored chunks are indexed, each query's looked up with every flip mask."""
+    lefts: list[I64] = []
+    rights: list[I64] = []
+    if len(stored) and len(queries):
+        for low, bits, radius in _query_plan(len(stored), len(queries), threshold):
+            for query, member in _query_chunk_pairs(stored, queries, low, bits, radius):
+                close = np.bitwise_count(queries[query] ^ stored[member]) <= threshold
+                lefts.append(query[close].astype(np.int64))
+                rights.append(member[close].astype(np.int64))
+    if not lefts:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = np.unique(np.concatenate(lefts) * len(stored) + np.concatenate(rights))
+    return pairs // len(stored), pairs % len(stored)
+
+
+def _query_chunk_pairs(
+    stored: U64, queries: U64, low: int, bits: int, radius: int
+) -> Iterator[tuple[I32, I32]]:
+    """(query, stored) candidates whose chunk [low, low+bits) differs in at most `radius` bits."""
+    table = _BucketTable(_chunk_keys(stored, low, bits), bits)
+    keys = _chunk_keys(queries, low, bits)
+    order = np.argsort(keys, kind="stable").astype(np.int32)  # table walked nearly in order
+    keys = keys[order]
+    masks = np.array(
+        [0] + [m for lowest in range(bits) for m in _masks(bits, radius, lowest)], dtype=np.int32
+    )
+    per_block = max(1, _CANDIDATE_BLOCK // 4 // max(1, len(order)))
+    for start in range(0, len(masks), per_block):
+        block = masks[start : start + per_block]
+        yield from table.members(
+            np.tile(order, len(block)), (keys[None, :] ^ block[:, None]).ravel()
+        )
+
+
+def _chunk_keys(hashes: U64, low: int, bits: int) -> I32:
+    return ((hashes >> np.uint64(low)) & np.uint64((1 << bits) - 1)).astype(np.int32)
+
+
+def _query_plan(n: int, queries: int, threshold: int) -> list[Chunk]:
+    """The chunks that cost least to look `queries` hashes up among n indexed ones."""
+
+    def cost(bits: int, radius: int) -> float:
+        masks = sum(comb(bits, k) for k in range(radius + 1))
+        return n * 2 + (1 << bits) + masks * (queries + 200) * (1 + 4 * n / 2.0**bits)
+
+    return _cheapest_plan(threshold, cost)
+
+
 def _plan(n: int, threshold: int) -> list[Chunk]:
     """The chunks (low bit, width, search radius) that cost least for n hashes."""
+    return _cheapest_plan(threshold, lambda bits, radius: _chunk_cost(n, bits, radius))
+
+
+def _cheapest_plan(threshold: int, cost_of: Callable[[int, int], float]) -> list[Chunk]:
+    """The split into chunks (low bit, width, radius) with sum(radius + 1) > threshold whose
+    total `cost_of(width, radius)` is least."""
     best: tuple[float, list[Chunk]] | None = None
     fewest = -(-HASH_BITS // _MAX_CHUNK_BITS)
     for m in range(fewest, max(fewest, min(threshold + 1, HASH_BITS)) + 1):
@@ -411,7 +660,7 @@ def _plan(n: int, threshold: int) -> list[Chunk]:
         spare = max(0, threshold + 1 - m)  # sum of radii needed: sum(r_i + 1) >= t + 1
         radii = [spare // m + (1 if i < spare % m else 0) for i in range(m)]
         for order in (radii, radii[::-1]):  # the larger radii on the wider or the narrower chunks
-            cost = sum(_chunk_cost(n, w, r) for w, r in zip(widths, order, strict=True))
+            cost = sum(cost_of(w, r) for w, r in zip(widths, order, strict=True))
             if best is None or cost < best[0]:
                 lows = [sum(widths[:i]) for i in range(m)]
                 best = (cost, list(zip(lows, widths, order, strict=True)))
@@ -431,7 +680,7 @@ def _chunk_pairs(phashes: U64, low: int, bits: int, radius: int) -> Iterator[tup
 
     A pair at chunk distance 0 is yielded once (i < j); one at a nonzero flip mask only from
     the member whose chunk has a 0 at the mask's lowest bit, so each pair comes once per chunk."""
-    keys = ((phashes >> np.uint64(low)) & np.uint64((1 << bits) - 1)).astype(np.int32)
+    keys = _chunk_keys(phashes, low, bits)
     table = _BucketTable(keys, bits)
     # Queries in chunk-key order: XOR with a mask keeps most of that order, so each mask's
     # lookups walk the table nearly in sequence instead of at random (16% faster at 300k).
