@@ -33,3 +33,21 @@ def test_a_missing_shared_folder_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert str(missing) in done.stderr and "no such folder" in done.stderr
+
+
+@pytest.mark.parametrize("extra", [[], ["--new", "300"]])
+def test_bench_group_runs_tiny_and_finds_the_planted_groups(extra: list[str]) -> None:
+    tiny = ["-n", "3000", "-t", "10", "--clusters", "60"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_group.py"), *tiny, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=True,
+    )
+    if extra:
+        assert "differences from the full pass over the planted and new images: 0 " in done.stdout
+        assert "random stored images touched: 0" in done.stdout
+    else:
+        assert "groups: 60 (planted 60)" in done.stdout
