@@ -47,8 +47,11 @@ WIDE_DHASH_THRESHOLD = 20  # dhash bits a wide-band pair may differ by (bench_ph
 UNALIGNED_MIN = 0.5  # correlation of the grey images as they are, before any alignment is tried
 WIDE_MAX_WORK = 4.0  # on huge sets the wide band narrows to cost <= 4x the plain search ...
 WIDE_FREE_WORK = 1e8  # ... once it would cost more than this (_chunk_cost units: ~1-4 s)
-GREY_SIDE = 32  # the stored grey image is GREY_SIDE x GREY_SIDE, one byte per pixel
+GREY_SIDE = 32  # the grey images the wide band aligns are GREY_SIDE x GREY_SIDE
 GREY_BLUR = 1.0  # Gaussian radius (grey pixels): small misalignments barely change it
+FINE_SIDE = 64  # the stored grey image is FINE_SIDE x FINE_SIDE box averages, one byte a pixel
+FINE_FROM = 0.65  # a wide-band pair whose aligned greys score this much (but < ALIGNED_MIN) ...
+FINE_MIN = 0.93  # ... merges when its FINE_SIDE greys, aligned, score this much (textures)
 ALIGN_SCALES = (1.0, 0.96, 0.92, 0.88)  # the part of one image the other may show, per axis
 ALIGN_STEPS = (0.02, 0.01, 0.005)  # refinement steps of scale and offset around the best
 
@@ -113,10 +116,29 @@ def image_hashes(image: Image.Image) -> tuple[str, str, bool]:
 
 
 def grey_of(image: Image.Image) -> bytes:
-    """The small grey image the wide band compares: GREY_SIDE x GREY_SIDE box averages of the
-    hash base, slightly blurred, one byte per pixel (aspect ratio not kept)."""
-    small = hash_base(image).resize((GREY_SIDE, GREY_SIDE), Image.Resampling.BOX)
-    return small.filter(ImageFilter.GaussianBlur(GREY_BLUR)).tobytes()
+    """The grey image analysis stores for the wide band: FINE_SIDE x FINE_SIDE box averages of
+    the hash base, one byte per pixel (aspect ratio not kept). Manifests analyzed before hold
+    GREY_SIDE x GREY_SIDE blurred ones (`_coarse` takes both)."""
+    return hash_base(image).resize((FINE_SIDE, FINE_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def _coarse(grey: bytes) -> bytes:
+    """The GREY_SIDE x GREY_SIDE blurred grey image of a stored one (b"": none)."""
+    if len(grey) == GREY_SIDE**2:
+        return grey
+    if len(grey) != FINE_SIDE**2:
+        return b""
+    fine = Image.frombytes("L", (FINE_SIDE, FINE_SIDE), grey)
+    return fine.reduce(FINE_SIDE // GREY_SIDE).filter(ImageFilter.GaussianBlur(GREY_BLUR)).tobytes()
+
+
+def _fine(grey: bytes) -> F32 | None:
+    """The FINE_SIDE x FINE_SIDE blurred grey image of a stored one, if it has that size."""
+    if len(grey) != FINE_SIDE**2:
+        return None
+    fine = Image.frombytes("L", (FINE_SIDE, FINE_SIDE), grey)
+    blurred = fine.filter(ImageFilter.GaussianBlur(GREY_BLUR))
+    return np.asarray(blurred, dtype=np.float32).reshape(FINE_SIDE, FINE_SIDE)
 
 
 def hamming(a: str, b: str) -> int:
@@ -241,7 +263,7 @@ def grouping_rules(threshold: int) -> str:
     constants = (
         threshold, MIN_SIDE, MIN_PIXELS, MAX_ASPECT_RATIO, DHASH_THRESHOLD, WIDE_THRESHOLD,
         WIDE_ASPECT_RATIO, ALIGNED_MIN, WIDE_DHASH_THRESHOLD, UNALIGNED_MIN, GREY_SIDE,
-        ALIGN_SCALES, ALIGN_STEPS, FORMAT_RANK,
+        GREY_BLUR, FINE_SIDE, FINE_FROM, FINE_MIN, ALIGN_SCALES, ALIGN_STEPS, FORMAT_RANK,
     )  # fmt: skip
     return f"{GROUPING_VERSION}:" + repr(constants)
 
@@ -411,10 +433,11 @@ def _wide_confirmed(
     left, right = left[keep], right[keep]
     used = np.unique(np.concatenate([left, right])).tolist()
     found = lookup([members[i].sha256 for i in used])
-    grey = {i: found.get(members[i].sha256, b"") for i in used}
+    stored = {i: found.get(members[i].sha256, b"") for i in used}
+    grey = {i: _coarse(stored[i]) for i in used}
     keep = np.array(
         [
-            len(grey[a]) == len(grey[b]) == GREY_SIDE**2
+            bool(grey[a]) and bool(grey[b])
             for a, b in zip(left.tolist(), right.tolist(), strict=True)
         ],
         dtype=bool,
@@ -423,11 +446,21 @@ def _wide_confirmed(
     keep = _unaligned_similarity(grey, left, right) >= UNALIGNED_MIN
     left, right = left[keep], right[keep]
     same = [
-        aligned_similarity(grey[a], grey[b]) >= ALIGNED_MIN
+        _aligned_match(stored[a], stored[b], grey[a], grey[b])
         for a, b in zip(left.tolist(), right.tolist(), strict=True)
     ]
     keep = np.array(same, dtype=bool)
     return left[keep].astype(np.int64), right[keep].astype(np.int64)
+
+
+def _aligned_match(first: bytes, second: bytes, coarse_a: bytes, coarse_b: bytes) -> bool:
+    """Whether the grey images match once aligned: at GREY_SIDE (ALIGNED_MIN), or, for a pair
+    that comes close there (FINE_FROM), at FINE_SIDE (FINE_MIN), where a fine texture (bricks,
+    gravel) still shows that a 32x32 image blurs away."""
+    score = aligned_similarity(coarse_a, coarse_b)
+    if score >= ALIGNED_MIN:
+        return True
+    return score >= FINE_FROM and fine_similarity(first, second) >= FINE_MIN
 
 
 def _unaligned_similarity(
@@ -471,22 +504,41 @@ Axis = tuple[float, float]  # (scale, offset) of a region along one axis, in uni
 
 def aligned_similarity(a: bytes, b: bytes) -> float:
     """Highest correlation (-1..1) between one grey image and a region of the other covering
-    at least min(ALIGN_SCALES) of each axis, resized to the same grid."""
-    first, second = _grey_array(a), _grey_array(b)
+    at least min(ALIGN_SCALES) of each axis, resized to the same grid (GREY_SIDE x GREY_SIDE;
+    stored grey images of either size)."""
+    first, second = _grey_array(_coarse(a)), _grey_array(_coarse(b))
     return max(_best_alignment(first, second), _best_alignment(second, first))
+
+
+def fine_similarity(a: bytes, b: bytes) -> float:
+    """`aligned_similarity` of two FINE_SIDE grey images: each region of one is area-averaged
+    down to GREY_SIDE (no bilinear guess between coarse pixels), against the other's 2x2
+    averages; -1 when either is not FINE_SIDE."""
+    first, second = _fine(a), _fine(b)
+    if first is None or second is None:
+        return -1.0
+    return max(
+        _best_alignment(first, second, _area_resamplers),
+        _best_alignment(second, first, _area_resamplers),
+    )
 
 
 def _grey_array(grey: bytes) -> F32:
     return np.frombuffer(grey, dtype=np.uint8).reshape(GREY_SIDE, GREY_SIDE).astype(np.float32)
 
 
-def _best_alignment(whole: F32, part: F32) -> float:
+Resamplers = Callable[[tuple[Axis, ...]], F32]  # axes -> their stacked resampling matrices
+
+
+def _best_alignment(whole: F32, part: F32, resamplers: Resamplers | None = None) -> float:
     """How well `part` matches the best-fitting region of `whole`."""
-    target = _normalized(part)
+    maps = resamplers or _resamplers
+    whole_part = maps(((1.0, 0.0),))[0]
+    target = _normalized(whole_part @ part @ whole_part.T)
     grid = [(s, f * (1 - s)) for s in ALIGN_SCALES for f in ((0.5,) if s == 1 else (0, 0.5, 1))]
-    best, (rows, cols) = _best_of(whole, target, grid, grid)
+    best, (rows, cols) = _best_of(whole, target, grid, grid, maps)
     for step in ALIGN_STEPS:
-        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step))
+        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step), maps)
         if score > best:
             best, (rows, cols) = score, found
     return best
@@ -503,10 +555,10 @@ def _around(axis: Axis, step: float) -> list[Axis]:
 
 
 def _best_of(
-    whole: F32, target: F32, rows: list[Axis], cols: list[Axis]
+    whole: F32, target: F32, rows: list[Axis], cols: list[Axis], maps: Resamplers
 ) -> tuple[float, tuple[Axis, Axis]]:
-    row_maps = _resamplers(tuple(rows))
-    col_maps = row_maps if cols == rows else _resamplers(tuple(cols))
+    row_maps = maps(tuple(rows))
+    col_maps = row_maps if cols == rows else maps(tuple(cols))
     sampled = np.matmul((row_maps @ whole)[:, None], col_maps.transpose(0, 2, 1)[None])
     scores = (_normalized(sampled) * target).sum(axis=(-1, -2))
     k, m = np.unravel_index(int(np.argmax(scores)), scores.shape)
@@ -531,6 +583,25 @@ def _resampler(scale: float, offset: float) -> F32:
     matrix = np.zeros((side, side), dtype=np.float32)
     matrix[np.arange(side), low] = 1 - weight
     matrix[np.arange(side), low + 1] += weight
+    return matrix
+
+
+@lru_cache(maxsize=4096)
+def _area_resamplers(axes: tuple[Axis, ...]) -> F32:
+    """`_resamplers` from FINE_SIDE to GREY_SIDE by area averages (`_area_resampler`)."""
+    return np.stack([_area_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
+
+
+@lru_cache(maxsize=4096)
+def _area_resampler(scale: float, offset: float) -> F32:
+    """The GREY_SIDE x FINE_SIDE matrix whose row i averages the FINE_SIDE pixels of one axis
+    under the i-th GREY_SIDE-th of the region [offset, offset + scale) (partial pixels by the
+    part covered)."""
+    edges = (offset + scale * np.arange(GREY_SIDE + 1) / GREY_SIDE) * FINE_SIDE
+    low, high = edges[:-1, None], edges[1:, None]
+    pixels = np.arange(FINE_SIDE)[None, :]
+    covered = np.clip(np.minimum(high, pixels + 1) - np.maximum(low, pixels), 0, None)
+    matrix: F32 = (covered / covered.sum(axis=1, keepdims=True)).astype(np.float32)
     return matrix
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -12,18 +13,22 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings, Settings
 from mediatool.dedup import (
     ALIGNED_MIN,
+    FINE_MIN,
+    FINE_SIDE,
     WIDE_THRESHOLD,
     StoredHashes,
     _candidate_pairs,
+    _coarse,
     _query_pairs,
     aligned_similarity,
     canonical_key,
     extended_state,
+    fine_similarity,
     grey_of,
     group_images,
     group_new_images,
@@ -460,7 +465,7 @@ def test_different_photos_with_close_phash_are_not_merged(tmp_path: Path) -> Non
 def test_grey_is_stored_by_analysis_and_survives_the_manifest(tmp_path: Path) -> None:
     data = (SHARED / "coffee.png").read_bytes()
     image = analysed(tmp_path, data)
-    assert len(image.grey) == 32 * 32
+    assert len(image.grey) == FINE_SIDE * FINE_SIDE
     with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
         manifest.add_original(image.sha256, "originals/x.png", len(data))
         manifest.record_analysis(Analysis(info=image, thumbnails=()))
@@ -475,6 +480,41 @@ def test_aligned_similarity_finds_the_crop_inside_the_original() -> None:
     assert aligned_similarity(grey_of(photo), grey_of(crop)) >= ALIGNED_MIN
     other = Image.open(SHARED / "coffee.png").convert("RGB")
     assert aligned_similarity(grey_of(photo), grey_of(other)) < ALIGNED_MIN
+
+
+def brick_wall(seed: int, size: int = 512) -> Image.Image:
+    """A wall of 40x18 px bricks of random tones with sensor noise: a fine periodic texture."""
+    rng = np.random.default_rng(seed)
+    wall = Image.new("RGB", (size, size), (150, 150, 150))
+    draw = ImageDraw.Draw(wall)
+    for row in range(size // 18 + 1):
+        for col in range(-1, size // 40 + 1):
+            x, y = col * 40 + 20 * (row % 2), row * 18
+            tone = int(rng.integers(120, 200))
+            draw.rectangle((x + 2, y + 2, x + 38, y + 16), fill=(tone, tone // 2, tone // 3))
+    noise = rng.normal(0, 12, (size, size, 1))
+    return Image.fromarray(np.clip(np.asarray(wall) + noise, 0, 255).astype(np.uint8))
+
+
+def test_a_cropped_texture_matches_only_at_the_fine_resolution() -> None:
+    wall = brick_wall(0)
+    crop = Image.open(io.BytesIO(encoded(rescaled_crop(wall, (0.02,) * 4), "JPEG", quality=85)))
+    assert aligned_similarity(grey_of(wall), grey_of(crop)) < ALIGNED_MIN  # 32x32 blurs it
+    assert fine_similarity(grey_of(wall), grey_of(crop)) >= FINE_MIN
+    other = brick_wall(1)  # the same pattern, other bricks: another picture
+    assert fine_similarity(grey_of(wall), grey_of(other)) < 0.5
+
+
+def test_the_wide_band_merges_a_texture_crop_through_the_fine_greys() -> None:
+    wall = brick_wall(0)
+    crop = Image.open(io.BytesIO(encoded(rescaled_crop(wall, (0.02,) * 4), "JPEG", quality=85)))
+    pair = [  # phashes 16 bits apart: the wide band's, beyond the plain threshold
+        info("w", "0000000000000000", grey=grey_of(wall), width=512, height=512),
+        info("c", "000000000000ffff", grey=grey_of(crop), width=392, height=392),
+    ]
+    assert group_images(pair, DEFAULT_PHASH_THRESHOLD) == {"w": "w", "c": "w"}
+    coarse = [replace(image, grey=_coarse(image.grey)) for image in pair]  # as analyzed before
+    assert group_images(coarse, DEFAULT_PHASH_THRESHOLD) == {"w": "w", "c": "c"}
 
 
 def test_regrouping_a_manifest_merges_a_cropped_copy_through_the_stored_greys(
