@@ -43,7 +43,17 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings
-from mediatool.dedup import group_images, hamming, phash_of
+from mediatool.dedup import (
+    ALIGNED_MIN,
+    FINE_FROM,
+    FINE_MIN,
+    WIDE_THRESHOLD,
+    aligned_similarity,
+    fine_similarity,
+    group_images,
+    hamming,
+    phash_of,
+)
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import AnalyzeJob, ImageInfo
 
@@ -270,6 +280,26 @@ def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
         )
         for i, j in sorted(merged - same)[:10]:
             print(f"      false merge: {labels[i]} {kinds[i]} ~ {labels[j]} {kinds[j]}")
+    margins(labels, infos, pairs)
+
+
+def margins(labels: list[str], infos: list[ImageInfo], pairs: list[tuple[int, int]]) -> None:
+    """How close different pictures within the wide band's phash radius come to merging: the
+    best aligned 32x32 score (ALIGNED_MIN), and the best 64x64 score of those that reach the
+    fine look (FINE_FROM; FINE_MIN)."""
+    near = [
+        (i, j)
+        for i, j in pairs
+        if labels[i] != labels[j] and hamming(infos[i].phash, infos[j].phash) <= WIDE_THRESHOLD
+    ]
+    coarse = {(i, j): aligned_similarity(infos[i].grey, infos[j].grey) for i, j in near}
+    fine = [fine_similarity(infos[i].grey, infos[j].grey) for (i, j), c in coarse.items()
+            if c >= FINE_FROM]  # fmt: skip
+    print(
+        f"   different pictures within {WIDE_THRESHOLD} phash bits: {len(near)} pairs; best "
+        f"aligned 32x32 score {max(coarse.values(), default=0):.3f} (merge at {ALIGNED_MIN}); "
+        f"{len(fine)} reach the 64x64 look, best {max(fine, default=0):.3f} (merge at {FINE_MIN})"
+    )
 
 
 def real_groups(folders: list[Path]) -> None:

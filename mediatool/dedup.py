@@ -10,11 +10,15 @@ dhash, and joins what is left into connected components. A second, wider band ca
 that were cropped (a few percent per side), rescaled and recompressed, whose phash moves by up
 to ~22 bits: pairs within `WIDE_THRESHOLD` bits (the same multi-index, a wider radius) merge
 only when their dhashes are within WIDE_DHASH_THRESHOLD and their small grey images
-(`grey_of`, 32x32, stored per image) are alike as they are (UNALIGNED_MIN, a cheap filter)
-and match after the best crop-and-scale alignment (`aligned_similarity` >= ALIGNED_MIN).
-Guards: images that are tiny
-(trackers, icons), flat (near-blank: the phash of a blank page is noise) or SVG never group;
-a pair whose aspect ratios differ by more than 10% never merges.
+(`grey_of`, 64x64, stored per image, compared at 32x32) are alike as they are (UNALIGNED_MIN, a
+cheap filter) and match after the best crop-and-scale alignment (`aligned_similarity` >=
+ALIGNED_MIN), or, when they come close (FINE_FROM), at 64x64 (`fine_similarity` >= FINE_MIN:
+fine textures). Guards: images that are tiny (trackers, icons), flat (near-blank: the phash of
+a blank page is noise) or SVG never group; a pair whose aspect ratios differ by more than 10%
+never merges.
+
+`group_new_images` groups images added since onto a grouping made before, with the same result
+as `group_images` over all of them (see "incremental grouping" below). docs/dedup.md tells it all.
 """
 
 from __future__ import annotations
