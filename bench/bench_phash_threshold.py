@@ -47,6 +47,8 @@ from mediatool.dedup import (
     ALIGNED_MIN,
     FINE_FROM,
     FINE_MIN,
+    WIDE_ASPECT_RATIO,
+    WIDE_DHASH_THRESHOLD,
     WIDE_THRESHOLD,
     aligned_similarity,
     fine_similarity,
@@ -284,19 +286,23 @@ def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
 
 
 def margins(labels: list[str], infos: list[ImageInfo], pairs: list[tuple[int, int]]) -> None:
-    """How close different pictures within the wide band's phash radius come to merging: the
-    best aligned 32x32 score (ALIGNED_MIN), and the best 64x64 score of those that reach the
-    fine look (FINE_FROM; FINE_MIN)."""
+    """How close different pictures that the wide band compares come to merging (phash within
+    its radius, aspect ratios and dhashes within its limits): the best aligned 32x32 score
+    (ALIGNED_MIN), and the best 64x64 score of those that reach the fine look (FINE_FROM;
+    FINE_MIN)."""
     near = [
         (i, j)
         for i, j in pairs
-        if labels[i] != labels[j] and hamming(infos[i].phash, infos[j].phash) <= WIDE_THRESHOLD
+        if labels[i] != labels[j]
+        and hamming(infos[i].phash, infos[j].phash) <= WIDE_THRESHOLD
+        and hamming(infos[i].dhash, infos[j].dhash) <= WIDE_DHASH_THRESHOLD
+        and _aspect_ratio(infos[i], infos[j]) <= WIDE_ASPECT_RATIO
     ]
     coarse = {(i, j): aligned_similarity(infos[i].grey, infos[j].grey) for i, j in near}
     fine = [fine_similarity(infos[i].grey, infos[j].grey) for (i, j), c in coarse.items()
             if c >= FINE_FROM]  # fmt: skip
     print(
-        f"   different pictures within {WIDE_THRESHOLD} phash bits: {len(near)} pairs; best "
+        f"   different pictures the wide band compares: {len(near)} pairs; best "
         f"aligned 32x32 score {max(coarse.values(), default=0):.3f} (merge at {ALIGNED_MIN}); "
         f"{len(fine)} reach the 64x64 look, best {max(fine, default=0):.3f} (merge at {FINE_MIN})"
     )
@@ -326,6 +332,11 @@ def real_groups(folders: list[Path]) -> None:
         print(f"   {band}: {len(shown)} groups")
         for group in sorted(shown):
             print("      " + " ~ ".join(group))
+
+
+def _aspect_ratio(a: ImageInfo, b: ImageInfo) -> float:
+    ratio = (a.width / a.height) / (b.width / b.height)
+    return max(ratio, 1 / ratio)
 
 
 def _precision(tp: int, fp: int) -> float:
