@@ -242,8 +242,17 @@ class StoredHashes:
             if len(phash) == HASH_BITS // 4:
                 ids.append(ident)
                 hexes.append(phash)
-        phashes = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=">u8").astype(np.uint64)
-        return cls(np.frombuffer(ids, dtype=np.int64), phashes)
+        return cls.of_columns(",".join(map(str, ids)), "".join(hexes))
+
+    @classmethod
+    def of_columns(cls, ids: str, phashes: str) -> StoredHashes:
+        """From the ids, comma-separated, and the 16-hex-digit phashes one after the other."""
+        if not ids:
+            return cls(np.empty(0, np.int64), np.empty(0, np.uint64))
+        return cls(
+            np.array(ids.split(","), dtype=np.int64),
+            np.frombuffer(bytes.fromhex(phashes), dtype=">u8").astype(np.uint64),
+        )
 
 
 @dataclass(frozen=True, slots=True)

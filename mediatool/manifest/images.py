@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from mediatool.manifest._sql import _URLS_WITH_IMAGES, CHUNK, in_chunks
 from mediatool.manifest.connection import ManifestBase
@@ -162,11 +162,15 @@ class ImagesTable(ManifestBase):
         rows = self.db.execute(f"SELECT {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED}")
         return [_image_info(row) for row in rows]
 
-    def grouped_phashes(self) -> Iterator[tuple[int, str]]:
-        """(id, phash) of every image the last grouping holds; `grouped_by_ids` looks them up."""
-        rows = self.db.execute(f"SELECT rowid, phash FROM images WHERE grouped AND {_ANALYZED}")
-        for rowid, phash in rows:
-            yield int(rowid), str(phash or "")
+    def grouped_phashes(self) -> tuple[str, str]:
+        """The ids (rowids, comma-separated) and phashes (their 16 hex digits, one after the
+        other) of the images the last grouping holds that have a 64-bit phash, in one string
+        each: a million rows are read in a third of the time rows one by one take."""
+        row = self.db.execute(
+            "SELECT group_concat(rowid), group_concat(phash, '') FROM (SELECT rowid, phash"
+            f" FROM images WHERE grouped AND {_ANALYZED} AND length(phash)=16 ORDER BY rowid)"
+        ).fetchone()
+        return str(row[0] or ""), str(row[1] or "")
 
     def grouped_by_ids(self, ids: Sequence[int]) -> dict[int, tuple[ImageInfo, str]]:
         """id (from `grouped_phashes`) -> (the image, its group's canonical)."""

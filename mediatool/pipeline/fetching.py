@@ -420,7 +420,7 @@ def group_and_count(
     elif new:
         regrouping = group_new_images(
             new,
-            StoredHashes.of_rows(manifest.grouped_phashes()),
+            StoredHashes.of_columns(*manifest.grouped_phashes()),
             state,
             limit,
             stored_infos=manifest.grouped_by_ids,
