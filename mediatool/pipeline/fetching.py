@@ -31,6 +31,7 @@ from mediatool.models import (
     FetchFailure,
     FetchJob,
     FetchOutcome,
+    ImageInfo,
     NotModified,
     PostScan,
     Reference,
@@ -402,16 +403,12 @@ def group_and_count(
     before), unless `full` or the last grouping cannot be extended (dedup.extended_state):
     then every image is grouped again. Both give the same groups."""
     limit = settings.images.phash_threshold if threshold is None else threshold
-    before = manifest.grouping_state()
-    new = manifest.ungrouped_images()
+    before = None if full else manifest.grouping_state()
+    new: list[ImageInfo] = []
     state = None
-    if not full:
-        state = extended_state(
-            None if before is None else GroupingState(*before),
-            limit,
-            manifest.grouped_image_count(),
-            new,
-        )
+    if before is not None:  # a full pass loads every image once, not the new ones first
+        new = manifest.ungrouped_images()
+        state = extended_state(GroupingState(*before), limit, manifest.grouped_image_count(), new)
     if state is None:
         images = manifest.analyzed_images()
         canonical_of = group_images(images, limit, greys=manifest.greys)
