@@ -13,13 +13,13 @@ cluster their base's, the others one of GREY_POOL random blurred ones), so that 
 of dedup (aligned grey comparison of pairs up to dedup.wide_radius) runs too.
 
 With --new k, it measures what fetch does instead (dedup.group_new_images): n images are
-grouped already, k new ones (a third copies of stored clusters, some of them bridging two
-clusters; a third new clusters among themselves; a third unrelated) are grouped onto them. It
-prints the time to build the stored phash index input (as the manifest's rows give it) and to
-group the new images, the peak RSS, and checks the groups against group_images over the planted
-images and the new ones (the stored grouping is that full pass over the planted stored images:
-the other stored images are random, hence singletons; a full pass over all of them is the
-first mode).
+grouped already, k new ones (a third copies of stored clusters, half of which become their
+group's canonical; a third new clusters among themselves; a third unrelated) are grouped onto
+them. It prints the time to turn the stored phashes (as manifest.grouped_phashes gives them)
+into arrays and to group the new images, the peak RSS, and checks the groups against
+group_images over the planted images and the new ones (the stored grouping is that full pass
+over the planted stored images: the other stored images are random, hence singletons; a full
+pass over all of them is the first mode).
 """
 
 from __future__ import annotations
@@ -195,7 +195,8 @@ def incremental(args: argparse.Namespace) -> None:
     before = grouping_state(stored, args.threshold)
     state = extended_state(before, args.threshold, len(stored), new)
     assert state is not None, "the wide radius changed: fetch would regroup in full"
-    rows = [(i, info.phash) for i, info in enumerate(stored)]
+    # what manifest.grouped_phashes() gives: the ids, comma-separated, and the phashes in a row
+    columns = (",".join(map(str, range(len(stored)))), "".join(info.phash for info in stored))
     chunks = _query_plan(args.n, args.new, max(args.threshold, state.radius))
     print(
         f"n={args.n:,} stored ({planted:,} in {args.clusters:,} planted clusters), "
@@ -208,7 +209,7 @@ def incremental(args: argparse.Namespace) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     by_sha = {info.sha256: info for info in stored}
     started, cpu_started = time.perf_counter(), time.process_time()
-    hashes = StoredHashes.of_rows(rows)
+    hashes = StoredHashes.of_columns(*columns)
     indexed, cpu_indexed = time.perf_counter(), time.process_time()
     change = group_new_images(
         new,
@@ -223,7 +224,7 @@ def incremental(args: argparse.Namespace) -> None:
     done, cpu_done = time.perf_counter(), time.process_time()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"stored phashes read into arrays: {indexed - started:.2f} s wall "
+        f"stored phashes (as the manifest gives them) into arrays: {indexed - started:.2f} s wall "
         f"({cpu_indexed - cpu_started:.2f} s CPU); group_new_images: {done - indexed:.2f} s wall "
         f"({cpu_done - cpu_indexed:.2f} s CPU); total {done - started:.2f} s wall "
         f"({cpu_done - cpu_started:.2f} s CPU)"
