@@ -16,8 +16,11 @@ different-picture pairs (those cut from the same photo apart), precision/recall 
 0..16 for phash alone and for group_images without its wide band (phash + guards + dhash
 confirmation), which pairs
 of the same picture are farthest apart, the confusion table of group_images at the default
-threshold with the wide band (aligned grey comparison) per kind of copy, and the time phash
-takes with and without JPEG draft.
+threshold with the wide band (aligned grey comparison) per kind of copy (pairs, found,
+missed, against the picture's original) and the false merges, the groups group_images makes of
+the real distinct pictures (the photos, tests/data/images and examples/archive/origin: every
+group there is printed, so that a wrong merge shows), and the time phash takes with and without
+JPEG draft. `--quick` leaves out the threshold sweep and the timings.
 """
 
 from __future__ import annotations
@@ -40,11 +43,29 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings
-from mediatool.dedup import group_images, hamming, phash_of
+from mediatool.dedup import (
+    ALIGNED_MIN,
+    FINE_FROM,
+    FINE_MIN,
+    WIDE_ASPECT_RATIO,
+    WIDE_DHASH_THRESHOLD,
+    WIDE_THRESHOLD,
+    aligned_similarity,
+    fine_similarity,
+    group_images,
+    hamming,
+    phash_of,
+)
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import AnalyzeJob, ImageInfo
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+REPO = Path(__file__).resolve().parents[1]
+# ../shared beside the repository; for a git worktree in a folder of worktrees, one level up
+SHARED = next(
+    (p / "shared" / "images" for p in (REPO.parent, REPO.parent.parent) if (p / "shared").is_dir()),
+    REPO.parent / "shared" / "images",
+)
+REAL = (REPO / "tests" / "data" / "images", REPO / "examples" / "archive" / "origin")
 Variant = tuple[str, str, bytes]  # (picture label, variant name, encoded bytes)
 
 
@@ -214,51 +235,108 @@ def evaluate(variants: list[Variant], infos: list[ImageInfo]) -> None:
 
 
 def confusion(variants: list[Variant], infos: list[ImageInfo]) -> None:
-    """group_images at the default threshold, with and without the wide band: pairs of the
-    same picture merged (TP) or not (FN) per kind of copy (against the picture's original
-    file), and pairs of different pictures merged (FP) or not (TN)."""
+    """group_images at the default threshold, with and without the wide band: per kind of copy,
+    the pairs (copy, its picture's original) and how many were merged (found) or not (missed);
+    and pairs of different pictures merged (false merges)."""
     labels = [label for label, _, _ in variants]
     kinds = [kind for _, kind, _ in variants]
     pairs = list(combinations(range(len(infos)), 2))
+    same = {(i, j) for i, j in pairs if labels[i] == labels[j]}
+    originals = {labels[i]: i for i in range(len(infos)) if kinds[i] == "original"}
     print(f"\n== confusion table, group_images at threshold {DEFAULT_PHASH_THRESHOLD} ==")
-    missed: dict[bool, set[str]] = {False: set(), True: set()}
     for wide in (False, True):
         started = time.perf_counter()
         mapping = group_images(infos, DEFAULT_PHASH_THRESHOLD, wide=wide)
         spent = time.perf_counter() - started
         merged = {(i, j) for i, j in pairs if mapping[infos[i].sha256] == mapping[infos[j].sha256]}
-        same = {(i, j) for i, j in pairs if labels[i] == labels[j]}
         tp, fp, fn = _scores(merged, same)
-        tn = len(pairs) - tp - fp - fn
         band = "with the wide band (aligned grey)" if wide else "phash + dhash only"
         print(f"   {band} ({spent:.1f} s):")
-        print(f"      {'':>22} {'merged':>8} {'kept apart':>11}")
-        print(f"      {'same picture':>22} {tp:>8} {fn:>11}   recall    {tp / (tp + fn):.3f}")
-        print(
-            f"      {'different pictures':>22} {fp:>8} {tn:>11}   "
-            f"precision {_precision(tp, fp):.3f}"
-        )
-        per_kind: dict[str, list[int]] = {}
-        for i, j in same:
-            first, other = (i, j) if kinds[i] == "original" else (j, i)
-            if kinds[first] != "original" or "/" in labels[first]:
+        print(f"      {'copy vs its original':<22} {'pairs':>6} {'found':>6} {'missed':>7}  missed")
+        per_kind: dict[str, list[str]] = {}
+        found_of: Counter[str] = Counter()
+        for other, kind in enumerate(kinds):
+            first = originals.get(labels[other])
+            if first is None or first == other:
                 continue
-            per_kind.setdefault(kinds[other], [0, 0])[
-                (first, other) in merged or (other, first) in merged
-            ] += 1
-            if (first, other) not in merged and (other, first) not in merged:
-                missed[wide].add(f"{labels[first]} {kinds[other]}")
-        print(
-            "      recall per copy against its original: "
-            + ", ".join(f"{kind} {hits[1]}/{sum(hits)}" for kind, hits in per_kind.items())
-        )
-        copies_only = [h for k, h in per_kind.items() if k not in ("watermark", "caption-strip")]
-        found, total = sum(h[1] for h in copies_only), sum(sum(h) for h in copies_only)
+            per_kind.setdefault(kind, [])
+            if mapping[infos[first].sha256] == mapping[infos[other].sha256]:
+                found_of[kind] += 1
+            else:
+                per_kind[kind].append(labels[other])
+        for kind, missed in per_kind.items():
+            total = found_of[kind] + len(missed)
+            shown = ", ".join(missed)
+            print(f"      {kind:<22} {total:>6} {found_of[kind]:>6} {len(missed):>7}  {shown}")
+        copies_only = [k for k in per_kind if k not in ("watermark", "caption-strip")]
+        found = sum(found_of[k] for k in copies_only)
+        total = found + sum(len(per_kind[k]) for k in copies_only)
         print(
             "      scaled/recompressed/cropped/re-encoded copies merged with their original: "
             f"{found}/{total} = {found / max(1, total):.3f}"
         )
-        print("      missed: " + (", ".join(sorted(missed[wide])) or "none"))
+        print(
+            f"      all pairs: same picture {tp + fn} (merged {tp}, kept apart {fn}, recall "
+            f"{tp / (tp + fn):.3f}); different pictures {len(pairs) - tp - fn} (false merges "
+            f"{fp}, precision {_precision(tp, fp):.3f})"
+        )
+        for i, j in sorted(merged - same)[:10]:
+            print(f"      false merge: {labels[i]} {kinds[i]} ~ {labels[j]} {kinds[j]}")
+    margins(labels, infos, pairs)
+
+
+def margins(labels: list[str], infos: list[ImageInfo], pairs: list[tuple[int, int]]) -> None:
+    """How close different pictures that the wide band compares come to merging (phash within
+    its radius, aspect ratios and dhashes within its limits): the best aligned 32x32 score
+    (ALIGNED_MIN), and the best 64x64 score of those that reach the fine look (FINE_FROM;
+    FINE_MIN)."""
+    near = [
+        (i, j)
+        for i, j in pairs
+        if labels[i] != labels[j]
+        and hamming(infos[i].phash, infos[j].phash) <= WIDE_THRESHOLD
+        and hamming(infos[i].dhash, infos[j].dhash) <= WIDE_DHASH_THRESHOLD
+        and _aspect_ratio(infos[i], infos[j]) <= WIDE_ASPECT_RATIO
+    ]
+    coarse = {(i, j): aligned_similarity(infos[i].grey, infos[j].grey) for i, j in near}
+    fine = [fine_similarity(infos[i].grey, infos[j].grey) for (i, j), c in coarse.items()
+            if c >= FINE_FROM]  # fmt: skip
+    print(
+        f"   different pictures the wide band compares: {len(near)} pairs; best "
+        f"aligned 32x32 score {max(coarse.values(), default=0):.3f} (merge at {ALIGNED_MIN}); "
+        f"{len(fine)} reach the 64x64 look, best {max(fine, default=0):.3f} (merge at {FINE_MIN})"
+    )
+
+
+def real_groups(folders: list[Path]) -> None:
+    """The groups group_images makes of the real distinct pictures in these folders."""
+    paths = sorted(
+        p
+        for folder in folders
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp")
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = [(str(p), "real", p.read_bytes()) for p in paths]
+        infos = analysed(variants, Path(tmp))
+    names = {info.sha256: str(path) for info, path in zip(infos, paths, strict=True)}
+    distinct = len(names)
+    print(f"\n== real pictures: {len(paths)} files, {distinct} distinct ==")
+    for wide in (False, True):
+        mapping = group_images(infos, DEFAULT_PHASH_THRESHOLD, wide=wide)
+        groups: dict[str, list[str]] = {}
+        for sha, canonical in mapping.items():
+            groups.setdefault(canonical, []).append(names[sha])
+        shown = [sorted(group) for group in groups.values() if len(group) > 1]
+        band = "with the wide band" if wide else "phash + dhash only"
+        print(f"   {band}: {len(shown)} groups")
+        for group in sorted(shown):
+            print("      " + " ~ ".join(group))
+
+
+def _aspect_ratio(a: ImageInfo, b: ImageInfo) -> float:
+    ratio = (a.width / a.height) / (b.width / b.height)
+    return max(ratio, 1 / ratio)
 
 
 def _precision(tp: int, fp: int) -> float:
@@ -311,6 +389,7 @@ def _median_ms(work: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=SHARED)
+    parser.add_argument("--quick", action="store_true", help="only the confusion table and groups")
     args = parser.parse_args()
     if not args.images.is_dir():
         parser.exit(
@@ -325,9 +404,12 @@ def main() -> None:
         infos = analysed(variants, Path(tmp))
         spent = time.perf_counter() - started
         print(f"{len(photos)} photos -> {len(variants)} images analysed in {spent:.1f} s")
-        evaluate(variants, infos)
+        if not args.quick:
+            evaluate(variants, infos)
         confusion(variants, infos)
-        timings(args.images, Path(tmp))
+        real_groups([args.images, *REAL])
+        if not args.quick:
+            timings(args.images, Path(tmp))
 
 
 if __name__ == "__main__":

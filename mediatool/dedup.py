@@ -10,19 +10,26 @@ dhash, and joins what is left into connected components. A second, wider band ca
 that were cropped (a few percent per side), rescaled and recompressed, whose phash moves by up
 to ~22 bits: pairs within `WIDE_THRESHOLD` bits (the same multi-index, a wider radius) merge
 only when their dhashes are within WIDE_DHASH_THRESHOLD and their small grey images
-(`grey_of`, 32x32, stored per image) are alike as they are (UNALIGNED_MIN, a cheap filter)
-and match after the best crop-and-scale alignment (`aligned_similarity` >= ALIGNED_MIN).
-Guards: images that are tiny
-(trackers, icons), flat (near-blank: the phash of a blank page is noise) or SVG never group;
-a pair whose aspect ratios differ by more than 10% never merges.
+(`grey_of`, 64x64, stored per image, compared at 32x32) are alike as they are (UNALIGNED_MIN, a
+cheap filter) and match after the best crop-and-scale alignment (`aligned_similarity` >=
+ALIGNED_MIN), or, when they come close (FINE_FROM), at 64x64 (`fine_similarity` >= FINE_MIN:
+fine textures). Guards: images that are tiny (trackers, icons), flat (near-blank: the phash of
+a blank page is noise) or SVG never group; a pair whose aspect ratios differ by more than 10%
+never merges.
+
+`group_new_images` groups images added since onto a grouping made before, with the same result
+as `group_images` over all of them (see "incremental grouping" below). docs/dedup.md tells it all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 from math import comb
+from typing import NamedTuple
 
 import imagehash
 import numpy as np
@@ -44,8 +51,11 @@ WIDE_DHASH_THRESHOLD = 20  # dhash bits a wide-band pair may differ by (bench_ph
 UNALIGNED_MIN = 0.5  # correlation of the grey images as they are, before any alignment is tried
 WIDE_MAX_WORK = 4.0  # on huge sets the wide band narrows to cost <= 4x the plain search ...
 WIDE_FREE_WORK = 1e8  # ... once it would cost more than this (_chunk_cost units: ~1-4 s)
-GREY_SIDE = 32  # the stored grey image is GREY_SIDE x GREY_SIDE, one byte per pixel
+GREY_SIDE = 32  # the grey images the wide band aligns are GREY_SIDE x GREY_SIDE
 GREY_BLUR = 1.0  # Gaussian radius (grey pixels): small misalignments barely change it
+FINE_SIDE = 64  # the stored grey image is FINE_SIDE x FINE_SIDE box averages, one byte a pixel
+FINE_FROM = 0.65  # a wide-band pair whose aligned greys score this much (but < ALIGNED_MIN) ...
+FINE_MIN = 0.93  # ... merges when its FINE_SIDE greys, aligned, score this much (textures)
 ALIGN_SCALES = (1.0, 0.96, 0.92, 0.88)  # the part of one image the other may show, per axis
 ALIGN_STEPS = (0.02, 0.01, 0.005)  # refinement steps of scale and offset around the best
 
@@ -53,6 +63,7 @@ ALIGN_STEPS = (0.02, 0.01, 0.005)  # refinement steps of scale and offset around
 FORMAT_RANK = {"PNG": 0, "TIFF": 1, "BMP": 2, "WEBP": 3, "JPEG": 4, "MPO": 4, "GIF": 5}
 _OTHER_FORMAT = 6
 
+GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
 
@@ -109,10 +120,29 @@ def image_hashes(image: Image.Image) -> tuple[str, str, bool]:
 
 
 def grey_of(image: Image.Image) -> bytes:
-    """The small grey image the wide band compares: GREY_SIDE x GREY_SIDE box averages of the
-    hash base, slightly blurred, one byte per pixel (aspect ratio not kept)."""
-    small = hash_base(image).resize((GREY_SIDE, GREY_SIDE), Image.Resampling.BOX)
-    return small.filter(ImageFilter.GaussianBlur(GREY_BLUR)).tobytes()
+    """The grey image analysis stores for the wide band: FINE_SIDE x FINE_SIDE box averages of
+    the hash base, one byte per pixel (aspect ratio not kept). Manifests analyzed before hold
+    GREY_SIDE x GREY_SIDE blurred ones (`_coarse` takes both)."""
+    return hash_base(image).resize((FINE_SIDE, FINE_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def _coarse(grey: bytes) -> bytes:
+    """The GREY_SIDE x GREY_SIDE blurred grey image of a stored one (b"": none)."""
+    if len(grey) == GREY_SIDE**2:
+        return grey
+    if len(grey) != FINE_SIDE**2:
+        return b""
+    fine = Image.frombytes("L", (FINE_SIDE, FINE_SIDE), grey)
+    return fine.reduce(FINE_SIDE // GREY_SIDE).filter(ImageFilter.GaussianBlur(GREY_BLUR)).tobytes()
+
+
+def _fine(grey: bytes) -> F32 | None:
+    """The FINE_SIDE x FINE_SIDE blurred grey image of a stored one, if it has that size."""
+    if len(grey) != FINE_SIDE**2:
+        return None
+    fine = Image.frombytes("L", (FINE_SIDE, FINE_SIDE), grey)
+    blurred = fine.filter(ImageFilter.GaussianBlur(GREY_BLUR))
+    return np.asarray(blurred, dtype=np.float32).reshape(FINE_SIDE, FINE_SIDE)
 
 
 def hamming(a: str, b: str) -> int:
@@ -169,6 +199,196 @@ def group_images(
     return result
 
 
+def grouping_state(images: Sequence[ImageInfo], threshold: int) -> GroupingState:
+    """What a full pass of `group_images` over these images records (see GroupingState)."""
+    groupable = len({info.sha256 for info in images if _groupable(info)})
+    return GroupingState(
+        grouping_rules(threshold), wide_radius(groupable, threshold), len(images), groupable
+    )
+
+
+# --- incremental grouping -----------------------------------------------------------------
+#
+# Whether a pair is confirmed depends on the two images and the rules alone, and a grouping is
+# the connected components of the confirmed pairs. So the components of the images grouped
+# before plus new ones are the groups recorded before, joined by the confirmed pairs that hold
+# a new image: only those are searched (each new phash against an index of the stored ones, and
+# the new ones among themselves) and confirmed. That is the full pass's answer as long as the
+# rules (the threshold, the constants above, the wide radius, which narrows as the set grows)
+# are those the recorded groups were made with: GroupingState records them.
+
+
+class GroupingState(NamedTuple):
+    """What the last grouping of a manifest was made with (the manifest keeps it as a row)."""
+
+    rules: str  # grouping_rules(threshold) of that grouping
+    radius: int  # the wide band's phash radius (wide_radius of the groupable images)
+    images: int  # analyzed images it grouped (a different count now: some changed or went)
+    groupable: int  # of which groupable (the n of wide_radius)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHashes:
+    """The phashes of the images grouped before, by an id the caller can look them up by."""
+
+    ids: I64
+    phashes: U64
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[int, str]]) -> StoredHashes:
+        """From (id, phash hex) rows; those without a 64-bit phash never group and are left out."""
+        ids, hexes = array("q"), []
+        for ident, phash in rows:
+            if len(phash) == HASH_BITS // 4:
+                ids.append(ident)
+                hexes.append(phash)
+        return cls.of_columns(",".join(map(str, ids)), "".join(hexes))
+
+    @classmethod
+    def of_columns(cls, ids: str, phashes: str) -> StoredHashes:
+        """From the ids, comma-separated, and the 16-hex-digit phashes one after the other."""
+        if not ids:
+            return cls(np.empty(0, np.int64), np.empty(0, np.uint64))
+        return cls(
+            np.array(ids.split(","), dtype=np.int64),
+            np.frombuffer(bytes.fromhex(phashes), dtype=">u8").astype(np.uint64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Regrouping:
+    """How new images change a grouping: each new image's canonical, and the groups grown or
+    merged (old canonical -> new canonical; every member of the old group moves)."""
+
+    canonical_of: dict[str, str]
+    renamed: dict[str, str]
+    state: GroupingState
+
+
+StoredLookup = Callable[[Sequence[int]], Mapping[int, tuple[ImageInfo, str]]]  # id -> (info,
+# its group's canonical sha256)
+InfoLookup = Callable[[Sequence[str]], Mapping[str, ImageInfo]]  # sha256 -> info
+
+
+def grouping_rules(threshold: int) -> str:
+    """Every setting a grouping follows besides the wide radius, as one string: a grouping made
+    under other rules (another threshold, another release's constants) is redone in full."""
+    constants = (
+        threshold, MIN_SIDE, MIN_PIXELS, MAX_ASPECT_RATIO, DHASH_THRESHOLD, WIDE_THRESHOLD,
+        WIDE_ASPECT_RATIO, ALIGNED_MIN, WIDE_DHASH_THRESHOLD, UNALIGNED_MIN, GREY_SIDE,
+        GREY_BLUR, FINE_SIDE, FINE_FROM, FINE_MIN, ALIGN_SCALES, ALIGN_STEPS, FORMAT_RANK,
+    )  # fmt: skip
+    return f"{GROUPING_VERSION}:" + repr(constants)
+
+
+def extended_state(
+    before: GroupingState | None, threshold: int, grouped_now: int, new: Sequence[ImageInfo]
+) -> GroupingState | None:
+    """The state after grouping `new` onto the grouping `before`, or None when only a full pass
+    gives the full pass's answer: no grouping before, other rules, images grouped before that
+    changed or went (`grouped_now`, their count now, differs), or a wide radius that the larger
+    set narrows."""
+    if before is None or before.rules != grouping_rules(threshold) or threshold < 0:
+        return None
+    if grouped_now != before.images:
+        return None
+    groupable = before.groupable + len({info.sha256 for info in new if _groupable(info)})
+    radius = wide_radius(groupable, threshold)
+    if radius != before.radius:
+        return None
+    return GroupingState(before.rules, radius, before.images + len(new), groupable)
+
+
+def group_new_images(
+    new: Sequence[ImageInfo],
+    stored: StoredHashes,
+    state: GroupingState,
+    threshold: int,
+    *,
+    stored_infos: StoredLookup,
+    canonical_infos: InfoLookup,
+    greys: GreyLookup | None = None,
+) -> Regrouping:
+    """Group `new` onto the images grouped before (`stored`, looked up by `stored_infos`), under
+    `state` (from `extended_state`): the same groups as `group_images` over all of them."""
+    canonical_of = {info.sha256: info.sha256 for info in new}
+    fresh = list({info.sha256: info for info in new if _groupable(info)}.values())
+    members, left, right = _new_pairs(fresh, stored, max(threshold, state.radius), stored_infos)
+    lookup = greys or (lambda shas: {info.sha256: info.grey for info, _ in members})
+    edges = _confirmed_pairs(members, left, right, threshold, state.radius, lookup)
+    old_canonical = {info.sha256: canonical for info, canonical in members[len(fresh) :]}
+    # the nodes: each new image, and each group made before (by its canonical)
+    node_of = [info.sha256 for info, _ in members[: len(fresh)]] + [
+        old_canonical[info.sha256] for info, _ in members[len(fresh) :]
+    ]
+    joined = _joined(node_of, *edges)
+    olds = canonical_infos(sorted({n for ns in joined for n in ns} - set(canonical_of)))
+    fresh_by_sha = {info.sha256: info for info in fresh}
+    renamed: dict[str, str] = {}
+    for nodes in joined:
+        canonical = min((fresh_by_sha.get(n) or olds[n] for n in nodes), key=canonical_key).sha256
+        for node in nodes:
+            if node in canonical_of:
+                canonical_of[node] = canonical
+            elif node != canonical:
+                renamed[node] = canonical
+    return Regrouping(canonical_of, renamed, state)
+
+
+def _new_pairs(
+    fresh: Sequence[ImageInfo], stored: StoredHashes, radius: int, stored_infos: StoredLookup
+) -> tuple[list[tuple[ImageInfo, str]], I64, I64]:
+    """The candidate pairs within `radius` that hold a new image, over a member list: the new
+    images first (canonical: themselves), then the groupable stored images some pair holds."""
+    hashes = np.array([int(info.phash, 16) for info in fresh], dtype=np.uint64)
+    new_left, new_right = _candidate_pairs(hashes, radius)
+    query, found = _query_pairs(stored.phashes, hashes, radius)
+    ids = np.unique(stored.ids[found])
+    infos = stored_infos(ids.tolist())
+    kept = [ident for ident in ids.tolist() if _groupable(infos[ident][0])]
+    members = [(info, info.sha256) for info in fresh] + [infos[ident] for ident in kept]
+    position = np.full(len(ids), -1, dtype=np.int64)
+    position[np.searchsorted(ids, np.array(kept, dtype=np.int64))] = len(fresh) + np.arange(
+        len(kept), dtype=np.int64
+    )
+    other = position[np.searchsorted(ids, stored.ids[found])]
+    keep = other >= 0
+    left = np.concatenate([new_left, query[keep].astype(np.int64)])
+    right = np.concatenate([new_right, other[keep]])
+    return members, left, right
+
+
+def _confirmed_pairs(
+    members: Sequence[tuple[ImageInfo, str]],
+    left: I64,
+    right: I64,
+    threshold: int,
+    radius: int,
+    lookup: GreyLookup,
+) -> tuple[I64, I64]:
+    """The candidate pairs `group_images` would confirm: within `threshold` by `_confirmed`,
+    beyond it up to `radius` by `_wide_confirmed`."""
+    infos = [info for info, _ in members]
+    hashes = np.array([int(info.phash, 16) for info in infos], dtype=np.uint64)
+    distance = np.bitwise_count(hashes[left] ^ hashes[right])
+    near = distance <= threshold
+    near_left, near_right = _confirmed(infos, left[near], right[near], DHASH_THRESHOLD)
+    if radius <= threshold:
+        return near_left, near_right
+    wide = ~near & (distance <= radius)
+    wide_left, wide_right = _wide_confirmed(infos, left[wide], right[wide], lookup)
+    return np.concatenate([near_left, wide_left]), np.concatenate([near_right, wide_right])
+
+
+def _joined(node_of: Sequence[str], left: I64, right: I64) -> list[set[str]]:
+    """The sets of nodes (new images, groups made before) the edges between members join."""
+    names = sorted(set(node_of))
+    index = {name: i for i, name in enumerate(names)}
+    node = np.array([index[name] for name in node_of], dtype=np.int64)
+    components = _components(len(names), node[left], node[right])
+    return [{names[i] for i in component} for component in components if len(component) > 1]
+
+
 def _groupable(info: ImageInfo) -> bool:
     """Whether the image may join a group at all (the per-image guards)."""
     return (
@@ -198,16 +418,25 @@ def _confirmed(
 def _aligned_pairs(
     members: Sequence[ImageInfo], phashes: U64, threshold: int, lookup: GreyLookup
 ) -> tuple[I64, I64]:
-    """The pairs of the wide band (phash distance above `threshold`, within the wide radius)
-    whose aspect ratios agree, whose dhashes are within WIDE_DHASH_THRESHOLD and whose grey
-    images are alike as they are (UNALIGNED_MIN) and match once aligned (ALIGNED_MIN)."""
+    """The confirmed pairs of the wide band: phash distance above `threshold`, within the wide
+    radius (`wide_radius`), passing `_wide_confirmed`."""
     none = np.empty(0, np.int64), np.empty(0, np.int64)
     radius = wide_radius(len(members), threshold)
     if radius <= threshold:
         return none
     left, right = _candidate_pairs(phashes, radius)
     far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
-    left, right = left[far], right[far]
+    return _wide_confirmed(members, left[far], right[far], lookup)
+
+
+def _wide_confirmed(
+    members: Sequence[ImageInfo], left: I64, right: I64, lookup: GreyLookup
+) -> tuple[I64, I64]:
+    """The wide-band candidate pairs whose aspect ratios agree (WIDE_ASPECT_RATIO), whose dhashes
+    are within WIDE_DHASH_THRESHOLD and whose grey images are alike as they are (UNALIGNED_MIN)
+    and match once aligned (ALIGNED_MIN)."""
+    if not len(left):
+        return left, right
     aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
     ratio = aspect[left] / aspect[right]
     keep = np.maximum(ratio, 1.0 / ratio) <= WIDE_ASPECT_RATIO
@@ -217,10 +446,11 @@ def _aligned_pairs(
     left, right = left[keep], right[keep]
     used = np.unique(np.concatenate([left, right])).tolist()
     found = lookup([members[i].sha256 for i in used])
-    grey = {i: found.get(members[i].sha256, b"") for i in used}
+    stored = {i: found.get(members[i].sha256, b"") for i in used}
+    grey = {i: _coarse(stored[i]) for i in used}
     keep = np.array(
         [
-            len(grey[a]) == len(grey[b]) == GREY_SIDE**2
+            bool(grey[a]) and bool(grey[b])
             for a, b in zip(left.tolist(), right.tolist(), strict=True)
         ],
         dtype=bool,
@@ -229,11 +459,21 @@ def _aligned_pairs(
     keep = _unaligned_similarity(grey, left, right) >= UNALIGNED_MIN
     left, right = left[keep], right[keep]
     same = [
-        aligned_similarity(grey[a], grey[b]) >= ALIGNED_MIN
+        _aligned_match(stored[a], stored[b], grey[a], grey[b])
         for a, b in zip(left.tolist(), right.tolist(), strict=True)
     ]
     keep = np.array(same, dtype=bool)
     return left[keep].astype(np.int64), right[keep].astype(np.int64)
+
+
+def _aligned_match(first: bytes, second: bytes, coarse_a: bytes, coarse_b: bytes) -> bool:
+    """Whether the grey images match once aligned: at GREY_SIDE (ALIGNED_MIN), or, for a pair
+    that comes close there (FINE_FROM), at FINE_SIDE (FINE_MIN), where a fine texture (bricks,
+    gravel) still shows that a 32x32 image blurs away."""
+    score = aligned_similarity(coarse_a, coarse_b)
+    if score >= ALIGNED_MIN:
+        return True
+    return score >= FINE_FROM and fine_similarity(first, second) >= FINE_MIN
 
 
 def _unaligned_similarity(
@@ -277,22 +517,41 @@ Axis = tuple[float, float]  # (scale, offset) of a region along one axis, in uni
 
 def aligned_similarity(a: bytes, b: bytes) -> float:
     """Highest correlation (-1..1) between one grey image and a region of the other covering
-    at least min(ALIGN_SCALES) of each axis, resized to the same grid."""
-    first, second = _grey_array(a), _grey_array(b)
+    at least min(ALIGN_SCALES) of each axis, resized to the same grid (GREY_SIDE x GREY_SIDE;
+    stored grey images of either size)."""
+    first, second = _grey_array(_coarse(a)), _grey_array(_coarse(b))
     return max(_best_alignment(first, second), _best_alignment(second, first))
+
+
+def fine_similarity(a: bytes, b: bytes) -> float:
+    """`aligned_similarity` of two FINE_SIDE grey images: each region of one is area-averaged
+    down to GREY_SIDE (no bilinear guess between coarse pixels), against the other's 2x2
+    averages; -1 when either is not FINE_SIDE."""
+    first, second = _fine(a), _fine(b)
+    if first is None or second is None:
+        return -1.0
+    return max(
+        _best_alignment(first, second, _area_resamplers),
+        _best_alignment(second, first, _area_resamplers),
+    )
 
 
 def _grey_array(grey: bytes) -> F32:
     return np.frombuffer(grey, dtype=np.uint8).reshape(GREY_SIDE, GREY_SIDE).astype(np.float32)
 
 
-def _best_alignment(whole: F32, part: F32) -> float:
+Resamplers = Callable[[tuple[Axis, ...]], F32]  # axes -> their stacked resampling matrices
+
+
+def _best_alignment(whole: F32, part: F32, resamplers: Resamplers | None = None) -> float:
     """How well `part` matches the best-fitting region of `whole`."""
-    target = _normalized(part)
+    maps = resamplers or _resamplers
+    whole_part = maps(((1.0, 0.0),))[0]
+    target = _normalized(whole_part @ part @ whole_part.T)
     grid = [(s, f * (1 - s)) for s in ALIGN_SCALES for f in ((0.5,) if s == 1 else (0, 0.5, 1))]
-    best, (rows, cols) = _best_of(whole, target, grid, grid)
+    best, (rows, cols) = _best_of(whole, target, grid, grid, maps)
     for step in ALIGN_STEPS:
-        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step))
+        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step), maps)
         if score > best:
             best, (rows, cols) = score, found
     return best
@@ -309,10 +568,10 @@ def _around(axis: Axis, step: float) -> list[Axis]:
 
 
 def _best_of(
-    whole: F32, target: F32, rows: list[Axis], cols: list[Axis]
+    whole: F32, target: F32, rows: list[Axis], cols: list[Axis], maps: Resamplers
 ) -> tuple[float, tuple[Axis, Axis]]:
-    row_maps = _resamplers(tuple(rows))
-    col_maps = row_maps if cols == rows else _resamplers(tuple(cols))
+    row_maps = maps(tuple(rows))
+    col_maps = row_maps if cols == rows else maps(tuple(cols))
     sampled = np.matmul((row_maps @ whole)[:, None], col_maps.transpose(0, 2, 1)[None])
     scores = (_normalized(sampled) * target).sum(axis=(-1, -2))
     k, m = np.unravel_index(int(np.argmax(scores)), scores.shape)
@@ -337,6 +596,25 @@ def _resampler(scale: float, offset: float) -> F32:
     matrix = np.zeros((side, side), dtype=np.float32)
     matrix[np.arange(side), low] = 1 - weight
     matrix[np.arange(side), low + 1] += weight
+    return matrix
+
+
+@lru_cache(maxsize=4096)
+def _area_resamplers(axes: tuple[Axis, ...]) -> F32:
+    """`_resamplers` from FINE_SIDE to GREY_SIDE by area averages (`_area_resampler`)."""
+    return np.stack([_area_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
+
+
+@lru_cache(maxsize=4096)
+def _area_resampler(scale: float, offset: float) -> F32:
+    """The GREY_SIDE x FINE_SIDE matrix whose row i averages the FINE_SIDE pixels of one axis
+    under the i-th GREY_SIDE-th of the region [offset, offset + scale) (partial pixels by the
+    part covered)."""
+    edges = (offset + scale * np.arange(GREY_SIDE + 1) / GREY_SIDE) * FINE_SIDE
+    low, high = edges[:-1, None], edges[1:, None]
+    pixels = np.arange(FINE_SIDE)[None, :]
+    covered = np.clip(np.minimum(high, pixels + 1) - np.maximum(low, pixels), 0, None)
+    matrix: F32 = (covered / covered.sum(axis=1, keepdims=True)).astype(np.float32)
     return matrix
 
 
@@ -402,8 +680,64 @@ def _candidate_pairs(phashes: U64, threshold: int) -> tuple[I64, I64]:
     return pairs[0].astype(np.int64), pairs[1].astype(np.int64)
 
 
+def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I64, I64]:
+    """Every (query, stored) pair of indices whose hashes differ in at most `threshold` bits,
+    each once: the stored chunks are indexed, each query's looked up with every flip mask."""
+    lefts: list[I64] = []
+    rights: list[I64] = []
+    if len(stored) and len(queries):
+        for low, bits, radius in _query_plan(len(stored), len(queries), threshold):
+            for query, member in _query_chunk_pairs(stored, queries, low, bits, radius):
+                close = np.bitwise_count(queries[query] ^ stored[member]) <= threshold
+                lefts.append(query[close].astype(np.int64))
+                rights.append(member[close].astype(np.int64))
+    if not lefts:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = np.unique(np.concatenate(lefts) * len(stored) + np.concatenate(rights))
+    return pairs // len(stored), pairs % len(stored)
+
+
+def _query_chunk_pairs(
+    stored: U64, queries: U64, low: int, bits: int, radius: int
+) -> Iterator[tuple[I32, I32]]:
+    """(query, stored) candidates whose chunk [low, low+bits) differs in at most `radius` bits."""
+    table = _BucketTable(_chunk_keys(stored, low, bits), bits)
+    keys = _chunk_keys(queries, low, bits)
+    order = np.argsort(keys, kind="stable").astype(np.int32)  # table walked nearly in order
+    keys = keys[order]
+    masks = np.array(
+        [0] + [m for lowest in range(bits) for m in _masks(bits, radius, lowest)], dtype=np.int32
+    )
+    per_block = max(1, _CANDIDATE_BLOCK // 4 // max(1, len(order)))
+    for start in range(0, len(masks), per_block):
+        block = masks[start : start + per_block]
+        yield from table.members(
+            np.tile(order, len(block)), (keys[None, :] ^ block[:, None]).ravel()
+        )
+
+
+def _chunk_keys(hashes: U64, low: int, bits: int) -> I32:
+    return ((hashes >> np.uint64(low)) & np.uint64((1 << bits) - 1)).astype(np.int32)
+
+
+def _query_plan(n: int, queries: int, threshold: int) -> list[Chunk]:
+    """The chunks that cost least to look `queries` hashes up among n indexed ones."""
+
+    def cost(bits: int, radius: int) -> float:
+        masks = sum(comb(bits, k) for k in range(radius + 1))
+        return n * 2 + (1 << bits) + masks * (queries + 200) * (1 + 4 * n / 2.0**bits)
+
+    return _cheapest_plan(threshold, cost)
+
+
 def _plan(n: int, threshold: int) -> list[Chunk]:
     """The chunks (low bit, width, search radius) that cost least for n hashes."""
+    return _cheapest_plan(threshold, lambda bits, radius: _chunk_cost(n, bits, radius))
+
+
+def _cheapest_plan(threshold: int, cost_of: Callable[[int, int], float]) -> list[Chunk]:
+    """The split into chunks (low bit, width, radius) with sum(radius + 1) > threshold whose
+    total `cost_of(width, radius)` is least."""
     best: tuple[float, list[Chunk]] | None = None
     fewest = -(-HASH_BITS // _MAX_CHUNK_BITS)
     for m in range(fewest, max(fewest, min(threshold + 1, HASH_BITS)) + 1):
@@ -411,7 +745,7 @@ def _plan(n: int, threshold: int) -> list[Chunk]:
         spare = max(0, threshold + 1 - m)  # sum of radii needed: sum(r_i + 1) >= t + 1
         radii = [spare // m + (1 if i < spare % m else 0) for i in range(m)]
         for order in (radii, radii[::-1]):  # the larger radii on the wider or the narrower chunks
-            cost = sum(_chunk_cost(n, w, r) for w, r in zip(widths, order, strict=True))
+            cost = sum(cost_of(w, r) for w, r in zip(widths, order, strict=True))
             if best is None or cost < best[0]:
                 lows = [sum(widths[:i]) for i in range(m)]
                 best = (cost, list(zip(lows, widths, order, strict=True)))
@@ -431,7 +765,7 @@ def _chunk_pairs(phashes: U64, low: int, bits: int, radius: int) -> Iterator[tup
 
     A pair at chunk distance 0 is yielded once (i < j); one at a nonzero flip mask only from
     the member whose chunk has a 0 at the mask's lowest bit, so each pair comes once per chunk."""
-    keys = ((phashes >> np.uint64(low)) & np.uint64((1 << bits) - 1)).astype(np.int32)
+    keys = _chunk_keys(phashes, low, bits)
     table = _BucketTable(keys, bits)
     # Queries in chunk-key order: XOR with a mask keeps most of that order, so each mask's
     # lookups walk the table nearly in sequence instead of at random (16% faster at 300k).
@@ -466,12 +800,14 @@ class _BucketTable:
         self.first = np.full(1 << bits, -1, dtype=np.int32)
         occupied = np.flatnonzero(self.counts)
         self.first[occupied] = self.order[self.starts[occupied]]
+        # Whether a bucket holds any: a table a quarter of `first`'s size, so that the many
+        # lookups of empty buckets stay in cache (3x faster than asking `first` at 1M hashes).
+        self.occupied = self.counts > 0
 
     def members(self, queries: I32, query_keys: I32) -> Iterator[tuple[I32, I32]]:
         """(query, member) for every member of the bucket each query key points at."""
-        first = self.first[query_keys]
-        hit = np.flatnonzero(first >= 0)
-        yield queries[hit], first[hit]
+        hit = np.flatnonzero(self.occupied[query_keys])
+        yield queries[hit], self.first[query_keys[hit]]
         sizes = self.counts[query_keys[hit]]
         crowded = np.flatnonzero(sizes > 1)
         if len(crowded):

@@ -45,3 +45,19 @@ def test_bench_offline_runs_in_a_tiny_mode() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "12 URLs on 4 refusing hosts" in done.stdout and "offline=True" in done.stdout
+@pytest.mark.parametrize("extra", [[], ["--new", "300"]])
+def test_bench_group_runs_tiny_and_finds_the_planted_groups(extra: list[str]) -> None:
+    tiny = ["-n", "3000", "-t", "10", "--clusters", "60"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_group.py"), *tiny, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=True,
+    )
+    if extra:
+        assert "differences from the full pass over the planted and new images: 0 " in done.stdout
+        assert "random stored images touched: 0" in done.stdout
+    else:
+        assert "groups: 60 (planted 60)" in done.stdout

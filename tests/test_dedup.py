@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -11,17 +13,26 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mediatool.config import DEFAULT_PHASH_THRESHOLD, ImageSettings, Settings
 from mediatool.dedup import (
     ALIGNED_MIN,
+    FINE_MIN,
+    FINE_SIDE,
     WIDE_THRESHOLD,
+    StoredHashes,
     _candidate_pairs,
+    _coarse,
+    _query_pairs,
     aligned_similarity,
     canonical_key,
+    extended_state,
+    fine_similarity,
     grey_of,
     group_images,
+    group_new_images,
+    grouping_state,
     hamming,
     is_flat,
     phash_of,
@@ -168,6 +179,163 @@ def test_canonical_key_order() -> None:
     assert min([png, same], key=canonical_key) is same  # then sha256
 
 
+# --- incremental grouping -----------------------------------------------------------------
+
+
+def _random_images(rng: np.random.Generator, n: int) -> list[ImageInfo]:
+    """n images drawn round a few bases: phashes 0..14 bits from their base (both bands),
+    dhashes 0..12 bits, a few sizes (some too small to group), flat ones, and grey images that
+    are their base's (the wide band merges them), another base's or noise."""
+    bases = max(1, n // 4)
+    phash = rng.integers(0, 2**64, bases, dtype=np.uint64, endpoint=False)
+    dhash = rng.integers(0, 2**64, bases, dtype=np.uint64, endpoint=False)
+    greys = [bytes(rng.integers(0, 256, 32 * 32, dtype=np.uint8)) for _ in range(bases + 1)]
+    sizes = [(800, 600), (1600, 1200), (780, 600), (640, 480), (30, 30)]
+    images = []
+    for k in range(n):
+        base = int(rng.integers(0, bases))
+        width, height = sizes[int(rng.integers(0, len(sizes)))]
+        images.append(
+            info(
+                hashlib.sha256(str(k).encode()).hexdigest(),
+                f"{int(_flipped(rng, phash[base], 14)):016x}",
+                f"{int(_flipped(rng, dhash[base], 12)):016x}",
+                width=width,
+                height=height,
+                bytes=int(rng.integers(10_000, 20_000)),
+                format=("PNG", "JPEG", "WEBP")[int(rng.integers(0, 3))],
+                flat=bool(rng.random() < 0.05),
+                grey=greys[(base, int(rng.integers(0, bases)), bases)[int(rng.integers(0, 3))]],
+            )
+        )
+    return images
+
+
+def _flipped(rng: np.random.Generator, value: np.uint64, most: int) -> int:
+    bits = rng.choice(64, int(rng.integers(0, most + 1)), replace=False)
+    return int(value) ^ sum(1 << int(bit) for bit in bits)
+
+
+def _grouped_in_batches(images: list[ImageInfo], cuts: list[int], threshold: int) -> dict[str, str]:
+    """Group the first batch in full, then each further one onto what is grouped, as fetch does
+    (the stored images looked up by their position, as the manifest looks them up by rowid)."""
+    batches = [images[a:b] for a, b in zip([0, *cuts], [*cuts, len(images)], strict=True)]
+    stored = list(batches[0])
+    canonical_of = group_images(stored, threshold)
+    state = grouping_state(stored, threshold)
+    by_sha = {image.sha256: image for image in images}
+    for batch in batches[1:]:
+        extended = extended_state(state, threshold, len(stored), batch)
+        assert extended is not None  # same rules, nothing went: this is the incremental path
+        hashes = StoredHashes.of_rows((k, image.phash) for k, image in enumerate(stored))
+        change = group_new_images(
+            batch,
+            hashes,
+            extended,
+            threshold,
+            stored_infos=_stored_lookup(list(stored), dict(canonical_of)),
+            canonical_infos=lambda shas: {sha: by_sha[sha] for sha in shas},
+        )
+        canonical_of = {
+            sha: change.renamed.get(canonical, canonical) for sha, canonical in canonical_of.items()
+        }
+        canonical_of.update(change.canonical_of)
+        stored += batch
+        state = change.state
+    assert state == grouping_state(images, threshold)
+    return canonical_of
+
+
+def _stored_lookup(
+    stored: list[ImageInfo], canonical_of: dict[str, str]
+) -> Callable[[Sequence[int]], dict[int, tuple[ImageInfo, str]]]:
+    return lambda ids: {k: (stored[k], canonical_of[stored[k].sha256]) for k in ids}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    threshold=st.integers(0, 12),
+    cuts=st.lists(st.floats(0, 1), max_size=5),
+)
+def test_grouping_in_batches_gives_the_full_pass_groups(
+    seed: int, n: int, threshold: int, cuts: list[float]
+) -> None:
+    images = _random_images(np.random.default_rng(seed), n)
+    positions = sorted({round(cut * n) for cut in cuts} - {0, n})
+    assert _grouped_in_batches(images, positions, threshold) == group_images(images, threshold)
+
+
+def test_a_new_image_between_two_groups_merges_them() -> None:
+    left = [info("a", "0000000000000000", width=1600, height=1200), info("b", "0000000000000007")]
+    right = [info("c", "00000000000fff00"), info("d", "00000000001fff00")]
+    bridge = [info("e", "000000000000ff00")]  # 8 bits from a, 4 from c: joins both
+    mapping = _grouped_in_batches([*left, *right, *bridge], [4], 8)
+    assert group_images([*left, *right], 8) == {"a": "a", "b": "a", "c": "c", "d": "c"}
+    assert mapping == dict.fromkeys("abcde", "a")
+
+
+def test_the_query_index_finds_exactly_the_pairs_brute_force_finds() -> None:
+    rng = np.random.default_rng(11)
+    stored = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
+    queries = stored[rng.integers(0, 3000, 300)].copy()
+    for k in range(len(queries)):
+        queries[k] = np.uint64(_flipped(rng, queries[k], 16))
+    for threshold in (0, 6, 12, 20):
+        query, member = _query_pairs(stored, queries, threshold)
+        distances = np.bitwise_count(queries[:, None] ^ stored[None, :])
+        expected = set(zip(*np.nonzero(distances <= threshold), strict=True))
+        assert set(zip(query.tolist(), member.tolist(), strict=True)) == expected
+
+
+def _manifest_with(manifest: Manifest, images: list[ImageInfo]) -> None:
+    for image in images:
+        manifest.add_original(image.sha256, f"originals/{image.sha256}", image.bytes)
+        manifest.record_analysis(Analysis(info=image, thumbnails=()))
+
+
+def _canonicals(manifest: Manifest) -> dict[str, str]:
+    rows = manifest.db.execute("SELECT sha256, canonical FROM images")
+    return {sha: canonical for sha, canonical in rows}
+
+
+def test_fetch_groups_only_new_images_and_agrees_with_a_full_regroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = _random_images(np.random.default_rng(5), 120)
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        _manifest_with(manifest, images[:50])
+        group_and_count(manifest, Settings())
+        _manifest_with(manifest, images[50:])
+        with monkeypatch.context() as patched:  # the second grouping is not a full pass
+            patched.setattr("mediatool.pipeline.fetching.group_images", None)
+            group_and_count(manifest, Settings())
+        incremental = _canonicals(manifest)
+        assert manifest.ungrouped_images() == []
+        assert manifest.grouping_state() == grouping_state(images, DEFAULT_PHASH_THRESHOLD)
+        group_and_count(manifest, Settings(), full=True)
+        assert _canonicals(manifest) == incremental
+        assert len(set(incremental.values())) < len(images)  # some groups formed
+
+
+def test_a_changed_threshold_or_a_deleted_image_regroups_in_full(tmp_path: Path) -> None:
+    chain = [info(f"{k}" * 64, f"{(1 << (6 * k)) - 1:016x}") for k in range(1, 4)]
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        _manifest_with(manifest, chain)
+        group_and_count(manifest, Settings(), 6)
+        assert len(set(_canonicals(manifest).values())) == 1
+        group_and_count(manifest, Settings(), 3)  # another threshold: no longer one chain
+        assert _canonicals(manifest) == {image.sha256: image.sha256 for image in chain}
+        group_and_count(manifest, Settings(), 6)
+        manifest.forget_images([chain[1].sha256])  # the link between the other two
+        group_and_count(manifest, Settings(), 6)
+        assert _canonicals(manifest) == {
+            chain[0].sha256: chain[0].sha256,
+            chain[2].sha256: chain[2].sha256,
+        }
+
+
 # --- real photographs ---------------------------------------------------------------------
 
 
@@ -297,7 +465,7 @@ def test_different_photos_with_close_phash_are_not_merged(tmp_path: Path) -> Non
 def test_grey_is_stored_by_analysis_and_survives_the_manifest(tmp_path: Path) -> None:
     data = (SHARED / "coffee.png").read_bytes()
     image = analysed(tmp_path, data)
-    assert len(image.grey) == 32 * 32
+    assert len(image.grey) == FINE_SIDE * FINE_SIDE
     with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
         manifest.add_original(image.sha256, "originals/x.png", len(data))
         manifest.record_analysis(Analysis(info=image, thumbnails=()))
@@ -312,6 +480,41 @@ def test_aligned_similarity_finds_the_crop_inside_the_original() -> None:
     assert aligned_similarity(grey_of(photo), grey_of(crop)) >= ALIGNED_MIN
     other = Image.open(SHARED / "coffee.png").convert("RGB")
     assert aligned_similarity(grey_of(photo), grey_of(other)) < ALIGNED_MIN
+
+
+def brick_wall(seed: int, size: int = 512) -> Image.Image:
+    """A wall of 40x18 px bricks of random tones with sensor noise: a fine periodic texture."""
+    rng = np.random.default_rng(seed)
+    wall = Image.new("RGB", (size, size), (150, 150, 150))
+    draw = ImageDraw.Draw(wall)
+    for row in range(size // 18 + 1):
+        for col in range(-1, size // 40 + 1):
+            x, y = col * 40 + 20 * (row % 2), row * 18
+            tone = int(rng.integers(120, 200))
+            draw.rectangle((x + 2, y + 2, x + 38, y + 16), fill=(tone, tone // 2, tone // 3))
+    noise = rng.normal(0, 12, (size, size, 1))
+    return Image.fromarray(np.clip(np.asarray(wall) + noise, 0, 255).astype(np.uint8))
+
+
+def test_a_cropped_texture_matches_only_at_the_fine_resolution() -> None:
+    wall = brick_wall(0)
+    crop = Image.open(io.BytesIO(encoded(rescaled_crop(wall, (0.02,) * 4), "JPEG", quality=85)))
+    assert aligned_similarity(grey_of(wall), grey_of(crop)) < ALIGNED_MIN  # 32x32 blurs it
+    assert fine_similarity(grey_of(wall), grey_of(crop)) >= FINE_MIN
+    other = brick_wall(1)  # the same pattern, other bricks: another picture
+    assert fine_similarity(grey_of(wall), grey_of(other)) < 0.5
+
+
+def test_the_wide_band_merges_a_texture_crop_through_the_fine_greys() -> None:
+    wall = brick_wall(0)
+    crop = Image.open(io.BytesIO(encoded(rescaled_crop(wall, (0.02,) * 4), "JPEG", quality=85)))
+    pair = [  # phashes 16 bits apart: the wide band's, beyond the plain threshold
+        info("w", "0000000000000000", grey=grey_of(wall), width=512, height=512),
+        info("c", "000000000000ffff", grey=grey_of(crop), width=392, height=392),
+    ]
+    assert group_images(pair, DEFAULT_PHASH_THRESHOLD) == {"w": "w", "c": "w"}
+    coarse = [replace(image, grey=_coarse(image.grey)) for image in pair]  # as analyzed before
+    assert group_images(coarse, DEFAULT_PHASH_THRESHOLD) == {"w": "w", "c": "c"}
 
 
 def test_regrouping_a_manifest_merges_a_cropped_copy_through_the_stored_greys(

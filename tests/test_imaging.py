@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from mediatool.config import ImageSettings
-from mediatool.dedup import aligned_similarity, grey_of, hamming, phash_of
+from mediatool.dedup import FINE_SIDE, aligned_similarity, grey_of, hamming, phash_of
 from mediatool.errors import ImageError
 from mediatool.imaging import analyze, decode, draft_scale
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
@@ -303,7 +303,7 @@ def test_the_grey_image_for_crop_confirmation_comes_from_the_reduced_decode(
     image = analyze(job, SETTINGS).info
     full = grey_of(Image.open(job.path).convert("RGB"))
     assert draft_scale(2560, 1708, 640, 427) == 4
-    assert len(image.grey) == 32 * 32
+    assert len(image.grey) == FINE_SIDE * FINE_SIDE
     difference = np.abs(
         np.frombuffer(image.grey, np.uint8).astype(int) - np.frombuffer(full, np.uint8)
     )

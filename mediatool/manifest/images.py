@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from mediatool.manifest._sql import _URLS_WITH_IMAGES, in_chunks
+from mediatool.manifest._sql import _URLS_WITH_IMAGES, CHUNK, in_chunks
 from mediatool.manifest.connection import ManifestBase
 from mediatool.models import Analysis, ImageInfo
 
@@ -29,7 +29,7 @@ class ImagesTable(ManifestBase):
         """A stored media file (video, audio, document): a plain asset, never analyzed."""
         self.db.execute(
             "UPDATE images SET format=?, kind=?, width=0, height=0, bytes=?, phash='', dhash='',"
-            " flat=0, error_reason=NULL, error=NULL WHERE sha256=?",
+            " flat=0, error_reason=NULL, error=NULL, grouped=0 WHERE sha256=?",
             (fmt.upper(), kind, size, sha256),
         )
 
@@ -91,7 +91,7 @@ class ImagesTable(ManifestBase):
         info = analysis.info
         self.db.execute(
             "UPDATE images SET format=?, width=?, height=?, bytes=?, phash=?, dhash=?, flat=?,"
-            " grey=?, notes=?, error_reason=NULL, error=NULL WHERE sha256=?",
+            " grey=?, notes=?, error_reason=NULL, error=NULL, grouped=0 WHERE sha256=?",
             (
                 info.format,
                 info.width,
@@ -117,7 +117,7 @@ class ImagesTable(ManifestBase):
         """The stored bytes are not a usable image; `limit` is the limit that refused them
         (images.max_pixels for too_many_pixels), so that raising it analyzes them again."""
         self.db.execute(
-            "UPDATE images SET error_reason=?, error=?, error_limit=? WHERE sha256=?",
+            "UPDATE images SET error_reason=?, error=?, error_limit=?, grouped=0 WHERE sha256=?",
             (reason, message, limit, sha256),
         )
 
@@ -142,11 +142,92 @@ class ImagesTable(ManifestBase):
         return cursor.rowcount
 
     def analyzed_images(self) -> list[ImageInfo]:
-        rows = self.db.execute(
-            "SELECT sha256, format, width, height, bytes, phash, dhash, flat FROM images"
-            " WHERE format IS NOT NULL AND error_reason IS NULL"
-        )
+        rows = self.db.execute(f"SELECT {_INFO} FROM images WHERE {_ANALYZED}")
         return [_image_info(row) for row in rows]
+
+    # --- grouping: full (`replace_grouping`) or of the images analyzed since (`extend_grouping`)
+
+    def grouping_state(self) -> tuple[str, int, int, int] | None:
+        """(rules, radius, images, groupable) of the last grouping (dedup.GroupingState)."""
+        row = self.db.execute("SELECT rules, radius, images, groupable FROM grouping").fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    def grouped_image_count(self) -> int:
+        """How many analyzed images the last grouping holds, unchanged since."""
+        row = self.db.execute(f"SELECT count(*) FROM images WHERE grouped AND {_ANALYZED}")
+        return int(row.fetchone()[0])
+
+    def ungrouped_images(self) -> list[ImageInfo]:
+        """The analyzed images no grouping holds yet (analyzed since the last one)."""
+        rows = self.db.execute(f"SELECT {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED}")
+        return [_image_info(row) for row in rows]
+
+    def grouped_phashes(self) -> tuple[str, str]:
+        """The ids (rowids, comma-separated) and phashes (their 16 hex digits, one after the
+        other) of the images the last grouping holds that have a 64-bit phash, in one string
+        each: a million rows are read in a third of the time rows one by one take."""
+        row = self.db.execute(
+            "SELECT group_concat(rowid), group_concat(phash, '') FROM (SELECT rowid, phash"
+            f" FROM images WHERE grouped AND {_ANALYZED} AND length(phash)=16 ORDER BY rowid)"
+        ).fetchone()
+        return str(row[0] or ""), str(row[1] or "")
+
+    def grouped_by_ids(self, ids: Sequence[int]) -> dict[int, tuple[ImageInfo, str]]:
+        """id (from `grouped_phashes`) -> (the image, its group's canonical)."""
+        found: dict[int, tuple[ImageInfo, str]] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = [int(i) for i in ids[start : start + CHUNK]]
+            rows = self.db.execute(
+                f"SELECT rowid, coalesce(canonical, sha256), {_INFO} FROM images"
+                f" WHERE rowid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((int(row[0]), (_image_info(row[2:]), str(row[1]))) for row in rows)
+        return found
+
+    def images_by_sha(self, shas: Sequence[str]) -> dict[str, ImageInfo]:
+        """sha256 -> the analyzed image, for those of `shas` that are."""
+        rows = in_chunks(
+            self.db, f"SELECT {_INFO} FROM images WHERE {_ANALYZED} AND sha256 IN ({{marks}})", shas
+        )
+        return {info.sha256: info for info in map(_image_info, rows)}
+
+    def replace_grouping(
+        self, canonical_of: Mapping[str, str], state: tuple[str, int, int, int]
+    ) -> None:
+        """Record a full grouping: every image's canonical (all of them grouped now)."""
+        self.db.execute("UPDATE images SET grouped=0 WHERE grouped")
+        self._set_grouped(canonical_of)
+        self._record_grouping(state)
+
+    def extend_grouping(
+        self,
+        canonical_of: Mapping[str, str],
+        renamed: Mapping[str, str],
+        state: tuple[str, int, int, int],
+    ) -> None:
+        """Record the grouping of new images: their canonicals, and the groups made before that
+        they grew or merged (old canonical -> new: every member moves)."""
+        self.db.executemany(
+            "UPDATE images SET canonical=? WHERE canonical=?",
+            [(new, old) for old, new in renamed.items()],
+        )
+        self._set_grouped(canonical_of)
+        self._record_grouping(state)
+
+    def _set_grouped(self, canonical_of: Mapping[str, str]) -> None:
+        self.db.executemany(
+            "UPDATE images SET canonical=?, grouped=1 WHERE sha256=?",
+            [(canon, sha) for sha, canon in canonical_of.items()],
+        )
+
+    def _record_grouping(self, state: tuple[str, int, int, int]) -> None:
+        self.db.execute(
+            "INSERT INTO grouping (id, rules, radius, images, groupable) VALUES (1,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET rules=excluded.rules, radius=excluded.radius,"
+            " images=excluded.images, groupable=excluded.groupable",
+            state,
+        )
 
     def greys(self, shas: Sequence[str]) -> dict[str, bytes]:
         """sha256 -> the grey image analysis stored (dedup.grey_of), for those that have one;
@@ -212,6 +293,10 @@ class ImagesTable(ManifestBase):
         self.db.execute("DROP TABLE temp.post_counts")
         row = self.db.execute("SELECT count(*) FROM images WHERE boilerplate").fetchone()
         return int(row[0])
+
+
+_INFO = "sha256, format, width, height, bytes, phash, dhash, flat"  # the columns of _image_info
+_ANALYZED = "format IS NOT NULL AND error_reason IS NULL"
 
 
 def _image_info(row: tuple[object, ...]) -> ImageInfo:

@@ -85,6 +85,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE posts ADD COLUMN sha256 TEXT;
     """,
+    # 8 (grouping; at position 7 on its branch until 7 lands): which analyzed images the last
+    # grouping holds (images.grouped) and what it was made with (grouping, one row:
+    # dedup.GroupingState), so that fetch groups only the images analyzed since
+    """
+    ALTER TABLE images ADD COLUMN grouped INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX images_canonical ON images(canonical);
+    CREATE TABLE grouping (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        rules TEXT NOT NULL, radius INTEGER NOT NULL,
+        images INTEGER NOT NULL, groupable INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,7 +13,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mediatool.config import Settings
-from mediatool.dedup import group_images
+from mediatool.dedup import (
+    GroupingState,
+    StoredHashes,
+    extended_state,
+    group_images,
+    group_new_images,
+    grouping_state,
+)
 from mediatool.discover import find_posts_resolved
 from mediatool.errors import PostError
 from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
@@ -24,6 +31,7 @@ from mediatool.models import (
     FetchFailure,
     FetchJob,
     FetchOutcome,
+    ImageInfo,
     NotModified,
     PostScan,
     Reference,
@@ -390,13 +398,38 @@ def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
     ]
 
 
-def group_and_count(manifest: Manifest, settings: Settings, threshold: int | None = None) -> int:
-    """Group near-duplicates, then count posts per canonical; returns the boilerplate count."""
-    images = manifest.analyzed_images()
+def group_and_count(
+    manifest: Manifest, settings: Settings, threshold: int | None = None, *, full: bool = False
+) -> int:
+    """Group near-duplicates, then count posts per canonical; returns the boilerplate count.
+
+    Only the images analyzed since the last grouping are grouped (onto the groups made
+    before), unless `full` or the last grouping cannot be extended (dedup.extended_state):
+    then every image is grouped again. Both give the same groups."""
     limit = settings.images.phash_threshold if threshold is None else threshold
-    canonical_of = group_images(images, limit, greys=manifest.greys)
-    with manifest.transaction():
-        manifest.set_canonicals(canonical_of)
+    before = None if full else manifest.grouping_state()
+    new: list[ImageInfo] = []
+    state = None
+    if before is not None:  # a full pass loads every image once, not the new ones first
+        new = manifest.ungrouped_images()
+        state = extended_state(GroupingState(*before), limit, manifest.grouped_image_count(), new)
+    if state is None:
+        images = manifest.analyzed_images()
+        canonical_of = group_images(images, limit, greys=manifest.greys)
+        with manifest.transaction():
+            manifest.replace_grouping(canonical_of, grouping_state(images, limit))
+    elif new:
+        regrouping = group_new_images(
+            new,
+            StoredHashes.of_columns(*manifest.grouped_phashes()),
+            state,
+            limit,
+            stored_infos=manifest.grouped_by_ids,
+            canonical_infos=manifest.images_by_sha,
+            greys=manifest.greys,
+        )
+        with manifest.transaction():
+            manifest.extend_grouping(regrouping.canonical_of, regrouping.renamed, regrouping.state)
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
 
 

@@ -23,11 +23,12 @@ from mediatool.pipeline.summaries import MaintenanceSummary
 def run_regroup(
     settings: Settings, *, say: Say, threshold: int | None = None
 ) -> MaintenanceSummary:
-    """Group every stored image again (e.g. with another threshold); rewrite follows."""
+    """Group every stored image again, a full pass (e.g. with another threshold; fetch groups
+    only the images it analyzed); rewrite follows."""
     started = time.monotonic()
     store = existing_store(settings)
     with Manifest.open(store.manifest_path) as manifest:
-        boilerplate = group_and_count(manifest, settings, threshold)
+        boilerplate = group_and_count(manifest, settings, threshold, full=True)
         return _summary(manifest, boilerplate, started, thumbnails=0)
 
 
