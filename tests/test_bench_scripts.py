@@ -1,7 +1,9 @@
-"""The benches that need ../shared say so in one line when it is missing (no traceback)."""
+"""The benches that need ../shared say so in one line when it is missing (no traceback); the
+fetch floor bench runs in a tiny mode."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +35,25 @@ def test_a_missing_shared_folder_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert str(missing) in done.stderr and "no such folder" in done.stderr
+
+
+def test_fetch_floor_tiny_run_gives_both_floors_and_the_ratio(tmp_path: Path) -> None:
+    tiny = ["--posts", "3", "--images", "8", "--latency-ms", "5", "--repeat", "1", "--sample", "2"]
+    script = str(REPO / "bench" / "bench_fetch_floor.py")
+    done = subprocess.run(
+        [sys.executable, script, "--json", *tiny, "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    (round_,) = result["rounds"]
+    assert result["urls"] == 8 and round_["downloaded"] == 8
+    assert round_["images_analyzed"] == 8 and round_["thumbnails"] > 0
+    assert round_["max_floor_s"] == max(round_["network_floor_s"], round_["analysis_floor_s"])
+    assert round_["ratio"] == pytest.approx(round_["fetch_s"] / round_["max_floor_s"], rel=0.01)
+    assert result["ratio"]["median"] == round_["ratio"]
+    assert {row["encoding"] for row in result["encodings"]} >= {"webp m0 q80", "jpeg q80"}
+    assert list(tmp_path.iterdir()) == []  # the archive and caches are removed
