@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_fetch_floor.py [--posts 200] [--images 740] [--latency-ms 50]
         [--hosts 8] [--concurrency 16] [--per-host 4] [--workers N] [--repeat 3]
-        [--sample 20] [--floor SCRIPT] [--dir DIR] [--json]
+        [--sample 20] [--floor SCRIPT] [--dir DIR] [--baseline CHECKOUT] [--json]
 
 Builds an archive of `--posts` Markdown posts referencing `--images` distinct real originals
 (the photos of tests/data/images, ../shared/images and examples/archive/origin, re-encoded at
@@ -17,8 +17,11 @@ port, every answer `--latency-ms` late. Then, `--repeat` times, one right after 
   3. the analysis floor: ../shared/bench/analysis_floor.py on the cache that fetch filled
      (its originals, and the thumbnails it made, from the encoder's fastest setting);
 and prints each wall time (median and range over the rounds), max(floors) and the ratio of
-fetch to it (per round, then median and range). Last, on one core, bytes and ms per 640-px
-and 320-px thumbnail for a few encodings (WebP method 0 and 4, JPEG, AVIF when available).
+fetch to it (per round, then median and range). With `--baseline CHECKOUT` (another copy of the
+repository, e.g. `git worktree add /tmp/old HEAD~1`), each round also runs that copy's fetch
+(before this one's in odd rounds, after the analysis floor in even ones), so a change is
+measured before and after under the same load. Last, on one core, bytes and ms per 640-px and
+320-px thumbnail for a few encodings (WebP method 0 and 4, JPEG, AVIF when available).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,6 +61,15 @@ from mediatool.store import Store  # noqa: E402
 from mediatool.testing import save_site  # noqa: E402
 
 REPO = HERE.parent
+LABELS = {  # the figures summed up over the rounds
+    "network_floor_s": "network floor",
+    "analysis_floor_s": "analysis floor",
+    "max_floor_s": "max(floors)",
+    "fetch_s": "mediatool fetch",
+    "ratio": "ratio",
+    "baseline_fetch_s": "baseline fetch",
+    "baseline_ratio": "baseline ratio",
+}
 ENCODINGS = ("webp m0 q80", "webp m4 q80", "jpeg q80", "avif q80 speed 8")
 
 
@@ -118,11 +131,12 @@ def mediatool_command() -> list[str]:
 
 
 def mediatool_fetch(
-    posts: Path, cache: Path, proxy: str, args: argparse.Namespace
+    posts: Path, cache: Path, proxy: str, args: argparse.Namespace, code: Path = REPO
 ) -> tuple[float, dict[str, object]]:
-    """Wall seconds of `mediatool fetch` (a subprocess, as a user runs it) and its JSON summary."""
+    """Wall seconds of `mediatool fetch` (a subprocess, as a user runs it) and its JSON summary;
+    `code`: the checkout whose mediatool runs."""
     env = {**os.environ, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""}
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(code)
     command = [*mediatool_command(), "fetch", str(posts), "--cache", str(cache)]
     command += ["--json", "--concurrency", str(args.concurrency), "--per-host", str(args.per_host)]
     command += ["--workers", str(args.workers)]
@@ -155,10 +169,21 @@ def one_round(
 ) -> dict[str, float]:
     """The three measurements back to back, on the same archive, server and cores."""
     network = network_floor(archive.urls, proxy, args, tmp / f"floor-{index}")
+    baseline = None
+    if args.baseline and index % 2:
+        baseline, _ = mediatool_fetch(archive.posts, tmp / f"b{index}", proxy, args, args.baseline)
     cache = tmp / f"cache-{index}"
     fetch, summary = mediatool_fetch(archive.posts, cache, proxy, args)
     floor = analysis_floor(args.floor, cache, args.workers)
     floors = max(network, floor["wall_s"])
+    if args.baseline and baseline is None:
+        baseline, _ = mediatool_fetch(archive.posts, tmp / f"b{index}", proxy, args, args.baseline)
+    before = {}
+    if baseline is not None:
+        before = {
+            "baseline_fetch_s": round(baseline, 3),
+            "baseline_ratio": round(baseline / floors, 3),
+        }
     return {
         "network_floor_s": round(network, 3),
         "analysis_floor_s": floor["wall_s"],
@@ -169,6 +194,7 @@ def one_round(
         "downloaded": float(summary["downloaded"]),  # type: ignore[arg-type]
         "images_analyzed": float(summary["images_analyzed"]),  # type: ignore[arg-type]
         "thumbnails": floor["thumbnails"],
+        **before,
     }
 
 
@@ -189,15 +215,11 @@ def report(result: dict[str, object]) -> None:
             f"{r['max_floor_s']:9.2f} s  {r['fetch_s']:13.2f} s  {r['ratio']:4.2f}x"
             f"  ({r['images_analyzed']:.0f}, {r['thumbnails']:.0f})"
         )
-    for key, label in (
-        ("network_floor_s", "network floor"),
-        ("analysis_floor_s", "analysis floor"),
-        ("max_floor_s", "max(floors)"),
-        ("fetch_s", "mediatool fetch"),
-        ("ratio", "ratio"),
-    ):
+    for key, label in LABELS.items():
+        if key not in result:
+            continue
         s: dict[str, float] = result[key]  # type: ignore[assignment]
-        unit = "x" if key == "ratio" else " s"
+        unit = "x" if key.endswith("ratio") else " s"
         print(
             f"   {label:<16} median {s['median']:6.2f}{unit}  range {s['min']:.2f}..{s['max']:.2f}"
         )
@@ -219,8 +241,10 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=20, help="originals in the encoding table")
     parser.add_argument("--floor", type=Path, default=FLOOR, help="analysis_floor.py")
     parser.add_argument("--dir", type=Path, default=None, help="where the archive and caches go")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose fetch runs too")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the origin server
     if not args.floor.is_file():
         parser.exit(2, f"{args.floor}: no such file; pass --floor PATH/analysis_floor.py\n")
     with tempfile.TemporaryDirectory(prefix="mediatool-fetchfloor-", dir=args.dir) as name:
@@ -245,10 +269,7 @@ def main() -> int:
         "per_host": args.per_host,
         "workers": args.workers,
         "rounds": rounds,
-        **{
-            key: spread([r[key] for r in rounds])
-            for key in ("network_floor_s", "analysis_floor_s", "max_floor_s", "fetch_s", "ratio")
-        },
+        **{key: spread([r[key] for r in rounds]) for key in LABELS if key in rounds[0]},
         "encoding_sample": args.sample,
         "encodings": encodings,
     }
