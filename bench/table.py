@@ -29,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# ../shared beside the repository (a worktree may sit one folder deeper): "{shared}" in a
+# bench's arguments
+SHARED = next((p / "shared" for p in REPO.parents if (p / "shared" / "images").is_dir()), REPO)
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,8 @@ BENCHES = (
     Bench(
         "bench_phash_threshold",
         "bench_phash_threshold.py",
-        (),
-        (),
+        ("--images", "{shared}/images"),
+        ("--images", "{shared}/images"),
         "grouping precision/recall on planted re-encodings and crops of the shared photos",
         _lines(r"^\s*(same|different) picture", r"recall\s+[0-9.]+", r"precision\s+[0-9.]+"),
     ),
@@ -160,7 +163,8 @@ BENCHES = (
 
 def run_bench(bench: Bench, quick: bool) -> str:
     """The bench's stdout; a failed run is one line in its cell, the table still builds."""
-    command = [sys.executable, str(HERE / bench.script), *(bench.quick if quick else bench.args)]
+    args = [arg.replace("{shared}", str(SHARED)) for arg in (bench.quick if quick else bench.args)]
+    command = [sys.executable, str(HERE / bench.script), *args]
     print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
@@ -177,7 +181,8 @@ class BenchFailed(Exception):
 
 def row(bench: Bench, quick: bool, source: Path | None, save: Path | None) -> str:
     args = bench.quick if quick else bench.args
-    command = f"`.venv/bin/python bench/{bench.script} {' '.join(args)}`".replace(" `", "`")
+    shown = " ".join(args).replace("{shared}", "../shared")
+    command = f"`.venv/bin/python bench/{bench.script} {shown}`".replace(" `", "`")
     try:
         if source is not None:
             out = (source / f"{bench.name}.out").read_text(encoding="utf-8")
