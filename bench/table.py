@@ -57,7 +57,7 @@ def _lines(*patterns: str) -> Callable[[str], str]:
 
     def pick(out: str) -> str:
         found = [
-            " ".join(line.split())
+            " ".join(line.split()).rstrip(":")
             for line in out.splitlines()
             if any(re.search(p, line) for p in patterns)
         ]
@@ -130,7 +130,7 @@ BENCHES = (
         ("--images", "{shared}/images"),
         ("--images", "{shared}/images"),
         "grouping precision/recall on planted re-encodings and crops of the shared photos",
-        _lines(r"^\s*(same|different) picture", r"recall\s+[0-9.]+", r"precision\s+[0-9.]+"),
+        _lines(r"^   \S.*\([0-9.]+ s\):$", r"(recall|precision)\s+[0-9.]+$", r"merged with their"),
     ),
     Bench(
         "bench_group",
