@@ -4,6 +4,7 @@ fetch floor bench runs in a tiny mode."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,27 @@ def test_fetch_floor_tiny_run_gives_both_floors_and_the_ratio(tmp_path: Path) ->
     assert result["ratio"]["median"] == round_["ratio"]
     assert {row["encoding"] for row in result["encodings"]} >= {"webp m0 q80", "jpeg q80"}
     assert list(tmp_path.iterdir()) == []  # the archive and caches are removed
+
+
+def test_the_table_is_written_between_the_markers_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "benchmarks.md"
+    before, after = "# Benchmarks\n\nintro\n\n", "\n\n## Later\n\ntext\n"
+    docs.write_text(before + "<!-- bench:begin -->\nold table\n<!-- bench:end -->" + after)
+    script = str(REPO / "bench" / "table.py")
+    done = subprocess.run(
+        [sys.executable, script, "--only", "generator_recall", "--docs", str(docs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    text = docs.read_text()
+    assert text.startswith(before + "<!-- bench:begin -->\n") and text.endswith(
+        "<!-- bench:end -->" + after
+    )
+    assert "old table" not in text
+    assert "| `.venv/bin/python bench/generator_recall.py --json` |" in text
+    assert re.search(r"\| expected \d+, found \d+, .*recall \d\.\d{3}", text)
