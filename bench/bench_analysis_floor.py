@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, features
 
@@ -51,6 +52,7 @@ SOURCES.append(ROOT / "examples" / "archive" / "origin")
 FLOOR = SHARED / "bench" / "analysis_floor.py"
 WIDTHS = (2400, 1600, 1200, 800, 400)
 QUALITIES = (92, 85, 78, 70)
+THUMB_WIDTHS = (640, 320)  # the encoding table's columns
 
 
 def source_photos() -> list[Image.Image]:
@@ -139,15 +141,19 @@ def encodings(quality: int) -> dict[str, tuple[str, dict[str, object]]]:
     return table
 
 
-def encoding_table(store: Store, settings: ImageSettings, sample: int) -> None:
-    """Bytes and ms per thumbnail for each encoding, on one core, from decoded originals."""
+def encoding_rows(
+    store: Store, settings: ImageSettings, sample: int, names: tuple[str, ...] | None = None
+) -> list[dict[str, object]]:
+    """Mean ms and bytes per 640-px and 320-px thumbnail of each encoding (those in `names`,
+    default all), on one core, from up to `sample` decoded originals of the store."""
     paths = sorted(store.root.glob("originals/*/*/*"))[:sample]
     decoded = [decode(AnalyzeJob("0" * 64, p, store.root), settings).image for p in paths]
-    print(f"\n== one thumbnail, one core ({len(decoded)} originals) ==")
-    print(f"   {'encoding':<26} {'640 px: ms':>10} {'bytes':>8} | {'320 px: ms':>10} {'bytes':>8}")
+    rows: list[dict[str, object]] = []
     for name, (fmt, options) in encodings(settings.thumb_quality).items():
-        cells = []
-        for width in (640, 320):
+        if names is not None and name not in names:
+            continue
+        row: dict[str, object] = {"encoding": name}
+        for width in THUMB_WIDTHS:
             spent, sizes = [], []
             for image in decoded:
                 if image.width <= width:
@@ -162,8 +168,18 @@ def encoding_table(store: Store, settings: ImageSettings, sample: int) -> None:
                 small.save(buffer, fmt, **options)
                 spent.append((time.perf_counter() - started) * 1000)
                 sizes.append(len(buffer.getvalue()))
-            cells.append(f"{statistics.mean(spent):>10.2f} {statistics.mean(sizes):>8.0f}")
-        print(f"   {name:<26} {cells[0]} | {cells[1]}")
+            row[f"ms_{width}"] = round(statistics.mean(spent), 2) if spent else None
+            row[f"bytes_{width}"] = round(statistics.mean(sizes)) if sizes else None
+        rows.append(row)
+    return rows
+
+
+def print_encoding_rows(rows: list[dict[str, object]], sample: int) -> None:
+    print(f"\n== one thumbnail, one core (up to {sample} originals) ==")
+    print(f"   {'encoding':<26} {'640 px: ms':>10} {'bytes':>8} | {'320 px: ms':>10} {'bytes':>8}")
+    for row in rows:
+        cells = [f"{row[f'ms_{w}'] or 0:>10.2f} {row[f'bytes_{w}'] or 0:>8}" for w in THUMB_WIDTHS]
+        print(f"   {row['encoding']!s:<26} {cells[0]} | {cells[1]}")
 
 
 def main() -> None:
@@ -174,6 +190,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--slow-method", type=int, default=4, help="WebP method to compare")
     parser.add_argument("--sample", type=int, default=40, help="originals in the encoding table")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     if not args.floor.is_file():
         parser.exit(2, f"{args.floor}: no such file; pass --floor PATH/analysis_floor.py\n")
@@ -183,28 +200,51 @@ def main() -> None:
         if not store.manifest_path.is_file():
             started = time.perf_counter()
             build_cache(folder, args.images)
-            print(f"built {args.images} originals in {time.perf_counter() - started:.1f} s")
+            if not args.json:
+                print(f"built {args.images} originals in {time.perf_counter() - started:.1f} s")
         settings = Settings(cache_dir=folder, workers=args.workers)
         slow = replace(settings, images=replace(settings.images, thumb_method=args.slow_method))
         wall, thumbs = run_analysis(store, settings)
         floor = run_floor(store, args.floor, args.workers)
         slow_wall, _ = run_analysis(store, slow)
         run_analysis(store, settings)  # leave the default thumbnails in the cache
-        images = int(floor["images"])
+        rows = encoding_rows(store, settings.images, args.sample)
+    result = {
+        "bench": "bench_analysis_floor",
+        "images": int(floor["images"]),
+        "thumbnails": thumbs,
+        "workers": args.workers,
+        "floor_s": floor["wall_s"],
+        "default_method": settings.images.thumb_method,
+        "default_s": round(wall, 3),
+        "slow_method": args.slow_method,
+        "slow_s": round(slow_wall, 3),
+        "encoding_sample": args.sample,
+        "encodings": rows,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_analysis(result)
+
+
+def print_analysis(result: dict[str, Any]) -> None:
+    images, workers = result["images"], result["workers"]
+    print(
+        f"\n== analysis of {images} originals, {result['thumbnails']} thumbnails, "
+        f"{workers} workers =="
+    )
+    floor = result["floor_s"]
+    print(f"   floor (analysis_floor.py)     {floor:7.2f} s")
+    for label, spent in (
+        (f"default, WebP m{result['default_method']}", result["default_s"]),
+        (f"WebP m{result['slow_method']}", result["slow_s"]),
+    ):
         print(
-            f"\n== analysis of {images} originals, {thumbs} thumbnails, {args.workers} workers =="
+            f"   mediatool, {label:<18} {spent:7.2f} s  {spent / floor:5.2f}x floor  "
+            f"{spent / images * 1000 * workers:6.1f} ms per image per core"
         )
-        method = settings.images.thumb_method
-        print(f"   floor (analysis_floor.py)     {floor['wall_s']:7.2f} s")
-        for label, spent in (
-            (f"default, WebP m{method}", wall),
-            (f"WebP m{args.slow_method}", slow_wall),
-        ):
-            print(
-                f"   mediatool, {label:<18} {spent:7.2f} s  {spent / floor['wall_s']:5.2f}x floor  "
-                f"{spent / images * 1000 * args.workers:6.1f} ms per image per core"
-            )
-        encoding_table(store, settings.images, args.sample)
+    print_encoding_rows(result["encodings"], result["encoding_sample"])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +47,8 @@ def test_bench_offline_runs_in_a_tiny_mode() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "12 URLs on 4 refusing hosts" in done.stdout and "offline=True" in done.stdout
+
+
 @pytest.mark.parametrize("extra", [[], ["--new", "300"]])
 def test_bench_group_runs_tiny_and_finds_the_planted_groups(extra: list[str]) -> None:
     tiny = ["-n", "3000", "-t", "10", "--clusters", "60"]
@@ -61,3 +65,49 @@ def test_bench_group_runs_tiny_and_finds_the_planted_groups(extra: list[str]) ->
         assert "random stored images touched: 0" in done.stdout
     else:
         assert "groups: 60 (planted 60)" in done.stdout
+
+
+def test_fetch_floor_tiny_run_gives_both_floors_and_the_ratio(tmp_path: Path) -> None:
+    tiny = ["--posts", "3", "--images", "8", "--latency-ms", "5", "--repeat", "1", "--sample", "2"]
+    script = str(REPO / "bench" / "bench_fetch_floor.py")
+    done = subprocess.run(
+        [sys.executable, script, "--json", *tiny, "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    (round_,) = result["rounds"]
+    assert result["urls"] == 8 and round_["downloaded"] == 8
+    assert round_["images_analyzed"] == 8 and round_["thumbnails"] > 0
+    assert round_["max_floor_s"] == max(round_["network_floor_s"], round_["analysis_floor_s"])
+    assert round_["ratio"] == pytest.approx(round_["fetch_s"] / round_["max_floor_s"], rel=0.01)
+    assert result["ratio"]["median"] == round_["ratio"]
+    assert {row["encoding"] for row in result["encodings"]} >= {"webp m0 q80", "jpeg q80"}
+    assert list(tmp_path.iterdir()) == []  # the archive and caches are removed
+
+
+def test_the_table_is_written_between_the_markers_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "benchmarks.md"
+    before, after = "# Benchmarks\n\nintro\n\n", "\n\n## Later\n\ntext\n"
+    docs.write_text(before + "<!-- bench:begin -->\nold table\n<!-- bench:end -->" + after)
+    script = str(REPO / "bench" / "table.py")
+    done = subprocess.run(
+        [sys.executable, script, "--only", "generator_recall", "--docs", str(docs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    text = docs.read_text()
+    assert text.startswith(before + "<!-- bench:begin -->\n") and text.endswith(
+        "<!-- bench:end -->" + after
+    )
+    assert "old table" not in text
+    assert "| `.venv/bin/python bench/generator_recall.py --json` |" in text
+    assert re.search(r"\| expected \d+, found \d+, .*recall \d\.\d{3}", text)

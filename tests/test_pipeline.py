@@ -7,14 +7,18 @@ import io
 import json
 import multiprocessing
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
@@ -23,9 +27,10 @@ from mediatool.config import DiscoverSettings, Settings
 from mediatool.errors import PostError
 from mediatool.files import TEMP_PREFIX, TEMP_SUFFIX
 from mediatool.manifest import Manifest
-from mediatool.models import PostScan
+from mediatool.models import FetchFailure, FetchOutcome, PostScan
 from mediatool.pipeline.analyzing import INLINE_UP_TO, Analyses
 from mediatool.pipeline.common import PARALLEL_FROM, read_posts
+from mediatool.pipeline.fetching import _WAKE, _with_wakes
 from mediatool.store import Store, sha256_of_file
 from mediatool.testing.origin import OriginServer
 
@@ -329,3 +334,34 @@ def _add_original(store: Store, manifest: Manifest, body: bytes) -> str:
     temp.write_bytes(body)
     assert manifest.add_original(sha, store.keep(temp, sha, "jpeg"), len(body))
     return sha
+
+
+def test_a_finished_analysis_is_seen_while_a_download_is_still_awaited() -> None:
+    """fetch's loop waits for downloads and finished analyses at once: a wake put while no
+    download has landed comes out first, the outcome after it, in its order."""
+    landed = threading.Event()
+
+    def outcomes() -> Iterator[FetchOutcome]:
+        # A download that takes its time (a slow host, a Retry-After); the timeout only ends
+        # the wait of a loop that would not see the wake before it.
+        landed.wait(timeout=30)
+        yield FetchFailure("http://slow.example.test/a.jpg", "timeout", "timed out")
+
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    merged = _with_wakes(outcomes(), events, ahead=4)
+    events.put(_WAKE)  # what Analyses' wake does as a pool job finishes
+    assert next(merged) is _WAKE
+    landed.set()
+    outcome = next(merged)
+    assert isinstance(outcome, FetchFailure) and outcome.reason == "timeout"
+    assert next(merged, None) is None
+
+
+def test_an_error_of_the_download_loop_is_raised_in_the_callers_thread() -> None:
+    def outcomes() -> Iterator[FetchOutcome]:
+        raise OSError(28, "No space left on device")
+        yield  # a generator
+
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    with pytest.raises(OSError, match="No space left"):
+        next(_with_wakes(outcomes(), events, ahead=4))

@@ -3,12 +3,15 @@
 Fed as downloads land, so the CPU works while the network does. At most `in_flight` jobs sit in
 the pool at once; the rest wait as sha256 strings (about 100 bytes each), so a fast network over
 a million images never piles a million jobs into the pool. Results are recorded on the caller's
-thread, the only one that speaks to the manifest."""
+thread, the only one that speaks to the manifest; `wake`, when given, is called (from the pool's
+thread) as each job finishes, so a caller waiting for something else can come and collect it
+and feed the pool again."""
 
 from __future__ import annotations
 
 import queue
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from mediatool.config import Settings
@@ -33,8 +36,10 @@ class Analyses:
         say: Say,
         *,
         rewrite_thumbnails: bool = False,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
+        self.wake = wake
         self.rewrite_thumbnails = rewrite_thumbnails
         self.manifest = manifest
         self.store = store
@@ -80,7 +85,13 @@ class Analyses:
             sha = self._backlog.popleft()
             future = self.pool.submit(analyze, self._job(sha), self.settings.images)
             self._running[future] = sha
-            future.add_done_callback(self._finished.put_nowait)
+            future.add_done_callback(self._done)
+
+    def _done(self, future: Future[Analysis]) -> None:
+        """On the pool's thread: queue the finished job for `collect`, and say so."""
+        self._finished.put_nowait(future)
+        if self.wake is not None:
+            self.wake()
 
     def _analyze_here(self, sha: str) -> Future[Analysis]:
         """analyze in this process, its result or ImageError in a finished Future."""

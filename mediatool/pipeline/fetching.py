@@ -3,10 +3,12 @@ analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +66,8 @@ from mediatool.store import MediaStore
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
+OUTCOMES_AHEAD = 4  # outcomes per download thread handed over but not yet recorded
+PUMP_POLL = 0.2  # seconds between the outcome thread's looks at whether the run stopped
 
 
 @one_run_per_cache("fetch", makes_cache=True)
@@ -253,13 +257,19 @@ def _download_and_analyze(
     root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(jobs), progress_every, say)
+    events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
     with cpu_pool(settings.workers) as pool:
-        analyses = Analyses(pool, manifest, store, settings, say)
+        analyses = Analyses(pool, manifest, store, settings, say, wake=lambda: events.put(_WAKE))
         with (
             Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
-            for outcome in fetcher.fetch_all(jobs, deadline):
+            ahead = OUTCOMES_AHEAD * max(settings.fetch.concurrency, 1)
+            for outcome in _with_wakes(fetcher.fetch_all(jobs, deadline), events, ahead):
+                if isinstance(outcome, _Wake):  # an analysis finished: record it, feed the pool
+                    counts["analyzed"] += analyses.collect(block=False)
+                    checkpoint()
+                    continue
                 bar.update()
                 _record_outcome(outcome, manifest, analyses, counts, say, root)
                 if isinstance(outcome, FetchFailure):
@@ -281,6 +291,61 @@ def _download_and_analyze(
             "resume needed: run the same command again to continue"
         )
     return counts, failed | analyses.failed_urls
+
+
+class _Wake:
+    """An analysis finished."""
+
+
+class _End:
+    """No more outcomes."""
+
+
+class _Raised:
+    """What the outcome thread raised, for the caller's thread to raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_WAKE, _END = _Wake(), _End()
+_Event = FetchOutcome | _Wake | _End | _Raised
+
+
+def _with_wakes(
+    outcomes: Iterator[FetchOutcome], events: queue.SimpleQueue[_Event], ahead: int
+) -> Iterator[FetchOutcome | _Wake]:
+    """The outcomes, in their order, with a _Wake wherever `events` got one (an analysis
+    finished). A thread waits for the outcomes, so the caller's thread, the only one that
+    records, waits for both at once: while no download lands (a slow host, a Retry-After) the
+    finished analyses are still recorded and the pool fed again. At most `ahead` outcomes are
+    handed over before the caller has recorded them (the fetcher's own bound on what waits for
+    its caller). Closing the Fetcher ends the thread."""
+    room = threading.Semaphore(ahead)
+    stopped = threading.Event()
+
+    def pump() -> None:
+        try:
+            for outcome in outcomes:
+                while not room.acquire(timeout=PUMP_POLL):
+                    if stopped.is_set():
+                        return
+                events.put(outcome)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            events.put(_Raised(exc))
+        events.put(_END)
+
+    thread = threading.Thread(target=pump, name="mediatool-outcomes", daemon=True)
+    thread.start()
+    try:
+        while not isinstance(event := events.get(), _End):
+            if isinstance(event, _Raised):
+                raise event.error
+            yield event
+            if not isinstance(event, _Wake):
+                room.release()
+    finally:
+        stopped.set()
 
 
 class ProgressLines:
