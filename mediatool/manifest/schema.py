@@ -85,6 +85,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE posts ADD COLUMN sha256 TEXT;
     """,
+    # 7: the Cache-Control and Expires headers of each stored URL's last 200 or 304, as sent
+    # (checked_at is when it came), so `fetch --refresh` revalidates only stale copies; URLs
+    # stored before have none and are revalidated by every --refresh, as they were. marks:
+    # small named values a run leaves for the next (what the last grouping was done on)
+    """
+    ALTER TABLE urls ADD COLUMN cache_control TEXT;
+    ALTER TABLE urls ADD COLUMN expires TEXT;
+    CREATE TABLE marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from mediatool import __version__
+from mediatool import __version__, discover
 from mediatool.config import DiscoverSettings, Settings
-from mediatool.discover import discover_signature, read_post
+from mediatool.discover import discover_signature
 from mediatool.errors import PostError, UsageError
 from mediatool.manifest import archive_root, relative_post_key
 from mediatool.models import PostScan
@@ -108,7 +108,7 @@ def read_posts(
 
 def read_or_error(path: Path, settings: DiscoverSettings) -> PostScan | PostError:
     try:
-        return read_post(path, settings)
+        return discover.read_post(path, settings)  # the parsers load on the first post
     except PostError as exc:
         return exc
 

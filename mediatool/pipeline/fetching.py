@@ -1,5 +1,10 @@
 """`mediatool fetch`: find posts -> discover -> resolve -> fetch (threads) -> store (sha256) ->
-analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-duplicates."""
+analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-duplicates.
+
+A re-run pays only for what changed: unchanged posts are neither read nor parsed (one stat each,
+from the walk, against one query of the manifest), no process pool or HTTP client starts when
+there is nothing to download or analyze, and grouping is skipped when nothing it reads changed.
+The image, HTTP and Markdown libraries are imported only when needed."""
 
 from __future__ import annotations
 
@@ -9,14 +14,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from mediatool.config import Settings
-from mediatool.dedup import group_images
-from mediatool.discover import find_posts_resolved
+from mediatool.discover import PostFile, find_post_files
 from mediatool.errors import PostError
-from mediatool.fetch import Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
@@ -29,7 +33,6 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
-from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
@@ -54,6 +57,9 @@ from mediatool.resolve import (
 )
 from mediatool.store import MediaStore
 
+if TYPE_CHECKING:
+    from mediatool.pipeline.analyzing import Analyses
+
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
 
@@ -69,11 +75,15 @@ def run_fetch(
     refresh: bool = False,
     time_budget: float | None = None,
     progress_every: float | None = None,
+    refresh_all: bool = False,
 ) -> FetchSummary:
     """Find, resolve, download, store, hash, group and thumbnail every image of the posts.
 
-    With `time_budget` (seconds), no download starts once that much time has passed since the
-    run began: what was fetched is recorded and the summary says `resume_needed`. With
+    `refresh` revalidates the stored URLs whose copy is stale by the Cache-Control/Expires
+    their server sent (`fetch.policy.is_fresh`; the others are counted as `fresh`),
+    `refresh_all` every stored URL. With `time_budget` (seconds), no download starts once that
+    much time has passed since the run began: what was fetched is recorded and the summary says
+    `resume_needed`. With
     `progress_every` (seconds; for a stderr that is not a terminal), a plain progress line is
     said that often while downloading."""
     started = time.monotonic()
@@ -82,11 +92,12 @@ def run_fetch(
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
-        found = find_posts_resolved(paths, exclude=[settings.cache_dir])
-        posts = list(found)
+        found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
         root = archive_root_of(settings)
-        key_of = post_keys(found, root)
-        problems = _scan_posts(key_of, manifest, settings, rules, say, progress, progress_every)
+        key_of = post_keys({post.path: post.resolved for post in found}, root)
+        scanned, problems = _scan_posts(
+            found, key_of, manifest, settings, rules, say, progress, progress_every
+        )
         keys = list(key_of.values())
         references, remote = manifest.reference_counts(keys)
         posts_of = manifest.references_by_origin(keys)
@@ -99,7 +110,9 @@ def run_fetch(
             file_present=store.has,
             limits=byte_limits(settings),
             retry=svg_refusals_to_retry(settings.images.svg),
+            refresh_all=refresh_all,
         )
+        fresh = _fresh_urls(stored, jobs) if refresh or refresh_all else []
         requested = refuse_bad_urls(jobs, manifest, root, say)
         refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
         jobs = requested
@@ -107,11 +120,15 @@ def run_fetch(
             jobs = with_wayback(jobs, manifest)
         limits = {"too_many_pixels": settings.images.max_pixels}
         with manifest.transaction():
-            manifest.reopen_images(limits, all_errors=retry_failed)
-        counts, failed_now = _download_and_analyze(
-            jobs, manifest, store, settings, say, progress, deadline, progress_every
-        )
-        boilerplate = group_and_count(manifest, settings)
+            reopened = manifest.reopen_images(limits, all_errors=retry_failed)
+        counts: Counter[str] = Counter()
+        failed_now: set[str] = set()
+        if jobs or reopened or manifest.unanalyzed_images():
+            counts, failed_now = _download_and_analyze(
+                jobs, manifest, store, settings, say, progress, deadline, progress_every
+            )
+        changed = scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0
+        boilerplate = _grouped(manifest, settings, changed)
         groups, grouped = manifest.group_count()
         failed = _failures(manifest, posts_of, failed_now | refused_now, settings.check.allow)
         kinds = manifest.stored_kinds(origins)
@@ -120,7 +137,7 @@ def run_fetch(
     failed_urls = {f.url for f in failed}
     stored = [url for url in stored if url not in failed_urls]
     return FetchSummary(
-        posts=len(posts),
+        posts=len(found),
         posts_failed=len(problems),
         references=references,
         remote_references=remote,
@@ -144,10 +161,32 @@ def run_fetch(
         stored_by_kind=stored_kinds,
         resume_needed=counts["not_started"] > 0,
         not_started=counts["not_started"],
+        fresh=len(fresh),
     )
 
 
+def _fresh_urls(stored: list[str], jobs: list[FetchJob]) -> list[str]:
+    """Under --refresh, the stored URLs not asked again: their copy is still fresh (with a
+    refresh, `fetch.policy.refetch` revalidates every other stored URL)."""
+    asked = {job.origin_url for job in jobs}
+    return [url for url in stored if url not in asked]
+
+
+def _grouped(manifest: Manifest, settings: Settings, changed: bool) -> int:
+    """Group near-duplicates and count posts per image (`group_and_count`), unless nothing
+    grouping reads has changed since the last fetch grouped with the same settings; returns
+    the boilerplate count."""
+    mark: list[object] = [settings.images.phash_threshold, settings.images.boilerplate_posts]
+    mark.extend(manifest.grouping_inputs())
+    if not changed and manifest.grouping_mark() == mark:
+        return manifest.boilerplate_count()
+    boilerplate = group_and_count(manifest, settings)
+    manifest.set_grouping_mark(mark)
+    return boilerplate
+
+
 def _scan_posts(
+    found: Sequence[PostFile],
     key_of: dict[Path, str],
     manifest: Manifest,
     settings: Settings,
@@ -155,45 +194,62 @@ def _scan_posts(
     say: Say,
     progress: bool,
     progress_every: float | None = None,
-) -> list[str]:
-    """Discover and resolve the references of every changed post; return problem messages.
+) -> tuple[int, list[str]]:
+    """Discover and resolve the references of every changed post; return how many were read
+    and the problem messages.
 
     Unchanged posts (same size, mtime and settings) are not read; the others are parsed over
     the cores and recorded here, a commit every POST_BATCH posts."""
     problems: list[str] = []
-    changed = _changed_posts(key_of, manifest, scan_fingerprint(settings), problems, say)
+    changed = _changed_posts(found, key_of, manifest, scan_fingerprint(settings), problems, say)
+    if not changed:
+        return 0, problems
     bar = tqdm(total=len(changed), desc="scan", unit="post", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(changed), progress_every, say, "scan", "posts")
     with manifest.checkpoints(POST_BATCH, CHECKPOINT_SECONDS) as checkpoint:
         for path, scan in read_posts(list(changed), settings.discover, settings.workers):
             key = key_of[path]
-            found = _record_scan(key, changed[path], scan, manifest, rules, say)
-            problems.extend(found)
+            said = _record_scan(key, changed[path], scan, manifest, rules, say)
+            problems.extend(said)
             bar.update()
-            lines.update(failed=bool(found))
+            lines.update(failed=bool(said))
             checkpoint()
     bar.close()
-    return problems
+    return len(changed), problems
 
 
 def _changed_posts(
-    key_of: dict[Path, str], manifest: Manifest, fingerprint: str, problems: list[str], say: Say
+    found: Sequence[PostFile],
+    key_of: dict[Path, str],
+    manifest: Manifest,
+    fingerprint: str,
+    problems: list[str],
+    say: Say,
 ) -> dict[Path, PostState]:
-    """The posts whose size, mtime or scan settings differ from what the manifest recorded."""
+    """The posts whose size, mtime (as the walk stat'ed them) or scan settings differ from what
+    the manifest recorded (one query for all of them)."""
     recorded = manifest.post_states(list(key_of.values()))
     changed: dict[Path, PostState] = {}
-    for path, key in key_of.items():
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            message = f"{path}: cannot read post ({exc.strerror}); check the file's permissions."
-            say(message)
-            problems.append(message)
-            continue
-        state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
-        if recorded.get(key) != state:
-            changed[path] = state
+    for post in found:
+        state = _state_of(post, fingerprint)
+        if isinstance(state, str):
+            say(state)
+            problems.append(state)
+        elif recorded.get(key_of[post.path]) != state:
+            changed[post.path] = state
     return changed
+
+
+def _state_of(post: PostFile, fingerprint: str) -> PostState | str:
+    """The post's state from the walk's stat; one that failed is stat'ed again for its error
+    (the problem line), or its state if it can be stat'ed now."""
+    if post.size is not None and post.mtime_ns is not None:
+        return PostState(post.size, post.mtime_ns, fingerprint)
+    try:
+        stat = post.path.stat()
+    except OSError as exc:
+        return f"{post.path}: cannot read post ({exc.strerror}); check the file's permissions."
+    return PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
 
 
 def _record_scan(
@@ -239,6 +295,9 @@ def _download_and_analyze(
     """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
     Returns the counts (`not_started`: jobs the deadline left) and the origin URLs that failed
     in this run."""
+    from mediatool.fetch import Fetcher  # httpx, PIL: only when there is work
+    from mediatool.pipeline.analyzing import Analyses
+
     counts: Counter[str] = Counter()
     failed: set[str] = set()
     root = archive_root_of(settings)
@@ -321,7 +380,7 @@ def _record_outcome(
             manifest.record_asset(outcome.sha256, outcome.kind, outcome.category, outcome.size)
     elif isinstance(outcome, NotModified):
         counts["not_modified"] += 1
-        manifest.record_not_modified(outcome.origin_url)
+        manifest.record_not_modified(outcome)
     else:
         if outcome.reason == "bad_url":  # the fix is in a post: name it
             outcome = _naming_post(outcome, manifest, root)
@@ -388,6 +447,9 @@ def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
 
 def group_and_count(manifest: Manifest, settings: Settings, threshold: int | None = None) -> int:
     """Group near-duplicates, then count posts per canonical; returns the boilerplate count."""
+    from mediatool.dedup import group_images  # numpy, imagehash: only when grouping
+
+    manifest.set_grouping_mark(None)  # a fetch that changed nothing groups again after this
     images = manifest.analyzed_images()
     limit = settings.images.phash_threshold if threshold is None else threshold
     canonical_of = group_images(images, limit, greys=manifest.greys)

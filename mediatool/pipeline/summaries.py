@@ -55,6 +55,7 @@ class FetchSummary(Summary):
     stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
     resume_needed: bool = False  # the time budget ran out before every URL was tried
     not_started: int = 0  # URLs the time budget left for the next run
+    fresh: int = 0  # stored URLs --refresh did not ask again: still fresh (Cache-Control)
 
     @property
     def ok(self) -> bool:

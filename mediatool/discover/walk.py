@@ -1,0 +1,137 @@
+"""Finding the post files below the paths a command is given (no parsing: see `read_post`).
+
+One `os.scandir` pass per folder: each post comes with its resolved path (its folder's real
+path joined with its name; only symbolic links are resolved on their own) and, when asked, its
+size and mtime from one `stat`, so `fetch` need not stat or resolve any post again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediatool.config import POST_SUFFIXES
+from mediatool.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class PostFile:
+    """A post as found: its path as given or below a given folder, its resolved path, and its
+    size and mtime (None when it could not be stat'ed, or stat was not asked for)."""
+
+    path: Path
+    resolved: Path
+    size: int | None = None
+    mtime_ns: int | None = None
+
+
+def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path]:
+    """The post files named by `paths`, sorted and deduplicated.
+
+    A file is taken whatever its suffix; a folder is searched recursively for POST_SUFFIXES
+    (any case), skipping hidden folders and files and anything under an `exclude` folder.
+    A path that does not exist is a UsageError."""
+    return [post.path for post in find_post_files(paths, exclude)]
+
+
+def find_posts_resolved(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> dict[Path, Path]:
+    """Like `find_posts`, as {post path as found: its resolved path}, in the same order, so a
+    caller need not resolve each post again (resolving is most of the cost of finding)."""
+    return {post.path: post.resolved for post in find_post_files(paths, exclude)}
+
+
+def find_post_files(
+    paths: Sequence[Path], exclude: Sequence[Path] = (), *, with_stat: bool = False
+) -> list[PostFile]:
+    """Like `find_posts`, each post as a `PostFile` (with its size and mtime if `with_stat`),
+    sorted by path; a post found twice (through a link) is kept once, by its first path."""
+    excluded = [folder.resolve() for folder in exclude]
+    posts: dict[Path, PostFile] = {}
+    for path in paths:
+        if path.is_dir():
+            found: Iterator[PostFile] = _walk(path, excluded, with_stat)
+        elif path.exists():
+            found = _single(path, excluded, with_stat)
+        else:
+            raise UsageError(f"{path}: no such file or folder; check the path.")
+        for post in found:
+            posts.setdefault(post.resolved, post)
+    return sorted(posts.values(), key=lambda post: post.path)
+
+
+def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[PostFile]:
+    """Each post below `root` but not under `excluded`, in sorted order (hidden names skipped,
+    symbolic links to folders not followed, folders that cannot be listed skipped, as os.walk
+    does). Only a post that is a symbolic link is checked against `excluded` on its own: the
+    folders are checked as they are entered."""
+    real_root = root.resolve()
+    if _is_under(real_root, excluded):
+        return
+    folders = [(str(root), real_root)]
+    while folders:
+        folder, real_folder = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if _is_folder(entry):
+                if not entry.is_symlink():
+                    subfolders.append(_subfolder(entry, real_folder, excluded))
+            elif os.path.splitext(entry.name)[1].lower() in POST_SUFFIXES:
+                post = _entry_post(entry, real_folder, with_stat)
+                if not entry.is_symlink() or not _is_under(post.resolved, excluded):
+                    yield post
+        folders.extend(reversed([sub for sub in subfolders if sub is not None]))
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _subfolder(
+    entry: os.DirEntry[str], real_folder: Path, excluded: Sequence[Path]
+) -> tuple[str, Path] | None:
+    real = real_folder / entry.name
+    return None if _is_under(real, excluded) else (entry.path, real)
+
+
+def _entry_post(entry: os.DirEntry[str], real_folder: Path, with_stat: bool) -> PostFile:
+    path = Path(entry.path)
+    resolved = path.resolve() if entry.is_symlink() else real_folder / entry.name
+    if not with_stat:
+        return PostFile(path, resolved)
+    try:
+        stat = entry.stat()
+    except OSError:
+        return PostFile(path, resolved)
+    return PostFile(path, resolved, stat.st_size, stat.st_mtime_ns)
+
+
+def _single(path: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[PostFile]:
+    """A post named by its own path (taken whatever its suffix), unless under `excluded`."""
+    resolved = path.resolve()
+    if _is_under(resolved, excluded):
+        return
+    if not with_stat:
+        yield PostFile(path, resolved)
+        return
+    try:
+        stat = path.stat()
+    except OSError:
+        yield PostFile(path, resolved)
+        return
+    yield PostFile(path, resolved, stat.st_size, stat.st_mtime_ns)
+
+
+def _is_under(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == folder or path.is_relative_to(folder) for folder in folders)
