@@ -185,6 +185,6 @@ def _as_schema_6(path: Path) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(
         "ALTER TABLE urls DROP COLUMN cache_control; ALTER TABLE urls DROP COLUMN expires;"
-        " DROP TABLE marks; PRAGMA user_version=6;"
+        " DROP TABLE marks; ALTER TABLE posts DROP COLUMN problem_lines; PRAGMA user_version=6;"
     )
     db.close()

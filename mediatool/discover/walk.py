@@ -2,7 +2,9 @@
 
 One `os.scandir` pass per folder: each post comes with its resolved path (its folder's real
 path joined with its name; only symbolic links are resolved on their own) and, when asked, its
-size and mtime from one `stat`, so `fetch` need not stat or resolve any post again.
+size and mtime from one `stat`, so `fetch` need not stat or resolve any post again. Paths are
+kept as text (`PostFile.name`, `PostFile.real`) until a caller asks for a `Path`: building
+ten thousand of them is most of the cost of a walk.
 """
 
 from __future__ import annotations
@@ -18,13 +20,22 @@ from mediatool.errors import UsageError
 
 @dataclass(frozen=True, slots=True)
 class PostFile:
-    """A post as found: its path as given or below a given folder, its resolved path, and its
-    size and mtime (None when it could not be stat'ed, or stat was not asked for)."""
+    """A post as found: its path as given or below a given folder (`name`, as `str(path)`),
+    its resolved path (`real`), and its size and mtime (None when it could not be stat'ed, or
+    stat was not asked for)."""
 
-    path: Path
-    resolved: Path
+    name: str
+    real: str
     size: int | None = None
     mtime_ns: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
+
+    @property
+    def resolved(self) -> Path:
+        return Path(self.real)
 
 
 def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path]:
@@ -48,7 +59,7 @@ def find_post_files(
     """Like `find_posts`, each post as a `PostFile` (with its size and mtime if `with_stat`),
     sorted by path; a post found twice (through a link) is kept once, by its first path."""
     excluded = [folder.resolve() for folder in exclude]
-    posts: dict[Path, PostFile] = {}
+    posts: dict[str, PostFile] = {}
     for path in paths:
         if path.is_dir():
             found: Iterator[PostFile] = _walk(path, excluded, with_stat)
@@ -57,8 +68,16 @@ def find_post_files(
         else:
             raise UsageError(f"{path}: no such file or folder; check the path.")
         for post in found:
-            posts.setdefault(post.resolved, post)
-    return sorted(posts.values(), key=lambda post: post.path)
+            posts.setdefault(post.real, post)
+    return sorted(posts.values(), key=lambda post: _parts(post.name))
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    """The parts of a normalized path text, as `Path.parts` gives them: sorting by these sorts
+    as paths sort."""
+    if name.startswith(os.sep):
+        return (os.sep, *name[1:].split(os.sep))
+    return tuple(name.split(os.sep))
 
 
 def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[PostFile]:
@@ -69,7 +88,7 @@ def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[Pos
     real_root = root.resolve()
     if _is_under(real_root, excluded):
         return
-    folders = [(str(root), real_root)]
+    folders = [(str(root), str(real_root))]
     while folders:
         folder, real_folder = folders.pop()
         try:
@@ -86,7 +105,7 @@ def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[Pos
                     subfolders.append(_subfolder(entry, real_folder, excluded))
             elif os.path.splitext(entry.name)[1].lower() in POST_SUFFIXES:
                 post = _entry_post(entry, real_folder, with_stat)
-                if not entry.is_symlink() or not _is_under(post.resolved, excluded):
+                if not entry.is_symlink() or not _is_under(Path(post.real), excluded):
                     yield post
         folders.extend(reversed([sub for sub in subfolders if sub is not None]))
 
@@ -99,22 +118,24 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
 
 
 def _subfolder(
-    entry: os.DirEntry[str], real_folder: Path, excluded: Sequence[Path]
-) -> tuple[str, Path] | None:
-    real = real_folder / entry.name
-    return None if _is_under(real, excluded) else (entry.path, real)
+    entry: os.DirEntry[str], real_folder: str, excluded: Sequence[Path]
+) -> tuple[str, str] | None:
+    real = os.path.join(real_folder, entry.name)
+    return None if excluded and _is_under(Path(real), excluded) else (entry.path, real)
 
 
-def _entry_post(entry: os.DirEntry[str], real_folder: Path, with_stat: bool) -> PostFile:
-    path = Path(entry.path)
-    resolved = path.resolve() if entry.is_symlink() else real_folder / entry.name
+def _entry_post(entry: os.DirEntry[str], real_folder: str, with_stat: bool) -> PostFile:
+    if entry.is_symlink():
+        real = str(Path(entry.path).resolve())
+    else:
+        real = os.path.join(real_folder, entry.name)
     if not with_stat:
-        return PostFile(path, resolved)
+        return PostFile(entry.path, real)
     try:
         stat = entry.stat()
     except OSError:
-        return PostFile(path, resolved)
-    return PostFile(path, resolved, stat.st_size, stat.st_mtime_ns)
+        return PostFile(entry.path, real)
+    return PostFile(entry.path, real, stat.st_size, stat.st_mtime_ns)
 
 
 def _single(path: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[PostFile]:
@@ -122,15 +143,16 @@ def _single(path: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[P
     resolved = path.resolve()
     if _is_under(resolved, excluded):
         return
+    name, real = str(path), str(resolved)
     if not with_stat:
-        yield PostFile(path, resolved)
+        yield PostFile(name, real)
         return
     try:
         stat = path.stat()
     except OSError:
-        yield PostFile(path, resolved)
+        yield PostFile(name, real)
         return
-    yield PostFile(path, resolved, stat.st_size, stat.st_mtime_ns)
+    yield PostFile(name, real, stat.st_size, stat.st_mtime_ns)
 
 
 def _is_under(path: Path, folders: Sequence[Path]) -> bool:

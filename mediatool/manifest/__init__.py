@@ -18,7 +18,7 @@ What to fetch again is decided by `mediatool.fetch.policy`, not in SQL.
 """
 
 from mediatool.manifest.images import ImagesTable
-from mediatool.manifest.keys import archive_root, relative_post_key
+from mediatool.manifest.keys import archive_root, relative_key_text, relative_post_key
 from mediatool.manifest.marks import MarksTable
 from mediatool.manifest.posts import PostsTable
 from mediatool.manifest.queries import QueriesTable
@@ -29,6 +29,7 @@ from mediatool.manifest.rows import (
     ImageRow,
     Localization,
     PostState,
+    RecordedPost,
     StoredFile,
     UrlStatus,
 )
@@ -52,8 +53,10 @@ __all__ = [
     "Localization",
     "Manifest",
     "PostState",
+    "RecordedPost",
     "StoredFile",
     "UrlStatus",
     "archive_root",
+    "relative_key_text",
     "relative_post_key",
 ]

@@ -16,6 +16,15 @@ class PostState:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedPost:
+    """A post as its last scan left it: its state, and the problem lines that scan said (said
+    again, unread, while the post does not change)."""
+
+    state: PostState
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Localization:
     """Where a fetched origin URL lives in the cache."""
 

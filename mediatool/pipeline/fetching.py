@@ -39,7 +39,7 @@ from mediatool.pipeline.common import (
     Say,
     archive_root_of,
     cpu_pool,
-    post_keys,
+    post_keys_of_files,
     post_sha,
     read_posts,
     scan_fingerprint,
@@ -94,14 +94,12 @@ def run_fetch(
     with Manifest.open(store.manifest_path) as manifest:
         found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
         root = archive_root_of(settings)
-        key_of = post_keys({post.path: post.resolved for post in found}, root)
+        key_of = post_keys_of_files(found, root)
         scanned, problems = _scan_posts(
             found, key_of, manifest, settings, rules, say, progress, progress_every
         )
         keys = list(key_of.values())
-        references, remote = manifest.reference_counts(keys)
-        posts_of = manifest.references_by_origin(keys)
-        origins = set(posts_of)
+        references, remote, origins = manifest.reference_totals(keys)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
             origins,
@@ -130,7 +128,9 @@ def run_fetch(
         changed = scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0
         boilerplate = _grouped(manifest, settings, changed)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, posts_of, failed_now | refused_now, settings.check.allow)
+        failed = _failures(
+            manifest, origins, set(keys), failed_now | refused_now, settings.check.allow
+        )
         kinds = manifest.stored_kinds(origins)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
@@ -187,7 +187,7 @@ def _grouped(manifest: Manifest, settings: Settings, changed: bool) -> int:
 
 def _scan_posts(
     found: Sequence[PostFile],
-    key_of: dict[Path, str],
+    key_of: dict[str, str],
     manifest: Manifest,
     settings: Settings,
     rules: Sequence[Rule],
@@ -208,7 +208,7 @@ def _scan_posts(
     lines = ProgressLines(len(changed), progress_every, say, "scan", "posts")
     with manifest.checkpoints(POST_BATCH, CHECKPOINT_SECONDS) as checkpoint:
         for path, scan in read_posts(list(changed), settings.discover, settings.workers):
-            key = key_of[path]
+            key = key_of[str(path)]
             said = _record_scan(key, changed[path], scan, manifest, rules, say)
             problems.extend(said)
             bar.update()
@@ -220,24 +220,45 @@ def _scan_posts(
 
 def _changed_posts(
     found: Sequence[PostFile],
-    key_of: dict[Path, str],
+    key_of: dict[str, str],
     manifest: Manifest,
     fingerprint: str,
     problems: list[str],
     say: Say,
 ) -> dict[Path, PostState]:
     """The posts whose size, mtime (as the walk stat'ed them) or scan settings differ from what
-    the manifest recorded (one query for all of them)."""
-    recorded = manifest.post_states(list(key_of.values()))
+    the manifest recorded (one query for all of them). An unchanged post's recorded problems
+    are said again without reading it."""
+    recorded = manifest.recorded_posts(list(key_of.values()))
     changed: dict[Path, PostState] = {}
     for post in found:
         state = _state_of(post, fingerprint)
+        known = recorded.get(key_of[post.name])
         if isinstance(state, str):
             say(state)
             problems.append(state)
-        elif recorded.get(key_of[post.path]) != state:
+        elif known is None or known.state != state:
             changed[post.path] = state
+        else:
+            lines = [_with_path(line, post.name) for line in known.problems]
+            for line in lines:
+                say(line)
+            problems.extend(lines)
     return changed
+
+
+POST = "{post}"  # in a recorded problem line: the post's path, as this run names it
+
+
+def _without_path(line: str, path: Path | str) -> str:
+    """A problem line as recorded: its leading post path (as this run named it) as POST."""
+    named = f"{path}:"
+    return POST + line[len(named) - 1 :] if line.startswith(named) else line
+
+
+def _with_path(line: str, path: Path | str) -> str:
+    """A recorded problem line as said again: POST back to the post's path as named now."""
+    return f"{path}{line[len(POST) :]}" if line.startswith(POST) else line
 
 
 def _state_of(post: PostFile, fingerprint: str) -> PostState | str:
@@ -269,7 +290,8 @@ def _record_scan(
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
     joined = "; ".join(scan.problems) or None
-    manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
+    lines = [_without_path(line, scan.path) for line in scan.problems]
+    manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date, lines)
     manifest.record_post_sha(key, post_sha(scan))
     return list(scan.problems)
 
@@ -460,13 +482,17 @@ def group_and_count(manifest: Manifest, settings: Settings, threshold: int | Non
 
 def _failures(
     manifest: Manifest,
-    posts_of: dict[str, list[str]],
+    origins: set[str],
+    keys: set[str],
     failed_now: set[str],
     allow: Sequence[str],
 ) -> tuple[FailedUrl, ...]:
-    """Every URL of these posts whose download or image failed, this run or an earlier one;
-    those whose reason is in `allow` ([check] allow) are accepted."""
-    statuses = manifest.url_statuses(posts_of)
+    """Every URL of these posts (`keys`, referring to `origins`) whose download or image
+    failed, this run or an earlier one; those whose reason is in `allow` ([check] allow) are
+    accepted."""
+    statuses = manifest.url_statuses(origins)
+    failed = [s.origin_url for s in statuses.values() if s.status == "failed"]
+    posts_of = manifest.references_to(failed, keys) if failed else {}
     return tuple(
         FailedUrl(
             s.origin_url,
@@ -478,7 +504,7 @@ def _failures(
             accepted=(s.reason or "failed") in allow,
         )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
-        if s.status == "failed"
+        if s.status == "failed" and s.origin_url in posts_of
     )
 
 
