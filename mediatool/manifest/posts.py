@@ -47,9 +47,9 @@ class PostsTable(ManifestBase):
             wanted = set(paths)
             rows = (row for row in self.db.execute(select) if row[0] in wanted)
         return {
-            path: RecordedPost(
-                PostState(size, mtime_ns, fingerprint), tuple(json.loads(lines)) if lines else ()
-            )
+            path: RecordedPost(size, mtime_ns, fingerprint, tuple(json.loads(lines)))
+            if lines
+            else RecordedPost(size, mtime_ns, fingerprint)
             for path, size, mtime_ns, fingerprint, lines in rows
         }
 

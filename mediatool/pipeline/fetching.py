@@ -232,18 +232,19 @@ def _changed_posts(
     recorded = manifest.recorded_posts(list(key_of.values()))
     changed: dict[Path, PostState] = {}
     for post in found:
-        state = _state_of(post, fingerprint)
         known = recorded.get(key_of[post.name])
-        if isinstance(state, str):
-            say(state)
-            problems.append(state)
-        elif known is None or known.state != state:
-            changed[post.path] = state
-        else:
+        if known is not None and known.same(post.size, post.mtime_ns, fingerprint):
             lines = [_with_path(line, post.name) for line in known.problems]
             for line in lines:
                 say(line)
             problems.extend(lines)
+            continue
+        state = _state_of(post, fingerprint)
+        if isinstance(state, str):
+            say(state)
+            problems.append(state)
+        elif known is None or not known.same(state.size, state.mtime_ns, fingerprint):
+            changed[post.path] = state
     return changed
 
 
