@@ -98,6 +98,7 @@ def test_refresh_all_asks_again_for_every_stored_url(
     assert proxy_env.requests_for(IMMUTABLE)[0].header("If-None-Match")
     assert summary["fresh"] == 0
     assert summary["not_modified"] == 4
+    assert summary["already_stored"] == 0  # every one was asked: none counted as just kept
 
 
 def test_a_304_records_the_freshness_it_sends(tmp_path: Path, proxy_env: OriginServer) -> None:

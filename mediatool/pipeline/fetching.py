@@ -144,7 +144,7 @@ def run_fetch(
         distinct_urls=len(origins),
         downloaded=counts["downloaded"],
         already_stored=len(stored) - counts["downloaded"] - counts["not_modified"]
-        if refresh
+        if refresh or refresh_all
         else len(stored),
         not_modified=counts["not_modified"],
         images_analyzed=counts["analyzed"],
