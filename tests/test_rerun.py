@@ -117,6 +117,10 @@ def test_a_problem_line_names_the_post_as_this_run_names_it(
     monkeypatch.chdir(tmp_path)
     again = _fetch(Path("posts"), cache)
     assert json.loads(again.stdout)["problems"][0].startswith("posts/bad.md: front matter")
+    monkeypatch.chdir(posts)
+    here = _fetch(Path("."), cache)  # the default PATH
+    assert json.loads(here.stdout)["problems"][0].startswith("bad.md: front matter")
+    assert json.loads(here.stdout)["posts"] == 3
 
 
 def test_an_unchanged_rerun_imports_no_image_http_or_markdown_library(

@@ -84,13 +84,15 @@ def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[Pos
     """Each post below `root` but not under `excluded`, in sorted order (hidden names skipped,
     symbolic links to folders not followed, folders that cannot be listed skipped, as os.walk
     does). Only a post that is a symbolic link is checked against `excluded` on its own: the
-    folders are checked as they are entered."""
+    folders are checked as they are entered. Names are as `str(Path)` gives them ("a.md", not
+    "./a.md", below ".")."""
     real_root = root.resolve()
     if _is_under(real_root, excluded):
         return
-    folders = [(str(root), str(real_root))]
+    shown_root = str(root)
+    folders = [(shown_root, "" if shown_root == "." else shown_root, str(real_root))]
     while folders:
-        folder, real_folder = folders.pop()
+        folder, shown, real = folders.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
@@ -100,14 +102,24 @@ def _walk(root: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[Pos
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            name, real_name = _join(shown, entry.name), _join(real, entry.name)
             if _is_folder(entry):
-                if not entry.is_symlink():
-                    subfolders.append(_subfolder(entry, real_folder, excluded))
+                if not entry.is_symlink() and not (
+                    excluded and _is_under(Path(real_name), excluded)
+                ):
+                    subfolders.append((entry.path, name, real_name))
             elif os.path.splitext(entry.name)[1].lower() in POST_SUFFIXES:
-                post = _entry_post(entry, real_folder, with_stat)
+                post = _entry_post(entry, name, real_name, with_stat)
                 if not entry.is_symlink() or not _is_under(Path(post.real), excluded):
                     yield post
-        folders.extend(reversed([sub for sub in subfolders if sub is not None]))
+        folders.extend(reversed(subfolders))
+
+
+def _join(folder: str, name: str) -> str:
+    """`name` in `folder`, as `str(Path(folder, name))` spells it ("" is the current folder)."""
+    if not folder:
+        return name
+    return folder + name if folder.endswith(os.sep) else folder + os.sep + name
 
 
 def _is_folder(entry: os.DirEntry[str]) -> bool:
@@ -117,25 +129,16 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _subfolder(
-    entry: os.DirEntry[str], real_folder: str, excluded: Sequence[Path]
-) -> tuple[str, str] | None:
-    real = os.path.join(real_folder, entry.name)
-    return None if excluded and _is_under(Path(real), excluded) else (entry.path, real)
-
-
-def _entry_post(entry: os.DirEntry[str], real_folder: str, with_stat: bool) -> PostFile:
+def _entry_post(entry: os.DirEntry[str], name: str, real: str, with_stat: bool) -> PostFile:
     if entry.is_symlink():
         real = str(Path(entry.path).resolve())
-    else:
-        real = os.path.join(real_folder, entry.name)
     if not with_stat:
-        return PostFile(entry.path, real)
+        return PostFile(name, real)
     try:
         stat = entry.stat()
     except OSError:
-        return PostFile(entry.path, real)
-    return PostFile(entry.path, real, stat.st_size, stat.st_mtime_ns)
+        return PostFile(name, real)
+    return PostFile(name, real, stat.st_size, stat.st_mtime_ns)
 
 
 def _single(path: Path, excluded: Sequence[Path], with_stat: bool) -> Iterator[PostFile]:
