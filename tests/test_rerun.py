@@ -142,3 +142,19 @@ def test_an_unchanged_rerun_imports_no_image_http_or_markdown_library(
     )
     assert json.loads(done.stderr.splitlines()[-1]) == []
     assert json.loads(done.stdout)["posts"] == 3
+
+
+def test_a_grouping_by_dedup_in_between_makes_the_next_fetch_group_again(
+    tmp_path: Path, proxy_env: OriginServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posts, cache = _archive(tmp_path, proxy_env)
+    _fetch(posts, cache)
+    dedup = CliRunner().invoke(main, ["dedup", "--cache", str(cache), "--threshold", "4"])
+    assert dedup.exit_code == 0, dedup.output
+    calls: Counter[str] = Counter()
+    _counting(monkeypatch, mediatool.dedup, "group_images", calls)
+
+    _fetch(posts, cache)  # groups again, with the threshold of the settings
+    _fetch(posts, cache)  # now nothing has changed
+
+    assert calls == Counter({"group_images": 1})
