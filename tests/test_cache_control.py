@@ -189,3 +189,14 @@ def _as_schema_6(path: Path) -> None:
         " DROP TABLE marks; ALTER TABLE posts DROP COLUMN problem_lines; PRAGMA user_version=6;"
     )
     db.close()
+
+
+def test_the_summary_says_how_many_were_still_fresh(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    posts, cache = _archive(tmp_path, proxy_env)
+    _fetch(posts, cache)
+    result = CliRunner().invoke(main, ["fetch", str(posts), "--cache", str(cache), "--refresh"])
+    assert result.exit_code == 0, result.output
+    assert "still fresh        1 (not asked: Cache-Control/Expires)" in result.stdout
+    assert "not modified       3" in result.stdout
