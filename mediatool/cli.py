@@ -100,7 +100,12 @@ def main() -> None:
 )
 @click.option("--user-agent", help="User-Agent header to send.")
 @click.option("--retry-failed", is_flag=True, help="Also retry URLs that failed for good (404...).")
-@click.option("--refresh", is_flag=True, help="Revalidate stored URLs (ETag/Last-Modified).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Revalidate stored URLs whose Cache-Control/Expires say they are stale.",
+)
+@click.option("--refresh-all", is_flag=True, help="Revalidate every stored URL, fresh or not.")
 @click.option(
     "--wayback",
     is_flag=True,
@@ -145,6 +150,7 @@ def fetch(
     user_agent: str | None,
     retry_failed: bool,
     refresh: bool,
+    refresh_all: bool,
     wayback: bool,
     allow_private: bool,
     time_budget: str | None,
@@ -183,6 +189,7 @@ def fetch(
             progress=terminal,
             retry_failed=retry_failed,
             refresh=refresh,
+            refresh_all=refresh_all,
             time_budget=budget,
             progress_every=None if terminal else (progress_every or DEFAULT_PROGRESS_EVERY),
         )

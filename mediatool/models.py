@@ -107,14 +107,19 @@ class Download:
     relpath: str = ""  # where `keep` put it (inside the cache folder), "" when not kept
     notes: tuple[str, ...] = ()  # what was done to the bytes, e.g. an SVG sanitized
     category: str = "image"  # image, video, audio or document (media are plain assets)
+    cache_control: str | None = None  # the Cache-Control header sent with it (fetch.policy)
+    expires: str | None = None  # the Expires header sent with it
 
 
 @dataclass(frozen=True, slots=True)
 class NotModified:
-    """A --refresh revalidation that the server answered with 304."""
+    """A --refresh revalidation that the server answered with 304 (with the caching headers
+    it sent, which replace the recorded ones: RFC 9111 4.3.4)."""
 
     origin_url: str
     fetched_url: str
+    cache_control: str | None = None
+    expires: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

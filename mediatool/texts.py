@@ -34,6 +34,8 @@ def fetch_summary_text(summary: FetchSummary) -> str:
     ]
     if summary.not_modified:
         lines.append(f"not modified       {summary.not_modified}")
+    if summary.fresh:
+        lines.append(f"still fresh        {summary.fresh} (not asked: Cache-Control/Expires)")
     if set(summary.stored_by_kind) - {"image"}:
         lines.append(f"stored             {_kinds(summary.stored_by_kind)}")
     lines += [

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,3 +112,24 @@ def test_the_table_is_written_between_the_markers_and_nothing_else_changes(
     assert "old table" not in text
     assert "| `.venv/bin/python bench/generator_recall.py --json` |" in text
     assert re.search(r"\| expected \d+, found \d+, .*recall \d\.\d{3}", text)
+
+
+def test_corpus_run_prints_the_rerun_ratio_on_a_tiny_archive(tmp_path: Path) -> None:
+    corpus, images = tmp_path / "corpus", tmp_path / "images"
+    corpus.mkdir()
+    images.mkdir()
+    for shade in (30, 220):
+        Image.new("RGB", (64, 48), (shade, 120, 255 - shade)).save(images / f"{shade}.png")
+    (corpus / "a.md").write_text("![](https://img.example.test/a.jpg)\n")
+    (corpus / "b.md").write_text('<img src="https://img.example.test/b.png">\n')
+    bench = [sys.executable, str(REPO / "bench" / "corpus_run.py")]
+    done = subprocess.run(
+        [*bench, "--corpus", str(corpus), "--images", str(images), "--reruns", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "re-run / first run" in done.stdout
+    assert "unchanged re-runs" in done.stdout

@@ -1,10 +1,13 @@
-"""find_posts_resolved: each post with its resolved path, found without resolving it twice."""
+"""find_posts_resolved and find_post_files: each post with its resolved path (and its stat),
+found without resolving it twice, named and sorted as Path does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mediatool.discover import find_posts, find_posts_resolved
+import pytest
+
+from mediatool.discover import find_post_files, find_posts, find_posts_resolved
 
 
 def test_each_post_comes_with_the_path_resolve_gives(tmp_path: Path) -> None:
@@ -26,3 +29,26 @@ def test_each_post_comes_with_the_path_resolve_gives(tmp_path: Path) -> None:
     assert found == {path: path.resolve() for path in found}
     assert found[archive / "c.md"] == elsewhere.resolve()
     assert found[archive / "linked" / "sub" / "b.html"] == (real / "sub" / "b.html").resolve()
+
+
+def test_posts_below_the_current_folder_are_named_as_paths_name_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.md").write_text("a")
+    (tmp_path / "sub" / "b.md").write_text("b")
+    monkeypatch.chdir(tmp_path)
+    found = find_post_files([Path(".")], with_stat=True)
+    assert [post.name for post in found] == ["a.md", "sub/b.md"]
+    assert [post.name for post in found] == [str(post.path) for post in found]
+    assert found[1].real == str((tmp_path / "sub" / "b.md").resolve())
+    assert found[0].size == 1 and found[0].mtime_ns == (tmp_path / "a.md").stat().st_mtime_ns
+
+
+def test_posts_sort_as_paths_sort(tmp_path: Path) -> None:
+    for name in ("a.md", "b-c/x.md", "b/y.md", "b.md", "B/z.md"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    found = find_posts([tmp_path])
+    assert found == sorted(found)
+    assert [post.path for post in find_post_files([tmp_path])] == found

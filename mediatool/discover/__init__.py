@@ -86,48 +86,46 @@ Decoding (read_post)
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from mediatool.config import POST_SUFFIXES, DiscoverSettings
-from mediatool.discover._frontmatter import read_front_matter
-from mediatool.discover._html import scan_html
-from mediatool.discover._liquid import find_liquid_tags, find_template_paths
-from mediatool.discover._markdown import (
-    find_embeds,
-    find_markdown,
-    find_mdx_imports,
-    inline_code,
-    markdown_layout,
-)
-from mediatool.discover._shortcodes import GeneratorScan, find_shortcodes
-from mediatool.discover._text import Found, blank, build_references, decode_post, region_test
-from mediatool.discover._wordpress import find_wordpress_shortcodes
-from mediatool.discover.table import Tables
-from mediatool.errors import PostError, UsageError
-from mediatool.models import PostScan
+from mediatool.config import DiscoverSettings
+from mediatool.discover.walk import PostFile, find_post_files, find_posts, find_posts_resolved
 
-__all__ = ["discover_signature", "find_posts", "find_posts_resolved", "read_post", "scan_text"]
+if TYPE_CHECKING:
+    from mediatool.discover._scan import read_post, read_regular_file, scan_text
+
+__all__ = [
+    "PostFile",
+    "discover_signature",
+    "find_post_files",
+    "find_posts",
+    "find_posts_resolved",
+    "read_post",
+    "read_regular_file",
+    "scan_text",
+]
 
 # Raise when discover finds something new in posts it read before, so `fetch` reads them again.
 RULES_REVISION = 3
 
-_HTML_SUFFIXES = (".html", ".htm")
+_SCANNING = frozenset({"read_post", "read_regular_file", "scan_text"})
+
+
+def __getattr__(name: str) -> object:
+    """read_post, read_regular_file and scan_text, from `_scan` on first use (its parsers are
+    slow to import, and finding posts, or a run where no post changed, needs none of them)."""
+    if name in _SCANNING:
+        from mediatool.discover import _scan
+
+        return getattr(_scan, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def discover_signature(settings: DiscoverSettings) -> list[object]:
     """What, besides the front-matter keys, decides what discover finds (for scan_fingerprint)."""
     tables = [settings.attributes, settings.shortcodes, settings.tags, settings.components]
     return [RULES_REVISION, *(json_ready(table) for table in tables)]
-
-
-def _shown(found: list[Found], hidden: Sequence[tuple[int, int]]) -> list[Found]:
-    """Generator references outside `hidden` spans: a shortcode in a code span or an HTML
-    comment renders as text or inside the comment, so it shows no image."""
-    inside = region_test(hidden)
-    return [item for item in found if not inside(item.start)]
 
 
 def json_ready(value: object) -> object:
@@ -137,137 +135,3 @@ def json_ready(value: object) -> object:
     if isinstance(value, list | tuple):
         return [json_ready(item) for item in value]
     return value
-
-
-def find_generator_syntax(text: str, tables: Tables) -> GeneratorScan:
-    """Hugo shortcodes and Hexo/Liquid tags: their references, and the spans to blank (the
-    tags themselves, escaped shortcodes and code blocks) before HTML and Markdown are read."""
-    result = GeneratorScan()
-    find_shortcodes(text, tables, result)
-    find_liquid_tags(blank(text, result.spans), tables, result)
-    find_wordpress_shortcodes(text, result)
-    return result
-
-
-def find_posts(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Path]:
-    """The post files named by `paths`, sorted and deduplicated.
-
-    A file is taken whatever its suffix; a folder is searched recursively for POST_SUFFIXES
-    (any case), skipping hidden folders and files and anything under an `exclude` folder.
-    A path that does not exist is a UsageError."""
-    return list(find_posts_resolved(paths, exclude))
-
-
-def find_posts_resolved(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> dict[Path, Path]:
-    """Like `find_posts`, as {post path as found: its resolved path}, in the same order, so a
-    caller need not resolve each post again (resolving is most of the cost of finding)."""
-    excluded = [folder.resolve() for folder in exclude]
-    posts: dict[Path, Path] = {}
-    for path in paths:
-        if path.is_dir():
-            candidates: Iterator[tuple[Path, Path]] = _walk(path, excluded)
-        elif path.exists():
-            candidates = iter([(path, path.resolve())])
-        else:
-            raise UsageError(f"{path}: no such file or folder; check the path.")
-        for candidate, resolved in candidates:
-            if not _is_under(resolved, excluded):
-                posts.setdefault(resolved, candidate)
-    return {shown: resolved for resolved, shown in sorted(posts.items(), key=lambda p: p[1])}
-
-
-def _walk(root: Path, excluded: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each post below `root` with its resolved path: its folder is resolved once, and only a
-    file that is itself a symbolic link is resolved on its own."""
-    for folder, subfolders, files in os.walk(root):
-        real_folder = Path(folder).resolve()
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not name.startswith(".") and not _is_under(Path(folder, name).resolve(), excluded)
-        )
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in POST_SUFFIXES:
-                path = Path(folder, name)
-                yield path, path.resolve() if os.path.islink(path) else real_folder / name
-
-
-def _is_under(path: Path, folders: Sequence[Path]) -> bool:
-    return any(path == folder or path.is_relative_to(folder) for folder in folders)
-
-
-def read_post(path: Path, settings: DiscoverSettings) -> PostScan:
-    """Read, decode and scan one post; PostError ("unreadable", "not_a_file", "binary",
-    "encoding") if not."""
-    try:
-        data = read_regular_file(path)
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise PostError(
-            "unreadable",
-            f"{path}: cannot read the file ({reason}); check it exists and is readable.",
-        ) from exc
-    text, encoding = decode_post(data, path)
-    return scan_text(text, path, settings, encoding)
-
-
-_FILE_TYPES = (
-    (stat.S_ISFIFO, "a named pipe"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISDIR, "a folder"),
-)
-
-
-def read_regular_file(path: Path) -> bytes:
-    """The bytes of `path`; PostError "not_a_file" for a named pipe, socket or device, which
-    would block the read or never end. Checked before opening, and again on the opened file
-    (opened non-blocking, so a pipe swapped in meanwhile cannot hang the run)."""
-    _refuse_special(path, os.stat(path).st_mode)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(fd, "rb") as handle:
-        _refuse_special(path, os.fstat(fd).st_mode)
-        return handle.read()
-
-
-def _refuse_special(path: Path, mode: int) -> None:
-    if stat.S_ISREG(mode):
-        return
-    what = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
-    raise PostError(
-        "not_a_file",
-        f"{path}: skipped, it is {what}, not a regular file; move it out of the posts.",
-    )
-
-
-def scan_text(
-    text: str, path: Path, settings: DiscoverSettings, encoding: str = "utf-8"
-) -> PostScan:
-    """Find every image reference in the decoded text of the post at `path`."""
-    tables = Tables.from_settings(settings)
-    front = read_front_matter(text, path, settings.frontmatter_keys)
-    body = blank(text, [(0, front.body_start)])
-    suffix = path.suffix.lower()
-    if suffix in _HTML_SUFFIXES:
-        generated = find_generator_syntax(body, tables)
-        body = blank(body, generated.spans)
-        html = scan_html(body, tables)
-        found = front.found + _shown(generated.found, html.comments) + html.found
-    else:
-        layout = markdown_layout(body, mdx=suffix == ".mdx")
-        body = blank(body, layout.code)
-        generated = find_generator_syntax(body, tables)
-        body = blank(body, generated.spans)
-        code = inline_code(body, layout, scan_html(body, tables).regions)
-        body = blank(body, code)
-        html = scan_html(body, tables)
-        markdown = find_markdown(body, layout, html.regions)
-        markdown += find_embeds(body, layout, html.regions)
-        if suffix == ".mdx":
-            markdown += find_mdx_imports(body)
-        kept = _shown(generated.found, [*code, *html.comments])
-        found = front.found + kept + html.found + markdown
-    found += find_template_paths(body, found)
-    references = build_references(text, found)
-    return PostScan(path, encoding, text, references, tuple(front.problems), front.date)

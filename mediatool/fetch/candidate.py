@@ -7,7 +7,7 @@ import contextlib
 import email.utils
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +32,15 @@ Result = Download | NotModified | Failed
 @dataclass(frozen=True, slots=True)
 class _Redirect:
     location: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A body received in full, with the caching headers of its answer (fetch.policy)."""
+
+    body: Body
+    cache_control: str | None
+    expires: str | None
 
 
 class CandidateFetcher:
@@ -80,32 +89,35 @@ class CandidateFetcher:
     def _finish(
         self, job: FetchJob, candidate: str, final: str, hops: list[str], result: object
     ) -> Result:
-        if isinstance(result, Body):
+        if isinstance(result, _Received):
+            body = result.body
             return Download(
                 origin_url=job.origin_url,
                 fetched_url=candidate,
                 final_url=final,
-                temp_path=result.temp_path,
-                sha256=result.sha256,
-                size=result.size,
-                content_type=result.content_type,
-                etag=result.etag,
-                last_modified=result.last_modified,
+                temp_path=body.temp_path,
+                sha256=body.sha256,
+                size=body.size,
+                content_type=body.content_type,
+                etag=body.etag,
+                last_modified=body.last_modified,
                 redirects=tuple(hops),
-                kind=result.kind,
-                relpath=result.relpath,
-                notes=result.notes,
-                category=result.category,
+                kind=body.kind,
+                relpath=body.relpath,
+                notes=body.notes,
+                category=body.category,
+                cache_control=result.cache_control,
+                expires=result.expires,
             )
         if isinstance(result, NotModified):
-            return NotModified(origin_url=job.origin_url, fetched_url=candidate)
+            return replace(result, origin_url=job.origin_url, fetched_url=candidate)
         assert isinstance(result, Failed)
         return result
 
     # -- one URL, with retries --------------------------------------------------------------
     def _fetch_url(
         self, job: FetchJob, url_text: str, run: RunState
-    ) -> Body | NotModified | _Redirect | Failed:
+    ) -> _Received | NotModified | _Redirect | Failed:
         try:
             url = httpx.URL(url_text)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
@@ -162,7 +174,7 @@ class CandidateFetcher:
     # -- one request ------------------------------------------------------------------------
     def _request(
         self, job: FetchJob, url: httpx.URL, host: str, run: RunState
-    ) -> Body | NotModified | _Redirect | Failed:
+    ) -> _Received | NotModified | _Redirect | Failed:
         headers = self._headers(job, url, host)
         partial = None
         if not (job.etag or job.last_modified):  # a revalidation asks for the whole file
@@ -223,15 +235,16 @@ class CandidateFetcher:
         run: RunState,
         deadline: float,
         partial: Partial | None = None,
-    ) -> Body | NotModified | _Redirect | Failed:
+    ) -> _Received | NotModified | _Redirect | Failed:
         status = response.status_code
         if status in REDIRECT_STATUSES and "location" in response.headers:
             self._drain_small(response)
             return _Redirect(str(url.join(response.headers["location"])))
         if status == 304 and (job.etag or job.last_modified):
-            return NotModified(origin_url=job.origin_url, fetched_url=str(url))
+            return NotModified(job.origin_url, str(url), *_cache_headers(response))
         if 200 <= status < 300:
-            return self.body.read(str(url), response, run, deadline, partial)
+            body = self.body.read(str(url), response, run, deadline, partial)
+            return _Received(body, *_cache_headers(response)) if isinstance(body, Body) else body
         self._drain_small(response)
         if status == 416 and partial is not None:  # the kept part no longer fits the file
             self.partials.drop(partial.url)
@@ -246,6 +259,12 @@ class CandidateFetcher:
         if length is not None and length <= SMALL_BODY:
             with contextlib.suppress(httpx.HTTPError):
                 response.read()
+
+
+def _cache_headers(response: httpx.Response) -> tuple[str | None, str | None]:
+    """(Cache-Control, Expires) of an answer, as sent (repeated headers joined by commas)."""
+    control = response.headers.get_list("cache-control")
+    return (", ".join(control) if control else None), response.headers.get("expires")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -10,6 +10,7 @@ Shaped like its tables (`Manifest` composes one class per table, all on one conn
     rewrites    generations and generation_edits: each rewrite of a post, for undo
     queries     the reads the report and rewrite make across the tables
     upkeep      the CI job's reads and writes: check, verify, gc
+    marks       named values a run leaves for the next (what the last grouping was done on)
     rows        the frozen rows handed out; keys: how posts are named
     _sql        the chunked `IN (...)` query and the effective URL state
 
@@ -17,7 +18,8 @@ What to fetch again is decided by `mediatool.fetch.policy`, not in SQL.
 """
 
 from mediatool.manifest.images import ImagesTable
-from mediatool.manifest.keys import archive_root, relative_post_key
+from mediatool.manifest.keys import archive_root, relative_key_text, relative_post_key
+from mediatool.manifest.marks import MarksTable
 from mediatool.manifest.posts import PostsTable
 from mediatool.manifest.queries import QueriesTable
 from mediatool.manifest.rewrites import RewritesTable
@@ -27,6 +29,7 @@ from mediatool.manifest.rows import (
     ImageRow,
     Localization,
     PostState,
+    RecordedPost,
     StoredFile,
     UrlStatus,
 )
@@ -35,7 +38,9 @@ from mediatool.manifest.upkeep import UpkeepTable
 from mediatool.manifest.urls import UrlsTable
 
 
-class Manifest(PostsTable, UrlsTable, ImagesTable, RewritesTable, QueriesTable, UpkeepTable):
+class Manifest(
+    PostsTable, UrlsTable, ImagesTable, RewritesTable, QueriesTable, UpkeepTable, MarksTable
+):
     """A connection to manifest.sqlite with the queries the pipeline needs."""
 
 
@@ -48,8 +53,10 @@ __all__ = [
     "Localization",
     "Manifest",
     "PostState",
+    "RecordedPost",
     "StoredFile",
     "UrlStatus",
     "archive_root",
+    "relative_key_text",
     "relative_post_key",
 ]

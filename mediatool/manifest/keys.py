@@ -19,3 +19,12 @@ def relative_post_key(resolved: Path, root: Path) -> str:
         return resolved.relative_to(root).as_posix()
     except ValueError:
         return str(resolved)
+
+
+def relative_key_text(resolved: str, root: str) -> str:
+    """`relative_post_key` on normalized path texts (as `str(path)` gives them), without
+    building a Path: the same answer for a POSIX path, at a fraction of the cost."""
+    if resolved == root:
+        return "."
+    prefix = root if root.endswith("/") else root + "/"
+    return resolved[len(prefix) :] if resolved.startswith(prefix) else resolved

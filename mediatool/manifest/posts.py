@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from mediatool.manifest._sql import in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.rows import PostState
+from mediatool.manifest.rows import PostState, RecordedPost
 from mediatool.models import Reference
+
+WHOLE_TABLE_FROM = 2000  # posts asked for: from this many, one query reads the whole table
 
 
 class PostsTable(ManifestBase):
     """Posts and their references."""
 
     def post_states(self, paths: Sequence[str]) -> dict[str, PostState]:
-        """The recorded state of each of these posts that was scanned without a problem."""
-        states: dict[str, PostState] = {}
-        for path, *state in in_chunks(
-            self.db,
+        """The recorded state of each of these posts that was scanned without a problem. For
+        many posts, one query reads every post's state (cheaper than thousands of lookups)."""
+        select = (
             "SELECT path, size, mtime_ns, fingerprint FROM posts"
-            " WHERE path IN ({marks}) AND problem IS NULL AND size IS NOT NULL",
-            paths,
-        ):
-            states[path] = PostState(*state)
-        return states
+            " WHERE problem IS NULL AND size IS NOT NULL"
+        )
+        if len(paths) < WHOLE_TABLE_FROM:
+            rows = in_chunks(self.db, select + " AND path IN ({marks})", paths)
+            return {path: PostState(*state) for path, *state in rows}
+        wanted = set(paths)
+        return {
+            path: PostState(size, mtime_ns, fingerprint)
+            for path, size, mtime_ns, fingerprint in self.db.execute(select)
+            if path in wanted
+        }
+
+    def recorded_posts(self, paths: Sequence[str]) -> dict[str, RecordedPost]:
+        """The recorded state and problem lines of each of these posts that was scanned, and
+        whose problems (if any) were recorded line by line: one query, as `post_states`."""
+        select = (
+            "SELECT path, size, mtime_ns, fingerprint, problem_lines FROM posts"
+            " WHERE size IS NOT NULL AND (problem IS NULL OR problem_lines IS NOT NULL)"
+        )
+        if len(paths) < WHOLE_TABLE_FROM:
+            rows = in_chunks(self.db, select + " AND path IN ({marks})", paths)
+        else:
+            wanted = set(paths)
+            rows = (row for row in self.db.execute(select) if row[0] in wanted)
+        return {
+            path: RecordedPost(size, mtime_ns, fingerprint, tuple(json.loads(lines)))
+            if lines
+            else RecordedPost(size, mtime_ns, fingerprint)
+            for path, size, mtime_ns, fingerprint, lines in rows
+        }
 
     def record_post(
         self,
@@ -34,18 +61,22 @@ class PostsTable(ManifestBase):
         problem: str | None,
         references: Sequence[tuple[Reference, str | None]],
         date: str | None = None,
+        problem_lines: Sequence[str] = (),
     ) -> None:
-        """Replace what is known of a post: its state and its references (with origin URLs)."""
+        """Replace what is known of a post: its state, its problem (and the lines that said
+        it, for `recorded_posts`) and its references (with origin URLs)."""
         size, mtime_ns, fingerprint = (
             (state.size, state.mtime_ns, state.fingerprint) if state else (None, None, None)
         )
+        lines = json.dumps(list(problem_lines), ensure_ascii=False) if problem_lines else None
         self.db.execute(
             "INSERT INTO posts (path, size, mtime_ns, fingerprint, encoding, problem, scanned_at,"
-            " date) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
-            " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
+            " date, problem_lines) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET"
+            " size=excluded.size, mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
             " encoding=excluded.encoding, problem=excluded.problem,"
-            " scanned_at=excluded.scanned_at, date=excluded.date",
-            (path, size, mtime_ns, fingerprint, encoding, problem, time.time(), date),
+            " scanned_at=excluded.scanned_at, date=excluded.date,"
+            " problem_lines=excluded.problem_lines",
+            (path, size, mtime_ns, fingerprint, encoding, problem, time.time(), date, lines),
         )
         post_id = self.db.execute("SELECT id FROM posts WHERE path=?", (path,)).fetchone()[0]
         self.db.execute("DELETE FROM refs WHERE post_id=?", (post_id,))
@@ -67,6 +98,36 @@ class PostsTable(ManifestBase):
         ):
             total, remote = total + all_refs, remote + remote_refs
         return total, remote
+
+    def reference_totals(self, paths: Sequence[str]) -> tuple[int, int, set[str]]:
+        """(references, remote references, distinct origin URLs) of these posts, counted in
+        SQL: one row per origin URL comes back, not one per reference."""
+        total = remote = 0
+        origins: set[str] = set()
+        for origin, refs, remote_refs in in_chunks(
+            self.db,
+            "SELECT r.origin_url, count(*), coalesce(sum(r.kind='remote'), 0) FROM refs r"
+            " JOIN posts p ON p.id=r.post_id WHERE p.path IN ({marks}) GROUP BY r.origin_url",
+            paths,
+        ):
+            total, remote = total + refs, remote + remote_refs
+            if origin is not None:
+                origins.add(origin)
+        return total, remote, origins
+
+    def references_to(self, origin_urls: Iterable[str], paths: Set[str]) -> dict[str, list[str]]:
+        """origin URL -> the posts among `paths` that refer to it, one entry per reference (for
+        a few URLs: the failed ones)."""
+        found: dict[str, list[str]] = {}
+        for origin, path in in_chunks(
+            self.db,
+            "SELECT r.origin_url, p.path FROM refs r JOIN posts p ON p.id=r.post_id"
+            " WHERE r.origin_url IN ({marks})",
+            sorted(origin_urls),
+        ):
+            if path in paths:
+                found.setdefault(origin, []).append(path)
+        return found
 
     def references_by_origin(self, paths: Sequence[str]) -> dict[str, list[str]]:
         """origin_url -> the posts (among `paths`, one entry per reference) that refer to it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +13,21 @@ class PostState:
     size: int
     mtime_ns: int
     fingerprint: str
+
+
+class RecordedPost(NamedTuple):
+    """A post as its last scan left it: its state (as in PostState), and the problem lines
+    that scan said (said again, unread, while the post does not change). A tuple, as ten
+    thousand of them are read at once."""
+
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    problems: tuple[str, ...] = ()
+
+    def same(self, size: int | None, mtime_ns: int | None, fingerprint: str) -> bool:
+        """Whether the post's state now is the one recorded."""
+        return (self.size, self.mtime_ns, self.fingerprint) == (size, mtime_ns, fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE posts ADD COLUMN sha256 TEXT;
     """,
-    # 8 (grouping; at position 7 on its branch until 7 lands): which analyzed images the last
+    # 7: the Cache-Control and Expires headers of each stored URL's last 200 or 304, as sent
+    # (checked_at is when it came), so `fetch --refresh` revalidates only stale copies; URLs
+    # stored before have none and are revalidated by every --refresh, as they were. marks:
+    # small named values a run leaves for the next (what the last grouping was done on). Each
+    # post's problem lines as said (JSON), so an unchanged post with a problem is not read again
+    # to say them; a post recorded before has none and is read once more
+    """
+    ALTER TABLE urls ADD COLUMN cache_control TEXT;
+    ALTER TABLE urls ADD COLUMN expires TEXT;
+    CREATE TABLE marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE posts ADD COLUMN problem_lines TEXT;
+    """,
+    # 8: which analyzed images the last
     # grouping holds (images.grouped) and what it was made with (grouping, one row:
     # dedup.GroupingState), so that fetch groups only the images analyzed since
     """

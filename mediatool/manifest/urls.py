@@ -6,11 +6,11 @@ import json
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 
-from mediatool.fetch.policy import Refetch, RefetchOptions, UrlRecord, refetch
+from mediatool.fetch.policy import Freshness, Refetch, RefetchOptions, UrlRecord, refetch
 from mediatool.manifest._sql import _URL_STATE, _URLS_WITH_IMAGES, in_chunks
 from mediatool.manifest.connection import ManifestBase
 from mediatool.manifest.rows import UrlStatus
-from mediatool.models import Download, FetchFailure, FetchJob, Resolution
+from mediatool.models import Download, FetchFailure, FetchJob, NotModified, Resolution
 
 
 class UrlsTable(ManifestBase):
@@ -48,31 +48,38 @@ class UrlsTable(ManifestBase):
         file_present: Callable[[str], bool] = lambda relpath: True,
         limits: Mapping[str, int] | None = None,
         retry: Collection[str] = (),
+        refresh_all: bool = False,
+        now: float | None = None,
     ) -> tuple[list[FetchJob], list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`.
 
         A stored URL whose file is present (`file_present(relpath)`) is not requested again
-        unless `refresh`; then it is revalidated with its ETag/Last-Modified. One whose file has
+        unless `refresh` and its copy is stale at `now` (default: the time now) by the
+        Cache-Control/Expires recorded with it, or `refresh_all`; then it is revalidated with
+        its ETag/Last-Modified (`fetch.policy.refetch` decides). One whose file has
         gone is fetched again in full, and so is one whose bytes are not a usable image when
         `retry_failed` or `refresh`. Permanent failures wait for `retry_failed`, except those
         refused by a limit (`limits`: reason -> the limit now) that has been raised since, and
         those whose "reason:kind" is in `retry` (a setting they were judged by changed)."""
-        options = RefetchOptions(retry_failed, refresh, limits or {}, retry)
+        when = time.time() if now is None else now
+        options = RefetchOptions(retry_failed, refresh, limits or {}, retry, refresh_all, when)
         jobs: list[FetchJob] = []
         stored: list[str] = []
         rows = in_chunks(
             self.db,
             "SELECT u.origin_url, u.candidates, u.status,"
             " u.reason || coalesce(':' || u.fail_kind, ''), u.fail_limit, u.etag,"
-            " u.last_modified, i.relpath, i.error_reason FROM urls u"
+            " u.last_modified, i.relpath, i.error_reason, u.cache_control, u.expires,"
+            " u.checked_at FROM urls u"
             " LEFT JOIN images i ON i.sha256=u.sha256 WHERE u.origin_url IN ({marks})",
             sorted(origin_urls),
         )
-        for url, candidates, status, reason, limit, etag, modified, relpath, bad in rows:
+        for url, candidates, status, reason, limit, etag, modified, relpath, bad, *fresh in rows:
             present = status == "ok" and relpath is not None and file_present(relpath)
-            decision = refetch(UrlRecord(status, reason, limit, present, bad), options)
+            record = UrlRecord(status, reason, limit, present, bad, Freshness(*fresh))
+            decision = refetch(record, options)
             cands = tuple(json.loads(candidates))
-            if decision in (Refetch.STORED, Refetch.REVALIDATE):
+            if decision in (Refetch.STORED, Refetch.FRESH, Refetch.REVALIDATE):
                 stored.append(url)
             if decision is Refetch.REVALIDATE:
                 jobs.append(FetchJob(url, cands, etag, modified))
@@ -108,7 +115,7 @@ class UrlsTable(ManifestBase):
         self.db.execute(
             "UPDATE urls SET status='ok', sha256=?, fetched_url=?, final_url=?, redirects=?,"
             " etag=?, last_modified=?, reason=NULL, message=NULL, attempts=NULL, checked_at=?,"
-            " fail_limit=NULL, fail_kind=NULL"
+            " fail_limit=NULL, fail_kind=NULL, cache_control=?, expires=?"
             " WHERE origin_url=?",
             (
                 sha256,
@@ -118,13 +125,19 @@ class UrlsTable(ManifestBase):
                 download.etag,
                 download.last_modified,
                 time.time(),
+                download.cache_control,
+                download.expires,
                 download.origin_url,
             ),
         )
 
-    def record_not_modified(self, origin_url: str) -> None:
+    def record_not_modified(self, answer: NotModified) -> None:
+        """A 304: the copy is fresh again from now; the caching headers it sent replace the
+        recorded ones (those it left out stay, RFC 9111 4.3.4)."""
         self.db.execute(
-            "UPDATE urls SET checked_at=? WHERE origin_url=?", (time.time(), origin_url)
+            "UPDATE urls SET checked_at=?, cache_control=coalesce(?, cache_control),"
+            " expires=coalesce(?, expires) WHERE origin_url=?",
+            (time.time(), answer.cache_control, answer.expires, answer.origin_url),
         )
 
     def record_failure(self, failure: FetchFailure) -> None:

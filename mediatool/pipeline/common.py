@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from mediatool import __version__
+from mediatool import __version__, discover
 from mediatool.config import DiscoverSettings, Settings
-from mediatool.discover import discover_signature, read_post
+from mediatool.discover import PostFile, discover_signature
 from mediatool.errors import PostError, UsageError
-from mediatool.manifest import archive_root, relative_post_key
+from mediatool.manifest import archive_root, relative_key_text, relative_post_key
 from mediatool.models import PostScan
 from mediatool.processes import WorkerPool, end_processes
 from mediatool.store import MediaStore, Store
@@ -108,7 +108,7 @@ def read_posts(
 
 def read_or_error(path: Path, settings: DiscoverSettings) -> PostScan | PostError:
     try:
-        return read_post(path, settings)
+        return discover.read_post(path, settings)  # the parsers load on the first post
     except PostError as exc:
         return exc
 
@@ -188,6 +188,13 @@ def post_keys(found: dict[Path, Path], root: Path) -> dict[Path, str]:
     """{post path: its manifest key} for `find_posts_resolved`'s answer, without resolving any
     path again (see `post_key`)."""
     return {path: relative_post_key(resolved, root) for path, resolved in found.items()}
+
+
+def post_keys_of_files(found: Sequence[PostFile], root: Path) -> dict[str, str]:
+    """{post path text: its manifest key} for `find_post_files`' answer, from the texts alone
+    (no Path is built: see `relative_key_text`)."""
+    top = str(root)
+    return {post.name: relative_key_text(post.real, top) for post in found}
 
 
 def sha256_hex(data: bytes) -> str:

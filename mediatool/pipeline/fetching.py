@@ -1,5 +1,10 @@
 """`mediatool fetch`: find posts -> discover -> resolve -> fetch (threads) -> store (sha256) ->
-analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-duplicates."""
+analyze: phash + thumbnails (process pool, fed as downloads land) -> group near-duplicates.
+
+A re-run pays only for what changed: unchanged posts are neither read nor parsed (one stat each,
+from the walk, against one query of the manifest), no process pool or HTTP client starts when
+there is nothing to download or analyze, and grouping is skipped when nothing it reads changed.
+The image, HTTP and Markdown libraries are imported only when needed."""
 
 from __future__ import annotations
 
@@ -11,21 +16,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from mediatool.config import Settings
-from mediatool.dedup import (
-    GroupingState,
-    StoredHashes,
-    extended_state,
-    group_images,
-    group_new_images,
-    grouping_state,
-)
-from mediatool.discover import find_posts_resolved
+from mediatool.discover import PostFile, find_post_files
 from mediatool.errors import PostError
-from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
 from mediatool.models import (
@@ -39,14 +36,13 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
-from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
     Say,
     archive_root_of,
     cpu_pool,
-    post_keys,
+    post_keys_of_files,
     post_sha,
     read_posts,
     scan_fingerprint,
@@ -63,6 +59,9 @@ from mediatool.resolve import (
     wayback_url,
 )
 from mediatool.store import MediaStore
+
+if TYPE_CHECKING:
+    from mediatool.pipeline.analyzing import Analyses
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
@@ -81,11 +80,15 @@ def run_fetch(
     refresh: bool = False,
     time_budget: float | None = None,
     progress_every: float | None = None,
+    refresh_all: bool = False,
 ) -> FetchSummary:
     """Find, resolve, download, store, hash, group and thumbnail every image of the posts.
 
-    With `time_budget` (seconds), no download starts once that much time has passed since the
-    run began: what was fetched is recorded and the summary says `resume_needed`. With
+    `refresh` revalidates the stored URLs whose copy is stale by the Cache-Control/Expires
+    their server sent (`fetch.policy.is_fresh`; the others are counted as `fresh`),
+    `refresh_all` every stored URL. With `time_budget` (seconds), no download starts once that
+    much time has passed since the run began: what was fetched is recorded and the summary says
+    `resume_needed`. With
     `progress_every` (seconds; for a stderr that is not a terminal), a plain progress line is
     said that often while downloading."""
     started = time.monotonic()
@@ -94,15 +97,14 @@ def run_fetch(
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
     with Manifest.open(store.manifest_path) as manifest:
-        found = find_posts_resolved(paths, exclude=[settings.cache_dir])
-        posts = list(found)
+        found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
         root = archive_root_of(settings)
-        key_of = post_keys(found, root)
-        problems = _scan_posts(key_of, manifest, settings, rules, say, progress, progress_every)
+        key_of = post_keys_of_files(found, root)
+        scanned, problems = _scan_posts(
+            found, key_of, manifest, settings, rules, say, progress, progress_every
+        )
         keys = list(key_of.values())
-        references, remote = manifest.reference_counts(keys)
-        posts_of = manifest.references_by_origin(keys)
-        origins = set(posts_of)
+        references, remote, origins = manifest.reference_totals(keys)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
             origins,
@@ -111,7 +113,9 @@ def run_fetch(
             file_present=store.has,
             limits=byte_limits(settings),
             retry=svg_refusals_to_retry(settings.images.svg),
+            refresh_all=refresh_all,
         )
+        fresh = _fresh_urls(stored, jobs) if refresh or refresh_all else []
         requested = refuse_bad_urls(jobs, manifest, root, say)
         refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
         jobs = requested
@@ -119,27 +123,33 @@ def run_fetch(
             jobs = with_wayback(jobs, manifest)
         limits = {"too_many_pixels": settings.images.max_pixels}
         with manifest.transaction():
-            manifest.reopen_images(limits, all_errors=retry_failed)
-        counts, failed_now = _download_and_analyze(
-            jobs, manifest, store, settings, say, progress, deadline, progress_every
-        )
-        boilerplate = group_and_count(manifest, settings)
+            reopened = manifest.reopen_images(limits, all_errors=retry_failed)
+        counts: Counter[str] = Counter()
+        failed_now: set[str] = set()
+        if jobs or reopened or manifest.unanalyzed_images():
+            counts, failed_now = _download_and_analyze(
+                jobs, manifest, store, settings, say, progress, deadline, progress_every
+            )
+        changed = scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0
+        boilerplate = _grouped(manifest, settings, changed)
         groups, grouped = manifest.group_count()
-        failed = _failures(manifest, posts_of, failed_now | refused_now, settings.check.allow)
+        failed = _failures(
+            manifest, origins, set(keys), failed_now | refused_now, settings.check.allow
+        )
         kinds = manifest.stored_kinds(origins)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
     failed_urls = {f.url for f in failed}
     stored = [url for url in stored if url not in failed_urls]
     return FetchSummary(
-        posts=len(posts),
+        posts=len(found),
         posts_failed=len(problems),
         references=references,
         remote_references=remote,
         distinct_urls=len(origins),
         downloaded=counts["downloaded"],
         already_stored=len(stored) - counts["downloaded"] - counts["not_modified"]
-        if refresh
+        if refresh or refresh_all
         else len(stored),
         not_modified=counts["not_modified"],
         images_analyzed=counts["analyzed"],
@@ -157,56 +167,117 @@ def run_fetch(
         resume_needed=counts["not_started"] > 0 and not counts["offline"],
         not_started=counts["not_started"],
         offline=bool(counts["offline"]),
+        fresh=len(fresh),
     )
 
 
+def _fresh_urls(stored: list[str], jobs: list[FetchJob]) -> list[str]:
+    """Under --refresh, the stored URLs not asked again: their copy is still fresh (with a
+    refresh, `fetch.policy.refetch` revalidates every other stored URL)."""
+    asked = {job.origin_url for job in jobs}
+    return [url for url in stored if url not in asked]
+
+
+def _grouped(manifest: Manifest, settings: Settings, changed: bool) -> int:
+    """Group near-duplicates and count posts per image (`group_and_count`), unless nothing
+    grouping reads has changed since the last fetch grouped with the same settings; returns
+    the boilerplate count."""
+    mark: list[object] = [settings.images.phash_threshold, settings.images.boilerplate_posts]
+    mark.extend(manifest.grouping_inputs())
+    if not changed and manifest.grouping_mark() == mark:
+        return manifest.boilerplate_count()
+    boilerplate = group_and_count(manifest, settings)
+    manifest.set_grouping_mark(mark)
+    return boilerplate
+
+
 def _scan_posts(
-    key_of: dict[Path, str],
+    found: Sequence[PostFile],
+    key_of: dict[str, str],
     manifest: Manifest,
     settings: Settings,
     rules: Sequence[Rule],
     say: Say,
     progress: bool,
     progress_every: float | None = None,
-) -> list[str]:
-    """Discover and resolve the references of every changed post; return problem messages.
+) -> tuple[int, list[str]]:
+    """Discover and resolve the references of every changed post; return how many were read
+    and the problem messages.
 
     Unchanged posts (same size, mtime and settings) are not read; the others are parsed over
     the cores and recorded here, a commit every POST_BATCH posts."""
     problems: list[str] = []
-    changed = _changed_posts(key_of, manifest, scan_fingerprint(settings), problems, say)
+    changed = _changed_posts(found, key_of, manifest, scan_fingerprint(settings), problems, say)
+    if not changed:
+        return 0, problems
     bar = tqdm(total=len(changed), desc="scan", unit="post", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(changed), progress_every, say, "scan", "posts")
     with manifest.checkpoints(POST_BATCH, CHECKPOINT_SECONDS) as checkpoint:
         for path, scan in read_posts(list(changed), settings.discover, settings.workers):
-            key = key_of[path]
-            found = _record_scan(key, changed[path], scan, manifest, rules, say)
-            problems.extend(found)
+            key = key_of[str(path)]
+            said = _record_scan(key, changed[path], scan, manifest, rules, say)
+            problems.extend(said)
             bar.update()
-            lines.update(failed=bool(found))
+            lines.update(failed=bool(said))
             checkpoint()
     bar.close()
-    return problems
+    return len(changed), problems
 
 
 def _changed_posts(
-    key_of: dict[Path, str], manifest: Manifest, fingerprint: str, problems: list[str], say: Say
+    found: Sequence[PostFile],
+    key_of: dict[str, str],
+    manifest: Manifest,
+    fingerprint: str,
+    problems: list[str],
+    say: Say,
 ) -> dict[Path, PostState]:
-    """The posts whose size, mtime or scan settings differ from what the manifest recorded."""
-    recorded = manifest.post_states(list(key_of.values()))
+    """The posts whose size, mtime (as the walk stat'ed them) or scan settings differ from what
+    the manifest recorded (one query for all of them). An unchanged post's recorded problems
+    are said again without reading it."""
+    recorded = manifest.recorded_posts(list(key_of.values()))
     changed: dict[Path, PostState] = {}
-    for path, key in key_of.items():
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            message = f"{path}: cannot read post ({exc.strerror}); check the file's permissions."
-            say(message)
-            problems.append(message)
+    for post in found:
+        known = recorded.get(key_of[post.name])
+        if known is not None and known.same(post.size, post.mtime_ns, fingerprint):
+            lines = [_with_path(line, post.name) for line in known.problems]
+            for line in lines:
+                say(line)
+            problems.extend(lines)
             continue
-        state = PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
-        if recorded.get(key) != state:
-            changed[path] = state
+        state = _state_of(post, fingerprint)
+        if isinstance(state, str):
+            say(state)
+            problems.append(state)
+        elif known is None or not known.same(state.size, state.mtime_ns, fingerprint):
+            changed[post.path] = state
     return changed
+
+
+POST = "{post}"  # in a recorded problem line: the post's path, as this run names it
+
+
+def _without_path(line: str, path: Path | str) -> str:
+    """A problem line as recorded: its leading post path (as this run named it) as POST."""
+    named = f"{path}:"
+    return POST + line[len(named) - 1 :] if line.startswith(named) else line
+
+
+def _with_path(line: str, path: Path | str) -> str:
+    """A recorded problem line as said again: POST back to the post's path as named now."""
+    return f"{path}{line[len(POST) :]}" if line.startswith(POST) else line
+
+
+def _state_of(post: PostFile, fingerprint: str) -> PostState | str:
+    """The post's state from the walk's stat; one that failed is stat'ed again for its error
+    (the problem line), or its state if it can be stat'ed now."""
+    if post.size is not None and post.mtime_ns is not None:
+        return PostState(post.size, post.mtime_ns, fingerprint)
+    try:
+        stat = post.path.stat()
+    except OSError as exc:
+        return f"{post.path}: cannot read post ({exc.strerror}); check the file's permissions."
+    return PostState(stat.st_size, stat.st_mtime_ns, fingerprint)
 
 
 def _record_scan(
@@ -226,7 +297,8 @@ def _record_scan(
         say(problem)
     resolved = [(ref, _origin_of(ref, manifest, rules)) for ref in scan.references]
     joined = "; ".join(scan.problems) or None
-    manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date)
+    lines = [_without_path(line, scan.path) for line in scan.problems]
+    manifest.record_post(key, state, scan.encoding, joined, resolved, scan.date, lines)
     manifest.record_post_sha(key, post_sha(scan))
     return list(scan.problems)
 
@@ -252,6 +324,9 @@ def _download_and_analyze(
     """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
     Returns the counts (`not_started`: jobs the deadline left) and the origin URLs that failed
     in this run."""
+    from mediatool.fetch import Fetcher  # httpx, PIL: only when there is work
+    from mediatool.pipeline.analyzing import Analyses
+
     counts: Counter[str] = Counter()
     failed: set[str] = set()
     root = archive_root_of(settings)
@@ -284,6 +359,8 @@ def _download_and_analyze(
     bar.close()
     counts["not_started"] = len(jobs) - lines.done
     if counts["offline"]:  # the URLs tried stay pending: the next run tries them again
+        from mediatool.fetch import OFFLINE_MESSAGE
+
         say(OFFLINE_MESSAGE)
     elif counts["not_started"]:
         say(
@@ -398,7 +475,7 @@ def _record_outcome(
             manifest.record_asset(outcome.sha256, outcome.kind, outcome.category, outcome.size)
     elif isinstance(outcome, NotModified):
         counts["not_modified"] += 1
-        manifest.record_not_modified(outcome.origin_url)
+        manifest.record_not_modified(outcome)
     else:
         if outcome.reason == "bad_url":  # the fix is in a post: name it
             outcome = _naming_post(outcome, manifest, root)
@@ -471,6 +548,16 @@ def group_and_count(
     Only the images analyzed since the last grouping are grouped (onto the groups made
     before), unless `full` or the last grouping cannot be extended (dedup.extended_state):
     then every image is grouped again. Both give the same groups."""
+    from mediatool.dedup import (  # numpy, imagehash: only when grouping
+        GroupingState,
+        StoredHashes,
+        extended_state,
+        group_images,
+        group_new_images,
+        grouping_state,
+    )
+
+    manifest.set_grouping_mark(None)  # a fetch that changed nothing groups again after this
     limit = settings.images.phash_threshold if threshold is None else threshold
     before = None if full else manifest.grouping_state()
     new: list[ImageInfo] = []
@@ -500,13 +587,17 @@ def group_and_count(
 
 def _failures(
     manifest: Manifest,
-    posts_of: dict[str, list[str]],
+    origins: set[str],
+    keys: set[str],
     failed_now: set[str],
     allow: Sequence[str],
 ) -> tuple[FailedUrl, ...]:
-    """Every URL of these posts whose download or image failed, this run or an earlier one;
-    those whose reason is in `allow` ([check] allow) are accepted."""
-    statuses = manifest.url_statuses(posts_of)
+    """Every URL of these posts (`keys`, referring to `origins`) whose download or image
+    failed, this run or an earlier one; those whose reason is in `allow` ([check] allow) are
+    accepted."""
+    statuses = manifest.url_statuses(origins)
+    failed = [s.origin_url for s in statuses.values() if s.status == "failed"]
+    posts_of = manifest.references_to(failed, keys) if failed else {}
     return tuple(
         FailedUrl(
             s.origin_url,
@@ -518,7 +609,7 @@ def _failures(
             accepted=(s.reason or "failed") in allow,
         )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
-        if s.status == "failed"
+        if s.status == "failed" and s.origin_url in posts_of
     )
 
 

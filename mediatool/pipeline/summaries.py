@@ -56,6 +56,7 @@ class FetchSummary(Summary):
     resume_needed: bool = False  # the time budget ran out before every URL was tried
     not_started: int = 0  # URLs the time budget (or being offline) left for the next run
     offline: bool = False  # no host answered: the run stopped, nothing was marked failed
+    fresh: int = 0  # stored URLs --refresh did not ask again: still fresh (Cache-Control)
 
     @property
     def ok(self) -> bool:

@@ -67,6 +67,8 @@ class Route:
     (a stale validator gets the whole file), 416 past the end; False plays a server that
     ignores Range (always 200, no Accept-Ranges).
     redirect: Location to send (status 301/302/303/307/308 from `status`, else 302).
+    headers: sent with the answer; their Cache-Control and Expires with a 304 as well (a test
+    may change them between requests: `add` returns the route).
     forbid_referer: 403 when any Referer is sent. allow_referers: 403 unless Referer starts with
     one of these. drop: close the connection without an answer; reset: same, with a TCP RST.
     """
@@ -246,6 +248,11 @@ class OriginServer:
         with self._lock:
             return self._max_in_flight.get(host_key(host), 0)
 
+    def reset_requests(self) -> None:
+        """Forget the recorded requests (routes and their hit counts stay)."""
+        with self._lock:
+            self._requests.clear()
+
     def reset(self) -> None:
         """Forget routes, recorded requests and the latency (the TLS certificates stay)."""
         with self._lock:
@@ -404,7 +411,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_simple(route.status, route.headers, route.body or None)
         elif route.validators and self._not_modified(route):
             self.send_response(304)
-            self._send_headers(self._validators(route))
+            self._send_headers({**self._validators(route), **_caching(route.headers)})
         else:
             self._send_body(route, send_body, hit)
 
@@ -528,6 +535,12 @@ def _test_ca() -> trustme.CA:
             "install it with: pip install 'mediatool[testing]'"
         ) from exc
     return trustme.CA()
+
+
+def _caching(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caching headers among a route's own (Cache-Control, Expires), which a 304 repeats
+    (RFC 9110 15.4.5): set `Route.headers` to change what the next answer says."""
+    return {k: v for k, v in headers.items() if k.lower() in ("cache-control", "expires")}
 
 
 def _guess_type(body: bytes) -> str:
