@@ -29,6 +29,7 @@ def fetch_summary_text(summary: FetchSummary) -> str:
         f"posts              {summary.posts} ({summary.posts_failed} with problems)",
         f"references         {summary.references} ({summary.remote_references} remote)",
         f"distinct URLs      {summary.distinct_urls}",
+        *_shard_line(summary),
         f"downloaded         {summary.downloaded}{_by_kind(summary.downloaded_by_kind)}",
         f"already stored     {summary.already_stored}",
     ]
@@ -51,6 +52,13 @@ def fetch_summary_text(summary: FetchSummary) -> str:
     if summary.failed:
         lines += ["", *failures_table(summary.failed)]
     return "\n".join(lines)
+
+
+def _shard_line(summary: FetchSummary) -> list[str]:
+    """ "shard 2/4: N of M URLs" for `fetch --shard`, else nothing."""
+    if summary.shard is None:
+        return []
+    return [f"shard {summary.shard}: {summary.shard_urls} of {summary.distinct_urls} URLs"]
 
 
 def _by_kind(counts: dict[str, int]) -> str:

@@ -29,6 +29,7 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
+from mediatool.partition import Shard, jobs_of_shard
 from mediatool.pipeline.analyzing import Analyses
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
@@ -69,8 +70,14 @@ def run_fetch(
     refresh: bool = False,
     time_budget: float | None = None,
     progress_every: float | None = None,
+    shard: Shard | None = None,
 ) -> FetchSummary:
     """Find, resolve, download, store, hash, group and thumbnail every image of the posts.
+
+    With `shard` (`fetch --shard I/N`, a CI matrix job), every post is scanned but only the
+    URLs whose host belongs to that shard (mediatool.partition) are fetched; the others stay
+    pending for the shard that owns them, and the failures reported are this shard's. The
+    shards' manifests are merged afterwards (`mediatool merge`, docs/shards.md).
 
     With `time_budget` (seconds), no download starts once that much time has passed since the
     run began: what was fetched is recorded and the summary says `resume_needed`. With
@@ -91,6 +98,8 @@ def run_fetch(
         references, remote = manifest.reference_counts(keys)
         posts_of = manifest.references_by_origin(keys)
         origins = set(posts_of)
+        if shard is not None:
+            posts_of = {url: keys for url, keys in posts_of.items() if shard.holds(url)}
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
             origins,
@@ -100,6 +109,9 @@ def run_fetch(
             limits=byte_limits(settings),
             retry=svg_refusals_to_retry(settings.images.svg),
         )
+        if shard is not None:  # the other shards' URLs stay as they are (pending)
+            jobs = jobs_of_shard(jobs, shard)
+            stored = [url for url in stored if url in posts_of]
         requested = refuse_bad_urls(jobs, manifest, root, say)
         refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
         jobs = requested
@@ -114,7 +126,7 @@ def run_fetch(
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
         failed = _failures(manifest, posts_of, failed_now | refused_now, settings.check.allow)
-        kinds = manifest.stored_kinds(origins)
+        kinds = manifest.stored_kinds(posts_of)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
     failed_urls = {f.url for f in failed}
@@ -144,6 +156,8 @@ def run_fetch(
         stored_by_kind=stored_kinds,
         resume_needed=counts["not_started"] > 0,
         not_started=counts["not_started"],
+        shard=str(shard) if shard else None,
+        shard_urls=len(posts_of),
     )
 
 

@@ -55,6 +55,8 @@ class FetchSummary(Summary):
     stored_by_kind: dict[str, int] = field(default_factory=dict)  # usable URLs of the posts
     resume_needed: bool = False  # the time budget ran out before every URL was tried
     not_started: int = 0  # URLs the time budget left for the next run
+    shard: str | None = None  # "I/N" of `fetch --shard`: only its hosts' URLs were fetched
+    shard_urls: int = 0  # the distinct URLs of the shard (of distinct_urls)
 
     @property
     def ok(self) -> bool:

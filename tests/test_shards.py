@@ -1,0 +1,172 @@
+"""Scale-out for CI matrices: `--manifest` (a manifest apart from the cache) and
+`fetch --shard I/N`, against the real local origin server."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from mediatool.cli import main
+from mediatool.config import load_settings
+from mediatool.partition import shard_of
+from mediatool.testing.origin import OriginServer
+
+GOOD = "http://img.example.test/good.jpg"
+
+
+def _post(folder: Path, name: str, *urls: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'<p><img src="{url}"></p>\n' for url in urls)
+    path = folder / name
+    path.write_bytes(f"---\ntitle: {name}\n---\n\n<div>\n{body}</div>\n".encode())
+    return path
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _post_keys(manifest: Path) -> list[str]:
+    with sqlite3.connect(manifest) as db:
+        return [row[0] for row in db.execute("SELECT path FROM posts ORDER BY path")]
+
+
+# -- --manifest ------------------------------------------------------------------------------
+
+
+def test_every_cache_command_uses_the_manifest_given(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes
+) -> None:
+    proxy_env.add(GOOD, jpeg_bytes)
+    post = _post(tmp_path / "posts", "a.html", GOOD)
+    cache, manifest = tmp_path / "cache", tmp_path / "shards" / "one.sqlite"
+    flags = ("--cache", str(cache), "--manifest", str(manifest))
+    fetched = _invoke("fetch", str(post), *flags, "--json")
+    assert fetched.exit_code == 0, fetched.stderr
+    assert manifest.is_file() and not (cache / "manifest.sqlite").exists()
+    assert _post_keys(manifest) == ["posts/a.html"]  # relative to the folder holding the cache
+    for command in (["dedup"], ["thumbs"], ["verify"], ["gc", "--dry-run"]):
+        result = _invoke(*command, *flags)
+        assert result.exit_code == 0, (command, result.stderr)
+    assert _invoke("report", *flags).exit_code == 0
+    rewritten = _invoke("rewrite", str(post), *flags, "--json")
+    assert rewritten.exit_code == 0, rewritten.stderr
+    assert json.loads(rewritten.stdout)["posts_changed"] == 1
+    assert GOOD not in post.read_text()
+    assert not (cache / "manifest.sqlite").exists()
+
+
+def test_a_missing_manifest_names_the_flag(tmp_path: Path) -> None:
+    manifest = tmp_path / "none.sqlite"
+    result = _invoke("dedup", "--cache", str(tmp_path / "cache"), "--manifest", str(manifest))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {manifest}: no manifest; run `mediatool fetch` first or point --manifest at "
+        "the file fetch used."
+    )
+
+
+def test_the_config_file_names_a_manifest_beside_it(tmp_path: Path) -> None:
+    config = tmp_path / "mediatool.toml"
+    config.write_text('manifest_path = "state/m.sqlite"\n')
+    assert load_settings(config).manifest_path == tmp_path / "state" / "m.sqlite"
+    config.write_text("manifest_path = 3\n")
+    with pytest.raises(Exception, match="manifest_path must be a string"):
+        load_settings(config)
+
+
+# -- fetch --shard I/N -----------------------------------------------------------------------
+
+
+def _image(seed: int) -> bytes:
+    """A small PNG of its own (a distinct pattern per seed, so no two are near-duplicates)."""
+    image = Image.new("RGB", (48, 32))
+    image.putdata(
+        [
+            ((x * seed * 7) % 256, (y * 31 + seed * 50) % 256, (x * y + seed) % 256)
+            for y in range(32)
+            for x in range(48)
+        ]
+    )
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _hosts_by_shard(count: int, per_shard: int = 2) -> list[list[str]]:
+    """Host names, `per_shard` of them for each of `count` shards (as mediatool.partition
+    assigns them)."""
+    parts: list[list[str]] = [[] for _ in range(count)]
+    number = 0
+    while any(len(part) < per_shard for part in parts):
+        host = f"h{number}.example.test"
+        part = parts[shard_of(host, count)]
+        if len(part) < per_shard:
+            part.append(host)
+        number += 1
+    return parts
+
+
+def _archive(tmp_path: Path, origin: OriginServer, count: int) -> tuple[Path, list[list[str]]]:
+    """Posts referring to one image on each host of every shard, and one missing image on the
+    first host of every shard; returns the posts folder and the image URLs by shard."""
+    urls: list[list[str]] = []
+    for part, hosts in enumerate(_hosts_by_shard(count)):
+        found = []
+        for number, host in enumerate(hosts):
+            url = f"http://{host}/img-{number}.png"
+            origin.add(url, _image(part * 10 + number + 1))
+            found.append(url)
+        missing = f"http://{hosts[0]}/missing.png"
+        origin.add(missing, b"gone", status=404)
+        urls.append([*found, missing])
+    posts = tmp_path / "site" / "posts"
+    for part, found in enumerate(urls):
+        _post(posts, f"p{part}.html", *found)
+    _post(posts, "all.html", *(part[0] for part in urls))
+    return posts, urls
+
+
+def _statuses(manifest: Path) -> dict[str, str]:
+    with sqlite3.connect(manifest) as db:
+        return dict(db.execute("SELECT origin_url, status FROM urls"))
+
+
+def test_a_shard_fetches_only_its_hosts_and_leaves_the_others_pending(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    posts, urls = _archive(tmp_path, proxy_env, 3)
+    cache = tmp_path / "site" / "cache"
+    result = _invoke("fetch", str(posts), "--cache", str(cache), "--shard", "2/3", "--json")
+    assert result.exit_code == 1, result.stderr  # this shard's missing image
+    summary = json.loads(result.stdout)
+    assert (summary["shard"], summary["shard_urls"], summary["distinct_urls"]) == ("2/3", 3, 9)
+    assert [f["url"] for f in summary["failed"]] == [urls[1][2]]  # only this shard's failure
+    requested = {r.url for r in proxy_env.requests if r.method == "GET"}
+    assert requested == set(urls[1])
+    statuses = _statuses(cache / "manifest.sqlite")
+    assert {u: statuses[u] for u in urls[1]} == dict(
+        zip(urls[1], ["ok", "ok", "failed"], strict=True)
+    )
+    others = [url for part in (urls[0], urls[2]) for url in part]
+    assert {statuses[url] for url in others} == {"pending"}
+    text = _invoke("fetch", str(posts), "--cache", str(cache), "--shard", "2/3")
+    assert "shard 2/3: 3 of 9 URLs" in text.stdout.splitlines()
+
+
+@pytest.mark.parametrize("value", ["0/3", "4/3", "x", "1/0", "2", "a/b"])
+def test_a_bad_shard_is_one_line_and_exit_2(tmp_path: Path, value: str) -> None:
+    result = _invoke("fetch", str(tmp_path), "--cache", str(tmp_path / "c"), "--shard", value)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (
+        result.stderr.startswith("error: --shard: shard must be I/N")
+        and repr(value) in result.stderr
+    )
+    assert not (tmp_path / "c").exists()
