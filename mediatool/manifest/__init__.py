@@ -10,6 +10,7 @@ Shaped like its tables (`Manifest` composes one class per table, all on one conn
     rewrites    generations and generation_edits: each rewrite of a post, for undo
     queries     the reads the report and rewrite make across the tables
     upkeep      the CI job's reads and writes: check, verify, gc
+    merge       shard manifests merged into one (`mediatool merge`), on natural keys
     rows        the frozen rows handed out; keys: how posts are named
     _sql        the chunked `IN (...)` query and the effective URL state
 
@@ -18,6 +19,7 @@ What to fetch again is decided by `mediatool.fetch.policy`, not in SQL.
 
 from mediatool.manifest.images import ImagesTable
 from mediatool.manifest.keys import archive_root, relative_post_key
+from mediatool.manifest.merge import MERGE_RULES, MergeTable, ShardMerged
 from mediatool.manifest.posts import PostsTable
 from mediatool.manifest.queries import QueriesTable
 from mediatool.manifest.rewrites import RewritesTable
@@ -35,11 +37,14 @@ from mediatool.manifest.upkeep import UpkeepTable
 from mediatool.manifest.urls import UrlsTable
 
 
-class Manifest(PostsTable, UrlsTable, ImagesTable, RewritesTable, QueriesTable, UpkeepTable):
+class Manifest(
+    PostsTable, UrlsTable, ImagesTable, RewritesTable, QueriesTable, UpkeepTable, MergeTable
+):
     """A connection to manifest.sqlite with the queries the pipeline needs."""
 
 
 __all__ = [
+    "MERGE_RULES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FetchedPost",
@@ -47,7 +52,9 @@ __all__ = [
     "ImageRow",
     "Localization",
     "Manifest",
+    "MergeTable",
     "PostState",
+    "ShardMerged",
     "StoredFile",
     "UrlStatus",
     "archive_root",
