@@ -442,6 +442,64 @@ def _cache_overrides(cache: Path | None, manifest: Path | None, wait: bool) -> d
     return {"cache_dir": cache, "manifest_path": manifest, "wait_for_lock": wait or None}
 
 
+@main.command()
+@click.argument(
+    "shards",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="SHARD.sqlite...",
+)
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manifest to merge into, created if missing  [default: CACHE/manifest.sqlite]",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the merged store (where --from-cache files go)  [default: ./cache]",
+)
+@click.option(
+    "--from-cache",
+    "from_caches",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A shard's cache folder: its originals and thumbnails the store lacks are copied in "
+    "(repeat it for each shard).",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="mediatool.toml to use  [default: the archive root's, if any]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another run holds the cache, wait for it instead of exiting.",
+)
+def merge(
+    shards: tuple[Path, ...],
+    into: Path | None,
+    cache: Path | None,
+    from_caches: tuple[Path, ...],
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+) -> None:
+    """Merge the manifests of `fetch --shard I/N` runs (SHARD.sqlite...) into one, in any order
+    and as often as needed; then run `dedup` and `rewrite` on it (docs/shards.md)."""
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, into, wait))
+    summary = _run(
+        lambda: pipeline.run_merge(list(shards), settings, say=_say, from_caches=from_caches)
+    )
+    click.echo(texts.summary_json(summary) if as_json else texts.merge_summary_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
 def _echo_diffs(diffs: tuple[str, ...]) -> None:
     for diff in diffs:
         click.echo(diff, nl=False)

@@ -170,3 +170,68 @@ def test_a_bad_shard_is_one_line_and_exit_2(tmp_path: Path, value: str) -> None:
         and repr(value) in result.stderr
     )
     assert not (tmp_path / "c").exists()
+
+
+# -- the whole flow: shards fetched apart, merged, grouped, rewritten -------------------------
+
+
+def _near_duplicates() -> tuple[bytes, bytes]:
+    """A real photo and a smaller copy of it: one group for dedup."""
+    photo = Path(__file__).parent / "data" / "images" / "rocket.jpg"
+    image = Image.open(photo)
+    out = io.BytesIO()
+    image.resize((image.width // 2, image.height // 2)).save(out, "JPEG", quality=90)
+    return photo.read_bytes(), out.getvalue()
+
+
+def _src(post: str) -> str:
+    return post.split('src="', 1)[1].split('"', 1)[0]
+
+
+def _copy_posts(source: Path, target: Path) -> None:
+    target.mkdir(parents=True)
+    for post in source.iterdir():
+        (target / post.name).write_bytes(post.read_bytes())
+
+
+def test_three_shards_merged_then_grouped_and_rewritten_equal_one_run(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    posts, _ = _archive(tmp_path / "source", proxy_env, 3)
+    big, small = _near_duplicates()
+    pair = [f"http://{hosts[1]}/photo.jpg" for hosts in _hosts_by_shard(3)[:2]]
+    proxy_env.add(pair[0], big)
+    proxy_env.add(pair[1], small)
+    _post(posts, "photo-big.html", pair[0])
+    _post(posts, "photo-small.html", pair[1])
+    one, sharded = tmp_path / "one", tmp_path / "sharded"
+    _copy_posts(posts, one / "posts")
+    _copy_posts(posts, sharded / "posts")
+
+    fetched = _invoke("fetch", str(one / "posts"), "--cache", str(one / "cache"))
+    assert fetched.exit_code == 1, fetched.stderr  # the missing images
+    expected = _invoke("rewrite", str(one / "posts"), "--cache", str(one / "cache"))
+
+    for number in (1, 2, 3):
+        cache, manifest = sharded / f"cache{number}", sharded / "shards" / f"{number}.sqlite"
+        run = ("--cache", str(cache), "--manifest", str(manifest), "--shard", f"{number}/3")
+        assert _invoke("fetch", str(sharded / "posts"), *run).exit_code == 1
+    cache = sharded / "cache"
+    sources = [arg for n in (1, 2, 3) for arg in ("--from-cache", str(sharded / f"cache{n}"))]
+    shards = [str(sharded / "shards" / f"{n}.sqlite") for n in (3, 1, 2)]
+    merged = _invoke("merge", *shards, "--cache", str(cache), *sources, "--json")
+    assert merged.exit_code == 0, merged.stderr
+    summary = json.loads(merged.stdout)
+    assert summary["urls"] == {"ok": 8, "failed": 3, "pending": 0}
+    assert summary["files_copied"] > 0
+    assert _invoke("dedup", "--cache", str(cache)).exit_code == 0
+    rewritten = _invoke("rewrite", str(sharded / "posts"), "--cache", str(cache))
+
+    assert rewritten.exit_code == expected.exit_code == 1  # the missing images stay remote
+    for post in sorted((one / "posts").iterdir()):
+        assert (sharded / "posts" / post.name).read_bytes() == post.read_bytes(), post.name
+    big_post, small_post = (
+        (sharded / "posts" / f"photo-{size}.html").read_text() for size in ("big", "small")
+    )
+    assert pair[1] not in small_post and _src(small_post) == _src(big_post)  # grouped
+    assert _invoke("verify", "--cache", str(cache)).exit_code == 0

@@ -93,6 +93,13 @@ class MergeTable(ManifestBase):
         finally:
             self.db.execute(f"DETACH DATABASE {SHARD}")
 
+    def url_status_counts(self) -> dict[str, int]:
+        """How many URLs are ok, failed and pending (after a merge: pending ones belong to a
+        shard that was not merged, or was not run to its end)."""
+        counts = {"ok": 0, "failed": 0, "pending": 0}
+        counts.update(self.db.execute("SELECT status, count(*) FROM urls GROUP BY status"))
+        return counts
+
     def table_names(self) -> set[str]:
         """Every table of this manifest (what MERGE_RULES must cover)."""
         rows = self.db.execute(

@@ -4,6 +4,7 @@ from mediatool.pipeline.checking import run_check
 from mediatool.pipeline.collecting import run_gc
 from mediatool.pipeline.fetching import run_fetch
 from mediatool.pipeline.maintenance import run_rebuild_thumbs, run_regroup
+from mediatool.pipeline.merging import run_merge
 from mediatool.pipeline.reporting import run_report
 from mediatool.pipeline.rewriting import run_rewrite
 from mediatool.pipeline.scanning import run_scan
@@ -14,6 +15,7 @@ __all__ = [
     "run_check",
     "run_fetch",
     "run_gc",
+    "run_merge",
     "run_rebuild_thumbs",
     "run_regroup",
     "run_report",

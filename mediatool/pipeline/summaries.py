@@ -190,3 +190,16 @@ class GcSummary(Summary):
     dry_run: bool
     seconds: float
     problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MergeSummary(Summary):
+    shards: int
+    manifest: str  # the manifest merged into
+    taken: dict[str, int]  # rows taken from the shards, by table (new or winning a conflict)
+    urls: dict[str, int]  # the merged manifest's URLs by status: ok, failed, pending
+    files_copied: int  # originals and thumbnails copied from --from-cache folders
+    files_present: int  # ... that the merged store had already
+    seconds: float
+    mixed_rewrites: tuple[str, ...] = ()  # posts with rewrite generations from several shards
+    problems: tuple[str, ...] = ()
