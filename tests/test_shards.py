@@ -14,6 +14,7 @@ from PIL import Image
 
 from mediatool.cli import main
 from mediatool.config import load_settings
+from mediatool.manifest import SCHEMA_VERSION
 from mediatool.partition import shard_of
 from mediatool.testing.origin import OriginServer
 
@@ -235,3 +236,63 @@ def test_three_shards_merged_then_grouped_and_rewritten_equal_one_run(
     )
     assert pair[1] not in small_post and _src(small_post) == _src(big_post)  # grouped
     assert _invoke("verify", "--cache", str(cache)).exit_code == 0
+
+
+# -- mediatool merge: refusals and the files it copies --------------------------------------
+
+
+def _fetched_shard(tmp_path: Path, origin: OriginServer) -> Path:
+    """A cache folder that fetched one post's photo, with its thumbnails (its manifest inside
+    it)."""
+    origin.add(GOOD, _near_duplicates()[0])
+    post = _post(tmp_path / "posts", "a.html", GOOD)
+    cache = tmp_path / "shard-cache"
+    assert _invoke("fetch", str(post), "--cache", str(cache)).exit_code == 0
+    return cache
+
+
+def test_merge_refuses_a_shard_of_another_schema_in_one_line(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    shard = _fetched_shard(tmp_path, proxy_env) / "manifest.sqlite"
+    with sqlite3.connect(shard) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    result = _invoke("merge", str(shard), "--cache", str(tmp_path / "cache"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {shard}: a manifest of schema")
+    itself = _invoke("merge", str(shard), "--into", str(shard), "--cache", str(tmp_path / "c"))
+    assert itself.exit_code == 2
+    assert "this is the manifest merged into" in itself.stderr
+
+
+def test_merge_copies_missing_files_never_over_one_and_refuses_damaged_ones(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    shard = _fetched_shard(tmp_path, proxy_env)
+    originals = sorted((shard / "originals").rglob("*.jpg"))
+    thumbs = sorted((shard / "thumbs").rglob("*.*"))
+    assert len(originals) == 1 and thumbs
+    cache = tmp_path / "cache"
+    kept = cache / thumbs[0].relative_to(shard)
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"already here")
+    damaged = shard / "originals" / "00" / "00" / f"{'0' * 64}.jpg"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not the bytes this name promises")
+    args = ("--cache", str(cache), "--from-cache", str(shard), "--json")
+    result = _invoke("merge", str(shard / "manifest.sqlite"), *args)
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["files_copied"], summary["files_present"]) == (len(thumbs), 1)
+    assert summary["problems"] == [
+        f"{damaged}: damaged (its bytes do not match its sha256); not copied, fetch that shard "
+        "again or run `mediatool verify --repair` after merging"
+    ]
+    assert kept.read_bytes() == b"already here"
+    copied = cache / originals[0].relative_to(shard)
+    assert copied.read_bytes() == originals[0].read_bytes()
+    assert not (cache / damaged.relative_to(shard)).exists()
+    assert list((cache / "tmp").iterdir()) == []
+    again = _invoke("merge", str(shard / "manifest.sqlite"), *args)
+    assert json.loads(again.stdout)["files_copied"] == 0
