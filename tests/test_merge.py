@@ -329,7 +329,11 @@ def test_a_shard_of_another_schema_version_is_refused_naming_it(tmp_path: Path) 
     with Manifest.open(tmp_path / "into.sqlite") as manifest:
         with pytest.raises(UsageError, match=f"^{shard}: a manifest of schema") as caught:
             manifest.merge_shard(shard)
-        assert "run any command on it with this mediatool" in str(caught.value)
+        assert "run any command on it with this mediatool to migrate it" in str(caught.value)
+        with sqlite3.connect(shard) as db:
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        with pytest.raises(UsageError, match=f"^{shard}: written by a newer mediatool"):
+            manifest.merge_shard(shard)
         with pytest.raises(UsageError, match="no such manifest"):
             manifest.merge_shard(tmp_path / "missing.sqlite")
     assert not (tmp_path / "missing.sqlite").exists()

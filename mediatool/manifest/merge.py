@@ -239,11 +239,17 @@ def _check_shard(db: sqlite3.Connection, path: Path) -> None:
         ) from exc
     if version == 0:
         raise UsageError(f"{path}: not a mediatool manifest; give the shards' manifest files.")
-    if version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         raise UsageError(
-            f"{path}: a manifest of schema {version}, this mediatool writes schema "
-            f"{SCHEMA_VERSION}; run any command on it with this mediatool (e.g. `mediatool "
-            "report --manifest` it) to migrate it, or merge it with the mediatool that wrote it."
+            f"{path}: written by a newer mediatool (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); merge with the mediatool that fetched the shards (pin one "
+            "version in every job)."
+        )
+    if version < SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: a manifest of schema {version}, older than this mediatool's "
+            f"{SCHEMA_VERSION}; run any command on it with this mediatool to migrate it (e.g. "
+            f"`mediatool report --manifest {path} --cache ITS_CACHE`), then merge again."
         )
 
 
