@@ -33,3 +33,15 @@ def test_a_missing_shared_folder_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert str(missing) in done.stderr and "no such folder" in done.stderr
+
+
+def test_the_merge_bench_runs_in_a_tiny_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_merge.py"), "-n", "20", "--shards", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "merged again" in done.stdout and "'pending': 0" in done.stdout
