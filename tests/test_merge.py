@@ -96,7 +96,7 @@ def record_scan(manifest: Manifest, post: str, urls: list[str], mtime: int) -> N
         manifest.add_resolution(Resolution(url, url, (url,), ()))
     refs = [_reference(url, n * 40) for n, url in enumerate(urls)]
     manifest.record_post(post, PostState(100 + len(urls), mtime, "fp"), "utf-8", None, refs)
-    manifest.record_post_sha(post, f"sha-{post}-{mtime}")
+    manifest.record_post_sha(post, f"sha-{post}-{mtime}-{'|'.join(urls)}")  # of its bytes
 
 
 def record_outcome(manifest: Manifest, url: str, outcome: str, sha: str) -> None:

@@ -8,7 +8,8 @@ column lists come from PRAGMA table_info, so a column a later migration adds flo
 Which row wins a conflict is decided by a total order on the two rows (`MERGE_RULES`), never by
 which shard came first, so a merge is order-independent and idempotent:
 
-    posts             the newest scan: mtime, then scan time; its refs come with it
+    posts             the newest scan: mtime, then scan time; its refs come with it (unless
+                      both scans read the same bytes with the same settings: same refs)
     urls              a success beats a failure beats pending; then the newest fetch
     images            analyzed and usable beats an image error beats not analyzed yet
     thumbs            same key, same file: any (the greater row, to stay order-independent)
@@ -30,6 +31,9 @@ from mediatool.manifest.connection import ManifestBase
 from mediatool.manifest.schema import SCHEMA_VERSION
 
 SHARD = "shard"  # the schema name a shard is attached under
+# Two scans of a post agree on these: the same bytes read the same way with the same settings
+# (scan_fingerprint) find the same references, so a later scan's refs need not be copied.
+SAME_SCAN = ("sha256", "fingerprint", "encoding", "problem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,15 +132,19 @@ class MergeTable(ManifestBase):
         return self.db.total_changes - before
 
     def _merge_posts(self) -> int:
-        """Posts new here or scanned later in the shard replace ours, with their refs."""
+        """Posts new here or scanned later in the shard replace ours, with their refs (kept
+        when both scans read the same bytes with the same settings: the refs are the same)."""
         rule = MERGE_RULES["posts"]
         columns = _columns(self.db, "posts")
+        same = " AND ".join(f"s.{c} IS m.{c}" for c in SAME_SCAN)
         self.db.execute("DROP TABLE IF EXISTS temp.merge_posts")
         self.db.execute(
-            "CREATE TEMP TABLE merge_posts AS SELECT s.id AS shard_id, s.path AS path"
+            "CREATE TEMP TABLE merge_posts AS SELECT s.id AS shard_id, s.path AS path,"
+            f" (m.id IS NOT NULL AND s.sha256 IS NOT NULL AND {same}) AS same_refs"
             f" FROM {SHARD}.posts s LEFT JOIN main.posts m ON m.path = s.path"
             f" WHERE m.id IS NULL OR {_order(rule, columns, 's')} > {_order(rule, columns, 'm')}"
         )
+        self.db.execute("CREATE INDEX temp.merge_posts_shard ON merge_posts(shard_id)")
         names = ", ".join(columns)
         updates = ", ".join(f"{c}=excluded.{c}" for c in columns if c != "path")
         self.db.execute(
@@ -146,13 +154,13 @@ class MergeTable(ManifestBase):
         )
         self.db.execute(
             "DELETE FROM main.refs WHERE post_id IN (SELECT m.id FROM main.posts m"
-            " JOIN temp.merge_posts w ON w.path = m.path)"
+            " JOIN temp.merge_posts w ON w.path = m.path WHERE NOT w.same_refs)"
         )
         refs = _columns(self.db, "refs", also_skip=("post_id",))
         self.db.execute(
             f"INSERT INTO main.refs (post_id, {', '.join(refs)})"
             f" SELECT m.id, {', '.join('r.' + c for c in refs)} FROM {SHARD}.refs r"
-            " JOIN temp.merge_posts w ON w.shard_id = r.post_id"
+            " JOIN temp.merge_posts w ON w.shard_id = r.post_id AND NOT w.same_refs"
             " JOIN main.posts m ON m.path = w.path ORDER BY r.id"
         )
         count = int(self.db.execute("SELECT count(*) FROM temp.merge_posts").fetchone()[0])
