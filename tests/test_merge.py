@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from mediatool.errors import UsageError
 from mediatool.manifest import MERGE_RULES, SCHEMA_VERSION, Manifest, PostState
+from mediatool.manifest.merge import MergeRule
 from mediatool.models import (
     Analysis,
     Download,
@@ -199,6 +200,38 @@ def test_every_table_has_a_merge_rule_and_every_foreign_key_is_remapped(tmp_path
         for table, rule in MERGE_RULES.items():
             assert manifest.foreign_key_columns(table) <= set(rule.remapped), table
             assert rule.key or rule.parent, f"{table}: neither a natural key nor a parent"
+
+
+def test_every_natural_key_upserted_on_is_unique_in_the_schema(tmp_path: Path) -> None:
+    build(tmp_path / "m.sqlite", [])
+    with sqlite3.connect(tmp_path / "m.sqlite") as db:
+        for table, rule in MERGE_RULES.items():
+            if not rule.key or table == "generations":  # matched with IS, not upserted
+                continue
+            unique = [
+                tuple(info[2] for info in db.execute(f"PRAGMA index_info('{index[1]}')"))
+                for index in db.execute(f"PRAGMA index_list('{table}')")
+                if index[2]
+            ]
+            assert rule.key in unique, f"{table}: ON CONFLICT{rule.key} needs a unique key"
+
+
+def test_a_table_a_later_migration_adds_merges_by_its_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shard, into = tmp_path / "shard.sqlite", tmp_path / "into.sqlite"
+    for path, value in ((shard, "from the shard"), (into, "ours")):
+        build(path, [])
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE notes (name TEXT PRIMARY KEY, value TEXT, at REAL)")
+            db.execute("INSERT INTO notes VALUES ('a', ?, ?)", (value, len(value)))
+            db.execute("INSERT INTO notes VALUES (?, 'x', 0)", (str(path),))
+    rules = {**MERGE_RULES, "notes": MergeRule(("name",), "{t}.at")}
+    monkeypatch.setattr("mediatool.manifest.merge.MERGE_RULES", rules)
+    merged(into, [shard])
+    with sqlite3.connect(into) as db:
+        rows = db.execute("SELECT name, value FROM notes ORDER BY name").fetchall()
+    assert rows == sorted([("a", "from the shard"), (str(shard), "x"), (str(into), "x")])
 
 
 def test_a_column_a_later_migration_adds_flows_through(tmp_path: Path) -> None:

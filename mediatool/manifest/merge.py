@@ -59,6 +59,7 @@ MERGE_RULES: dict[str, MergeRule] = {
     "urls": MergeRule(("origin_url",), f"{URL_RANK}, coalesce({{t}}.checked_at, -1)"),
     "images": MergeRule(("sha256",), IMAGE_RANK),
     "thumbs": MergeRule(("sha256", "width", "height"), ""),
+    # no unique key in the schema: matched with IS (before_sha, after_sha may be NULL)
     "generations": MergeRule(("post_key", "run", "at", "before_sha", "after_sha"), ""),
     "generation_edits": MergeRule((), "", remapped=("generation",), parent="generations"),
 }
@@ -84,15 +85,18 @@ class MergeTable(ManifestBase):
         self.db.execute(f"ATTACH DATABASE ? AS {SHARD}", (str(path),))
         try:
             _check_shard(self.db, path)
+            taken: dict[str, int] = {}
+            mixed: tuple[str, ...] = ()
             with self.transaction():
-                taken = {
-                    "posts": self._merge_posts(),
-                    "urls": self._merge_by_rank("urls"),
-                    "images": self._merge_by_rank("images"),
-                    "thumbs": self._merge_by_rank("thumbs"),
-                }
-                generations, mixed = self._merge_generations()
-                taken["generations"] = generations
+                for table, rule in MERGE_RULES.items():
+                    if rule.parent is not None:
+                        continue  # merged with its parent's rows
+                    if table == "posts":
+                        taken[table] = self._merge_posts()
+                    elif table == "generations":
+                        taken[table], mixed = self._merge_generations()
+                    else:  # a table with a unique natural key: the greater rank wins
+                        taken[table] = self._merge_by_rank(table)
             return ShardMerged(taken, mixed)
         finally:
             self.db.execute(f"DETACH DATABASE {SHARD}")
