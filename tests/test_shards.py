@@ -296,3 +296,25 @@ def test_merge_copies_missing_files_never_over_one_and_refuses_damaged_ones(
     assert list((cache / "tmp").iterdir()) == []
     again = _invoke("merge", str(shard / "manifest.sqlite"), *args)
     assert json.loads(again.stdout)["files_copied"] == 0
+
+
+def test_in_a_site_root_the_manifest_given_replaces_the_state_folders(
+    tmp_path: Path, proxy_env: OriginServer, jpeg_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy_env.add(GOOD, jpeg_bytes)
+    root = tmp_path / "site"
+    (root / "source" / "_posts").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: t\n")
+    (root / "source" / "_posts" / "a.md").write_text(f"---\ntitle: a\n---\n\n![x]({GOOD})\n")
+    monkeypatch.chdir(root)
+    fetched = _invoke("fetch", "--manifest", "shards/1.sqlite")
+    assert fetched.exit_code == 0, fetched.stderr
+    assert _post_keys(root / "shards" / "1.sqlite") == ["source/_posts/a.md"]  # site root
+    assert not (root / ".mediatool" / "manifest.sqlite").exists()
+    assert list((root / "source" / "media" / "originals").rglob("*.jpg"))
+    merged = _invoke("merge", "shards/1.sqlite")  # into the site's own manifest
+    assert merged.exit_code == 0, merged.stderr
+    assert _post_keys(root / ".mediatool" / "manifest.sqlite") == ["source/_posts/a.md"]
+    rewritten = _invoke("rewrite")
+    assert rewritten.exit_code == 0, rewritten.stderr
+    assert "![x](/media/originals/" in (root / "source" / "_posts" / "a.md").read_text()
