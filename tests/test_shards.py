@@ -314,6 +314,10 @@ def test_in_a_site_root_the_manifest_given_replaces_the_state_folders(
     assert list((root / "source" / "media" / "originals").rglob("*.jpg"))
     merged = _invoke("merge", "shards/1.sqlite")  # into the site's own manifest
     assert merged.exit_code == 0, merged.stderr
+    lines = merged.stdout.splitlines()
+    assert lines[0] == "merged             1 shards into .mediatool/manifest.sqlite"
+    assert "URLs               1 ok, 0 failed, 0 pending" in lines
+    assert lines[-1] == "next               mediatool dedup, then mediatool rewrite"
     assert _post_keys(root / ".mediatool" / "manifest.sqlite") == ["source/_posts/a.md"]
     rewritten = _invoke("rewrite")
     assert rewritten.exit_code == 0, rewritten.stderr
