@@ -14,7 +14,7 @@ from PIL import Image
 
 from mediatool.cli import main
 from mediatool.config import load_settings
-from mediatool.manifest import SCHEMA_VERSION
+from mediatool.manifest import MIGRATIONS, SCHEMA_VERSION
 from mediatool.partition import shard_of
 from mediatool.testing.origin import OriginServer
 
@@ -251,19 +251,55 @@ def _fetched_shard(tmp_path: Path, origin: OriginServer) -> Path:
     return cache
 
 
-def test_merge_refuses_a_shard_of_another_schema_in_one_line(
+def test_merge_refuses_a_shard_it_cannot_migrate_in_one_line(
     tmp_path: Path, proxy_env: OriginServer
 ) -> None:
     shard = _fetched_shard(tmp_path, proxy_env) / "manifest.sqlite"
-    with sqlite3.connect(shard) as db:
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
-    result = _invoke("merge", str(shard), "--cache", str(tmp_path / "cache"))
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {shard}: a manifest of schema")
+    for version, says in ((SCHEMA_VERSION + 1, "written by a newer mediatool"), (2, "older")):
+        with sqlite3.connect(shard) as db:
+            db.execute(f"PRAGMA user_version={version}")
+        result = _invoke("merge", str(shard), "--cache", str(tmp_path / "cache"))
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {shard}: "), lines
+        assert says in lines[0]
     itself = _invoke("merge", str(shard), "--into", str(shard), "--cache", str(tmp_path / "c"))
     assert itself.exit_code == 2
     assert "this is the manifest merged into" in itself.stderr
+
+
+def _manifest_of_schema(path: Path, version: int) -> None:
+    """A manifest as a mediatool of that schema version made it (its migrations alone)."""
+    db = sqlite3.connect(path)
+    for number, step in enumerate(MIGRATIONS[:version]):
+        if isinstance(step, str):
+            db.executescript(step)
+        else:
+            step(db, path)
+        db.execute(f"PRAGMA user_version={number + 1}")
+    db.commit()
+    db.close()
+
+
+def test_merge_migrates_an_older_shard_on_a_copy(tmp_path: Path) -> None:
+    shard = tmp_path / "old.sqlite"
+    _manifest_of_schema(shard, SCHEMA_VERSION - 1)
+    with sqlite3.connect(shard) as db:
+        db.execute(
+            "INSERT INTO urls (origin_url, candidates, rules) VALUES ('http://a.test/x.jpg', '[]',"
+            " '[]')"
+        )
+    before = shard.read_bytes()
+    cache = tmp_path / "cache"
+    result = _invoke("merge", str(shard), "--cache", str(cache), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == (
+        f"{shard}: a manifest of schema {SCHEMA_VERSION - 1}, older than this mediatool's "
+        f"{SCHEMA_VERSION}: merged from a migrated copy (the shard is left as it was)"
+    )
+    assert json.loads(result.stdout)["urls"] == {"ok": 0, "failed": 0, "pending": 1}
+    assert shard.read_bytes() == before
+    assert list((cache / "tmp").iterdir()) == []
 
 
 def test_merge_copies_missing_files_never_over_one_and_refuses_damaged_ones(

@@ -19,7 +19,13 @@ What to fetch again is decided by `mediatool.fetch.policy`, not in SQL.
 
 from mediatool.manifest.images import ImagesTable
 from mediatool.manifest.keys import archive_root, relative_post_key
-from mediatool.manifest.merge import MERGE_RULES, MergeTable, ShardMerged
+from mediatool.manifest.merge import (
+    MERGE_RULES,
+    MergeTable,
+    ShardMerged,
+    migrated_copy,
+    schema_version_of,
+)
 from mediatool.manifest.posts import PostsTable
 from mediatool.manifest.queries import QueriesTable
 from mediatool.manifest.rewrites import RewritesTable
@@ -58,5 +64,7 @@ __all__ = [
     "StoredFile",
     "UrlStatus",
     "archive_root",
+    "migrated_copy",
     "relative_post_key",
+    "schema_version_of",
 ]

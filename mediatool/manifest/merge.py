@@ -25,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from mediatool.errors import ManifestDamaged, UsageError
 from mediatool.manifest.connection import ManifestBase
@@ -239,16 +240,59 @@ class MergeTable(ManifestBase):
         self.db.execute("DROP TABLE temp.merge_edits")
 
 
+# Migration 3 makes post keys relative to the manifest's folder: a copy elsewhere would get them
+# wrong, so only shards of this schema or later are migrated on a copy (`migrated_copy`).
+MIGRATES_ON_A_COPY_FROM = 3
+
+
+def schema_version_of(path: Path) -> int:
+    """The schema version of the manifest at `path` (0: not a manifest), read without writing."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise _unreadable(path, exc) from exc
+    finally:
+        db.close()
+
+
+def migrated_copy(path: Path, copy: Path) -> bool:
+    """Copy an older shard's manifest to `copy` (SQLite's backup: with the commits still in its
+    -wal file) and bring the copy to this schema; the shard stays as it was. False when the
+    shard is too old to migrate away from its folder, or not older than this mediatool."""
+    version = schema_version_of(path)
+    if not MIGRATES_ON_A_COPY_FROM <= version < SCHEMA_VERSION:
+        return False
+    source = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    with MergeTable.open(copy):  # opening migrates it
+        pass
+    return True
+
+
+def _unreadable(path: Path, exc: sqlite3.Error) -> ManifestDamaged:
+    return ManifestDamaged(
+        f"{path}: not a readable manifest ({exc}); merge the shard's manifest.sqlite, "
+        "or fetch that shard again."
+    )
+
+
 def _check_shard(db: sqlite3.Connection, path: Path) -> None:
     """A shard must be a manifest of this schema version (UsageError naming it otherwise)."""
     try:
         version = int(db.execute(f"PRAGMA {SHARD}.user_version").fetchone()[0])
         db.execute(f"SELECT count(*) FROM {SHARD}.sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise ManifestDamaged(
-            f"{path}: not a readable manifest ({exc}); merge the shard's manifest.sqlite, "
-            "or fetch that shard again."
-        ) from exc
+        raise _unreadable(path, exc) from exc
     if version == 0:
         raise UsageError(f"{path}: not a mediatool manifest; give the shards' manifest files.")
     if version > SCHEMA_VERSION:

@@ -20,7 +20,13 @@ from pathlib import Path
 from mediatool.config import Settings
 from mediatool.errors import UsageError
 from mediatool.files import temp_file_in
-from mediatool.manifest import Manifest
+from mediatool.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    ShardMerged,
+    migrated_copy,
+    schema_version_of,
+)
 from mediatool.pipeline.common import Say, store_of
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import MergeSummary
@@ -59,7 +65,7 @@ def run_merge(
     mixed: set[str] = set()
     with Manifest.open(store.manifest_path) as manifest:
         for shard in shards:
-            merged = manifest.merge_shard(shard)
+            merged = _merge_one(manifest, shard, store, say)
             for table, count in merged.taken.items():
                 taken[table] = taken.get(table, 0) + count
             mixed.update(merged.mixed_rewrites)
@@ -80,6 +86,25 @@ def run_merge(
         mixed_rewrites=tuple(sorted(mixed)),
         problems=tuple(copied.problems),
     )
+
+
+def _merge_one(manifest: Manifest, shard: Path, store: MediaStore, say: Say) -> ShardMerged:
+    """Merge one shard; an older one (of a schema this mediatool can migrate away from its
+    folder) is merged from a migrated copy in the store's tmp/, the shard left as it was."""
+    with temp_file_in(store.temp_dir) as (_, copy):
+        pass  # an empty file: SQLite's backup fills it
+    try:
+        if migrated_copy(shard, copy):
+            version = schema_version_of(shard)
+            say(
+                f"{shard}: a manifest of schema {version}, older than this mediatool's "
+                f"{SCHEMA_VERSION}: merged from a migrated copy (the shard is left as it was)"
+            )
+            return manifest.merge_shard(copy)
+        return manifest.merge_shard(shard)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
 
 
 def _check_shards(shards: Sequence[Path], into: Path) -> None:
