@@ -99,7 +99,7 @@ def run_fetch(
         posts_of = manifest.references_by_origin(keys)
         origins = set(posts_of)
         if shard is not None:
-            posts_of = {url: keys for url, keys in posts_of.items() if shard.holds(url)}
+            posts_of = {url: referring for url, referring in posts_of.items() if shard.holds(url)}
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
             origins,
