@@ -105,6 +105,7 @@ def _uses(job: dict[str, Any]) -> list[str]:
 
 
 def test_the_matrix_workflow_fetches_shards_then_merges_groups_and_rewrites() -> None:
+    from mediatool.config import parse_duration
     from mediatool.partition import Shard
 
     workflow = yaml.safe_load(MATRIX.read_text())
@@ -116,6 +117,8 @@ def test_the_matrix_workflow_fetches_shards_then_merges_groups_and_rewrites() ->
         words = shlex.split(fetching.replace("${{ matrix.shard }}", str(shard)))
         assert Shard.parse(words[words.index("--shard") + 1]) == Shard(shard - 1, len(shards))
         _assert_real(words[1:])
+    budget = parse_duration(words[words.index("--time-budget") + 1])
+    assert budget < fetch["timeout-minutes"] * 60
     assert any(u.startswith("actions/upload-artifact") for u in _uses(fetch))
     assert any(u.startswith("actions/download-artifact") for u in _uses(merge))
     assert merge["needs"] == "fetch"
