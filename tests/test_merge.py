@@ -251,7 +251,7 @@ def test_a_column_a_later_migration_adds_flows_through(tmp_path: Path) -> None:
 # -- order-independent and idempotent --------------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     shards=st.lists(st.lists(STEPS, max_size=8), min_size=2, max_size=3),
     data=st.data(),
