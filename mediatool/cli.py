@@ -27,12 +27,20 @@ from mediatool.errors import (
     EXIT_OFFLINE,
     EXIT_OK,
     MediatoolError,
+    UsageError,
     fatal_from_os_error,
     stop_report,
 )
+from mediatool.partition import Shard
 from mediatool.processes import stop_on_signals
 
 T = TypeVar("T")
+MANIFEST = click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite manifest to use  [default: CACHE/manifest.sqlite]",
+)
 PATHS = click.argument(
     "paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]..."
 )
@@ -46,6 +54,7 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Folder of the store and manifest.sqlite  [default: ./cache]",
         ),
+        MANIFEST,
         click.option(
             "--config",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -127,6 +136,11 @@ def main() -> None:
     help="Netscape cookies.txt; its cookies go to their own hosts (.netrc is read too).",
 )
 @click.option(
+    "--shard",
+    metavar="I/N",
+    help="Fetch only the URLs of hosts in shard I of N (a CI matrix job); merge afterwards.",
+)
+@click.option(
     "--progress-every",
     type=click.FloatRange(0, min_open=True),
     help="Seconds between plain progress lines when stderr is not a terminal  [10]",
@@ -134,6 +148,7 @@ def main() -> None:
 def fetch(
     paths: tuple[Path, ...],
     cache: Path | None,
+    manifest: Path | None,
     config: Path | None,
     as_json: bool,
     wait: bool,
@@ -155,6 +170,7 @@ def fetch(
     allow_private: bool,
     time_budget: str | None,
     cookies: Path | None,
+    shard: str | None,
     progress_every: float | None,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
@@ -162,6 +178,7 @@ def fetch(
     A PATH is a post or a folder searched for .md, .markdown, .html, .htm (default: .)."""
     overrides = {
         "cache_dir": cache,
+        "manifest_path": manifest,
         "wait_for_lock": wait or None,
         "workers": workers,
         "fetch.concurrency": concurrency,
@@ -180,6 +197,7 @@ def fetch(
     }
     targets, settings, _ = _site_settings(paths, config, overrides)
     budget = _run(lambda: parse_duration(time_budget)) if time_budget else None
+    part = _run(lambda: _parse_shard(shard)) if shard else None
     terminal = sys.stderr.isatty()
     summary = _run(
         lambda: pipeline.run_fetch(
@@ -192,6 +210,7 @@ def fetch(
             refresh_all=refresh_all,
             time_budget=budget,
             progress_every=None if terminal else (progress_every or DEFAULT_PROGRESS_EVERY),
+            shard=part,
         )
     )
     click.echo(texts.fetch_json(summary) if as_json else texts.fetch_summary_text(summary))
@@ -226,6 +245,7 @@ def fetch(
 def rewrite(
     paths: tuple[Path, ...],
     cache: Path | None,
+    manifest: Path | None,
     config: Path | None,
     as_json: bool,
     wait: bool,
@@ -242,7 +262,7 @@ def rewrite(
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
     targets, settings, layout = _site_settings(
-        paths, config, {"cache_dir": cache, "wait_for_lock": wait or None}
+        paths, config, _cache_overrides(cache, manifest, wait)
     )
     markup_url = layout.markup_url if layout and not base_url else None
     base_url = base_url or (layout.media_url if layout else None)
@@ -307,10 +327,15 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 )
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
 def dedup(
-    cache: Path | None, config: Path | None, as_json: bool, wait: bool, threshold: int | None
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    threshold: int | None,
 ) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -324,9 +349,11 @@ def dedup(
     expose_value=False,
     help="Accepted for old scripts; thumbs always rebuilds.",
 )
-def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -> None:
+def thumbs(
+    cache: Path | None, manifest: Path | None, config: Path | None, as_json: bool, wait: bool
+) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -339,10 +366,11 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -
     default=None,
     help="Folder of the store and manifest.sqlite  [default: ./cache]",
 )
-def report_command(cache: Path | None) -> None:
+@MANIFEST
+def report_command(cache: Path | None, manifest: Path | None) -> None:
     """Write report.html into the cache folder: totals, failures by reason and host,
     near-duplicate groups, boilerplate images and declared-size mismatches."""
-    _, settings, _ = _site_settings((), None, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), None, {"cache_dir": cache, "manifest_path": manifest})
     path = _run(lambda: pipeline.run_report(settings))
     click.echo(str(path))
 
@@ -375,11 +403,16 @@ def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
     help="Fetch missing or damaged originals again and remake missing thumbnails.",
 )
 def verify(
-    cache: Path | None, config: Path | None, as_json: bool, wait: bool, repair: bool
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    repair: bool,
 ) -> None:
     """Check every stored original against its sha256, every thumbnail and every localized
     reference's file; exit 1 when something is missing or damaged."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
     click.echo(texts.summary_json(summary) if as_json else texts.verify_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -388,12 +421,90 @@ def verify(
 @main.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
-def gc(cache: Path | None, config: Path | None, as_json: bool, wait: bool, dry_run: bool) -> None:
+def gc(
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    dry_run: bool,
+) -> None:
     """Forget posts that are gone (deleted or renamed) with their references, then delete the
     URLs, originals and thumbnails no post uses any more."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
     click.echo(texts.summary_json(summary) if as_json else texts.gc_summary_text(summary))
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+def _parse_shard(text: str) -> Shard:
+    """`--shard I/N` as a Shard; a bad value is one usage line (exit 2)."""
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--shard: {exc}.") from None
+
+
+def _cache_overrides(cache: Path | None, manifest: Path | None, wait: bool) -> dict[str, Any]:
+    """The settings the options every cache command takes give (None: not given)."""
+    return {"cache_dir": cache, "manifest_path": manifest, "wait_for_lock": wait or None}
+
+
+@main.command()
+@click.argument(
+    "shards",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="SHARD.sqlite...",
+)
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manifest to merge into, created if missing  [default: CACHE/manifest.sqlite]",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the merged store (where --from-cache files go)  [default: ./cache]",
+)
+@click.option(
+    "--from-cache",
+    "from_caches",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A shard's cache folder: its originals and thumbnails the store lacks are copied in "
+    "(repeat it for each shard).",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="mediatool.toml to use  [default: the archive root's, if any]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another run holds the cache, wait for it instead of exiting.",
+)
+def merge(
+    shards: tuple[Path, ...],
+    into: Path | None,
+    cache: Path | None,
+    from_caches: tuple[Path, ...],
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+) -> None:
+    """Merge the manifests of `fetch --shard I/N` runs (SHARD.sqlite...) into one, in any order
+    and as often as needed; then run `dedup` and `rewrite` on it (docs/shards.md)."""
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, into, wait))
+    summary = _run(
+        lambda: pipeline.run_merge(list(shards), settings, say=_say, from_caches=from_caches)
+    )
+    click.echo(texts.summary_json(summary) if as_json else texts.merge_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
 
 

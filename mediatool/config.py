@@ -267,6 +267,9 @@ class Settings:
     # Manifest, temp files and report, when they live apart from the store (a site's state
     # folder, mediatool.site); None: in cache_dir with the originals and thumbnails.
     state_dir: Path | None = None
+    # The manifest file when it is not the store's own (--manifest): e.g. one per CI shard,
+    # merged afterwards (docs/shards.md). Post keys stay relative to the archive root.
+    manifest_path: Path | None = None
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -341,6 +344,7 @@ SECTIONS: dict[str, Any] = {
 # refuse. A settings field missing here is checked by the type of its default.
 KEYS: dict[str, KeySpec] = {
     "cache_dir": KeySpec(str),
+    "manifest_path": KeySpec(str),
     "workers": KeySpec(int, 1, 256),
     "discover.frontmatter_keys": KeySpec(str, is_list=True),
     "fetch.concurrency": KeySpec(int, 1, 256),
@@ -399,6 +403,9 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
     if "cache_dir" in data:
         cache_dir = Path(_value(data["cache_dir"], "cache_dir", where))
         settings = replace(settings, cache_dir=_beside(path, cache_dir))
+    if "manifest_path" in data:
+        manifest = Path(_value(data["manifest_path"], "manifest_path", where))
+        settings = replace(settings, manifest_path=_beside(path, manifest))
     if settings.fetch.cookies_file is not None:
         cookies = str(_beside(path, Path(settings.fetch.cookies_file)))
         settings = replace(settings, fetch=replace(settings.fetch, cookies_file=cookies))

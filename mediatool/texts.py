@@ -16,6 +16,7 @@ from mediatool.pipeline.summaries import (
     GcSummary,
     LeftRemote,
     MaintenanceSummary,
+    MergeSummary,
     RewriteSummary,
     ScanSummary,
     UndoSummary,
@@ -29,6 +30,7 @@ def fetch_summary_text(summary: FetchSummary) -> str:
         f"posts              {summary.posts} ({summary.posts_failed} with problems)",
         f"references         {summary.references} ({summary.remote_references} remote)",
         f"distinct URLs      {summary.distinct_urls}",
+        *_shard_line(summary),
         f"downloaded         {summary.downloaded}{_by_kind(summary.downloaded_by_kind)}",
         f"already stored     {summary.already_stored}",
     ]
@@ -58,6 +60,13 @@ def fetch_summary_text(summary: FetchSummary) -> str:
     if summary.failed:
         lines += ["", *failures_table(summary.failed)]
     return "\n".join(lines)
+
+
+def _shard_line(summary: FetchSummary) -> list[str]:
+    """ "shard 2/4: N of M URLs" for `fetch --shard`, else nothing."""
+    if summary.shard is None:
+        return []
+    return [f"shard {summary.shard}: {summary.shard_urls} of {summary.distinct_urls} URLs"]
 
 
 def _by_kind(counts: dict[str, int]) -> str:
@@ -198,7 +207,8 @@ def summary_json(
     | UndoSummary
     | MaintenanceSummary
     | VerifySummary
-    | GcSummary,
+    | GcSummary
+    | MergeSummary,
 ) -> str:
     data = summary.as_dict()
     if isinstance(summary, UndoSummary) and summary.dry_run:
@@ -236,3 +246,26 @@ def gc_summary_text(summary: GcSummary) -> str:
         f"gc: {verb} {summary.posts} posts that are gone and {summary.urls} URLs no post uses; "
         f"{gone} {summary.originals} originals and {summary.thumbnails} thumbnails"
     )
+
+
+def merge_summary_text(summary: MergeSummary) -> str:
+    taken = summary.taken
+    urls = summary.urls
+    lines = [
+        f"merged             {summary.shards} shards into {summary.manifest}",
+        f"taken              {taken.get('posts', 0)} posts, {taken.get('urls', 0)} URLs, "
+        f"{taken.get('images', 0)} images, {taken.get('thumbs', 0)} thumbnails, "
+        f"{taken.get('generations', 0)} rewrites",
+        f"files copied       {summary.files_copied} ({summary.files_present} already there)",
+        f"URLs               {urls.get('ok', 0)} ok, {urls.get('failed', 0)} failed, "
+        f"{urls.get('pending', 0)} pending",
+        f"problems           {len(summary.problems)}",
+        f"time               {summary.seconds:.2f} s",
+    ]
+    if urls.get("pending"):
+        lines.append(
+            "pending            some URLs were fetched by no shard: merge every shard, or run "
+            "fetch once more on the merged cache"
+        )
+    lines.append("next               mediatool dedup, then mediatool rewrite")
+    return "\n".join(lines)

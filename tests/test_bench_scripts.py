@@ -133,3 +133,15 @@ def test_corpus_run_prints_the_rerun_ratio_on_a_tiny_archive(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "re-run / first run" in done.stdout
     assert "unchanged re-runs" in done.stdout
+
+
+def test_the_merge_bench_runs_in_a_tiny_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_merge.py"), "-n", "20", "--shards", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "merged again" in done.stdout and "'pending': 0" in done.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -90,3 +91,43 @@ def test_the_dockerfile_installs_this_package_and_runs_mediatool() -> None:
     for run in runs:
         words = shlex.split(run.lstrip("# "))
         _assert_real(words[words.index("mediatool") + 1 :])
+
+
+MATRIX = REPO / "examples" / "ci" / "github-actions-matrix.yml"
+
+
+def _runs(job: dict[str, Any]) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def _uses(job: dict[str, Any]) -> list[str]:
+    return [step.get("uses", "") for step in job["steps"]]
+
+
+def test_the_matrix_workflow_fetches_shards_then_merges_groups_and_rewrites() -> None:
+    from mediatool.config import parse_duration
+    from mediatool.partition import Shard
+
+    workflow = yaml.safe_load(MATRIX.read_text())
+    fetch, merge = workflow["jobs"]["fetch"], workflow["jobs"]["merge"]
+    shards = fetch["strategy"]["matrix"]["shard"]
+    assert fetch["strategy"]["fail-fast"] is False
+    (fetching,) = [run for run in _runs(fetch) if "mediatool fetch" in run]
+    for shard in shards:  # --shard I/N names a real shard of the matrix, for each I
+        words = shlex.split(fetching.replace("${{ matrix.shard }}", str(shard)))
+        assert Shard.parse(words[words.index("--shard") + 1]) == Shard(shard - 1, len(shards))
+        _assert_real(words[1:])
+    budget = parse_duration(words[words.index("--time-budget") + 1])
+    assert budget < fetch["timeout-minutes"] * 60
+    assert any(u.startswith("actions/upload-artifact") for u in _uses(fetch))
+    assert any(u.startswith("actions/download-artifact") for u in _uses(merge))
+    assert merge["needs"] == "fetch"
+    commands = [words for run in _runs(merge) for words in _mediatool_commands(run)]
+    for words in commands:
+        _assert_real(words)
+    order = [words[0] for words in commands]
+    assert order[:3] == ["merge", "dedup", "rewrite"]
+    assert commands[-1][:1] == ["rewrite"] and "--check" in commands[-1]
+    merging = next(words for words in commands if words[0] == "merge")
+    assert "--from-cache" in next(run for run in _runs(merge) if "mediatool merge" in run)
+    assert "--cache" in merging

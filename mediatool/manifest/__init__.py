@@ -11,6 +11,7 @@ Shaped like its tables (`Manifest` composes one class per table, all on one conn
     queries     the reads the report and rewrite make across the tables
     upkeep      the CI job's reads and writes: check, verify, gc
     marks       named values a run leaves for the next (what the last grouping was done on)
+    merge       shard manifests merged into one (`mediatool merge`), on natural keys
     rows        the frozen rows handed out; keys: how posts are named
     _sql        the chunked `IN (...)` query and the effective URL state
 
@@ -20,6 +21,13 @@ What to fetch again is decided by `mediatool.fetch.policy`, not in SQL.
 from mediatool.manifest.images import ImagesTable
 from mediatool.manifest.keys import archive_root, relative_key_text, relative_post_key
 from mediatool.manifest.marks import MarksTable
+from mediatool.manifest.merge import (
+    MERGE_RULES,
+    MergeTable,
+    ShardMerged,
+    migrated_copy,
+    schema_version_of,
+)
 from mediatool.manifest.posts import PostsTable
 from mediatool.manifest.queries import QueriesTable
 from mediatool.manifest.rewrites import RewritesTable
@@ -39,12 +47,20 @@ from mediatool.manifest.urls import UrlsTable
 
 
 class Manifest(
-    PostsTable, UrlsTable, ImagesTable, RewritesTable, QueriesTable, UpkeepTable, MarksTable
+    PostsTable,
+    UrlsTable,
+    ImagesTable,
+    RewritesTable,
+    QueriesTable,
+    UpkeepTable,
+    MarksTable,
+    MergeTable,
 ):
     """A connection to manifest.sqlite with the queries the pipeline needs."""
 
 
 __all__ = [
+    "MERGE_RULES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FetchedPost",
@@ -52,11 +68,15 @@ __all__ = [
     "ImageRow",
     "Localization",
     "Manifest",
+    "MergeTable",
     "PostState",
     "RecordedPost",
+    "ShardMerged",
     "StoredFile",
     "UrlStatus",
     "archive_root",
+    "migrated_copy",
     "relative_key_text",
     "relative_post_key",
+    "schema_version_of",
 ]

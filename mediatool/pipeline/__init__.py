@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mediatool.pipeline.collecting import run_gc
     from mediatool.pipeline.fetching import run_fetch
     from mediatool.pipeline.maintenance import run_rebuild_thumbs, run_regroup
+    from mediatool.pipeline.merging import run_merge
     from mediatool.pipeline.reporting import run_report
     from mediatool.pipeline.rewriting import run_rewrite
     from mediatool.pipeline.scanning import run_scan
@@ -25,6 +26,7 @@ _MODULE_OF = {
     "run_fetch": "fetching",
     "run_rebuild_thumbs": "maintenance",
     "run_regroup": "maintenance",
+    "run_merge": "merging",
     "run_report": "reporting",
     "run_rewrite": "rewriting",
     "run_scan": "scanning",
@@ -36,6 +38,7 @@ __all__ = [
     "run_check",
     "run_fetch",
     "run_gc",
+    "run_merge",
     "run_rebuild_thumbs",
     "run_regroup",
     "run_report",

@@ -54,9 +54,10 @@ def existing_store(settings: Settings) -> MediaStore:
     """The cache a previous fetch filled; a clear usage error when there is none."""
     store = store_of(settings)
     if not store.manifest_path.is_file():
+        where = "--manifest at the file" if settings.manifest_path else "--cache at the folder"
         raise UsageError(
             f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
-            "or point --cache at the folder fetch used."
+            f"or point {where} fetch used."
         )
     return store
 
@@ -172,8 +173,9 @@ def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: i
 
 
 def store_of(settings: Settings) -> MediaStore:
-    """The store of the settings: all in cache_dir, or split with a site's state folder."""
-    return Store(settings.cache_dir, settings.state_dir)
+    """The store of the settings: all in cache_dir, or split with a site's state folder; the
+    manifest is `settings.manifest_path` when one is given (--manifest)."""
+    return Store(settings.cache_dir, settings.state_dir, settings.manifest_path)
 
 
 def archive_root_of(settings: Settings) -> Path:

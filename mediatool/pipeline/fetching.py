@@ -36,6 +36,7 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
+from mediatool.partition import Shard
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
@@ -81,6 +82,7 @@ def run_fetch(
     time_budget: float | None = None,
     progress_every: float | None = None,
     refresh_all: bool = False,
+    shard: Shard | None = None,
 ) -> FetchSummary:
     """Find, resolve, download, store, hash, group and thumbnail every image of the posts.
 
@@ -88,7 +90,10 @@ def run_fetch(
     their server sent (`fetch.policy.is_fresh`; the others are counted as `fresh`),
     `refresh_all` every stored URL. With `time_budget` (seconds), no download starts once that
     much time has passed since the run began: what was fetched is recorded and the summary says
-    `resume_needed`. With
+    `resume_needed`. With `shard` (`fetch --shard I/N`, a CI matrix job), every post is scanned
+    but only the URLs whose host belongs to that shard (mediatool.partition) are fetched; the
+    others stay pending for the shard that owns them, and the failures reported are this
+    shard's (`mediatool merge` joins the shards' manifests, docs/shards.md). With
     `progress_every` (seconds; for a stderr that is not a terminal), a plain progress line is
     said that often while downloading."""
     started = time.monotonic()
@@ -105,9 +110,11 @@ def run_fetch(
         )
         keys = list(key_of.values())
         references, remote, origins = manifest.reference_totals(keys)
+        # a shard fetches only its hosts' URLs; the other shards' stay as they are (pending)
+        mine = origins if shard is None else {url for url in origins if shard.holds(url)}
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
-            origins,
+            mine,
             retry_failed=retry_failed or wayback,
             refresh=refresh,
             file_present=store.has,
@@ -134,9 +141,9 @@ def run_fetch(
         boilerplate = _grouped(manifest, settings, changed)
         groups, grouped = manifest.group_count()
         failed = _failures(
-            manifest, origins, set(keys), failed_now | refused_now, settings.check.allow
+            manifest, mine, set(keys), failed_now | refused_now, settings.check.allow
         )
-        kinds = manifest.stored_kinds(origins)
+        kinds = manifest.stored_kinds(mine)
         stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
     _say_earlier_failures(failed, say)
     failed_urls = {f.url for f in failed}
@@ -168,6 +175,8 @@ def run_fetch(
         not_started=counts["not_started"],
         offline=bool(counts["offline"]),
         fresh=len(fresh),
+        shard=str(shard) if shard else None,
+        shard_urls=len(mine),
     )
 
 

@@ -57,6 +57,8 @@ class FetchSummary(Summary):
     not_started: int = 0  # URLs the time budget (or being offline) left for the next run
     offline: bool = False  # no host answered: the run stopped, nothing was marked failed
     fresh: int = 0  # stored URLs --refresh did not ask again: still fresh (Cache-Control)
+    shard: str | None = None  # "I/N" of `fetch --shard`: only its hosts' URLs were fetched
+    shard_urls: int = 0  # the distinct URLs of the shard (of distinct_urls)
 
     @property
     def ok(self) -> bool:
@@ -189,4 +191,17 @@ class GcSummary(Summary):
     bytes: int  # with --dry-run: the bytes the files to delete hold
     dry_run: bool
     seconds: float
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MergeSummary(Summary):
+    shards: int
+    manifest: str  # the manifest merged into
+    taken: dict[str, int]  # rows taken from the shards, by table (new or winning a conflict)
+    urls: dict[str, int]  # the merged manifest's URLs by status: ok, failed, pending
+    files_copied: int  # originals and thumbnails copied from --from-cache folders
+    files_present: int  # ... that the merged store had already
+    seconds: float
+    mixed_rewrites: tuple[str, ...] = ()  # posts with rewrite generations from several shards
     problems: tuple[str, ...] = ()
