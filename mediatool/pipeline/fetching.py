@@ -52,7 +52,7 @@ from mediatool.resolve import (
     url_problem,
     wayback_url,
 )
-from mediatool.store import MediaStore
+from mediatool.store import MediaStore, find_relpath
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
@@ -91,15 +91,17 @@ def run_fetch(
         references, remote = manifest.reference_counts(keys)
         posts_of = manifest.references_by_origin(keys)
         origins = set(posts_of)
+        own = own_copies(origins, manifest)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
-            origins,
+            origins - own,
             retry_failed=retry_failed or wayback,
             refresh=refresh,
             file_present=store.has,
             limits=byte_limits(settings),
             retry=svg_refusals_to_retry(settings.images.svg),
         )
+        stored += sorted(own)
         requested = refuse_bad_urls(jobs, manifest, root, say)
         refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
         jobs = requested
@@ -269,6 +271,15 @@ def _download_and_analyze(
             "resume needed: run the same command again to continue"
         )
     return counts, failed | analyses.failed_urls
+
+
+def own_copies(origin_urls: set[str], manifest: Manifest) -> set[str]:
+    """The URLs that name a file of this store (posts rewritten with an http(s) --base-url, a
+    CDN or a bucket's public URL): their original's sha256 is a stored image, so these bytes
+    are here already and nothing is fetched."""
+    named = {url: hit.sha256 for url in origin_urls if (hit := find_relpath(url))}
+    stored = manifest.localizations_of_images(set(named.values()))
+    return {url for url, sha in named.items() if sha in stored}
 
 
 class ProgressLines:

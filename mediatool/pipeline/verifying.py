@@ -14,7 +14,7 @@ from mediatool.pipeline.common import Say, cpu_pool, existing_store
 from mediatool.pipeline.fetching import download_and_analyze
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import VerifySummary
-from mediatool.store import MediaStore, find_relpath, sha256_of_file
+from mediatool.store import MediaStore, find_relpath
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +86,9 @@ def find_damage(files: list[StoredFile], manifest: Manifest, store: MediaStore) 
     originals = []
     thumbs = []
     for stored in files:
-        path = store.path(stored.relpath)
-        if not path.is_file():
+        if not store.has(stored.relpath):
             originals.append((stored, "missing"))
-        elif sha256_of_file(path) != stored.sha256:
+        elif not store.verify(stored.relpath, stored.sha256):
             originals.append((stored, "damaged"))
         thumbs += [(stored.sha256, t) for t in stored.thumbs if not store.has(t)]
     references = []
@@ -107,7 +106,7 @@ def _repair(
     many files are back."""
     for stored, why in damage.originals:
         if why == "damaged":  # wrong bytes under a sha256 name: gone, so fetch sees it missing
-            store.path(stored.relpath).unlink(missing_ok=True)
+            store.delete(stored.relpath)
     urls = {url for stored, _ in damage.originals for url in manifest.urls_of_image(stored.sha256)}
     jobs, _ = manifest.fetch_jobs(urls, retry_failed=False, refresh=False, file_present=store.has)
     store.prepare()
