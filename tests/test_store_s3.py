@@ -18,7 +18,8 @@ from PIL import Image
 
 from mediatool.cli import main
 from mediatool.config import FetchSettings, Settings, load_settings
-from mediatool.errors import ObjectStoreError, UsageError
+from mediatool.errors import CacheBusy, ObjectStoreError, UsageError
+from mediatool.lock import hold_cache
 from mediatool.manifest import Manifest
 from mediatool.pipeline import run_check, run_fetch, run_gc, run_rewrite, run_undo, run_verify
 from mediatool.pipeline.common import store_of
@@ -184,6 +185,16 @@ def test_a_run_that_finds_the_objects_stored_by_another_manifest_puts_nothing(
     assert summary.ok and summary.downloaded == 2
     assert s3.requests("PUT", f"/{s3.name}/blog/originals/") == []
     assert _stored(other) == _stored(first)
+
+
+def test_the_lock_is_beside_the_manifest_one_run_per_manifest(s3: S3Bucket, tmp_path: Path) -> None:
+    settings = _settings(s3, tmp_path)
+    assert settings.manifest_path is not None
+    with hold_cache(state_dir_of(settings.manifest_path), "fetch"):
+        with pytest.raises(CacheBusy, match="in use by PID"):
+            run_fetch([tmp_path], settings, say=_say)
+        other = Settings(cache_url=s3.url, manifest_path=tmp_path / "other.sqlite", workers=1)
+        assert run_fetch([tmp_path], other, say=_say).ok  # another manifest: its own lock
 
 
 # --- rewrite --base-url ---------------------------------------------------------------------
