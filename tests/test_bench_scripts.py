@@ -33,3 +33,18 @@ def test_a_missing_shared_folder_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert str(missing) in done.stderr and "no such folder" in done.stderr
+
+
+def test_the_s3_store_bench_runs_in_a_tiny_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_s3_store.py"), "--n", "4", "--size-kb", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    runs = [("folder", "first"), ("folder", "re-run"), ("s3", "first"), ("s3", "re-run")]
+    assert [tuple(row[:2]) for row in rows] == runs
+    assert [row[3] for row in rows] == ["4", "0", "4", "0"]
