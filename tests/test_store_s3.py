@@ -9,6 +9,7 @@ import io
 import struct
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,19 @@ from conftest import S3Bucket
 from PIL import Image
 
 from mediatool.cli import main
-from mediatool.config import FetchSettings, Settings, load_settings
+from mediatool.config import FetchSettings, ImageSettings, Settings, load_settings
 from mediatool.errors import CacheBusy, ObjectStoreError, UsageError
 from mediatool.lock import hold_cache
 from mediatool.manifest import Manifest
-from mediatool.pipeline import run_check, run_fetch, run_gc, run_rewrite, run_undo, run_verify
+from mediatool.pipeline import (
+    run_check,
+    run_fetch,
+    run_gc,
+    run_rebuild_thumbs,
+    run_rewrite,
+    run_undo,
+    run_verify,
+)
 from mediatool.pipeline.common import store_of
 from mediatool.store import original_relpath
 from mediatool.store_s3 import BOTO3_MISSING, S3Store, state_dir_of
@@ -283,6 +292,22 @@ def test_verify_finds_a_damaged_object_and_repair_stores_it_again(
     repaired = run_verify(settings, say=_say, repair=True)
     assert repaired.repaired == 1 and repaired.ok
     assert hashlib.sha256(s3.body(f"blog/{relpath}")).hexdigest() == sha
+
+
+def test_thumbs_rebuilds_thumbnails_in_the_bucket_and_deletes_the_stale_ones(
+    s3: S3Bucket, tmp_path: Path, origin: OriginServer, no_proxy_env: None
+) -> None:
+    post, _ = _site(tmp_path, origin)
+    settings = _settings(s3, tmp_path)
+    assert run_fetch([post], settings, say=_say).ok
+    before = {t for _, _, thumbs in _stored(settings) for t in thumbs}
+    wider = replace(settings, images=ImageSettings(thumb_widths=(200,)))
+    summary = run_rebuild_thumbs(wider, say=_say)
+    assert summary.ok
+    after = {t for _, _, thumbs in _stored(wider) for t in thumbs}
+    assert after and not after & before
+    originals = {f"blog/{relpath}" for _, relpath, _ in _stored(wider)}
+    assert set(s3.keys()) == originals | {f"blog/{t}" for t in after}
 
 
 def test_gc_deletes_the_objects_no_post_uses(
