@@ -44,8 +44,18 @@ def test_the_testing_extra_holds_trustme_and_dev_depends_on_it() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
     assert [d for d in extras["testing"] if d.startswith("trustme")]
-    assert "mediatool[testing]" in extras["dev"]
+    own = [d for d in extras["dev"] if d.startswith("mediatool[")]
+    assert own and "testing" in own[0].removeprefix("mediatool[").rstrip("]").split(",")
     assert not [d for d in project["dependencies"] if d.startswith("trustme")]
+
+
+def test_dask_and_boto3_are_optional_extras_not_dependencies() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    assert [d for d in extras["dask"] if d.startswith("dask[distributed]")]
+    assert [d for d in extras["s3"] if d.startswith("boto3")]
+    heavy = ("dask", "distributed", "boto3", "moto")
+    assert not [d for d in project["dependencies"] if d.startswith(heavy)]
 
 
 def test_py_typed_is_shipped_as_package_data() -> None:
