@@ -30,6 +30,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -200,22 +201,30 @@ class S3Store:
             self.puts += 1
 
     def put_thumbnails(self, relpaths: Iterable[str], *, replace: bool) -> None:
-        """Upload the thumbnails analysis wrote under `root`, then delete the local files.
-        With `replace` (thumbs --rebuild: new settings) an existing object is overwritten."""
-        for relpath in relpaths:
-            local = self.root / relpath
-            if not local.is_file():  # made by an earlier analysis of this run and uploaded
-                continue
-            if replace:
-                size = local.stat().st_size
-                try:
-                    self._put(relpath, local)
-                except _ClientError as exc:
-                    raise self._failure("put", relpath, exc) from exc
-                self._known(relpath, size)
-            elif not self.has(relpath):
-                self.put_if_absent(relpath, local)
-            local.unlink(missing_ok=True)
+        """Upload the thumbnails analysis wrote under `root` (at once, each on its own thread),
+        then delete the local files. With `replace` (thumbs: new settings) an existing object
+        is overwritten; else a stored one is left as it is (put-if-absent)."""
+        made = [relpath for relpath in relpaths if (self.root / relpath).is_file()]
+        if len(made) <= 1:
+            for relpath in made:
+                self._put_thumbnail(relpath, replace)
+            return
+        with ThreadPoolExecutor(len(made)) as uploads:
+            for done in [uploads.submit(self._put_thumbnail, r, replace) for r in made]:
+                done.result()
+
+    def _put_thumbnail(self, relpath: str, replace: bool) -> None:
+        local = self.root / relpath
+        if replace:
+            size = local.stat().st_size
+            try:
+                self._put(relpath, local)
+            except _ClientError as exc:
+                raise self._failure("put", relpath, exc) from exc
+            self._known(relpath, size)
+        elif not self.has(relpath):
+            self.put_if_absent(relpath, local)
+        local.unlink(missing_ok=True)
 
     def delete(self, relpath: str) -> None:
         with self._errors("delete", relpath):
@@ -225,13 +234,18 @@ class S3Store:
     # --- reading ---------------------------------------------------------------------------
 
     def local_copy(self, relpath: str) -> Path:
-        """A local file with the stored bytes (downloaded to `root` unless it is there)."""
+        """A local file with the stored bytes (downloaded to `root` unless it is there). For a
+        missing object, the path where it would be: analysis then says it cannot read it, as
+        for a missing file of the folder store."""
         local = self.root / relpath
         if local.is_file():
             return local
-        with temp_file_in(self.temp_dir) as (handle, temp_path):
-            for block in self._blocks(relpath):
-                handle.write(block)
+        try:
+            with temp_file_in(self.temp_dir) as (handle, temp_path):
+                for block in self._blocks(relpath):
+                    handle.write(block)
+        except FileNotFoundError:
+            return local
         publish(temp_path, local, known_folders=self._folders)
         return local
 
