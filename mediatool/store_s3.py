@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,8 +112,15 @@ class S3Store:
                 "choose another --manifest or fix its permissions."
             ) from exc
         remove_stale_temp_files(self.temp_dir)
-        shutil.rmtree(self.root, ignore_errors=True)  # the lock is ours: nobody else uses it
+        self._drop_local_files()
         self._listing()
+
+    def _drop_local_files(self) -> None:
+        """Delete what a killed run left under `root` (the lock is ours: nobody else uses it).
+        The emptied shard folders stay: removing hundreds of them costs more than they do."""
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                Path(folder, name).unlink(missing_ok=True)
 
     # --- what is stored --------------------------------------------------------------------
 

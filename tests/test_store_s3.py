@@ -118,6 +118,15 @@ def test_eight_writers_of_one_key_store_it_once_and_all_succeed(
     assert s3.body(f"blog/{relpath}") == data
 
 
+def test_prepare_drops_the_local_files_a_killed_run_left(s3: S3Bucket, tmp_path: Path) -> None:
+    store = S3Store(s3.url, tmp_path / "m.sqlite")
+    left = store.root / original_relpath("ab" * 32, "jpg")
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"half an upload's local copy")
+    store.prepare()
+    assert not left.exists()
+
+
 # --- fetch into a bucket ---------------------------------------------------------------------
 
 
