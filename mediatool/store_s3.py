@@ -17,8 +17,9 @@ manifest (`<manifest folder>/.mediatool-s3/<manifest name>/`):
     local/     local copies of originals for analysis, and new thumbnails before their upload
                (the store's `root`); emptied by `prepare`
 
-Which keys exist is listed once (one paginated listing of the prefix) and then kept up to date
-by this process, so `has` asks no question of the endpoint per file.
+Which keys exist is listed once per run and top folder (one paginated listing of originals/,
+one of thumbs/ when a thumbnail is asked for) and then kept up to date by this process, so
+`has` asks no question of the endpoint per file.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from mediatool.store import (
     EXTENSIONS,
     ORIGINALS,
     TEMP,
-    THUMBS,
     extension_of,
     original_relpath,
 )
@@ -87,7 +87,7 @@ class S3Store:
         self._client = client
         self._lock = threading.Lock()  # the listing and the counters
         self._client_lock = threading.Lock()
-        self._sizes: dict[str, int] | None = None  # relpath -> size of every stored object
+        self._listed: dict[str, dict[str, int]] = {}  # top folder -> {relpath: size}
         self._folders: set[Path] = set()
         self.puts = 0  # objects this store wrote
         self.lost_races = 0  # puts another writer had won (412): nothing written twice
@@ -113,7 +113,7 @@ class S3Store:
             ) from exc
         remove_stale_temp_files(self.temp_dir)
         self._drop_local_files()
-        self._listing()
+        self._listing(ORIGINALS)
 
     def _drop_local_files(self) -> None:
         """Delete what a killed run left under `root` (the lock is ours: nobody else uses it).
@@ -129,36 +129,41 @@ class S3Store:
         return f"{self.prefix}/{relpath}" if self.prefix else relpath
 
     def has(self, relpath: str) -> bool:
-        return relpath in self._listing()
+        return relpath in self._listing(relpath)
 
     def size(self, relpath: str) -> int:
-        return self._listing().get(relpath, 0)
+        return self._listing(relpath).get(relpath, 0)
 
-    def _listing(self) -> dict[str, int]:
-        """Every stored object's relpath and size, listed once (paginated) on first use."""
+    def _listing(self, relpath: str) -> dict[str, int]:
+        """The relpath and size of every stored object in the top folder of `relpath`
+        (originals/ or thumbs/), listed once (paginated) when first asked: a re-run that finds
+        every original stored never lists the thumbnails."""
+        folder = relpath.partition("/")[0]
         with self._lock:
-            if self._sizes is None:
-                self._sizes = self._list_objects()
-            return self._sizes
+            if folder not in self._listed:
+                self._listed[folder] = self._list_objects(folder)
+            return self._listed[folder]
 
-    def _list_objects(self) -> dict[str, int]:
+    def _list_objects(self, folder: str) -> dict[str, int]:
         start = f"{self.prefix}/" if self.prefix else ""
         sizes: dict[str, int] = {}
         paginator = self.client().get_paginator("list_objects_v2")
         with self._errors("list"):
-            for folder in (ORIGINALS, THUMBS):
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=start + folder + "/"):
-                    for item in page.get("Contents", ()):
-                        sizes[item["Key"][len(start) :]] = int(item["Size"])
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{start}{folder}/"):
+                for item in page.get("Contents", ()):
+                    sizes[item["Key"][len(start) :]] = int(item["Size"])
         return sizes
 
     def _known(self, relpath: str, size: int | None) -> None:
+        """Keep the listing of what is stored true after a put (size) or a delete (None)."""
         with self._lock:
-            if self._sizes is not None:
-                if size is None:
-                    self._sizes.pop(relpath, None)
-                else:
-                    self._sizes[relpath] = size
+            listed = self._listed.get(relpath.partition("/")[0])
+            if listed is None:
+                return
+            if size is None:
+                listed.pop(relpath, None)
+            else:
+                listed[relpath] = size
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -183,7 +183,7 @@ def test_a_second_fetch_downloads_nothing_and_writes_nothing(
     assert len(origin.requests) == served
     assert s3.requests("PUT") == [] and s3.requests("DELETE") == []
     assert s3.requests("GET", f"/{s3.name}/blog/") == []  # no object read, only the listing
-    assert len(s3.requests("GET", f"/{s3.name}")) == 2  # originals/ and thumbs/, one page each
+    assert len(s3.requests("GET", f"/{s3.name}")) == 1  # one listing of originals/
 
 
 def test_a_run_that_finds_the_objects_stored_by_another_manifest_puts_nothing(
