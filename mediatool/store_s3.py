@@ -52,6 +52,31 @@ PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412"
 MISSING_KEY = ("NoSuchKey", "404", "NotFound")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 READ_BLOCK = 1 << 20
+# Served from a public bucket URL, an object needs its type (an SVG or a video with none does
+# not show), and named by its bytes it never changes: browsers and CDNs may keep it for good.
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "ico": "image/vnd.microsoft.icon",
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "svg": "image/svg+xml",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "mkv": "video/x-matroska",
+    "ogv": "video/ogg",
+    "mov": "video/quicktime",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "ogg": "audio/ogg",
+    "pdf": "application/pdf",
+    "vtt": "text/vtt",
+}
+CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 def is_s3_url(value: str) -> bool:
@@ -68,6 +93,11 @@ def parse_s3_url(url: str) -> tuple[str, str]:
             "(a bucket name of 3 to 63 lowercase letters, digits, dots and hyphens)."
         )
     return bucket, prefix.strip("/")
+
+
+def content_type(relpath: str) -> str:
+    """The Content-Type an object is served with, by the extension of its store path."""
+    return CONTENT_TYPES.get(relpath.rpartition(".")[2], "application/octet-stream")
 
 
 def state_dir_of(manifest: Path) -> Path:
@@ -206,7 +236,12 @@ class S3Store:
     def _put(self, relpath: str, path: Path, **conditions: str) -> None:
         with path.open("rb") as body, self._errors("put", relpath, client_errors=False):
             self.client().put_object(
-                Bucket=self.bucket, Key=self.key(relpath), Body=body, **conditions
+                Bucket=self.bucket,
+                Key=self.key(relpath),
+                Body=body,
+                ContentType=content_type(relpath),
+                CacheControl=CACHE_CONTROL,
+                **conditions,
             )
         with self._lock:
             self.puts += 1

@@ -146,6 +146,11 @@ def test_fetch_stores_originals_and_thumbnails_in_the_bucket_and_the_manifest_lo
         assert hashlib.sha256(s3.body(f"blog/{relpath}")).hexdigest() == sha
         assert {f"blog/{t}" for t in thumbs} <= keys
     assert any(thumbs for _, _, thumbs in stored)  # the 800 px photo has thumbnails
+    head = s3.client.head_object(Bucket=s3.name, Key=f"blog/{stored[0][1]}")
+    assert head["ContentType"] == "image/jpeg"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    thumb = next(t for _, _, thumbs in stored for t in thumbs)
+    assert s3.client.head_object(Bucket=s3.name, Key=f"blog/{thumb}")["ContentType"] == "image/webp"
     assert len(keys) == len(stored) + sum(len(thumbs) for _, _, thumbs in stored)
     local = state_dir_of(settings.manifest_path) / "local"
     assert not [p for p in local.rglob("*") if p.is_file()]  # uploaded, local copies dropped
@@ -166,6 +171,9 @@ def test_a_media_file_is_stored_without_a_local_copy_left(
     assert summary.ok and summary.downloaded_by_kind == {"video": 1}
     relpath = original_relpath(hashlib.sha256(mp4).hexdigest(), "mp4")
     assert s3.keys() == [f"blog/{relpath}"]
+    assert s3.client.head_object(Bucket=s3.name, Key=f"blog/{relpath}")["ContentType"] == (
+        "video/mp4"
+    )
     assert settings.manifest_path is not None
     assert not (state_dir_of(settings.manifest_path) / "local" / relpath).exists()
 
