@@ -47,6 +47,12 @@ class CacheType(click.ParamType[Any]):
 
 
 CACHE = CacheType()
+MANIFEST = click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite manifest to use  [default: CACHE/manifest.sqlite]",
+)
 PATHS = click.argument(
     "paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]..."
 )
@@ -60,6 +66,7 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Folder of the store and manifest.sqlite, or s3://BUCKET/PREFIX  [./cache]",
         ),
+        MANIFEST,
         click.option(
             "--config",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -143,6 +150,7 @@ def main() -> None:
 def fetch(
     paths: tuple[Path, ...],
     cache: Path | None,
+    manifest: Path | None,
     config: Path | None,
     as_json: bool,
     wait: bool,
@@ -170,6 +178,7 @@ def fetch(
     A PATH is a post or a folder searched for .md, .markdown, .html, .htm (default: .)."""
     overrides = {
         "cache_dir": cache,
+        "manifest_path": manifest,
         "wait_for_lock": wait or None,
         "workers": workers,
         "fetch.concurrency": concurrency,
@@ -233,6 +242,7 @@ def fetch(
 def rewrite(
     paths: tuple[Path, ...],
     cache: Path | None,
+    manifest: Path | None,
     config: Path | None,
     as_json: bool,
     wait: bool,
@@ -249,7 +259,7 @@ def rewrite(
     if check and undo:
         raise click.UsageError("--check and --undo do not go together.")
     targets, settings, layout = _site_settings(
-        paths, config, {"cache_dir": cache, "wait_for_lock": wait or None}
+        paths, config, _cache_overrides(cache, manifest, wait)
     )
     markup_url = layout.markup_url if layout and not base_url else None
     base_url = base_url or (layout.media_url if layout else None)
@@ -314,10 +324,15 @@ def scan(paths: tuple[Path, ...], config: Path | None) -> None:
 )
 @click.option("--threshold", type=click.IntRange(0, 64), help="Hamming distance  [default: 10]")
 def dedup(
-    cache: Path | None, config: Path | None, as_json: bool, wait: bool, threshold: int | None
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    threshold: int | None,
 ) -> None:
     """Group near-duplicate images of the cache again (offline); rewrite follows the result."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_regroup(settings, say=_say, threshold=threshold))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -331,9 +346,11 @@ def dedup(
     expose_value=False,
     help="Accepted for old scripts; thumbs always rebuilds.",
 )
-def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -> None:
+def thumbs(
+    cache: Path | None, manifest: Path | None, config: Path | None, as_json: bool, wait: bool
+) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -346,10 +363,11 @@ def thumbs(cache: Path | None, config: Path | None, as_json: bool, wait: bool) -
     default=None,
     help="Folder of the store and manifest.sqlite, or s3://BUCKET/PREFIX  [./cache]",
 )
-def report_command(cache: Path | None) -> None:
+@MANIFEST
+def report_command(cache: Path | None, manifest: Path | None) -> None:
     """Write report.html into the cache folder: totals, failures by reason and host,
     near-duplicate groups, boilerplate images and declared-size mismatches."""
-    _, settings, _ = _site_settings((), None, {"cache_dir": cache})
+    _, settings, _ = _site_settings((), None, {"cache_dir": cache, "manifest_path": manifest})
     path = _run(lambda: pipeline.run_report(settings))
     click.echo(str(path))
 
@@ -382,11 +400,16 @@ def site_command(root: Path | None, config: Path | None, as_json: bool) -> None:
     help="Fetch missing or damaged originals again and remake missing thumbnails.",
 )
 def verify(
-    cache: Path | None, config: Path | None, as_json: bool, wait: bool, repair: bool
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    repair: bool,
 ) -> None:
     """Check every stored original against its sha256, every thumbnail and every localized
     reference's file; exit 1 when something is missing or damaged."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_verify(settings, say=_say, repair=repair))
     click.echo(texts.summary_json(summary) if as_json else texts.verify_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
@@ -395,13 +418,25 @@ def verify(
 @main.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="List what would go; change nothing.")
-def gc(cache: Path | None, config: Path | None, as_json: bool, wait: bool, dry_run: bool) -> None:
+def gc(
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    dry_run: bool,
+) -> None:
     """Forget posts that are gone (deleted or renamed) with their references, then delete the
     URLs, originals and thumbnails no post uses any more."""
-    _, settings, _ = _site_settings((), config, {"cache_dir": cache, "wait_for_lock": wait or None})
+    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
     summary = _run(lambda: pipeline.run_gc(settings, say=_say, dry_run=dry_run))
     click.echo(texts.summary_json(summary) if as_json else texts.gc_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)
+
+
+def _cache_overrides(cache: Path | None, manifest: Path | None, wait: bool) -> dict[str, Any]:
+    """The settings the options every cache command takes give (None: not given)."""
+    return {"cache_dir": cache, "manifest_path": manifest, "wait_for_lock": wait or None}
 
 
 def _echo_diffs(diffs: tuple[str, ...]) -> None:

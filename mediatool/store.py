@@ -9,6 +9,7 @@ is its first implementation, the seam an object store plugs into.
 <cache>/thumbs/ab/<sha256>-<w>x<h>.<ext>  derived thumbnails (rebuildable)
 <cache>/tmp/                              downloads in progress (.part files)
 <cache>/manifest.sqlite                   what is known of posts, references, URLs, images
+                                          (or the file --manifest names: one per CI shard)
 <cache>/lock                              held by the run writing to the cache (mediatool.lock)
 
 In a static site (mediatool.site) the store is split: originals and thumbnails under the
@@ -174,9 +175,12 @@ class Store:
     """The folder store (a MediaStore): originals by sha256, thumbnails beside them, a temp
     folder on the same file system."""
 
-    def __init__(self, root: Path, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, state_dir: Path | None = None, manifest: Path | None = None
+    ) -> None:
         self.root = root
         self.state_dir = state_dir or root  # manifest and temp files: see the module docstring
+        self._manifest = manifest  # another manifest file (--manifest), e.g. one per CI shard
         self._folders: set[Path] = set()  # shard folders known to exist (fewer mkdir calls)
 
     @property
@@ -185,12 +189,15 @@ class Store:
 
     @property
     def manifest_path(self) -> Path:
-        return self.state_dir / MANIFEST
+        """The manifest file: the one given (--manifest), else manifest.sqlite in the state
+        folder."""
+        return self._manifest or self.state_dir / MANIFEST
 
     def prepare(self) -> None:
         """Create the folders, check they are writable, drop .part files of killed runs."""
         try:
-            for folder in (self.root / ORIGINALS, self.root / THUMBS, self.temp_dir):
+            folders = (self.root / ORIGINALS, self.root / THUMBS, self.temp_dir)
+            for folder in (*folders, self.manifest_path.parent):
                 folder.mkdir(parents=True, exist_ok=True)
             probe = self.temp_dir / ".write-probe"
             probe.write_bytes(b"")

@@ -153,7 +153,7 @@ class S3Bucket:
         """The cache to give mediatool: s3://<bucket>/blog."""
         return f"s3://{self.name}/blog"
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         answer = self.client.list_objects_v2(Bucket=self.name)
         return sorted(item["Key"] for item in answer.get("Contents", ()))
 
@@ -178,7 +178,7 @@ def _moto_server() -> Iterator[Any]:
 def s3(_moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     """A new empty bucket on moto's server; AWS_ENDPOINT_URL, test credentials and a region set
     for mediatool's own client, NO_PROXY covering the loopback endpoint; no request recorded
-    yet (`s3.requests("PUT")`)."""
+    yet (`s3.requests("PUT")`, `s3.object_keys()`)."""
     import boto3
 
     host, port = _moto_server.get_host_and_port()

@@ -114,7 +114,7 @@ def test_eight_writers_of_one_key_store_it_once_and_all_succeed(
     assert sum(store.puts for store in stores) == 1
     assert sum(store.lost_races for store in stores) == 7
     assert len(s3.requests("PUT", f"/{s3.name}/blog/originals/")) == 8
-    assert s3.keys() == [f"blog/{relpath}"]
+    assert s3.object_keys() == [f"blog/{relpath}"]
     assert s3.body(f"blog/{relpath}") == data
 
 
@@ -141,7 +141,7 @@ def test_fetch_stores_originals_and_thumbnails_in_the_bucket_and_the_manifest_lo
     assert settings.manifest_path is not None and settings.manifest_path.is_file()
     stored = _stored(settings)
     assert {sha for sha, _, _ in stored} == {hashlib.sha256(b).hexdigest() for b in images.values()}
-    keys = set(s3.keys())
+    keys = set(s3.object_keys())
     for sha, relpath, thumbs in stored:
         assert hashlib.sha256(s3.body(f"blog/{relpath}")).hexdigest() == sha
         assert {f"blog/{t}" for t in thumbs} <= keys
@@ -170,7 +170,7 @@ def test_a_media_file_is_stored_without_a_local_copy_left(
     summary = run_fetch([post], settings, say=_say)
     assert summary.ok and summary.downloaded_by_kind == {"video": 1}
     relpath = original_relpath(hashlib.sha256(mp4).hexdigest(), "mp4")
-    assert s3.keys() == [f"blog/{relpath}"]
+    assert s3.object_keys() == [f"blog/{relpath}"]
     assert s3.client.head_object(Bucket=s3.name, Key=f"blog/{relpath}")["ContentType"] == (
         "video/mp4"
     )
@@ -245,7 +245,7 @@ def test_rewrite_points_posts_at_the_public_url_and_check_and_undo_follow(
     assert again.posts_changed == 0 and again.references_left_remote == 0
     checked = run_check([post], settings, say=_say, base_url=base)
     assert checked.ok, checked
-    first = sorted(s3.keys())[0]
+    first = sorted(s3.object_keys())[0]
     s3.client.delete_object(Bucket=s3.name, Key=first)
     missing = run_check([post], settings, say=_say, base_url=base)
     assert [f.url.removeprefix(base + "/") for f in missing.missing] == [
@@ -324,7 +324,7 @@ def test_thumbs_rebuilds_thumbnails_in_the_bucket_and_deletes_the_stale_ones(
     after = {t for _, _, thumbs in _stored(wider) for t in thumbs}
     assert after and not after & before
     originals = {f"blog/{relpath}" for _, relpath, _ in _stored(wider)}
-    assert set(s3.keys()) == originals | {f"blog/{t}" for t in after}
+    assert set(s3.object_keys()) == originals | {f"blog/{t}" for t in after}
 
 
 def test_gc_deletes_the_objects_no_post_uses(
@@ -336,7 +336,7 @@ def test_gc_deletes_the_objects_no_post_uses(
     post.unlink()
     summary = run_gc(settings, say=_say)
     assert summary.originals == 2
-    assert s3.keys() == []
+    assert s3.object_keys() == []
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -400,3 +400,43 @@ def test_cache_dir_in_the_config_file_may_be_an_s3_url(tmp_path: Path) -> None:
     config.write_text('cache_dir = "s3://media/blog"\n')
     assert load_settings(config).cache_url == "s3://media/blog"
     assert load_settings(config, {"cache_dir": Path("here")}).cache_url is None
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_fetch_and_rewrite_through_the_command_line(
+    s3: S3Bucket, tmp_path: Path, origin: OriginServer, no_proxy_env: None
+) -> None:
+    post, images = _site(tmp_path, origin)
+    manifest = str(tmp_path / "archive" / "mediatool.sqlite")
+    where = ["--cache", s3.url, "--manifest", manifest]
+    fetched = CliRunner().invoke(main, ["fetch", str(post), *where, "--allow-private"])
+    assert fetched.exit_code == 0, fetched.stderr
+    assert len([k for k in s3.object_keys() if "/originals/" in k]) == len(images)
+    no_base = CliRunner().invoke(main, ["rewrite", str(post), *where])
+    assert no_base.exit_code == 2
+    assert no_base.stderr.startswith(f"error: --cache {s3.url}: give rewrite --base-url URL")
+    bad = CliRunner().invoke(main, ["rewrite", str(post), *where, "--base-url", "ftp://x/"])
+    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1
+    base = ["--base-url", "https://media.example/blog/"]
+    rewritten = CliRunner().invoke(main, ["rewrite", str(post), *where, *base])
+    assert rewritten.exit_code == 0, rewritten.stderr
+    assert post.read_text().count("](https://media.example/blog/originals/") == len(images)
+    checked = CliRunner().invoke(main, ["rewrite", str(post), *where, *base, "--check"])
+    assert checked.exit_code == 0, checked.stderr
+
+
+def test_a_missing_bucket_on_the_command_line_is_one_line_and_exit_3(
+    s3: S3Bucket, tmp_path: Path, origin: OriginServer, no_proxy_env: None
+) -> None:
+    post, _ = _site(tmp_path, origin)
+    manifest = str(tmp_path / "m.sqlite")
+    result = CliRunner().invoke(
+        main, ["fetch", str(post), "--cache", "s3://gone/blog", "--manifest", manifest]
+    )
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"error: s3://gone/blog: bucket 'gone' does not exist at {s3.endpoint}; create it "
+        "or fix --cache (and AWS_ENDPOINT_URL)."
+    ]

@@ -54,9 +54,10 @@ def existing_store(settings: Settings) -> MediaStore:
     """The cache a previous fetch filled; a clear usage error when there is none."""
     store = store_of(settings)
     if not store.manifest_path.is_file():
+        where = "--manifest at the file" if settings.manifest_path else "--cache at the folder"
         raise UsageError(
             f"{store.manifest_path}: no manifest; run `mediatool fetch` first "
-            "or point --cache at the folder fetch used."
+            f"or point {where} fetch used."
         )
     return store
 
@@ -176,7 +177,7 @@ def store_of(settings: Settings) -> MediaStore:
     object store (store_s3) for an s3:// cache, whose manifest is the local --manifest."""
     if settings.cache_url is not None:
         return _object_store(settings.cache_url, settings.manifest_path)
-    return Store(settings.cache_dir, settings.state_dir)
+    return Store(settings.cache_dir, settings.state_dir, settings.manifest_path)
 
 
 def _object_store(url: str, manifest: Path | None) -> MediaStore:
