@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import struct
 import sys
 import threading
@@ -439,4 +440,21 @@ def test_a_missing_bucket_on_the_command_line_is_one_line_and_exit_3(
     assert result.stderr.splitlines() == [
         f"error: s3://gone/blog: bucket 'gone' does not exist at {s3.endpoint}; create it "
         "or fix --cache (and AWS_ENDPOINT_URL)."
+    ]
+
+
+def test_an_unreachable_endpoint_is_one_line_and_exit_3(
+    s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    (tmp_path / "a.md").write_text("no images\n")
+    where = ["--cache", s3.url, "--manifest", str(tmp_path / "m.sqlite")]
+    result = CliRunner().invoke(main, ["fetch", str(tmp_path / "a.md"), *where])
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"error: {s3.url}: cannot reach {endpoint} (EndpointConnectionError); check "
+        "AWS_ENDPOINT_URL and the network, then run again."
     ]
