@@ -5,6 +5,7 @@ and makes missing thumbnails again."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mediatool.config import Settings
@@ -15,6 +16,8 @@ from mediatool.pipeline.fetching import download_and_analyze
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import VerifySummary
 from mediatool.store import MediaStore, find_relpath
+
+VERIFY_THREADS = 8  # originals read back at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +86,25 @@ def _verify(settings: Settings, say: Say, *, repair: bool) -> VerifySummary:
 
 
 def find_damage(files: list[StoredFile], manifest: Manifest, store: MediaStore) -> Damage:
-    originals = []
-    thumbs = []
-    for stored in files:
-        if not store.has(stored.relpath):
-            originals.append((stored, "missing"))
-        elif not store.verify(stored.relpath, stored.sha256):
-            originals.append((stored, "damaged"))
-        thumbs += [(stored.sha256, t) for t in stored.thumbs if not store.has(t)]
+    """What is missing or damaged. The originals are read back VERIFY_THREADS at a time: an
+    object store answers each GET after a round trip, and hashing releases the GIL."""
+    with ThreadPoolExecutor(VERIFY_THREADS) as pool:
+        states = list(pool.map(lambda stored: _original_state(stored, store), files))
+    originals = [(stored, why) for stored, why in zip(files, states, strict=True) if why]
+    thumbs = [(f.sha256, t) for f in files for t in f.thumbs if not store.has(t)]
     references = []
     for post, line, url in manifest.local_reference_urls():
         target = find_relpath(url)
         if target and not store.has(target.relpath):
             references.append((post, line, target.relpath))
     return Damage(tuple(originals), tuple(thumbs), tuple(references))
+
+
+def _original_state(stored: StoredFile, store: MediaStore) -> str:
+    """ "missing", "damaged" (bytes that are not those of its sha256) or "" (intact)."""
+    if not store.has(stored.relpath):
+        return "missing"
+    return "" if store.verify(stored.relpath, stored.sha256) else "damaged"
 
 
 def _repair(
