@@ -1,13 +1,16 @@
 """Benchmark `fetch` into an s3:// cache (moto's S3 server on loopback) against the folder cache.
 
-    .venv/bin/python bench/bench_s3_store.py [--n 200] [--size-kb 40]
+    .venv/bin/python bench/bench_s3_store.py [--n 200] [--size-kb 40] [--s3-latency-ms 20]
+        [--verify-threads 8]
 
 One post names `--n` distinct JPEGs (about `--size-kb` each, half of them wide enough for
 thumbnails) on the local origin server. Rows printed, for the folder cache and the bucket:
-the first fetch (download, store, analyze, thumbnails, upload) and a re-run (nothing to do),
-with seconds and, for the bucket, the requests moto answered by method. moto runs in this
-process and shares its cores, so the bucket rows include the server's own CPU time: they bound
-the cost of the object store from above, they do not measure a real S3.
+the first fetch (download, store, analyze, thumbnails, upload), a re-run (nothing to do) and
+`verify` (every original read back and hashed, `--verify-threads` at a time), with seconds and,
+for the bucket, the requests moto answered by method. moto waits `--s3-latency-ms` before each
+answer, as a real endpoint's round trip would; it runs in this process and shares its cores, so
+the bucket rows also include the server's own CPU time. They model an object store, they do not
+measure a real S3.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mediatool.config import FetchSettings, Settings
-from mediatool.pipeline import run_fetch
+from mediatool.pipeline import run_fetch, run_verify, verifying
 from mediatool.testing import OriginServer
 
 
@@ -48,8 +51,9 @@ def jpeg(index: int, size_kb: int) -> bytes:
         side = int(side * 1.3)
 
 
-def start_moto() -> tuple[Any, list[str]]:
-    """moto's S3 server on a free loopback port, recording each request's method."""
+def start_moto(latency_ms: float) -> tuple[Any, list[str]]:
+    """moto's S3 server on a free loopback port, recording each request's method and waiting
+    `latency_ms` before each answer (a real endpoint's round trip)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -63,6 +67,7 @@ def start_moto() -> tuple[Any, list[str]]:
 
     def recorded(environ: dict[str, Any], start_response: Any) -> Any:
         methods.append(environ["REQUEST_METHOD"])
+        time.sleep(latency_ms / 1000)
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, recorded, True, request_handler=MotoRequestHandler)
@@ -80,10 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--size-kb", type=int, default=40)
+    parser.add_argument("--s3-latency-ms", type=float, default=20.0)
+    parser.add_argument("--verify-threads", type=int, default=verifying.VERIFY_THREADS)
     args = parser.parse_args()
+    verifying.VERIFY_THREADS = args.verify_threads
     import boto3
 
-    server, methods = start_moto()
+    server, methods = start_moto(args.s3_latency_ms)
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
@@ -115,6 +123,12 @@ def main() -> None:
                 seconds, downloaded = timed_fetch(post, settings)
                 counts = dict(Counter(methods)) if name == "s3" else ""
                 print(f"{name:8} {run:8} {seconds:8.2f} {downloaded:10}  {counts}")
+            methods.clear()
+            started = time.perf_counter()
+            assert run_verify(settings, say=lambda line: None).ok
+            seconds = time.perf_counter() - started
+            counts = dict(Counter(methods)) if name == "s3" else ""
+            print(f"{name:8} {'verify':8} {seconds:8.2f} {'-':>10}  {counts}")
     server.shutdown()
 
 

@@ -45,6 +45,6 @@ def test_the_s3_store_bench_runs_in_a_tiny_mode() -> None:
     )
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()[1:]]
-    runs = [("folder", "first"), ("folder", "re-run"), ("s3", "first"), ("s3", "re-run")]
+    runs = [(cache, run) for cache in ("folder", "s3") for run in ("first", "re-run", "verify")]
     assert [tuple(row[:2]) for row in rows] == runs
-    assert [row[3] for row in rows] == ["4", "0", "4", "0"]
+    assert [row[3] for row in rows] == ["4", "0", "-", "4", "0", "-"]
