@@ -331,7 +331,7 @@ class S3Store:
         """The boto3 S3 client (made once; boto3 clients may be shared between threads)."""
         with self._client_lock:
             if self._client is None:
-                self._client = make_client()
+                self._client = make_client(self.url)
             return self._client
 
     @contextlib.contextmanager
@@ -377,23 +377,25 @@ class S3Store:
         return ObjectStoreError(f"{where}: {operation} failed ({code}: {exc}); run again.")
 
 
-def make_client() -> Any:
-    """A boto3 S3 client configured from the environment (AWS_ENDPOINT_URL, credentials,
-    AWS_DEFAULT_REGION or AWS_REGION, AWS_PROFILE); UsageError without boto3."""
+def make_client(url: str) -> Any:
+    """A boto3 S3 client for the store at `url`, configured from the environment
+    (AWS_ENDPOINT_URL, credentials, AWS_DEFAULT_REGION or AWS_REGION, AWS_PROFILE); UsageError
+    without boto3."""
     try:
         import boto3
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
     except ImportError as exc:
         raise UsageError(BOTO3_MISSING) from exc
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 5})
     try:
         session = boto3.session.Session(region_name=region)
-    except Exception as exc:  # ProfileNotFound: AWS_PROFILE names no profile
+        return session.client("s3", endpoint_url=_endpoint_or_none(), config=config)
+    except BotoCoreError as exc:  # ProfileNotFound: AWS_PROFILE names no profile, ...
         raise ObjectStoreError(
-            f"cannot set up the S3 client ({exc}); fix AWS_PROFILE or ~/.aws/config."
+            f"{url}: cannot set up the S3 client ({exc}); fix AWS_PROFILE or ~/.aws/config."
         ) from exc
-    return session.client("s3", endpoint_url=_endpoint_or_none(), config=config)
 
 
 def _endpoint_or_none() -> str | None:

@@ -370,6 +370,19 @@ def test_missing_credentials_are_one_line_saying_what_to_set(
     assert raised.value.exit_code == 3
 
 
+def test_an_unknown_aws_profile_is_one_line_saying_what_to_fix(
+    s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(ObjectStoreError) as raised:
+        S3Store(s3.url, tmp_path / "m.sqlite").prepare()
+    assert str(raised.value) == (
+        f"{s3.url}: cannot set up the S3 client (The config profile (no-such-profile) could "
+        "not be found); fix AWS_PROFILE or ~/.aws/config."
+    )
+
+
 def test_an_s3_cache_without_a_manifest_file_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["fetch", str(tmp_path), "--cache", "s3://media/blog"])
     assert result.exit_code == 2
