@@ -16,6 +16,7 @@ import click
 from mediatool import __version__, pipeline, site, texts
 from mediatool.config import (
     DEFAULT_PROGRESS_EVERY,
+    OBJECT_STORE_SCHEMES,
     Settings,
     find_config,
     load_settings,
@@ -35,6 +36,20 @@ from mediatool.partition import Shard
 from mediatool.processes import stop_on_signals
 
 T = TypeVar("T")
+
+
+class CacheType(click.ParamType[Any]):
+    """--cache: a folder (a Path), or an object store URL (s3://bucket/prefix, kept as text)."""
+
+    name = "cache"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith(OBJECT_STORE_SCHEMES):
+            return value
+        return click.Path(file_okay=False, path_type=Path).convert(value, param, ctx)
+
+
+CACHE = CacheType()
 MANIFEST = click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -50,9 +65,9 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--cache",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=CACHE,
             default=None,
-            help="Folder of the store and manifest.sqlite  [default: ./cache]",
+            help="Folder of the store and manifest.sqlite, or s3://BUCKET/PREFIX  [./cache]",
         ),
         MANIFEST,
         click.option(
@@ -362,9 +377,9 @@ def thumbs(
 @main.command(name="report")
 @click.option(
     "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CACHE,
     default=None,
-    help="Folder of the store and manifest.sqlite  [default: ./cache]",
+    help="Folder of the store and manifest.sqlite, or s3://BUCKET/PREFIX  [./cache]",
 )
 @MANIFEST
 def report_command(cache: Path | None, manifest: Path | None) -> None:

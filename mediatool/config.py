@@ -270,6 +270,20 @@ class Settings:
     # The manifest file when it is not the store's own (--manifest): e.g. one per CI shard,
     # merged afterwards (docs/shards.md). Post keys stay relative to the archive root.
     manifest_path: Path | None = None
+    # An object store instead of the cache folder (--cache s3://bucket/prefix, store_s3.py);
+    # its manifest is the local file manifest_path (docs/object-store.md).
+    cache_url: str | None = None
+
+
+OBJECT_STORE_SCHEMES = ("s3://",)
+
+
+def with_cache(settings: Settings, cache: str | Path) -> Settings:
+    """`settings` with the cache given by --cache or the cache_dir key: an object store URL
+    (s3://bucket/prefix) or a folder."""
+    if isinstance(cache, str) and cache.startswith(OBJECT_STORE_SCHEMES):
+        return replace(settings, cache_url=cache)
+    return replace(settings, cache_dir=Path(cache), cache_url=None)
 
 
 def find_config(paths: list[Path]) -> Path | None:
@@ -401,8 +415,9 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         proxy_rules=tuple(_proxy_rules(data.get("proxy_rules", []), where)), **sections
     )
     if "cache_dir" in data:
-        cache_dir = Path(_value(data["cache_dir"], "cache_dir", where))
-        settings = replace(settings, cache_dir=_beside(path, cache_dir))
+        cache = _value(data["cache_dir"], "cache_dir", where)
+        given = cache if cache.startswith(OBJECT_STORE_SCHEMES) else _beside(path, Path(cache))
+        settings = with_cache(settings, given)
     if "manifest_path" in data:
         manifest = Path(_value(data["manifest_path"], "manifest_path", where))
         settings = replace(settings, manifest_path=_beside(path, manifest))
@@ -684,6 +699,8 @@ def _proxy_rule(raw: Any, where: str) -> ProxyRule:
 
 
 def _override(settings: Settings, dotted: str, value: Any) -> Settings:
+    if dotted == "cache_dir":
+        return with_cache(settings, value)
     if "." not in dotted:
         return replace(settings, **{dotted: value})
     section_name, key = dotted.split(".", 1)

@@ -7,7 +7,8 @@
     │   ├── ManifestTooNew
     │   ├── ManifestDamaged        manifest.sqlite is not a database, truncated or corrupt
     │   ├── NoSpace                the disk (or quota) is full
-    │   └── CacheBusy              another run holds the cache's lock (mediatool.lock)
+    │   ├── CacheBusy              another run holds the cache's lock (mediatool.lock)
+    │   └── ObjectStoreError       an s3:// cache: no bucket, no credentials, endpoint down
     └── ItemError                  exit 1  one item failed; recorded, reported, the run goes on
         ├── PostError              a post could not be read or parsed
         └── ImageError             bytes that are not a usable image (carries a reason code)
@@ -90,6 +91,11 @@ def fatal_from_os_error(exc: OSError) -> FatalError | None:
 
 class CacheBusy(FatalError):
     """Another run holds the cache folder's lock."""
+
+
+class ObjectStoreError(FatalError):
+    """The object store of an s3:// cache cannot be used: its bucket is missing, the
+    credentials are missing or refused, the endpoint cannot be reached (mediatool.store_s3)."""
 
 
 class ItemError(MediatoolError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -134,9 +135,14 @@ def sha256_of_file(path: Path) -> str:
 
 class MediaStore(Protocol):
     """What the pipeline needs of a store of originals and thumbnails (by relpath). `root` is
-    the folder the relpaths are below, for links relative to a post."""
+    the local folder the relpaths are below: links relative to a post point into it, and
+    analysis writes new thumbnails under it (`put_thumbnails` then stores them). `state_dir`
+    is the local folder of the run's lock and temp files.
+
+    Implementations: `Store` (folders, below) and `store_s3.S3Store` (an S3 bucket)."""
 
     root: Path
+    state_dir: Path
 
     @property
     def temp_dir(self) -> Path: ...
@@ -146,15 +152,23 @@ class MediaStore(Protocol):
 
     def prepare(self) -> None: ...
 
-    def path(self, relpath: str) -> Path: ...
-
     def has(self, relpath: str) -> bool: ...
+
+    def size(self, relpath: str) -> int: ...
 
     def put_original(self, temp_path: Path, sha256: str, ext: str) -> str: ...
 
     def keep(self, temp_path: Path, sha256: str, kind: str) -> str: ...
 
+    def local_copy(self, relpath: str) -> Path: ...
+
+    def release(self, relpath: str) -> None: ...
+
+    def put_thumbnails(self, relpaths: Iterable[str], *, replace: bool) -> None: ...
+
     def verify(self, relpath: str, sha256: str) -> bool: ...
+
+    def delete(self, relpath: str) -> None: ...
 
 
 class Store:
@@ -235,3 +249,24 @@ class Store:
         """True when the stored file exists and still has the bytes it is named for."""
         path = self.root / relpath
         return path.is_file() and sha256_of_file(path) == sha256
+
+    def size(self, relpath: str) -> int:
+        """The stored file's size in bytes (0 when it is missing)."""
+        try:
+            return (self.root / relpath).stat().st_size
+        except OSError:
+            return 0
+
+    def local_copy(self, relpath: str) -> Path:
+        """A local file with the stored bytes, for analysis: the stored file itself."""
+        return self.root / relpath
+
+    def release(self, relpath: str) -> None:
+        """Done with `local_copy(relpath)`: nothing to drop, it is the stored file."""
+
+    def put_thumbnails(self, relpaths: Iterable[str], *, replace: bool) -> None:
+        """Thumbnails analysis wrote under `root` are already in place."""
+
+    def delete(self, relpath: str) -> None:
+        """Remove a stored file (gone already is fine)."""
+        (self.root / relpath).unlink(missing_ok=True)

@@ -13,8 +13,12 @@
 from __future__ import annotations
 
 import io
+import itertools
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -93,3 +97,108 @@ def tmp_cache(tmp_path: Path) -> Path:
     cache = tmp_path / "cache"
     cache.mkdir()
     return cache
+
+
+# --- s3: a fresh bucket on moto's S3 server, in this process on loopback -----------------------
+# (moto and boto3 are imported by these fixtures only: other tests do not pay for them)
+
+
+def _counting_moto_server() -> Any:
+    """moto's S3 on 127.0.0.1 (a free port) that records each request (method, path, query) in
+    `requests` and answers one at a time: a real S3 decides conditional writes
+    (If-None-Match) atomically, moto does only when its requests do not overlap."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class CountingMotoServer(ThreadedMotoServer):
+        def __init__(self) -> None:
+            super().__init__("127.0.0.1", 0, verbose=False)
+            self.requests: list[tuple[str, str, str]] = []
+            self._one_at_a_time = threading.Lock()
+
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+
+            def recorded(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+                with self._one_at_a_time:
+                    request = (environ["REQUEST_METHOD"], environ["PATH_INFO"])
+                    self.requests.append((*request, environ.get("QUERY_STRING", "")))
+                    return list(app(environ, start_response))
+
+            self._server = make_server(
+                self._ip_address, self._port, recorded, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return CountingMotoServer()
+
+
+@dataclass
+class S3Bucket:
+    """A fresh bucket on the moto server (its `endpoint`), and a client of the test's own."""
+
+    server: Any
+    endpoint: str
+    name: str
+    client: Any
+
+    @property
+    def url(self) -> str:
+        """The cache to give mediatool: s3://<bucket>/blog."""
+        return f"s3://{self.name}/blog"
+
+    def object_keys(self) -> list[str]:
+        answer = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in answer.get("Contents", ()))
+
+    def body(self, key: str) -> bytes:
+        data: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return data
+
+    def requests(self, method: str, below: str = "") -> list[str]:
+        """Paths of the recorded requests with `method` whose path starts with `below`."""
+        return [p for m, p, _ in self.server.requests if m == method and p.startswith(below)]
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[Any]:
+    server = _counting_moto_server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(_moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A new empty bucket on moto's server; AWS_ENDPOINT_URL, test credentials and a region set
+    for mediatool's own client, NO_PROXY covering the loopback endpoint; no request recorded
+    yet (`s3.requests("PUT")`, `s3.object_keys()`)."""
+    import boto3
+
+    host, port = _moto_server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    values = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    name = f"media-{next(_bucket_numbers)}"
+    client.create_bucket(Bucket=name)
+    _moto_server.requests.clear()
+    return S3Bucket(_moto_server, endpoint, name, client)
+
+
+_bucket_numbers = itertools.count()

@@ -145,3 +145,18 @@ def test_the_merge_bench_runs_in_a_tiny_mode() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "merged again" in done.stdout and "'pending': 0" in done.stdout
+
+
+def test_the_s3_store_bench_runs_in_a_tiny_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_s3_store.py"), "--n", "4", "--size-kb", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    runs = [(cache, run) for cache in ("folder", "s3") for run in ("first", "re-run", "verify")]
+    assert [tuple(row[:2]) for row in rows] == runs
+    assert [row[3] for row in rows] == ["4", "0", "-", "4", "0", "-"]

@@ -49,6 +49,7 @@ class Analyses:
         self._backlog: deque[str] = deque()
         self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
+        self._originals: dict[str, str] = {}  # sha256 -> relpath, of the jobs made
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
         self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
         self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
@@ -105,19 +106,24 @@ class Analyses:
     def _job(self, sha: str) -> AnalyzeJob:
         relpath = self.manifest.relpath_of_image(sha)
         declared = tuple(DeclaredSize(w, h, "post") for w, h in self.manifest.declared_sizes(sha))
-        path = self.store.path(relpath)
+        self._originals[sha] = relpath
+        path = self.store.local_copy(relpath)  # an object store fetches it to a local file
         return AnalyzeJob(sha, path, self.store.root, declared, self.rewrite_thumbnails)
 
     def _record(self, future: Future[Analysis], sha: str) -> int:
         try:
             analysis = future.result()
         except ImageError as exc:
+            self.store.release(self._originals.pop(sha))
             limit = self.settings.images.max_pixels if exc.reason == "too_many_pixels" else None
             self.manifest.record_image_error(sha, exc.reason, exc.message, limit)
             for url in self.manifest.urls_of_image(sha):
                 self.failed_urls.add(url)
                 self.say(f"{url}: {exc.message}")
             return 0
+        thumbnails = [thumb.relpath for thumb in analysis.thumbnails]
+        self.store.put_thumbnails(thumbnails, replace=self.rewrite_thumbnails)
+        self.store.release(self._originals.pop(sha))
         self.manifest.record_analysis(analysis)
         self.thumbnails_made.update(thumb.relpath for thumb in analysis.thumbnails)
         return 1

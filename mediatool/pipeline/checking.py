@@ -11,10 +11,17 @@ from urllib.parse import unquote, urlsplit
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts
-from mediatool.manifest import FetchedPost, Manifest, archive_root
+from mediatool.manifest import FetchedPost, Manifest
 from mediatool.models import PostScan, Reference, RefKind
-from mediatool.pipeline.common import PostReader, Say, existing_store, post_key, post_sha
-from mediatool.pipeline.rewriting import plan_post_rewrite
+from mediatool.pipeline.common import (
+    PostReader,
+    Say,
+    archive_root_of,
+    existing_store,
+    post_key,
+    post_sha,
+)
+from mediatool.pipeline.rewriting import base_url_for, cache_relpath, plan_post_rewrite
 from mediatool.pipeline.summaries import CheckSummary, Finding, LeftRemote
 from mediatool.resolve import compile_rules
 from mediatool.store import MediaStore
@@ -23,6 +30,7 @@ from mediatool.store import MediaStore
 def run_check(
     paths: Sequence[Path], settings: Settings, *, say: Say, base_url: str | None = None
 ) -> CheckSummary:
+    base_url = base_url_for(settings, base_url)
     store = existing_store(settings)
     rules = compile_rules(settings.proxy_rules)
     localizable: list[Finding] = []
@@ -31,7 +39,7 @@ def run_check(
     missing: list[Finding] = []
     changed: list[Finding] = []
     reader = PostReader(settings.discover, say, keep_post_problems=False, workers=settings.workers)
-    root = archive_root(settings.cache_dir)
+    root = archive_root_of(settings)
     with Manifest.open(store.manifest_path, read_only_ok=True) as manifest:
         posts = find_posts(paths, exclude=[settings.cache_dir])
         key_of = {path: post_key(path, root) for path in posts}
@@ -127,22 +135,23 @@ def changed_since_fetch(scan: PostScan, fetched: FetchedPost | None, rewritten: 
 def missing_local_files(scan: PostScan, store: MediaStore, base_url: str | None) -> list[Reference]:
     """Local references whose file does not exist.
 
-    Relative paths are judged from the post's folder and `base_url` paths from the cache folder;
-    root-relative paths (`/images/x.png`) point into a site whose root mediatool does not know,
-    so they are not judged."""
+    Relative paths are judged from the post's folder and `base_url` URLs (paths or http(s)
+    URLs) by asking the store; root-relative paths (`/images/x.png`) point into a site whose
+    root mediatool does not know, so they are not judged."""
     missing = []
     for ref in scan.references:
-        if ref.kind is not RefKind.LOCAL:
-            continue
-        target = _local_file(scan.path, ref.source_url, store, base_url)
-        if target is not None and not target.exists():
-            missing.append(ref)
+        if base_url and ref.kind is not RefKind.DATA and ref.source_url.startswith(base_url):
+            relpath = cache_relpath(scan.path, ref.source_url, store, base_url)
+            if relpath is not None and not store.has(relpath):
+                missing.append(ref)
+        elif ref.kind is RefKind.LOCAL:
+            target = _local_file(scan.path, ref.source_url)
+            if target is not None and not target.exists():
+                missing.append(ref)
     return missing
 
 
-def _local_file(post: Path, url: str, store: MediaStore, base_url: str | None) -> Path | None:
-    if base_url and url.startswith(base_url):
-        return store.root / unquote(url[len(base_url) :]).lstrip("/")
+def _local_file(post: Path, url: str) -> Path | None:
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. `ftp://[::1/x.png`: not a file path either

@@ -43,13 +43,13 @@ def run_gc(settings: Settings, *, say: Say, dry_run: bool = False) -> GcSummary:
     for relpath in relpaths:
         say(f"{relpath}: unused; {'would delete' if dry_run else 'deleted'}")
         if not dry_run:
-            store.path(relpath).unlink(missing_ok=True)
+            store.delete(relpath)
     return GcSummary(
         posts=len(gone),
         urls=len(urls),
         originals=len(unused),
         thumbnails=sum(len(f.thumbs) for f in unused),
-        bytes=sum(_size(store.path(p)) for p in relpaths) if dry_run else 0,
+        bytes=sum(store.size(p) for p in relpaths) if dry_run else 0,
         dry_run=dry_run,
         seconds=round(time.monotonic() - started, 3),
     )
@@ -80,10 +80,3 @@ def _localized_shas(manifest: Manifest) -> set[str]:
 
 def _post_path(key: str, root: Path) -> Path:
     return Path(key) if key.startswith("/") else root / key
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

@@ -173,14 +173,30 @@ def unmatched_key_lines(settings: DiscoverSettings, contexts: set[str], posts: i
 
 
 def store_of(settings: Settings) -> MediaStore:
-    """The store of the settings: all in cache_dir, or split with a site's state folder; the
-    manifest is `settings.manifest_path` when one is given (--manifest)."""
+    """The store of the settings: all in cache_dir, or split with a site's state folder; an
+    object store (store_s3) for an s3:// cache, whose manifest is the local --manifest."""
+    if settings.cache_url is not None:
+        return _object_store(settings.cache_url, settings.manifest_path)
     return Store(settings.cache_dir, settings.state_dir, settings.manifest_path)
 
 
+def _object_store(url: str, manifest: Path | None) -> MediaStore:
+    from mediatool.store_s3 import S3Store  # boto3 only for those who use it
+
+    if manifest is None:
+        raise UsageError(
+            f"--cache {url} keeps the manifest on this machine: give it a file with "
+            "--manifest PATH (e.g. --manifest mediatool.sqlite)."
+        )
+    return S3Store(url, manifest)
+
+
 def archive_root_of(settings: Settings) -> Path:
-    """The folder post keys are relative to: a site's root (the state folder's parent), else
-    the folder that holds the cache (manifest.archive_root)."""
+    """The folder post keys are relative to: a site's root (the state folder's parent), the
+    manifest's folder with an s3:// cache, else the folder that holds the cache
+    (manifest.archive_root)."""
+    if settings.cache_url is not None and settings.manifest_path is not None:
+        return settings.manifest_path.absolute().parent.resolve()
     if settings.state_dir is not None:
         return settings.state_dir.absolute().parent.resolve()
     return archive_root(settings.cache_dir)

@@ -59,7 +59,7 @@ from mediatool.resolve import (
     url_problem,
     wayback_url,
 )
-from mediatool.store import MediaStore
+from mediatool.store import MediaStore, find_relpath
 
 if TYPE_CHECKING:
     from mediatool.pipeline.analyzing import Analyses
@@ -112,9 +112,10 @@ def run_fetch(
         references, remote, origins = manifest.reference_totals(keys)
         # a shard fetches only its hosts' URLs; the other shards' stay as they are (pending)
         mine = origins if shard is None else {url for url in origins if shard.holds(url)}
+        own = own_copies(mine, manifest)
         wayback = settings.fetch.wayback
         jobs, stored = manifest.fetch_jobs(
-            mine,
+            mine - own,
             retry_failed=retry_failed or wayback,
             refresh=refresh,
             file_present=store.has,
@@ -122,6 +123,7 @@ def run_fetch(
             retry=svg_refusals_to_retry(settings.images.svg),
             refresh_all=refresh_all,
         )
+        stored += sorted(own)
         fresh = _fresh_urls(stored, jobs) if refresh or refresh_all else []
         requested = refuse_bad_urls(jobs, manifest, root, say)
         refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
@@ -432,6 +434,15 @@ def _with_wakes(
                 room.release()
     finally:
         stopped.set()
+
+
+def own_copies(origin_urls: set[str], manifest: Manifest) -> set[str]:
+    """The URLs that name a file of this store (posts rewritten with an http(s) --base-url, a
+    CDN or a bucket's public URL): their original's sha256 is a stored image, so these bytes
+    are here already and nothing is fetched."""
+    named = {url: hit.sha256 for url in origin_urls if (hit := find_relpath(url))}
+    stored = manifest.localizations_of_images(set(named.values()))
+    return {url for url, sha in named.items() if sha in stored}
 
 
 class ProgressLines:

@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 from mediatool.config import Settings
 from mediatool.lock import hold_cache
-from mediatool.pipeline.common import existing_store
+from mediatool.pipeline.common import existing_store, store_of
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,7 +36,8 @@ def one_run_per_cache(
             if not makes_cache:
                 existing_store(settings)
             wait, say = settings.wait_for_lock, call.get("say")
-            with hold_cache(settings.state_dir or settings.cache_dir, command, wait=wait, say=say):
+            folder = store_of(settings).state_dir  # with s3://: beside the manifest
+            with hold_cache(folder, command, wait=wait, say=say):
                 return run(*args, **kwargs)
 
         return locked

@@ -63,7 +63,7 @@ def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
         with manifest.transaction():
             manifest.forget_thumbnails(stale)
         for relpath in stale:
-            store.path(relpath).unlink(missing_ok=True)
+            store.delete(relpath)
         boilerplate = group_and_count(manifest, settings)
         thumbnails = manifest.thumbnail_count()
         return _summary(manifest, boilerplate, started, thumbnails, tuple(problems))

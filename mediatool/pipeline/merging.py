@@ -30,7 +30,7 @@ from mediatool.manifest import (
 from mediatool.pipeline.common import Say, store_of
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import MergeSummary
-from mediatool.store import ORIGINALS, THUMBS, MediaStore, fsync_folder, parse_relpath
+from mediatool.store import ORIGINALS, THUMBS, MediaStore, Store, fsync_folder, parse_relpath
 
 BLOCK = 1 << 20
 
@@ -57,7 +57,13 @@ def run_merge(
     _check_shards(shards, store.manifest_path)
     store.prepare()
     copied = Copied()
+    if from_caches and not isinstance(store, Store):
+        raise UsageError(
+            "--from-cache copies files into a cache folder; shards that fetched into one "
+            "s3:// bucket share their objects already: merge their manifests without it."
+        )
     for folder in from_caches:
+        assert isinstance(store, Store)
         copy_missing_files(folder, store, copied, say)
     for folder in copied.folders:
         fsync_folder(folder)
@@ -118,7 +124,7 @@ def _check_shards(shards: Sequence[Path], into: Path) -> None:
             )
 
 
-def copy_missing_files(source: Path, store: MediaStore, copied: Copied, say: Say) -> None:
+def copy_missing_files(source: Path, store: Store, copied: Copied, say: Say) -> None:
     """Copy the originals and thumbnails below `source` (a shard's cache folder) that the store
     lacks; files that are no store path (temp files, the manifest) are left."""
     if source.resolve() == store.root.resolve():
@@ -146,7 +152,7 @@ def _store_files(source: Path) -> Iterator[Path]:
 
 
 def _copy_in(
-    path: Path, store: MediaStore, relpath: str, sha256: str | None, copied: Copied
+    path: Path, store: Store, relpath: str, sha256: str | None, copied: Copied
 ) -> str | None:
     """Copy one file to a temp name, check an original's bytes against its name, then link it
     into place (never over an existing file). Returns a problem line, or None."""

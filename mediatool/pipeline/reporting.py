@@ -31,8 +31,8 @@ def run_report(settings: Settings, output: Path | None = None) -> Path:
     """Write report.html into the cache folder, or to `output` (its image paths then lead from
     there into the cache); return its path. Needs the cache only for reading."""
     store = existing_store(settings)
-    if output is None and settings.state_dir is not None:  # a site: keep the report private
-        output = settings.state_dir / REPORT_NAME
+    if output is None and store.state_dir != store.root:  # a site, an s3:// cache: private
+        output = store.state_dir / REPORT_NAME
     prefix = _cache_prefix(store.root, output)
     with Manifest.open(store.manifest_path, read_only_ok=True) as manifest:
         data = GalleryData(

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from mediatool.config import Settings
 from mediatool.discover import find_posts_resolved
+from mediatool.errors import UsageError
 from mediatool.files import atomic_write_bytes, remove_stale_temp_files_beside
 from mediatool.manifest import Localization, Manifest, relative_post_key
 from mediatool.models import PostScan, Reference, RefKind, Span
@@ -53,6 +54,27 @@ WRITE_BATCH = 100  # rewritten posts whose undo records are committed together
 WRITE_THREADS = 8  # posts written (and fsynced) at once
 
 
+def base_url_for(settings: Settings, base_url: str | None) -> str | None:
+    """--base-url as rewrite writes and reads it: a path ("/media/") or an http(s) URL with a
+    host (a CDN, a bucket's public URL), always ending in "/". An s3:// cache needs one:
+    its files have no path relative to a post."""
+    if base_url is None:
+        if settings.cache_url is not None:
+            raise UsageError(
+                f"--cache {settings.cache_url}: give rewrite --base-url URL, the public URL of "
+                "the bucket prefix (e.g. https://media.example/)."
+            )
+        return None
+    parts = urlsplit(base_url)
+    web = parts.scheme in ("http", "https") and parts.netloc
+    if (parts.scheme or parts.netloc or not base_url.strip()) and not web:
+        raise UsageError(
+            f"--base-url {base_url!r}: not an http(s) URL with a host nor a path; write e.g. "
+            "https://media.example/ or /media/."
+        )
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
 @one_run_per_cache("rewrite")
 def run_rewrite(
     paths: Sequence[Path],
@@ -68,6 +90,7 @@ def run_rewrite(
     """Point every fetched reference at its local copy; change no other byte (with `srcset`,
     also give each `<img>` of a localized image a srcset of its thumbnails)."""
     started = time.monotonic()
+    base_url = base_url_for(settings, base_url)
     store = existing_store(settings)
     rules = compile_rules(settings.proxy_rules)
     totals: Counter[str] = Counter()
@@ -226,10 +249,11 @@ def plan_post_rewrite(
 ) -> PostRewrite:
     """The edits for one post: remote references to their local copy, and references already
     in the cache to their group's current canonical (it moves when a better copy arrives)."""
-    remote = [r for r in scan.references if r.kind is RefKind.REMOTE]
+    cached = _cached_references(scan, store, base_url, markup_url)
+    # An http(s) URL below an http(s) --base-url is a reference into the store, not remote.
+    remote = [r for r in scan.references if r.kind is RefKind.REMOTE and r.span not in cached]
     origin_of = {ref.span: resolve(ref.source_url, rules).origin_url for ref in remote}
     by_origin = manifest.localizations(origin_of.values())
-    cached = _cached_references(scan, store, base_url, markup_url)
     by_sha = manifest.localizations_of_images(hit.sha256 for hit in cached.values())
     post_dir, cache_root = scan.path.resolve().parent, store.root.resolve()
 
@@ -306,9 +330,9 @@ def _cached_references(
 ) -> dict[Span, StoredPath]:
     hits = {}
     for ref in scan.references:
-        if ref.kind is RefKind.LOCAL:
-            relpath = _cache_relpath(scan.path, ref.source_url, store, base_url) or (
-                _cache_relpath(scan.path, ref.source_url, store, markup_url) if markup_url else None
+        if ref.kind is not RefKind.DATA:  # remote: only below an http(s) base_url
+            relpath = cache_relpath(scan.path, ref.source_url, store, base_url) or (
+                cache_relpath(scan.path, ref.source_url, store, markup_url) if markup_url else None
             )
             hit = parse_relpath(relpath) if relpath else None
             if hit is not None:
@@ -316,8 +340,9 @@ def _cached_references(
     return hits
 
 
-def _cache_relpath(post: Path, url: str, store: MediaStore, base_url: str | None) -> str | None:
-    """The path inside the cache folder that a local reference points at, if it does."""
+def cache_relpath(post: Path, url: str, store: MediaStore, base_url: str | None) -> str | None:
+    """The path inside the store that a reference points at, if it does: below `base_url`, or
+    (a relative path) from the post's folder into the cache folder."""
     if base_url and url.startswith(base_url.rstrip("/") + "/"):
         return unquote(url[len(base_url.rstrip("/")) + 1 :])
     try:

@@ -5,6 +5,7 @@ and makes missing thumbnails again."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mediatool.config import Settings
@@ -14,7 +15,9 @@ from mediatool.pipeline.common import Say, cpu_pool, existing_store
 from mediatool.pipeline.fetching import download_and_analyze
 from mediatool.pipeline.locking import one_run_per_cache
 from mediatool.pipeline.summaries import VerifySummary
-from mediatool.store import MediaStore, find_relpath, sha256_of_file
+from mediatool.store import MediaStore, find_relpath
+
+VERIFY_THREADS = 8  # originals read back at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +86,25 @@ def _verify(settings: Settings, say: Say, *, repair: bool) -> VerifySummary:
 
 
 def find_damage(files: list[StoredFile], manifest: Manifest, store: MediaStore) -> Damage:
-    originals = []
-    thumbs = []
-    for stored in files:
-        path = store.path(stored.relpath)
-        if not path.is_file():
-            originals.append((stored, "missing"))
-        elif sha256_of_file(path) != stored.sha256:
-            originals.append((stored, "damaged"))
-        thumbs += [(stored.sha256, t) for t in stored.thumbs if not store.has(t)]
+    """What is missing or damaged. The originals are read back VERIFY_THREADS at a time: an
+    object store answers each GET after a round trip, and hashing releases the GIL."""
+    with ThreadPoolExecutor(VERIFY_THREADS) as pool:
+        states = list(pool.map(lambda stored: _original_state(stored, store), files))
+    originals = [(stored, why) for stored, why in zip(files, states, strict=True) if why]
+    thumbs = [(f.sha256, t) for f in files for t in f.thumbs if not store.has(t)]
     references = []
     for post, line, url in manifest.local_reference_urls():
         target = find_relpath(url)
         if target and not store.has(target.relpath):
             references.append((post, line, target.relpath))
     return Damage(tuple(originals), tuple(thumbs), tuple(references))
+
+
+def _original_state(stored: StoredFile, store: MediaStore) -> str:
+    """ "missing", "damaged" (bytes that are not those of its sha256) or "" (intact)."""
+    if not store.has(stored.relpath):
+        return "missing"
+    return "" if store.verify(stored.relpath, stored.sha256) else "damaged"
 
 
 def _repair(
@@ -107,7 +114,7 @@ def _repair(
     many files are back."""
     for stored, why in damage.originals:
         if why == "damaged":  # wrong bytes under a sha256 name: gone, so fetch sees it missing
-            store.path(stored.relpath).unlink(missing_ok=True)
+            store.delete(stored.relpath)
     urls = {url for stored, _ in damage.originals for url in manifest.urls_of_image(stored.sha256)}
     jobs, _ = manifest.fetch_jobs(urls, retry_failed=False, refresh=False, file_present=store.has)
     store.prepare()
