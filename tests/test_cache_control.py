@@ -182,10 +182,11 @@ def test_a_manifest_from_before_migration_7_refreshes_as_it_did(
 
 
 def _as_schema_6(path: Path) -> None:
-    """Undo migration 7 on a real manifest, as mediatool before it left the file."""
+    """Undo migrations 8 and 7 on a real manifest, as mediatool before them left the file."""
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(
-        "ALTER TABLE urls DROP COLUMN cache_control; ALTER TABLE urls DROP COLUMN expires;"
+        "DROP INDEX images_canonical; ALTER TABLE images DROP COLUMN grouped; DROP TABLE grouping;"
+        " ALTER TABLE urls DROP COLUMN cache_control; ALTER TABLE urls DROP COLUMN expires;"
         " DROP TABLE marks; ALTER TABLE posts DROP COLUMN problem_lines; PRAGMA user_version=6;"
     )
     db.close()
