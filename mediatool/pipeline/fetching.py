@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -29,13 +31,12 @@ from mediatool.models import (
     Reference,
     RefKind,
 )
-from mediatool.pipeline.analyzing import Analyses
+from mediatool.pipeline.analyzing import AnalysisSink, analyses_on, cluster_of
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
     Say,
     archive_root_of,
-    cpu_pool,
     post_keys,
     post_sha,
     read_posts,
@@ -53,6 +54,9 @@ from mediatool.resolve import (
     wayback_url,
 )
 from mediatool.store import MediaStore
+
+if TYPE_CHECKING:
+    from mediatool.pipeline.distributing import Cluster
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
@@ -81,7 +85,7 @@ def run_fetch(
     store = store_of(settings)
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
-    with Manifest.open(store.manifest_path) as manifest:
+    with cluster_of(settings, say) as cluster, Manifest.open(store.manifest_path) as manifest:
         found = find_posts_resolved(paths, exclude=[settings.cache_dir])
         posts = list(found)
         root = archive_root_of(settings)
@@ -109,7 +113,7 @@ def run_fetch(
         with manifest.transaction():
             manifest.reopen_images(limits, all_errors=retry_failed)
         counts, failed_now = _download_and_analyze(
-            jobs, manifest, store, settings, say, progress, deadline, progress_every
+            jobs, manifest, store, settings, say, progress, deadline, progress_every, cluster
         )
         boilerplate = group_and_count(manifest, settings)
         groups, grouped = manifest.group_count()
@@ -235,22 +239,22 @@ def _download_and_analyze(
     progress: bool,
     deadline: float | None = None,
     progress_every: float | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[Counter[str], set[str]]:
-    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
-    Returns the counts (`not_started`: jobs the deadline left) and the origin URLs that failed
-    in this run."""
+    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands (on
+    this machine, or on the Dask `cluster` of --scheduler). Returns the counts (`not_started`:
+    jobs the deadline left) and the origin URLs that failed in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
     root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(jobs), progress_every, say)
-    with cpu_pool(settings.workers) as pool:
-        analyses = Analyses(pool, manifest, store, settings, say)
+    with analyses_on(cluster, manifest, store, settings, say) as analyses:
         with (
-            Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
+            _downloads(cluster, store, settings) as fetch_all,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
-            for outcome in fetcher.fetch_all(jobs, deadline):
+            for outcome in fetch_all(jobs, deadline):
                 bar.update()
                 _record_outcome(outcome, manifest, analyses, counts, say, root)
                 if isinstance(outcome, FetchFailure):
@@ -269,6 +273,21 @@ def _download_and_analyze(
             "resume needed: run the same command again to continue"
         )
     return counts, failed | analyses.failed_urls
+
+
+FetchAll = Callable[[list[FetchJob], float | None], Iterator[FetchOutcome]]
+
+
+@contextmanager
+def _downloads(
+    cluster: Cluster | None, store: MediaStore, settings: Settings
+) -> Iterator[FetchAll]:
+    """fetch_all of the Dask cluster's tasks, or of a Fetcher on this machine's threads."""
+    if cluster is not None:
+        yield cluster.fetch_all
+        return
+    with Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher:
+        yield fetcher.fetch_all
 
 
 class ProgressLines:
@@ -302,7 +321,7 @@ download_and_analyze = _download_and_analyze  # for `verify --repair`
 def _record_outcome(
     outcome: FetchOutcome,
     manifest: Manifest,
-    analyses: Analyses,
+    analyses: AnalysisSink,
     counts: Counter[str],
     say: Say,
     root: Path,
