@@ -66,7 +66,7 @@ def open_cluster(settings: Settings, say: Say) -> Iterator[Cluster]:
             yield Cluster(client, settings, say)
         return
     with (
-        _local_cluster(scheduler.local_workers) as local,
+        local_cluster(scheduler.local_workers) as local,
         Client(local, set_as_default=False) as client,  # type: ignore[no-untyped-call]
     ):
         yield Cluster(client, settings, say)
@@ -79,8 +79,9 @@ def _require_dask() -> None:
         raise UsageError(NEEDS_DASK) from exc
 
 
-def _local_cluster(workers: int) -> Any:
-    """N worker processes of one thread each, on loopback, quiet, without a dashboard."""
+def local_cluster(workers: int) -> Any:
+    """N worker processes of one thread each, on loopback, quiet, without a dashboard (the
+    scheduler's own HTTP endpoints on a free loopback port, not on 8787)."""
     from distributed import LocalCluster
 
     return LocalCluster(  # type: ignore[no-untyped-call]
@@ -89,6 +90,7 @@ def _local_cluster(workers: int) -> Any:
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     )
 
