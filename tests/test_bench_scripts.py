@@ -33,3 +33,17 @@ def test_a_missing_shared_folder_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert str(missing) in done.stderr and "no such folder" in done.stderr
+
+
+def test_the_distributed_bench_runs_in_a_tiny_mode() -> None:
+    tiny = ["--images", "6", "--hosts", "2", "--per-post", "3", "--workers", "1", "--side", "64"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_distributed.py"), *tiny],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "local:1" in done.stdout
+    assert "same originals and thumbnails: yes" in done.stdout

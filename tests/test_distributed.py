@@ -194,12 +194,12 @@ def test_a_worker_killed_mid_run_changes_nothing_but_the_time(
     tmp_path: Path, origin: OriginServer, cluster: Client
 ) -> None:
     for name in ("one", "dask"):
-        _generated_archive(tmp_path / name, origin, "killed")
+        _generated_archive(tmp_path / name, origin, "killed", per_host=5)
     one = _fetch(tmp_path / "one")
     expected = _results(tmp_path / "one")
     pids = list(cluster.run(os.getpid).values())
     killed: list[int] = []
-    origin.on_request = _kill_the_asker(6, pids, killed)
+    origin.on_request = _kill_the_asker(4, pids, killed)
     before = len(origin.requests)
     try:
         dask = _fetch(tmp_path / "dask", "--scheduler", cluster.scheduler.address)

@@ -45,7 +45,7 @@ from mediatool.pipeline.common import Say, store_of
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-PARTS_PER_WORKER = 4  # download tasks per worker thread: the biggest parts start first
+PARTS_PER_THREAD = 4  # download tasks per worker thread: the biggest parts start first
 URLS_PER_PART = 500  # with enough hosts, parts are smaller: outcomes come back this often
 ANALYSIS_BATCH = 32  # originals per analysis task (a task costs the scheduler ~1.6 ms)
 ANALYSIS_PRIORITY = 1  # analyses go before downloads not yet started (downloads: 0)
@@ -80,13 +80,14 @@ def _require_dask() -> None:
 
 
 def local_cluster(workers: int) -> Any:
-    """N worker processes of one thread each, on loopback, quiet, without a dashboard (the
-    scheduler's own HTTP endpoints on a free loopback port, not on 8787)."""
+    """N worker processes on loopback, quiet, without a dashboard (the scheduler's own HTTP
+    endpoints on a free loopback port, not on 8787). Two task threads each, so that a worker
+    analyzes a batch while a download part waits on the network."""
     from distributed import LocalCluster
 
     return LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=workers,
-        threads_per_worker=1,
+        threads_per_worker=2,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
@@ -140,7 +141,7 @@ class Cluster:
 
     def part_count(self, jobs: int) -> int:
         """How many download parts to ask host_partitions for."""
-        return max(PARTS_PER_WORKER * self.threads, math.ceil(jobs / URLS_PER_PART))
+        return max(PARTS_PER_THREAD * self.threads, math.ceil(jobs / URLS_PER_PART))
 
     def fetch_all(
         self, jobs: Iterable[FetchJob], deadline: float | None = None
