@@ -287,3 +287,24 @@ def test_an_unreachable_scheduler_is_one_line_naming_it_and_exit_3(tmp_path: Pat
         f"error: {address}: no Dask scheduler answered within 5 s; start one (`dask scheduler`, "
         f"and `dask worker {address}` on each machine) or fix --scheduler"
     ]
+
+
+def test_workers_running_another_mediatool_are_one_line_and_exit_3(
+    tmp_path: Path, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediatool.pipeline import distributing
+
+    real = distributing.__version__
+    monkeypatch.setattr(distributing, "__version__", "0.0.0-other")  # this side only
+    (tmp_path / "posts").mkdir()
+    address = cluster.scheduler.address
+    result = _invoke(
+        "fetch", str(tmp_path / "posts"), "--cache", str(tmp_path / "cache"), "--scheduler", address
+    )
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {address}: the Dask worker tcp://127.0.0.1:")
+    assert line.endswith(
+        f"runs mediatool {real}, this is 0.0.0-other (2 of 2 workers differ); install the same "
+        "version on every worker"
+    )

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediatool import __version__
 from mediatool.config import Settings, parse_scheduler
 from mediatool.errors import FatalError, ImageError, UsageError
 from mediatool.fetch import Fetcher
@@ -63,6 +64,7 @@ def open_cluster(settings: Settings, say: Say) -> Iterator[Cluster]:
 
     if scheduler.address:
         with _connect(scheduler.address) as client:
+            _check_workers(client, scheduler.address)
             yield Cluster(client, settings, say)
         return
     with (
@@ -116,6 +118,30 @@ def _connect(address: str) -> Client:
             f"`dask worker {address}` on machines that see the cache folder"
         ) from exc
     return client
+
+
+def worker_version() -> str:
+    """On a worker: the mediatool it runs (its import fails where mediatool is missing)."""
+    return __version__
+
+
+def _check_workers(client: Client, address: str) -> None:
+    """Every worker of the cluster runs this version of mediatool; a FatalError otherwise."""
+    try:
+        versions: dict[str, str] = client.run(worker_version)
+    except Exception as exc:  # what a worker raised, e.g. ModuleNotFoundError: mediatool
+        raise FatalError(
+            f"{address}: a Dask worker cannot run mediatool ({type(exc).__name__}: {exc}); "
+            f"install mediatool {__version__} with pip install 'mediatool[dask]' on every worker"
+        ) from exc
+    other = {worker: version for worker, version in versions.items() if version != __version__}
+    if other:
+        worker, version = sorted(other.items())[0]
+        raise FatalError(
+            f"{address}: the Dask worker {worker} runs mediatool {version}, this is "
+            f"{__version__} ({len(other)} of {len(versions)} workers differ); install the same "
+            "version on every worker"
+        )
 
 
 def portable(settings: Settings) -> Settings:
