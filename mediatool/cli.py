@@ -61,6 +61,14 @@ PATHS = click.argument(
 )
 
 
+SCHEDULER = click.option(
+    "--scheduler",
+    metavar="local:N|tcp://HOST:PORT",
+    help="Run downloads and analyses on a Dask cluster: N worker processes here, or a running "
+    "scheduler (docs/distributed.md).",
+)
+
+
 def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
@@ -160,6 +168,7 @@ def main() -> None:
     type=click.FloatRange(0, min_open=True),
     help="Seconds between plain progress lines when stderr is not a terminal  [10]",
 )
+@SCHEDULER
 def fetch(
     paths: tuple[Path, ...],
     cache: Path | None,
@@ -187,6 +196,7 @@ def fetch(
     cookies: Path | None,
     shard: str | None,
     progress_every: float | None,
+    scheduler: str | None,
 ) -> None:
     """Find, resolve, download, store, hash, group and thumbnail every image of PATH...
 
@@ -209,6 +219,7 @@ def fetch(
         "images.max_pixels": max_pixels,
         "fetch.max_time": max_time,
         "fetch.cookies_file": str(cookies) if cookies else None,
+        "scheduler": scheduler,
     }
     targets, settings, _ = _site_settings(paths, config, overrides)
     budget = _run(lambda: parse_duration(time_budget)) if time_budget else None
@@ -364,11 +375,18 @@ def dedup(
     expose_value=False,
     help="Accepted for old scripts; thumbs always rebuilds.",
 )
+@SCHEDULER
 def thumbs(
-    cache: Path | None, manifest: Path | None, config: Path | None, as_json: bool, wait: bool
+    cache: Path | None,
+    manifest: Path | None,
+    config: Path | None,
+    as_json: bool,
+    wait: bool,
+    scheduler: str | None,
 ) -> None:
     """Regenerate every thumbnail from the stored originals (offline)."""
-    _, settings, _ = _site_settings((), config, _cache_overrides(cache, manifest, wait))
+    overrides = _cache_overrides(cache, manifest, wait) | {"scheduler": scheduler}
+    _, settings, _ = _site_settings((), config, overrides)
     summary = _run(lambda: pipeline.run_rebuild_thumbs(settings, say=_say))
     click.echo(texts.summary_json(summary) if as_json else texts.maintenance_summary_text(summary))
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILURES)

@@ -273,6 +273,9 @@ class Settings:
     # An object store instead of the cache folder (--cache s3://bucket/prefix, store_s3.py);
     # its manifest is the local file manifest_path (docs/object-store.md).
     cache_url: str | None = None
+    # Where downloads and analyses run (--scheduler): None, this process and its pool; "local:N"
+    # a Dask cluster of N worker processes here; "tcp://HOST:PORT" a running Dask scheduler.
+    scheduler: str | None = None
 
 
 OBJECT_STORE_SCHEMES = ("s3://",)
@@ -305,6 +308,8 @@ def load_settings(config_path: Path | None, overrides: Mapping[str, Any] | None 
     for dotted, value in (overrides or {}).items():
         if value is not None:
             settings = _override(settings, dotted, value)
+    if (overrides or {}).get("scheduler") is not None:
+        parse_scheduler(str(settings.scheduler), "--scheduler")
     return settings
 
 
@@ -393,6 +398,7 @@ KEYS: dict[str, KeySpec] = {
     "fetch.hosts.*.per_host": KeySpec(int, 1, 64),
     "fetch.hosts.*.requests_per_second": KeySpec(float, 0.001, 1000),
     "fetch.hosts.*.delay": KeySpec(float, 0, 3600),
+    "scheduler": KeySpec(str),  # local:N or tcp://HOST:PORT: parse_scheduler
 }
 HOST_KEYS = ("per_host", "requests_per_second", "delay", "headers")
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -426,6 +432,10 @@ def _settings_from_mapping(data: Mapping[str, Any], path: Path | None) -> Settin
         settings = replace(settings, fetch=replace(settings.fetch, cookies_file=cookies))
     if "workers" in data:
         settings = replace(settings, workers=_value(data["workers"], "workers", where))
+    if "scheduler" in data:
+        scheduler = _value(data["scheduler"], "scheduler", where)
+        parse_scheduler(scheduler, f"{where}: scheduler")
+        settings = replace(settings, scheduler=scheduler)
     return settings
 
 
@@ -706,6 +716,32 @@ def _override(settings: Settings, dotted: str, value: Any) -> Settings:
     section_name, key = dotted.split(".", 1)
     section = getattr(settings, section_name)
     return replace(settings, **{section_name: replace(section, **{key: value})})
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    """A parsed `scheduler` (--scheduler): `local_workers` processes of a Dask cluster started
+    for the run (local:N), or the `address` of a running Dask scheduler (tcp://HOST:PORT)."""
+
+    local_workers: int = 0
+    address: str = ""
+
+
+MAX_LOCAL_WORKERS = 256  # as --workers
+_SCHEDULER_ADDRESS = re.compile(r"tcp://(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")
+
+
+def parse_scheduler(text: str, where: str = "--scheduler") -> Scheduler:
+    """`local:N` (1 <= N <= 256) or `tcp://HOST:PORT`; a UsageError naming `where` otherwise."""
+    kind, _, rest = text.partition(":")
+    if kind == "local" and rest.isdigit() and 1 <= int(rest) <= MAX_LOCAL_WORKERS:
+        return Scheduler(local_workers=int(rest))
+    if _SCHEDULER_ADDRESS.fullmatch(text) and 0 < int(text.rpartition(":")[2]) < 65536:
+        return Scheduler(address=text)
+    raise UsageError(
+        f"{where} {text!r} is not local:N (N Dask worker processes here, 1 to "
+        f"{MAX_LOCAL_WORKERS}) or tcp://HOST:PORT (a running Dask scheduler); fix the value."
+    )
 
 
 DEFAULT_PROGRESS_EVERY = 10.0  # seconds between plain progress lines when stderr is a log

@@ -160,3 +160,17 @@ def test_the_s3_store_bench_runs_in_a_tiny_mode() -> None:
     runs = [(cache, run) for cache in ("folder", "s3") for run in ("first", "re-run", "verify")]
     assert [tuple(row[:2]) for row in rows] == runs
     assert [row[3] for row in rows] == ["4", "0", "-", "4", "0", "-"]
+
+
+def test_the_distributed_bench_runs_in_a_tiny_mode() -> None:
+    tiny = ["--images", "6", "--hosts", "2", "--per-post", "3", "--workers", "1", "--side", "64"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_distributed.py"), *tiny],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "local:1" in done.stdout
+    assert "same originals and thumbnails: yes" in done.stdout

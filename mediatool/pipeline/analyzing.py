@@ -3,7 +3,8 @@
 Fed as downloads land, so the CPU works while the network does. At most `in_flight` jobs sit in
 the pool at once; the rest wait as sha256 strings (about 100 bytes each), so a fast network over
 a million images never piles a million jobs into the pool. Results are recorded on the caller's
-thread, the only one that speaks to the manifest; `wake`, when given, is called (from the pool's
+thread, the only one that speaks to the manifest (`AnalysisRecorder`, also used by the Dask
+cluster's batches: pipeline.distributing); `wake`, when given, is called (from the pool's
 thread) as each job finishes, so a caller waiting for something else can come and collect it
 and feed the pool again."""
 
@@ -11,22 +12,63 @@ from __future__ import annotations
 
 import queue
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
 
-from mediatool.config import Settings
+from mediatool.config import ImageSettings, Settings
 from mediatool.errors import ImageError
-from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize
-from mediatool.pipeline.common import Say
+from mediatool.pipeline.common import Say, cpu_pool
 from mediatool.store import MediaStore
+
+if TYPE_CHECKING:
+    from mediatool.pipeline.distributing import Cluster
 
 JOBS_PER_WORKER = 4  # in the pool at once per worker process: enough to keep each one busy
 INLINE_UP_TO = 24  # a run with at most this many images analyzes them here, without workers
 
 
-class Analyses:
+class AnalysisSink(Protocol):
+    """Where a run sends the stored originals to analyze: `Analyses` (this machine's process
+    pool) or the Dask cluster's (pipeline.distributing)."""
+
+    thumbnails_made: set[str]
+    failed_urls: set[str]
+
+    def add(self, sha: str) -> None: ...
+
+    def collect(self, *, block: bool) -> int: ...
+
+
+class AnalysisRecorder:
+    """Records finished analyses in the manifest: an image that failed fails every URL that
+    delivered it (said one per URL)."""
+
+    def __init__(self, manifest: Manifest, settings: Settings, say: Say) -> None:
+        self.manifest = manifest
+        self.settings = settings
+        self.say = say
+        self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
+        self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
+
+    def record(self, sha: str, result: Analysis | ImageError) -> int:
+        """Record one analysis, or the error that stopped it; 1 when it succeeded."""
+        if isinstance(result, ImageError):
+            limit = self.settings.images.max_pixels if result.reason == "too_many_pixels" else None
+            self.manifest.record_image_error(sha, result.reason, result.message, limit)
+            for url in self.manifest.urls_of_image(sha):
+                self.failed_urls.add(url)
+                self.say(f"{url}: {result.message}")
+            return 0
+        self.manifest.record_analysis(result)
+        self.thumbnails_made.update(thumb.relpath for thumb in result.thumbnails)
+        return 1
+
+
+class Analyses(AnalysisRecorder):
     def __init__(
         self,
         pool: ProcessPoolExecutor,
@@ -38,21 +80,17 @@ class Analyses:
         rewrite_thumbnails: bool = False,
         wake: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__(manifest, settings, say)
         self.pool = pool
         self.wake = wake
         self.rewrite_thumbnails = rewrite_thumbnails
-        self.manifest = manifest
         self.store = store
-        self.settings = settings
-        self.say = say
         self.in_flight = max(1, settings.workers) * JOBS_PER_WORKER
         self._backlog: deque[str] = deque()
         self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
         self._originals: dict[str, str] = {}  # sha256 -> relpath, of the jobs made
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
-        self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
-        self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
 
     def add(self, sha: str) -> None:
         """Analyze the stored original `sha` (once per run, however often it is added)."""
@@ -84,7 +122,7 @@ class Analyses:
     def _feed(self) -> None:
         while self._backlog and len(self._running) < self.in_flight:
             sha = self._backlog.popleft()
-            future = self.pool.submit(analyze, self._job(sha), self.settings.images)
+            future = self.pool.submit(_analyze, self._job(sha), self.settings.images)
             self._running[future] = sha
             future.add_done_callback(self._done)
 
@@ -98,7 +136,7 @@ class Analyses:
         """analyze in this process, its result or ImageError in a finished Future."""
         done: Future[Analysis] = Future()
         try:
-            done.set_result(analyze(self._job(sha), self.settings.images))
+            done.set_result(_analyze(self._job(sha), self.settings.images))
         except ImageError as exc:
             done.set_exception(exc)
         return done
@@ -112,18 +150,40 @@ class Analyses:
 
     def _record(self, future: Future[Analysis], sha: str) -> int:
         try:
-            analysis = future.result()
+            result: Analysis | ImageError = future.result()
         except ImageError as exc:
-            self.store.release(self._originals.pop(sha))
-            limit = self.settings.images.max_pixels if exc.reason == "too_many_pixels" else None
-            self.manifest.record_image_error(sha, exc.reason, exc.message, limit)
-            for url in self.manifest.urls_of_image(sha):
-                self.failed_urls.add(url)
-                self.say(f"{url}: {exc.message}")
-            return 0
-        thumbnails = [thumb.relpath for thumb in analysis.thumbnails]
-        self.store.put_thumbnails(thumbnails, replace=self.rewrite_thumbnails)
+            result = exc
+        if isinstance(result, Analysis):  # an object store takes the thumbnails made locally
+            thumbnails = [thumb.relpath for thumb in result.thumbnails]
+            self.store.put_thumbnails(thumbnails, replace=self.rewrite_thumbnails)
         self.store.release(self._originals.pop(sha))
-        self.manifest.record_analysis(analysis)
-        self.thumbnails_made.update(thumb.relpath for thumb in analysis.thumbnails)
-        return 1
+        return self.record(sha, result)
+
+
+@contextmanager
+def analyses_on(
+    cluster: Cluster | None,
+    manifest: Manifest,
+    store: MediaStore,
+    settings: Settings,
+    say: Say,
+    *,
+    rewrite_thumbnails: bool = False,
+    wake: Callable[[], None] | None = None,
+) -> Iterator[AnalysisSink]:
+    """Where the run's analyses go: the Dask cluster's tasks, or this machine's process pool
+    (`wake`: see Analyses)."""
+    if cluster is not None:
+        yield cluster.analyses(manifest, say, rewrite_thumbnails=rewrite_thumbnails)
+        return
+    with cpu_pool(settings.workers) as pool:
+        yield Analyses(
+            pool, manifest, store, settings, say, rewrite_thumbnails=rewrite_thumbnails, wake=wake
+        )
+
+
+def _analyze(job: AnalyzeJob, settings: ImageSettings) -> Analysis:
+    """imaging.analyze, imported when first needed (PIL, numpy: not for a run with no images)."""
+    from mediatool.imaging import analyze
+
+    return analyze(job, settings)

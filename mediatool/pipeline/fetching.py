@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tqdm import tqdm
 
@@ -42,7 +43,6 @@ from mediatool.pipeline.common import (
     CHECKPOINT_SECONDS,
     Say,
     archive_root_of,
-    cpu_pool,
     post_keys_of_files,
     post_sha,
     read_posts,
@@ -62,7 +62,11 @@ from mediatool.resolve import (
 from mediatool.store import MediaStore, find_relpath
 
 if TYPE_CHECKING:
-    from mediatool.pipeline.analyzing import Analyses
+    pass
+
+if TYPE_CHECKING:
+    from mediatool.pipeline.analyzing import AnalysisSink
+    from mediatool.pipeline.distributing import Cluster
 
 POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
@@ -101,7 +105,9 @@ def run_fetch(
     store = store_of(settings)
     store.prepare()
     rules = compile_rules(settings.proxy_rules)
-    with Manifest.open(store.manifest_path) as manifest:
+    from mediatool.pipeline.clusters import cluster_of
+
+    with cluster_of(settings, say) as cluster, Manifest.open(store.manifest_path) as manifest:
         found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
         root = archive_root_of(settings)
         key_of = post_keys_of_files(found, root)
@@ -137,7 +143,15 @@ def run_fetch(
         failed_now: set[str] = set()
         if jobs or reopened or manifest.unanalyzed_images():
             counts, failed_now = _download_and_analyze(
-                jobs, manifest, store, settings, say, progress, deadline, progress_every
+                jobs,
+                manifest,
+                store,
+                settings,
+                say,
+                progress,
+                deadline,
+                progress_every,
+                cluster,
             )
         changed = scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0
         boilerplate = _grouped(manifest, settings, changed)
@@ -331,23 +345,26 @@ def _download_and_analyze(
     progress: bool,
     deadline: float | None = None,
     progress_every: float | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[Counter[str], set[str]]:
-    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands.
-    Returns the counts (`not_started`: jobs the deadline left) and the origin URLs that failed
-    in this run."""
-    from mediatool.fetch import Fetcher  # httpx, PIL: only when there is work
-    from mediatool.pipeline.analyzing import Analyses
-
+    """Run downloads and CPU work as one pipeline: each download is analyzed as it lands (on
+    this machine, or on the Dask `cluster` of --scheduler). Returns the counts (`not_started`:
+    jobs the deadline left) and the origin URLs that failed in this run."""
     counts: Counter[str] = Counter()
     failed: set[str] = set()
     root = archive_root_of(settings)
     bar = tqdm(total=len(jobs), desc="fetch", unit="url", disable=not progress, file=sys.stderr)
     lines = ProgressLines(len(jobs), progress_every, say)
+    from mediatool.pipeline.analyzing import analyses_on  # PIL: only when there is work
+
     events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
-    with cpu_pool(settings.workers) as pool:
-        analyses = Analyses(pool, manifest, store, settings, say, wake=lambda: events.put(_WAKE))
+
+    def wake() -> None:
+        events.put(_WAKE)
+
+    with analyses_on(cluster, manifest, store, settings, say, wake=wake) as analyses:
         with (
-            Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher,
+            _downloads(cluster, store, settings) as fetcher,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
             ahead = OUTCOMES_AHEAD * max(settings.fetch.concurrency, 1)
@@ -445,6 +462,30 @@ def own_copies(origin_urls: set[str], manifest: Manifest) -> set[str]:
     return {url for url, sha in named.items() if sha in stored}
 
 
+class Downloads(Protocol):
+    """What runs a run's downloads: a Fetcher on this machine's threads or the Dask cluster."""
+
+    offline: bool
+
+    def fetch_all(
+        self, jobs: Iterable[FetchJob], deadline: float | None = None
+    ) -> Iterator[FetchOutcome]: ...
+
+
+@contextmanager
+def _downloads(
+    cluster: Cluster | None, store: MediaStore, settings: Settings
+) -> Iterator[Downloads]:
+    """The Dask cluster's tasks, or a Fetcher on this machine's threads."""
+    if cluster is not None:
+        yield cluster
+        return
+    from mediatool.fetch import Fetcher  # httpx: only when there is work
+
+    with Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher:
+        yield fetcher
+
+
 class ProgressLines:
     """Plain progress lines for a log (stderr not a terminal): done/total, rate and failures,
     at most one every `every` seconds (None: none)."""
@@ -476,7 +517,7 @@ download_and_analyze = _download_and_analyze  # for `verify --repair`
 def _record_outcome(
     outcome: FetchOutcome,
     manifest: Manifest,
-    analyses: Analyses,
+    analyses: AnalysisSink,
     counts: Counter[str],
     say: Say,
     root: Path,

@@ -6,12 +6,12 @@ import time
 
 from mediatool.config import Settings
 from mediatool.manifest import Manifest
-from mediatool.pipeline.analyzing import Analyses
+from mediatool.pipeline.analyzing import analyses_on
+from mediatool.pipeline.clusters import cluster_of
 from mediatool.pipeline.common import (
     CHECKPOINT_EVERY,
     CHECKPOINT_SECONDS,
     Say,
-    cpu_pool,
     existing_store,
 )
 from mediatool.pipeline.fetching import group_and_count
@@ -50,10 +50,12 @@ def run_rebuild_thumbs(settings: Settings, *, say: Say) -> MaintenanceSummary:
             say(message)
 
         with (
-            cpu_pool(settings.workers) as pool,
+            cluster_of(settings, say) as cluster,
+            analyses_on(
+                cluster, manifest, store, settings, note, rewrite_thumbnails=True
+            ) as analyses,
             manifest.checkpoints(CHECKPOINT_EVERY, CHECKPOINT_SECONDS) as checkpoint,
         ):
-            analyses = Analyses(pool, manifest, store, settings, note, rewrite_thumbnails=True)
             for sha in shas:
                 analyses.add(sha)
                 analyses.collect(block=False)

@@ -10,7 +10,8 @@ It answers three ways, all on one port:
 
 So a client with HTTP_PROXY=HTTPS_PROXY=`proxy_url` and SSL_CERT_FILE=`ca_path` reaches any host.
 Content comes from routes (`add`) and from a folder (`root`, layout in `mediatool.testing.site`).
-Every request is recorded (`requests`). Misbehaviour is per route, see `Route`.
+Every request is recorded (`requests`), and handed to `on_request` (when set) before it is
+answered. Misbehaviour is per route, see `Route`.
 
 Standalone:  python -m mediatool.testing.origin --root DIR [--port N] [--ca-out ca.pem]
 [--latency-ms N]  prints PROXY=... and CA=... lines, then serves until SIGTERM/SIGINT.
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -105,6 +106,7 @@ class RecordedRequest:
     headers: Mapping[str, str]  # lower-case names
     time: float  # time.monotonic()
     via: str
+    client: tuple[str, int] = ("", 0)  # the (address, port) the request came from
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -138,6 +140,9 @@ class OriginServer:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._site = Site(root) if root is not None else None
         self._ca = _test_ca()
+        # Called with each request, on the thread answering it, before the answer is sent (a
+        # test acts at a known point of a run: e.g. kill the process that asked).
+        self.on_request: Callable[[RecordedRequest], None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> OriginServer:
@@ -254,20 +259,32 @@ class OriginServer:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Forget routes, recorded requests and the latency (the TLS certificates stay)."""
+        """Forget routes, recorded requests, the latency and `on_request` (the TLS certificates
+        stay)."""
         with self._lock:
             self._routes.clear()
             self._routes_unquoted.clear()
             self._requests.clear()
             self._max_in_flight.clear()
         self.latency = 0.0
+        self.on_request = None
 
     # -- used by the handler ----------------------------------------------------------------
-    def _record(self, method: str, url: str, headers: Mapping[str, str], via: str) -> None:
+    def _record(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        via: str,
+        client: tuple[str, int] = ("", 0),
+    ) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
-        request = RecordedRequest(method, url, lowered, time.monotonic(), via)
+        request = RecordedRequest(method, url, lowered, time.monotonic(), via, client)
         with self._lock:
             self._requests.append(request)
+        hook = self.on_request
+        if hook is not None:
+            hook(request)
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -347,7 +364,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_CONNECT(self) -> None:
         origin = self.server.origin
-        origin._record("CONNECT", self.path, dict(self.headers.items()), "proxy")
+        origin._record(
+            "CONNECT", self.path, dict(self.headers.items()), "proxy", self._client_address()
+        )
         host = self.path.rpartition(":")[0].strip("[]") or self.path
         self.send_response(200, "Connection Established")
         self.end_headers()
@@ -368,6 +387,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.close()
 
     # -- answering --------------------------------------------------------------------------
+    def _client_address(self) -> tuple[str, int]:
+        return str(self.client_address[0]), int(self.client_address[1])
+
     def _target(self) -> tuple[str, str, str]:
         """(scheme, host key, path?query) of the request."""
         if self.path.startswith(("http://", "https://")):
@@ -383,7 +405,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         origin = self.server.origin
         scheme, host, target = self._target()
         via = "tunnel" if self.tunnel_host else "proxy" if "://" in self.path else "direct"
-        origin._record(self.command, f"{scheme}://{host}{target}", dict(self.headers.items()), via)
+        url = f"{scheme}://{host}{target}"
+        origin._record(self.command, url, dict(self.headers.items()), via, self._client_address())
         with origin._answering(host):
             origin._sleep(origin.latency)
             route = origin._lookup(host, target)
