@@ -309,7 +309,7 @@ def test_fetch_groups_only_new_images_and_agrees_with_a_full_regroup(
         group_and_count(manifest, Settings())
         _manifest_with(manifest, images[50:])
         with monkeypatch.context() as patched:  # the second grouping is not a full pass
-            patched.setattr("mediatool.pipeline.fetching.group_images", None)
+            patched.setattr("mediatool.dedup.group_images", None)
             group_and_count(manifest, Settings())
         incremental = _canonicals(manifest)
         assert manifest.ungrouped_images() == []

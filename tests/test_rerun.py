@@ -20,6 +20,7 @@ from PIL import Image
 import mediatool.dedup
 import mediatool.discover._scan
 import mediatool.pipeline.common
+import mediatool.pipeline.fetching
 from mediatool.cli import main
 from mediatool.manifest import Manifest
 from mediatool.testing.origin import OriginServer
@@ -78,6 +79,7 @@ def test_an_unchanged_rerun_reads_no_post_and_starts_nothing(
     _counting(monkeypatch, mediatool.discover._scan, "read_post", calls)
     _counting(monkeypatch, mediatool.pipeline.common, "WorkerPool", calls)
     _counting(monkeypatch, mediatool.dedup, "group_images", calls)
+    _counting(monkeypatch, mediatool.pipeline.fetching, "group_and_count", calls)
     proxy_env.reset_requests()
 
     again = _fetch(posts, cache)
@@ -102,11 +104,12 @@ def test_a_changed_post_is_the_only_one_read(
     (posts / "sub" / "b.md").write_text("![](http://img.example.test/b.png)\n\nmore\n")
     calls: Counter[str] = Counter()
     _counting(monkeypatch, mediatool.discover._scan, "read_post", calls)
-    _counting(monkeypatch, mediatool.dedup, "group_images", calls)
+    _counting(monkeypatch, mediatool.pipeline.fetching, "group_and_count", calls)
 
     _fetch(posts, cache)
 
-    assert calls == Counter({"read_post": 1, "group_images": 1})
+    # grouping runs (incrementally: no new image, so no full pass of dedup.group_images)
+    assert calls == Counter({"read_post": 1, "group_and_count": 1})
 
 
 def test_a_problem_line_names_the_post_as_this_run_names_it(

@@ -23,7 +23,6 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from mediatool.config import DEFAULT_HOST_BUDGETS, DEFAULT_PER_HOST, FetchSettings, HostBudget
-from mediatool.fetch.guard import literal_address
 
 # Connection failures (refused, no route, no DNS answer) on this many distinct hosts while no
 # host has answered at all: the machine is offline. A run with fewer hosts needs all of them to
@@ -76,6 +75,8 @@ def split_host(key: str) -> tuple[str, int | None]:
 def matching_keys(key: str, table: Mapping[str, T]) -> list[T]:
     """The entries of `table` whose key matches the host key `host[:port]`, most specific
     first: host:port, host, then each parent domain (not for an IP address)."""
+    from mediatool.fetch.guard import literal_address  # httpx: not for `--shard` planning
+
     host, port = split_host(key)
     names = [host]
     if literal_address(host) is None:

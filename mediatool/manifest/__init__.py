@@ -23,6 +23,7 @@ from mediatool.manifest.keys import archive_root, relative_key_text, relative_po
 from mediatool.manifest.marks import MarksTable
 from mediatool.manifest.merge import (
     MERGE_RULES,
+    RUN_STATE_TABLES,
     MergeTable,
     ShardMerged,
     migrated_copy,
@@ -62,6 +63,7 @@ class Manifest(
 __all__ = [
     "MERGE_RULES",
     "MIGRATIONS",
+    "RUN_STATE_TABLES",
     "SCHEMA_VERSION",
     "FetchedPost",
     "ImageFilter",

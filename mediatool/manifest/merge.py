@@ -65,6 +65,11 @@ MERGE_RULES: dict[str, MergeRule] = {
     "generation_edits": MergeRule((), "", remapped=("generation",), parent="generations"),
 }
 
+# What one manifest knows of its own last runs, never merged: a merge empties them, so the next
+# fetch or dedup groups the merged images in one full pass (marks: what the last grouping was
+# done on; grouping: the state incremental grouping extends).
+RUN_STATE_TABLES = ("marks", "grouping")
+
 
 @dataclass(frozen=True, slots=True)
 class ShardMerged:
@@ -98,6 +103,8 @@ class MergeTable(ManifestBase):
                         taken[table], mixed = self._merge_generations()
                     else:  # a table with a unique natural key: the greater rank wins
                         taken[table] = self._merge_by_rank(table)
+                for table in RUN_STATE_TABLES:
+                    self.db.execute(f"DELETE FROM main.{table}")
             return ShardMerged(taken, mixed)
         finally:
             self.db.execute(f"DETACH DATABASE {SHARD}")
