@@ -174,3 +174,25 @@ def test_the_distributed_bench_runs_in_a_tiny_mode() -> None:
     assert done.returncode == 0, done.stderr
     assert "local:1" in done.stdout
     assert "same originals and thumbnails: yes" in done.stdout
+
+
+def test_the_simulation_bench_runs_a_tiny_archive(tmp_path: Path) -> None:
+    """bench/simulate.py on 200 posts (built-in shares: CI has no ../shared): every URL is
+    fetched, one row per mode, a mode this build lacks says so."""
+    tiny = ["--posts", "200", "--corpus", "none", "--latency-ms", "0", "--dir", str(tmp_path)]
+    modes = ["--mode", "one", "--mode", "local:2", "--mode", "shards:2"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "simulate.py"), *tiny, *modes],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    assert set(rows) == {"one", "local:2", "shards:2"}
+    archive = done.stdout.splitlines()[0].split()
+    distinct = archive[archive.index("distinct") - 1]
+    assert rows["one"][5:7] == [distinct, "0"]  # URLs fetched, none failed
+    for mode in ("local:2", "shards:2"):
+        assert rows[mode][5:7] == [distinct, "0"] or "not available" in " ".join(rows[mode])

@@ -13,8 +13,14 @@ Content comes from routes (`add`) and from a folder (`root`, layout in `mediatoo
 Every request is recorded (`requests`), and handed to `on_request` (when set) before it is
 answered. Misbehaviour is per route, see `Route`.
 
+For benches: `record=False` keeps no request (runs of 100,000s of requests). With
+`generated=True`, any host answers a path holding `sim<i>v<v>.<ext>` (see `generated_path`)
+with picture number i, variant v: a small image drawn on the fly, the same bytes every time
+(variants are crops, rescales and recompressions of the same picture: near-duplicates). The
+most requests answered at once per host are kept (`max_in_flight`, `peaks`).
+
 Standalone:  python -m mediatool.testing.origin --root DIR [--port N] [--ca-out ca.pem]
-[--latency-ms N]  prints PROXY=... and CA=... lines, then serves until SIGTERM/SIGINT.
+[--latency-ms N] [--generated]  prints PROXY=... and CA=... lines, then serves until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import email.utils
+import functools
 import hashlib
 import http.server
+import io
+import random
+import re
 import signal
 import socket
 import ssl
@@ -32,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -122,15 +133,19 @@ class OriginServer:
         port: int = 0,
         latency: float = 0.0,
         ca_path: Path | None = None,
+        generated: bool = False,
+        record: bool = True,
     ) -> None:
         self.root = root
+        self.generated = generated  # answer sim<i>v<v>.<ext> paths on any host
         self.latency = latency  # seconds added before every answer
         self._port = port
         self._ca_path = ca_path
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], Route] = {}
         self._routes_unquoted: dict[tuple[str, str], Route] = {}
-        self._requests: list[RecordedRequest] = []
+        # With record=False, a deque that keeps nothing: every append is dropped.
+        self._requests: deque[RecordedRequest] = deque(maxlen=None if record else 0)
         self._tls: dict[str, ssl.SSLContext] = {}
         self._in_flight: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
@@ -258,6 +273,11 @@ class OriginServer:
         with self._lock:
             self._requests.clear()
 
+    def peaks(self) -> dict[str, int]:
+        """The most requests answered at once, per host (as the server keys it), every host."""
+        with self._lock:
+            return dict(self._max_in_flight)
+
     def reset(self) -> None:
         """Forget routes, recorded requests, the latency and `on_request` (the TLS certificates
         stay)."""
@@ -303,6 +323,9 @@ class OriginServer:
             path = self._site.find(host, target)
             if path is not None:
                 return Route(body=path.read_bytes())
+        if self.generated and (found := GENERATED.search(target)) is not None:
+            number, variant, ext = int(found[1]), int(found[2]), found[3]
+            return Route(body=generated_image(number, variant, ext))
         if self._is_self(host) and target.count("/") >= 2:
             inner_host, _, rest = target[1:].partition("/")
             return self._lookup(host_key(inner_host), "/" + rest)
@@ -566,6 +589,51 @@ def _caching(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() in ("cache-control", "expires")}
 
 
+GENERATED = re.compile(r"sim(\d+)v(\d+)\.(jpg|png)(?![A-Za-z0-9])")
+GENERATED_SIDES = (64, 320)  # smallest and largest side of a generated picture
+
+
+def generated_path(number: int, variant: int, ext: str = "jpg") -> str:
+    """The file name that a server with `generated=True` answers with picture `number`,
+    variant `variant` (0: the original), on any host and below any folder."""
+    return f"sim{number}v{variant}.{ext}"
+
+
+@functools.lru_cache(maxsize=512)
+def generated_image(number: int, variant: int, ext: str = "jpg") -> bytes:
+    """Picture `number` (shapes on a background, 64-320 px, drawn from a seeded random), as
+    variant `variant`: 0 the original; then in turn cropped by 8 % on each side, rescaled to
+    70 %, recompressed at low quality. The same arguments give the same bytes."""
+    from PIL import Image, ImageDraw
+
+    pick = random.Random(number)
+    low, high = GENERATED_SIDES
+    width, height = pick.randint(low, high), pick.randint(low, high)
+    image = Image.new("RGB", (width, height), _colour(pick))
+    draw = ImageDraw.Draw(image)
+    for _ in range(pick.randint(3, 7)):
+        box = (
+            sorted(pick.randrange(width) for _ in "xx"),
+            sorted(pick.randrange(height) for _ in "yy"),
+        )
+        shape = draw.ellipse if pick.random() < 0.5 else draw.rectangle
+        shape((box[0][0], box[1][0], box[0][1], box[1][1]), fill=_colour(pick))
+    quality = 85
+    if variant % 3 == 1:
+        image = image.crop((width // 12, height // 12, width - width // 12, height - height // 12))
+    elif variant % 3 == 2:
+        image = image.resize((max(width * 7 // 10, 1), max(height * 7 // 10, 1)))
+    elif variant:
+        quality = 30
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG" if ext == "png" else "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _colour(pick: random.Random) -> tuple[int, int, int]:
+    return (pick.randrange(256), pick.randrange(256), pick.randrange(256))
+
+
 def _guess_type(body: bytes) -> str:
     for magic, content_type in _MAGIC_TYPES:
         if body.startswith(magic):
@@ -581,10 +649,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
     parser.add_argument("--ca-out", type=Path, default=None, help="where to write the CA PEM")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    parser.add_argument(
+        "--generated", action="store_true", help="answer sim<i>v<v>.jpg|png paths on any host"
+    )
+    parser.add_argument("--no-record", action="store_true", help="keep no list of requests")
     args = parser.parse_args(argv)
     ca_path = args.ca_out or args.root.resolve().parent / "origin-ca.pem"
     server = OriginServer(
-        root=args.root, port=args.port, latency=args.latency_ms / 1000, ca_path=ca_path
+        root=args.root,
+        port=args.port,
+        latency=args.latency_ms / 1000,
+        ca_path=ca_path,
+        generated=args.generated,
+        record=not args.no_record,
     )
     stop = threading.Event()
 
