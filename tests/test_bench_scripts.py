@@ -77,7 +77,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).rglob("originals/*/*/*")):
         image.draft("RGB", (320, 320))
         image.thumbnail((320, 320))
         made += 1
-print(json.dumps({"wall_s": time.perf_counter() - started, "thumbnails": made}))
+print(json.dumps({"wall_s": round(time.perf_counter() - started, 3), "thumbnails": made}))
 """
 
 
