@@ -87,18 +87,6 @@ class PostsTable(ManifestBase):
             [_ref_row(post_id, ref, origin) for ref, origin in references],
         )
 
-    def reference_counts(self, paths: Sequence[str]) -> tuple[int, int]:
-        """(all references, remote references) of the given posts."""
-        total = remote = 0
-        for all_refs, remote_refs in in_chunks(
-            self.db,
-            "SELECT count(*), coalesce(sum(CASE WHEN kind='remote' THEN 1 ELSE 0 END), 0)"
-            " FROM refs JOIN posts ON posts.id=refs.post_id WHERE posts.path IN ({marks})",
-            paths,
-        ):
-            total, remote = total + all_refs, remote + remote_refs
-        return total, remote
-
     def reference_totals(self, paths: Sequence[str]) -> tuple[int, int, set[str]]:
         """(references, remote references, distinct origin URLs) of these posts, counted in
         SQL: one row per origin URL comes back, not one per reference."""
@@ -127,18 +115,6 @@ class PostsTable(ManifestBase):
         ):
             if path in paths:
                 found.setdefault(origin, []).append(path)
-        return found
-
-    def references_by_origin(self, paths: Sequence[str]) -> dict[str, list[str]]:
-        """origin_url -> the posts (among `paths`, one entry per reference) that refer to it."""
-        found: dict[str, list[str]] = {}
-        for origin, path in in_chunks(
-            self.db,
-            "SELECT r.origin_url, p.path FROM refs r JOIN posts p ON p.id=r.post_id"
-            " WHERE p.path IN ({marks}) AND r.origin_url IS NOT NULL",
-            paths,
-        ):
-            found.setdefault(origin, []).append(path)
         return found
 
     def origin_urls_of(self, paths: Sequence[str]) -> set[str]:

@@ -202,12 +202,6 @@ def archive_root_of(settings: Settings) -> Path:
     return archive_root(settings.cache_dir)
 
 
-def post_keys(found: dict[Path, Path], root: Path) -> dict[Path, str]:
-    """{post path: its manifest key} for `find_posts_resolved`'s answer, without resolving any
-    path again (see `post_key`)."""
-    return {path: relative_post_key(resolved, root) for path, resolved in found.items()}
-
-
 def post_keys_of_files(found: Sequence[PostFile], root: Path) -> dict[str, str]:
     """{post path text: its manifest key} for `find_post_files`' answer, from the texts alone
     (no Path is built: see `relative_key_text`)."""
