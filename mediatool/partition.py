@@ -1,9 +1,10 @@
 """How work is split over machines: every URL of one host goes to one part ("host-owned
 partitions"), so each part can keep its hosts at their per-host limits with no coordination.
 
-One function decides a host's part (`shard_of`): `fetch --shard I/N` keeps the jobs of shard I,
-and the Dask planner (`--scheduler`) makes its tasks from the same parts, so a host is never
-fetched from two places at once whichever way the work is split.
+One function decides a host's part (`shard_of`): `fetch --shard I/N` keeps the URLs of shard I
+(`Shard.holds`), and the Dask planner (`--scheduler`) makes its tasks from the same parts
+(`host_partitions`), so a host is never fetched from two places at once whichever way the work
+is split.
 """
 
 from __future__ import annotations
@@ -53,11 +54,6 @@ def shard_of(host: str, count: int) -> int:
         return 0
     digest = hashlib.blake2b(host.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % count
-
-
-def jobs_of_shard(jobs: Iterable[FetchJob], shard: Shard) -> list[FetchJob]:
-    """The jobs whose origin host belongs to `shard`, in their order."""
-    return [job for job in jobs if shard.holds(job.origin_url)]
 
 
 def host_partitions(jobs: Iterable[FetchJob], count: int) -> list[list[FetchJob]]:

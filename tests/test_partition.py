@@ -6,11 +6,15 @@ import pytest
 
 from mediatool.fetch.hosts import host_of
 from mediatool.models import FetchJob
-from mediatool.partition import Shard, host_partitions, jobs_of_shard, shard_of
+from mediatool.partition import Shard, host_partitions, shard_of
 
 
 def _jobs(urls: list[str]) -> list[FetchJob]:
     return [FetchJob(url, (url,)) for url in urls]
+
+
+def _of_shard(jobs: list[FetchJob], shard: Shard) -> list[FetchJob]:
+    return [job for job in jobs if shard.holds(job.origin_url)]
 
 
 def test_shard_parse_is_one_based_and_names_bad_values() -> None:
@@ -31,7 +35,7 @@ def test_shard_of_is_stable_across_processes() -> None:
 def test_shards_split_every_job_once_and_hosts_never_span_shards() -> None:
     urls = [f"https://h{i % 13}.example/{i}.jpg" for i in range(200)]
     jobs = _jobs(urls)
-    shards = [jobs_of_shard(jobs, Shard(i, 4)) for i in range(4)]
+    shards = [_of_shard(jobs, Shard(i, 4)) for i in range(4)]
     assert sorted(j.origin_url for s in shards for j in s) == sorted(urls)
     owners: dict[str, set[int]] = {}
     for i, shard in enumerate(shards):
@@ -50,7 +54,7 @@ def test_host_partitions_match_shards_and_put_big_hosts_first() -> None:
     for part in parts:
         index = shard_of(host_of(part[0].origin_url), 3)
         assert {j.origin_url for j in part} == {
-            j.origin_url for j in jobs_of_shard(jobs, Shard(index, 3))
+            j.origin_url for j in _of_shard(jobs, Shard(index, 3))
         }
     biggest = next(p for p in parts if any("big.example" in j.origin_url for j in p))
     assert all("big.example" in j.origin_url for j in biggest[:50])
