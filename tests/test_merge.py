@@ -377,3 +377,23 @@ def test_a_shard_of_another_schema_version_is_refused_naming_it(tmp_path: Path) 
         with pytest.raises(UsageError, match="no such manifest"):
             manifest.merge_shard(tmp_path / "missing.sqlite")
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_merge_forgets_the_last_grouping_so_the_merged_images_are_grouped_anew(
+    tmp_path: Path,
+) -> None:
+    shard = tmp_path / "shard.sqlite"
+    with Manifest.open(shard):
+        pass
+    into = tmp_path / "into.sqlite"
+    with Manifest.open(into) as manifest:
+        with manifest.transaction():
+            manifest.replace_grouping({}, ("rules", 10, 0, 0))
+            manifest.set_grouping_mark(["inputs"])
+        assert manifest.grouping_state() is not None
+
+    merged(into, [shard])
+
+    with Manifest.open(into) as manifest:
+        assert manifest.grouping_state() is None  # the next fetch or dedup groups in full
+        assert manifest.grouping_mark() is None
