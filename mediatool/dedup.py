@@ -27,7 +27,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations
+from itertools import combinations, islice
 from math import comb
 from typing import NamedTuple
 
@@ -66,6 +66,7 @@ _OTHER_FORMAT = 6
 GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
+WIDE_BLOCK = 4096  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
 GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
@@ -201,10 +202,7 @@ def group_images(
 
 def grouping_state(images: Sequence[ImageInfo], threshold: int) -> GroupingState:
     """What a full pass of `group_images` over these images records (see GroupingState)."""
-    groupable = len({info.sha256 for info in images if _groupable(info)})
-    return GroupingState(
-        grouping_rules(threshold), wide_radius(groupable, threshold), len(images), groupable
-    )
+    return full_pass_state(threshold, len(images), groupable_count(images))
 
 
 # --- incremental grouping -----------------------------------------------------------------
@@ -288,15 +286,59 @@ def extended_state(
     gives the full pass's answer: no grouping before, other rules, images grouped before that
     changed or went (`grouped_now`, their count now, differs), or a wide radius that the larger
     set narrows."""
+    return state_after(before, threshold, grouped_now, len(new), groupable_count(new))
+
+
+def state_after(
+    before: GroupingState | None, threshold: int, grouped_now: int, images: int, groupable: int
+) -> GroupingState | None:
+    """`extended_state` for `images` new images of which `groupable` are (`groupable_count`),
+    counted while they stream past rather than held."""
     if before is None or before.rules != grouping_rules(threshold) or threshold < 0:
         return None
     if grouped_now != before.images:
         return None
-    groupable = before.groupable + len({info.sha256 for info in new if _groupable(info)})
-    radius = wide_radius(groupable, threshold)
+    radius = wide_radius(before.groupable + groupable, threshold)
     if radius != before.radius:
         return None
-    return GroupingState(before.rules, radius, before.images + len(new), groupable)
+    return GroupingState(before.rules, radius, before.images + images, before.groupable + groupable)
+
+
+def full_pass_state(threshold: int, images: int, groupable: int) -> GroupingState:
+    """What a full pass over `images` images, `groupable` of them groupable, records: the same
+    as `grouping_state` of those images, from their counts."""
+    return GroupingState(
+        grouping_rules(threshold), wide_radius(groupable, threshold), images, groupable
+    )
+
+
+def first_pages_state(whole: GroupingState) -> GroupingState:
+    """The state a full pass made a page at a time starts from: the rules and wide radius of
+    the whole set (`whole`), nothing grouped yet. Each page is then grouped onto the pages
+    before it with `group_new_images` (a pair is confirmed by the two images and the rules
+    alone), so the last page leaves `group_images`' groups over the whole set."""
+    return GroupingState(whole.rules, whole.radius, 0, 0)
+
+
+def next_page_state(state: GroupingState, page: Sequence[ImageInfo]) -> GroupingState:
+    """The state once `page` is grouped onto `state` (same rules and radius)."""
+    return state._replace(
+        images=state.images + len(page), groupable=state.groupable + groupable_count(page)
+    )
+
+
+def image_counts(images: Iterable[ImageInfo], batch: int = 20_000) -> tuple[int, int]:
+    """(images, groupable images) of a stream of distinct images, read `batch` at a time."""
+    stream = iter(images)
+    count = groupable = 0
+    while part := list(islice(stream, batch)):
+        count, groupable = count + len(part), groupable + groupable_count(part)
+    return count, groupable
+
+
+def groupable_count(images: Iterable[ImageInfo]) -> int:
+    """How many distinct images (by sha256) may join a group at all: the n of `wide_radius`."""
+    return len({info.sha256 for info in images if _groupable(info)})
 
 
 def group_new_images(
@@ -444,6 +486,19 @@ def _wide_confirmed(
     dhashes = np.array([int(info.dhash, 16) for info in members], dtype=np.uint64)
     keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= WIDE_DHASH_THRESHOLD
     left, right = left[keep], right[keep]
+    keep = np.zeros(len(left), dtype=bool)
+    order = np.argsort(left, kind="stable")  # pairs of one image side by side: fewer look-ups
+    for start in range(0, len(order), WIDE_BLOCK):
+        block = order[start : start + WIDE_BLOCK]
+        keep[block] = _wide_block(members, left[block], right[block], lookup)
+    return left[keep].astype(np.int64), right[keep].astype(np.int64)
+
+
+def _wide_block(
+    members: Sequence[ImageInfo], left: I64, right: I64, lookup: GreyLookup
+) -> npt.NDArray[np.bool_]:
+    """Which of these wide-band pairs (at most WIDE_BLOCK) match by their grey images, looked
+    up for this block only: a grouping holds the greys of one block, not of every candidate."""
     used = np.unique(np.concatenate([left, right])).tolist()
     found = lookup([members[i].sha256 for i in used])
     stored = {i: found.get(members[i].sha256, b"") for i in used}
@@ -455,15 +510,13 @@ def _wide_confirmed(
         ],
         dtype=bool,
     )
-    left, right = left[keep], right[keep]
-    keep = _unaligned_similarity(grey, left, right) >= UNALIGNED_MIN
-    left, right = left[keep], right[keep]
-    same = [
-        _aligned_match(stored[a], stored[b], grey[a], grey[b])
-        for a, b in zip(left.tolist(), right.tolist(), strict=True)
-    ]
-    keep = np.array(same, dtype=bool)
-    return left[keep].astype(np.int64), right[keep].astype(np.int64)
+    similar = np.zeros(len(left), dtype=bool)
+    similar[keep] = _unaligned_similarity(grey, left[keep], right[keep]) >= UNALIGNED_MIN
+    matched = np.zeros(len(left), dtype=bool)
+    for k in np.flatnonzero(similar).tolist():
+        a, b = int(left[k]), int(right[k])
+        matched[k] = _aligned_match(stored[a], stored[b], grey[a], grey[b])
+    return matched
 
 
 def _aligned_match(first: bytes, second: bytes, coarse_a: bytes, coarse_b: bytes) -> bool:

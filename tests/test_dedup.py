@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -309,7 +311,7 @@ def test_fetch_groups_only_new_images_and_agrees_with_a_full_regroup(
         group_and_count(manifest, Settings())
         _manifest_with(manifest, images[50:])
         with monkeypatch.context() as patched:  # the second grouping is not a full pass
-            patched.setattr("mediatool.dedup.group_images", None)
+            patched.setattr(Manifest, "start_grouping", _no_full_pass)
             group_and_count(manifest, Settings())
         incremental = _canonicals(manifest)
         assert manifest.ungrouped_images() == []
@@ -317,6 +319,79 @@ def test_fetch_groups_only_new_images_and_agrees_with_a_full_regroup(
         group_and_count(manifest, Settings(), full=True)
         assert _canonicals(manifest) == incremental
         assert len(set(incremental.values())) < len(images)  # some groups formed
+
+
+def _no_full_pass(manifest: Manifest, state: object) -> None:
+    raise AssertionError("a full pass started where the grouping could be extended")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    threshold=st.integers(0, 12),
+    page=st.integers(1, 61),
+)
+def test_a_full_pass_a_page_at_a_time_gives_the_whole_sets_groups(
+    seed: int, n: int, threshold: int, page: int
+) -> None:
+    images = _random_images(np.random.default_rng(seed), n)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Manifest.open(Path(folder) / "manifest.sqlite") as manifest,
+    ):
+        _manifest_with(manifest, images)
+        group_and_count(manifest, Settings(), threshold, full=True, page=page)
+        assert _canonicals(manifest) == group_images(images, threshold)
+        assert manifest.grouping_state() == grouping_state(images, threshold)
+
+
+def test_a_full_pass_stopped_between_pages_is_finished_by_the_next_grouping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = _random_images(np.random.default_rng(9), 90)
+    pages = 0
+    extend = Manifest.extend_grouping
+
+    def stopping_after_two(manifest: Manifest, *args: Any) -> None:
+        nonlocal pages
+        if pages == 2:
+            raise KeyboardInterrupt  # the run is stopped between two pages
+        pages += 1
+        extend(manifest, *args)
+
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        _manifest_with(manifest, images)
+        with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+            patched.setattr(Manifest, "extend_grouping", stopping_after_two)
+            group_and_count(manifest, Settings(), page=20)
+        assert len(manifest.ungrouped_images()) == 50  # two pages of 20 grouped
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        with monkeypatch.context() as patched:  # the next run goes on from the third page
+            patched.setattr(Manifest, "start_grouping", _no_full_pass)
+            group_and_count(manifest, Settings(), page=20)
+        assert _canonicals(manifest) == group_images(images, DEFAULT_PHASH_THRESHOLD)
+        assert manifest.grouping_state() == grouping_state(images, DEFAULT_PHASH_THRESHOLD)
+
+
+def test_the_wide_band_looks_up_greys_a_block_at_a_time_with_the_same_groups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    images = _random_images(np.random.default_rng(3), 200)
+    by_sha = {image.sha256: image.grey for image in images}
+    asked: list[int] = []
+
+    def greys(shas: Sequence[str]) -> dict[str, bytes]:
+        asked.append(len(shas))
+        return {sha: by_sha[sha] for sha in shas}
+
+    whole = group_images(images, 6, greys=greys)
+    assert max(asked) > 8  # the pairs of one block need more than 8 greys
+    asked.clear()
+    monkeypatch.setattr("mediatool.dedup.WIDE_BLOCK", 4)
+    assert group_images(images, 6, greys=greys) == whole
+    assert len(asked) > 1 and max(asked) <= 8  # 4 pairs: at most 8 images a look-up
+    assert len(set(whole.values())) < len(images)  # some groups formed
 
 
 def test_a_changed_threshold_or_a_deleted_image_regroups_in_full(tmp_path: Path) -> None:
@@ -469,7 +544,7 @@ def test_grey_is_stored_by_analysis_and_survives_the_manifest(tmp_path: Path) ->
     with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
         manifest.add_original(image.sha256, "originals/x.png", len(data))
         manifest.record_analysis(Analysis(info=image, thumbnails=()))
-        (stored,) = manifest.analyzed_images()
+        (stored,) = manifest.ungrouped_images()
         assert manifest.greys([image.sha256, "0" * 64]) == {image.sha256: image.grey}
     assert stored.grey == b""  # greys are looked up for wide-band candidates only
 

@@ -388,7 +388,7 @@ def test_a_merge_forgets_the_last_grouping_so_the_merged_images_are_grouped_anew
     into = tmp_path / "into.sqlite"
     with Manifest.open(into) as manifest:
         with manifest.transaction():
-            manifest.replace_grouping({}, ("rules", 10, 0, 0))
+            manifest.start_grouping(("rules", 10, 0, 0))
             manifest.set_grouping_mark(["inputs"])
         assert manifest.grouping_state() is not None
 

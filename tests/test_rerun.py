@@ -78,7 +78,7 @@ def test_an_unchanged_rerun_reads_no_post_and_starts_nothing(
     calls: Counter[str] = Counter()
     _counting(monkeypatch, mediatool.discover._scan, "read_post", calls)
     _counting(monkeypatch, mediatool.pipeline.common, "WorkerPool", calls)
-    _counting(monkeypatch, mediatool.dedup, "group_images", calls)
+    _counting(monkeypatch, mediatool.dedup, "group_new_images", calls)
     _counting(monkeypatch, mediatool.pipeline.fetching, "group_and_count", calls)
     proxy_env.reset_requests()
 
@@ -105,10 +105,11 @@ def test_a_changed_post_is_the_only_one_read(
     calls: Counter[str] = Counter()
     _counting(monkeypatch, mediatool.discover._scan, "read_post", calls)
     _counting(monkeypatch, mediatool.pipeline.fetching, "group_and_count", calls)
+    _counting(monkeypatch, mediatool.dedup, "full_pass_state", calls)
 
     _fetch(posts, cache)
 
-    # grouping runs (incrementally: no new image, so no full pass of dedup.group_images)
+    # grouping runs (incrementally: no new image, so no full pass)
     assert calls == Counter({"read_post": 1, "group_and_count": 1})
 
 
@@ -155,9 +156,10 @@ def test_a_grouping_by_dedup_in_between_makes_the_next_fetch_group_again(
     dedup = CliRunner().invoke(main, ["dedup", "--cache", str(cache), "--threshold", "4"])
     assert dedup.exit_code == 0, dedup.output
     calls: Counter[str] = Counter()
-    _counting(monkeypatch, mediatool.dedup, "group_images", calls)
+    _counting(monkeypatch, mediatool.dedup, "full_pass_state", calls)
+    _counting(monkeypatch, mediatool.pipeline.fetching, "group_and_count", calls)
 
-    _fetch(posts, cache)  # groups again, with the threshold of the settings
+    _fetch(posts, cache)  # groups again (in full), with the threshold of the settings
     _fetch(posts, cache)  # now nothing has changed
 
-    assert calls == Counter({"group_images": 1})
+    assert calls == Counter({"full_pass_state": 1, "group_and_count": 1})

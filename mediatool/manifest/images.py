@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from mediatool.manifest._sql import _URLS_WITH_IMAGES, CHUNK, in_chunks
 from mediatool.manifest.connection import ManifestBase
@@ -141,11 +141,8 @@ class ImagesTable(ManifestBase):
         )
         return cursor.rowcount
 
-    def analyzed_images(self) -> list[ImageInfo]:
-        rows = self.db.execute(f"SELECT {_INFO} FROM images WHERE {_ANALYZED}")
-        return [_image_info(row) for row in rows]
-
-    # --- grouping: full (`replace_grouping`) or of the images analyzed since (`extend_grouping`)
+    # --- grouping: a page of images at a time (`start_grouping` for a full pass, then
+    # `extend_grouping` for each page, or for the images analyzed since the last grouping)
 
     def grouping_state(self) -> tuple[str, int, int, int] | None:
         """(rules, radius, images, groupable) of the last grouping (dedup.GroupingState)."""
@@ -157,10 +154,21 @@ class ImagesTable(ManifestBase):
         row = self.db.execute(f"SELECT count(*) FROM images WHERE grouped AND {_ANALYZED}")
         return int(row.fetchone()[0])
 
-    def ungrouped_images(self) -> list[ImageInfo]:
-        """The analyzed images no grouping holds yet (analyzed since the last one)."""
-        rows = self.db.execute(f"SELECT {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED}")
+    def ungrouped_images(self, limit: int | None = None) -> list[ImageInfo]:
+        """The analyzed images no grouping holds yet (analyzed since the last one), the
+        `limit` first of them (by rowid) when given."""
+        rows = self.db.execute(
+            f"SELECT {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED} ORDER BY rowid LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
         return [_image_info(row) for row in rows]
+
+    def each_ungrouped_image(self, *, all_images: bool = False) -> Iterator[ImageInfo]:
+        """The images `ungrouped_images` gives (with `all_images`, every analyzed image), one
+        at a time as SQLite reads them: for counting them without holding them."""
+        where = _ANALYZED if all_images else f"NOT grouped AND {_ANALYZED}"
+        for row in self.db.execute(f"SELECT {_INFO} FROM images WHERE {where}"):
+            yield _image_info(row)
 
     def grouped_phashes(self) -> tuple[str, str]:
         """The ids (rowids, comma-separated) and phashes (their 16 hex digits, one after the
@@ -192,12 +200,11 @@ class ImagesTable(ManifestBase):
         )
         return {info.sha256: info for info in map(_image_info, rows)}
 
-    def replace_grouping(
-        self, canonical_of: Mapping[str, str], state: tuple[str, int, int, int]
-    ) -> None:
-        """Record a full grouping: every image's canonical (all of them grouped now)."""
+    def start_grouping(self, state: tuple[str, int, int, int]) -> None:
+        """Begin a full grouping made a page at a time: no image is grouped, `state` (nothing
+        grouped, the whole set's rules and radius) recorded; `extend_grouping` adds the pages.
+        A run stopped between pages leaves a grouping the next one extends."""
         self.db.execute("UPDATE images SET grouped=0 WHERE grouped")
-        self._set_grouped(canonical_of)
         self._record_grouping(state)
 
     def extend_grouping(

@@ -31,7 +31,6 @@ from mediatool.models import (
     FetchFailure,
     FetchJob,
     FetchOutcome,
-    ImageInfo,
     NotModified,
     PostScan,
     Reference,
@@ -72,6 +71,7 @@ POST_BATCH = 200  # scanned posts recorded per manifest commit
 EARLIER_LINES = 20  # failures of earlier runs named one per line; the rest are counted
 OUTCOMES_AHEAD = 4  # outcomes per download thread handed over but not yet recorded
 PUMP_POLL = 0.2  # seconds between the outcome thread's looks at whether the run stopped
+GROUP_PAGE = 20_000  # images grouped at a time (onto those grouped before)
 
 
 @one_run_per_cache("fetch", makes_cache=True)
@@ -602,38 +602,52 @@ def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
 
 
 def group_and_count(
-    manifest: Manifest, settings: Settings, threshold: int | None = None, *, full: bool = False
+    manifest: Manifest,
+    settings: Settings,
+    threshold: int | None = None,
+    *,
+    full: bool = False,
+    page: int = GROUP_PAGE,
 ) -> int:
     """Group near-duplicates, then count posts per canonical; returns the boilerplate count.
 
     Only the images analyzed since the last grouping are grouped (onto the groups made
-    before), unless `full` or the last grouping cannot be extended (dedup.extended_state):
-    then every image is grouped again. Both give the same groups."""
+    before), unless `full` or the last grouping cannot be extended (dedup.state_after): then
+    every image is grouped again. Either way the images are grouped `page` at a time, each page
+    onto those grouped before it under the rules and wide radius of the whole set, so a
+    grouping holds one page of images and the phashes of the others (16 bytes each), never
+    every image; both give `dedup.group_images`' groups over all of them."""
     from mediatool.dedup import (  # numpy, imagehash: only when grouping
         GroupingState,
         StoredHashes,
-        extended_state,
-        group_images,
+        first_pages_state,
+        full_pass_state,
         group_new_images,
-        grouping_state,
+        image_counts,
+        next_page_state,
+        state_after,
     )
 
     manifest.set_grouping_mark(None)  # a fetch that changed nothing groups again after this
     limit = settings.images.phash_threshold if threshold is None else threshold
     before = None if full else manifest.grouping_state()
-    new: list[ImageInfo] = []
     state = None
-    if before is not None:  # a full pass loads every image once, not the new ones first
-        new = manifest.ungrouped_images()
-        state = extended_state(GroupingState(*before), limit, manifest.grouped_image_count(), new)
-    if state is None:
-        images = manifest.analyzed_images()
-        canonical_of = group_images(images, limit, greys=manifest.greys)
+    if before is not None:
+        state = GroupingState(*before)
+        new = image_counts(manifest.each_ungrouped_image())
+        if state_after(state, limit, manifest.grouped_image_count(), *new) is None:
+            state = None
+    if state is None:  # a full pass: its rules and radius are the whole set's
+        whole = full_pass_state(
+            limit, *image_counts(manifest.each_ungrouped_image(all_images=True))
+        )
+        state = first_pages_state(whole)
         with manifest.transaction():
-            manifest.replace_grouping(canonical_of, grouping_state(images, limit))
-    elif new:
+            manifest.start_grouping(state)
+    while new_page := manifest.ungrouped_images(limit=page):
+        state = next_page_state(state, new_page)
         regrouping = group_new_images(
-            new,
+            new_page,
             StoredHashes.of_columns(*manifest.grouped_phashes()),
             state,
             limit,
