@@ -17,8 +17,9 @@
    size, distinct URLs and failures it reported, and the peak requests in flight on any one
    host against `--per-host`.
 Modes: `one` (one process); `local:N` (`fetch --scheduler local:N`) and `shards:N` (N
-processes `fetch --shard I/N` on their own caches, then `mediatool merge`) when this build has
-them, else the row says "not available in this build". Target: peak driver RSS <= 300 MB at
+processes `fetch --shard I/N` on their own caches, then `mediatool merge` and `mediatool dedup`
+on the merged manifest) when this build has them, else the row says "not available in this
+build". Target: peak driver RSS <= 300 MB at
 100,000 posts.
 """
 
@@ -196,11 +197,14 @@ def run_mode(
     origin.latency = latency
     cpu, started = children_cpu(), time.perf_counter()
     summaries, codes, peak = run_processes(commands, env)
-    if name == "shards":  # the shard manifests merged into one (the media files stay apart)
+    if name == "shards":  # the shard manifests merged into one (the media files stay apart),
+        # then grouped over every shard's images, as docs/shards.md runs it
         manifests = [str(shard_cache(cache, i) / "manifest.sqlite") for i in range(parts)]
         merge = [*CLI, "merge", *manifests, "--cache", str(cache), "--json"]
-        _, merge_codes, merge_peak = run_processes([merge], env)
-        codes, peak = codes + merge_codes, max(peak, merge_peak)
+        dedup = [*CLI, "dedup", "--cache", str(cache), "--json"]
+        for command in (merge, dedup):
+            _, more_codes, more_peak = run_processes([command], env)
+            codes, peak = codes + more_codes, max(peak, more_peak)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     peaks = origin.peaks()
     busiest = max(peaks, key=peaks.__getitem__, default="")

@@ -1,15 +1,19 @@
-"""Run the benches (or read their saved output) and write the table in docs/benchmarks.md.
+"""Run the benches (or read their saved output) and write the tables in docs/benchmarks.md
+and README.md.
 
     .venv/bin/python bench/table.py [--quick] [--only NAME ...] [--save DIR] [--from DIR]
-        [--docs docs/benchmarks.md] [--print]
+        [--docs docs/benchmarks.md] [--readme README.md] [--print]
 
 Each bench runs as a subprocess, at the size given below (`--quick`: smaller, for a check that
 the table still builds). A bench with a `--json` option is read from its JSON; the others
 (bench_group, bench_phash_threshold, corpus_run print text) from the lines of their output
 that carry the headline figures. `--save DIR` keeps each bench's output in DIR/<name>.out;
 `--from DIR` reads those files instead of running the benches. The table replaces what lies
-between `<!-- bench:begin -->` and `<!-- bench:end -->` in the docs file (with `--print`, it is
-printed instead).
+between `<!-- bench:begin -->` and `<!-- bench:end -->` in the docs file, and a short one, the
+headline figure of each bench, what lies between `<!-- bench:readme:begin -->` and
+`<!-- bench:readme:end -->` in the README (with `--print`, both are printed instead).
+`bench/simulate.py` at 100,000 posts takes hours here: it runs only when named with `--only`;
+otherwise its row is read from `--from DIR` (simulate.out) or left out.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOCS = REPO / "docs" / "benchmarks.md"
+README = REPO / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+README_MARKERS = ("<!-- bench:readme:begin -->", "<!-- bench:readme:end -->")
 # ../shared beside the repository (a worktree may sit one folder deeper): "{shared}" in a
 # bench's arguments
 SHARED = next((p / "shared" for p in REPO.parents if (p / "shared" / "images").is_dir()), REPO)
@@ -45,6 +51,9 @@ class Bench:
     quick: tuple[str, ...]
     what: str
     result: Callable[[str], str]
+    label: str = ""  # what it measures, in a few words (the README's table)
+    headline: Callable[[str], str] | None = None  # its figure in one short cell (README)
+    slow: bool = False  # run only when named (--only); else read from --from DIR or left out
 
 
 def _json(out: str) -> Any:
@@ -87,6 +96,89 @@ def fetch_floor_result(out: str) -> str:
     )
 
 
+def fetch_floor_headline(out: str) -> str:
+    r = _json(out)
+    ratio = r["ratio"]
+    return (
+        f"**{ratio['median']:.2f}x** the slower floor ({r['posts']} posts, {r['urls']} images, "
+        f"{r['latency_ms']:g} ms a request: network {r['network_floor_s']['median']:.2f} s, "
+        f"analysis {r['analysis_floor_s']['median']:.2f} s, fetch {r['fetch_s']['median']:.2f} s)"
+    )
+
+
+def encodings_headline(out: str) -> str:
+    r = _json(out)
+    return "; ".join(
+        f"{e['encoding']}{' (default)' if e['encoding'].startswith('webp m0') else ''} "
+        f"{e['bytes_640'] / 1000:.1f} KB in {e['ms_640']:.1f} ms"
+        for e in r["encodings"]
+        if e["bytes_640"]
+    )
+
+
+def confusion_headline(out: str) -> str:
+    """The wide band's confusion table in one cell: same-picture pairs found/missed,
+    different-picture pairs merged/kept apart, copies merged with their original."""
+    band = out[out.rfind("with the wide band") :] if "with the wide band" in out else out
+    same = re.search(r"same picture\s+(\d+)\s+(\d+)\s+recall\s+([0-9.]+)", band)
+    other = re.search(r"different pictures\s+(\d+)\s+(\d+)\s+precision\s+([0-9.]+)", band)
+    copies = re.search(r"merged with their original: (\d+)/(\d+)", band)
+    if not (same and other and copies):
+        return "(no confusion table in the output)"
+    return (
+        f"copies merged with their original **{copies[1]}/{copies[2]}**; different pictures "
+        f"merged {other[1]}, kept apart {other[2]} (precision **{other[3]}**); same-picture "
+        f"pairs merged {same[1]}, missed {same[2]} (pair recall {same[3]})"
+    )
+
+
+def rerun_headline(out: str) -> str:
+    found = re.search(r"re-run / first run\s+([0-9.]+) % \(best\)", out)
+    posts = re.search(r"^posts\s+(\d+)", out, re.M)
+    first = re.search(r"^fetch\s+([0-9.]+) s wall", out, re.M)
+    if not (found and posts and first):
+        return "(no re-run figures in the output)"
+    return f"**{found[1]} %** of the first fetch ({int(posts[1]):,} posts, first {first[1]} s)"
+
+
+def group_new_headline(out: str) -> str:
+    found = re.search(r"group_new_images: ([0-9.]+) s", out)
+    sizes = re.search(r"n=([0-9,]+) .*new=([0-9,]+)", out)
+    if not found:
+        return _lines(r"group_new_images|new=")(out)
+    where = f"{sizes[2]} new onto {sizes[1]} grouped" if sizes else "new onto grouped"
+    return f"{where}: **{found[1]} s**"
+
+
+def simulate_headline(out: str) -> str:
+    """One part per mode: wall, peak driver RSS, failures, peak requests on one host."""
+    archive = re.search(r"archive: (\d+) posts, \d+ references, (\d+) distinct URLs", out)
+    parts = []
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) >= 8 and re.fullmatch(r"(one|local:\d+|shards:\d+)", cells[0]):
+            try:
+                wall, rss = float(cells[1]), float(cells[3])
+            except ValueError:
+                continue
+            parts.append(
+                f"{cells[0]} {wall / 60:.0f} min, driver **{rss:.0f} MB**, {cells[6]} failed, "
+                f"{cells[7]} per host"
+            )
+    if not parts:
+        return "(no rows in the output)"
+    head = f"{int(archive[1]):,} posts, {int(archive[2]):,} URLs: " if archive else ""
+    return head + "; ".join(parts)
+
+
+def simulate_result(out: str) -> str:
+    return "; ".join(
+        " ".join(line.split())
+        for line in out.splitlines()
+        if line.startswith(("archive:", "one ", "local:", "shards:"))
+    )
+
+
 def analysis_floor_result(out: str) -> str:
     r = _json(out)
     floor = r["floor_s"]
@@ -115,6 +207,8 @@ BENCHES = (
         "whole `mediatool fetch` beside the network floor (bare httpx threads) and the "
         "analysis floor (`../shared/bench/analysis_floor.py`)",
         fetch_floor_result,
+        "whole fetch against its floors",
+        fetch_floor_headline,
     ),
     Bench(
         "bench_analysis_floor",
@@ -131,6 +225,8 @@ BENCHES = (
         ("--images", "{shared}/images"),
         "grouping precision/recall on planted re-encodings and crops of the shared photos",
         _lines(r"^   \S.*\([0-9.]+ s\):$", r"(recall|precision)\s+[0-9.]+$", r"merged with their"),
+        "near-duplicates: scaled, recompressed, cropped (1-5 %/side), re-encoded copies",
+        confusion_headline,
     ),
     Bench(
         "bench_group",
@@ -139,6 +235,16 @@ BENCHES = (
         ("-n", "5000", "-t", "10", "--clusters", "100"),
         "group synthetic phashes with planted near-duplicate clusters",
         _lines(r"^group_images:", r"planted", r"clusters"),
+    ),
+    Bench(
+        "bench_group_new",
+        "bench_group.py",
+        ("-t", "10", "--new", "10000"),
+        ("-n", "5000", "-t", "10", "--clusters", "100", "--new", "500"),
+        "incremental grouping: new images grouped onto an index of stored ones",
+        _lines(r"group_new_images|stored phashes|planted"),
+        "grouping a fetch's new images",
+        group_new_headline,
     ),
     Bench(
         "corpus_run",
@@ -151,12 +257,40 @@ BENCHES = (
         ),
     ),
     Bench(
+        "corpus_rerun",
+        "corpus_run.py",
+        ("--copies", "200"),
+        ("--copies", "2", "--reruns", "1"),
+        "the same 51 real posts 200 times (10,200 posts): first fetch, then unchanged re-runs",
+        _lines(r"^posts\s", r"^fetch\s", r"unchanged re-runs", r"re-run / first run"),
+        "unchanged re-run",
+        rerun_headline,
+    ),
+    Bench(
         "generator_recall",
         "generator_recall.py",
         ("--json",),
         ("--json",),
         "references found in real generator posts (`tests/data/generators`)",
         recall_result,
+        "references found in real Hexo, Hugo, Jekyll, WordPress posts",
+        lambda out: (
+            f"recall **{_json(out)['recall']:.3f}**, precision "
+            f"**{_json(out)['precision']:.3f}** ({_json(out)['expected']} references read by hand)"
+        ),
+    ),
+    Bench(
+        "simulate",
+        "simulate.py",
+        ("--posts", "100000", "--mode", "one", "--mode", "local:2", "--mode", "shards:4"),
+        ("--posts", "200", "--corpus", "none", "--latency-ms", "0", "--mode", "one"),
+        "a synthetic archive shaped like the real corpus (Zipf hosts, proxies, repeats, "
+        "near-duplicate variants) fetched one-process, on a Dask LocalCluster, and as 4 "
+        "shards + merge + dedup; 20 ms a request, 4 per host",
+        simulate_result,
+        "100,000 posts, three ways (driver memory)",
+        simulate_headline,
+        slow=True,
     ),
 )
 
@@ -179,44 +313,69 @@ class BenchFailed(Exception):
     pass
 
 
-def row(bench: Bench, quick: bool, source: Path | None, save: Path | None) -> str:
+def output_of(bench: Bench, quick: bool, source: Path | None, save: Path | None) -> str | None:
+    """The bench's output: run (or read from `source`), kept in `save`. None for a slow bench
+    that was neither named nor saved."""
+    if source is not None:
+        saved = source / f"{bench.name}.out"
+        if bench.slow and not saved.is_file():
+            return None
+        out = saved.read_text(encoding="utf-8")
+    else:
+        out = run_bench(bench, quick)
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        (save / f"{bench.name}.out").write_text(out, encoding="utf-8")
+    return out
+
+
+def command_of(bench: Bench, quick: bool) -> str:
     args = bench.quick if quick else bench.args
     shown = " ".join(args).replace("{shared}", "../shared")
-    command = f"`.venv/bin/python bench/{bench.script} {shown}`".replace(" `", "`")
-    try:
-        if source is not None:
-            out = (source / f"{bench.name}.out").read_text(encoding="utf-8")
-        else:
-            out = run_bench(bench, quick)
-        if save is not None:
-            save.mkdir(parents=True, exist_ok=True)
-            (save / f"{bench.name}.out").write_text(out, encoding="utf-8")
-        result = bench.result(out)
-    except (BenchFailed, OSError, ValueError, KeyError) as exc:
-        result = f"not measured ({exc})"
-    return f"| {command} | {bench.what} | {result.replace('|', '/')} |"
+    return f"`.venv/bin/python bench/{bench.script} {shown}`".replace(" `", "`")
 
 
-def table(benches: list[Bench], quick: bool, source: Path | None, save: Path | None) -> str:
+def cell(text: str) -> str:
+    return text.replace("|", "/")
+
+
+def tables(
+    benches: list[Bench], quick: bool, source: Path | None, save: Path | None
+) -> tuple[str, str]:
+    """(the docs table, the README table) of these benches."""
     when = time.strftime("%Y-%m-%d", time.gmtime())
-    lines = [
+    generated = (
         f"Generated by `.venv/bin/python bench/table.py{' --quick' if quick else ''}` on {when} "
-        "(2 shared cores: timings are noisy, ratios come from side-by-side runs).",
-        "",
-        "| command | what | result |",
-        "|---|---|---|",
-    ]
-    lines += [row(bench, quick, source, save) for bench in benches]
-    return "\n".join(lines)
+        "(2 shared cores: timings are noisy, ratios come from side-by-side runs)."
+    )
+    docs = [generated, "", "| command | what | result |", "|---|---|---|"]
+    readme = [generated, "", "| what | measured | bench |", "|---|---|---|"]
+    for bench in benches:
+        try:
+            out = output_of(bench, quick, source, save)
+            if out is None:
+                continue
+            result = bench.result(out)
+            headline = bench.headline(out) if bench.headline else ""
+        except (BenchFailed, OSError, ValueError, KeyError) as exc:
+            result = headline = f"not measured ({exc})"
+        command = command_of(bench, quick)
+        docs.append(f"| {command} | {bench.what} | {cell(result)} |")
+        if bench.headline:
+            readme.append(f"| {bench.label} | {cell(headline)} | {command} |")
+    return "\n".join(docs), "\n".join(readme)
 
 
-def write_between_markers(docs: Path, text: str) -> None:
+def write_between_markers(docs: Path, text: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
     """Replace what lies between the markers (they stay) with `text`; temp file, then rename."""
+    begin, end_marker = markers
     content = docs.read_text(encoding="utf-8")
-    start, end = content.find(BEGIN), content.find(END)
+    start, end = content.find(begin), content.find(end_marker)
     if start < 0 or end < start:
-        raise SystemExit(f"{docs}: no {BEGIN} ... {END} markers; add them where the table goes")
-    updated = content[: start + len(BEGIN)] + "\n" + text + "\n" + content[end:]
+        raise SystemExit(
+            f"{docs}: no {begin} ... {end_marker} markers; add them where the table goes"
+        )
+    updated = content[: start + len(begin)] + "\n" + text + "\n" + content[end:]
     temp = docs.with_name(f".{docs.name}.tmp")
     temp.write_text(updated, encoding="utf-8")
     temp.replace(docs)
@@ -229,15 +388,24 @@ def main() -> int:
     parser.add_argument("--save", type=Path, help="keep each bench's output in DIR/<name>.out")
     parser.add_argument("--from", dest="source", type=Path, help="read DIR/<name>.out instead")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the file with the markers")
-    parser.add_argument("--print", action="store_true", help="print the table, write nothing")
+    parser.add_argument("--readme", type=Path, default=README, help="the README with its markers")
+    parser.add_argument("--print", action="store_true", help="print the tables, write nothing")
     args = parser.parse_args()
-    benches = [b for b in BENCHES if not args.only or b.name in args.only]
-    text = table(benches, args.quick, args.source, args.save)
+    benches = [
+        b
+        for b in BENCHES
+        if (b.name in args.only if args.only else not b.slow or args.source is not None)
+    ]
+    docs, readme = tables(benches, args.quick, args.source, args.save)
     if args.print:
-        print(text)
-    else:
-        write_between_markers(args.docs, text)
-        print(f"{args.docs}: table of {len(benches)} benches written")
+        print(docs, readme, sep="\n\n")
+        return 0
+    write_between_markers(args.docs, docs)
+    print(f"{args.docs}: table of {len(benches)} benches written")
+    if args.only:  # the README's table holds every bench: written from a whole run only
+        return 0
+    write_between_markers(args.readme, readme, README_MARKERS)
+    print(f"{args.readme}: table written")
     return 0
 
 

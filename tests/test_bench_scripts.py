@@ -131,6 +131,56 @@ def test_the_table_is_written_between_the_markers_and_nothing_else_changes(
     assert re.search(r"\| expected \d+, found \d+, .*recall \d\.\d{3}", text)
 
 
+def test_the_readme_gets_the_headline_of_each_saved_bench_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    recall = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "generator_recall.py"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=True,
+    )
+    (saved / "generator_recall.out").write_text(recall.stdout)
+    expected = json.loads(recall.stdout[recall.stdout.index("{") :])
+    docs, readme = tmp_path / "benchmarks.md", tmp_path / "README.md"
+    docs.write_text("<!-- bench:begin -->\n<!-- bench:end -->\n")
+    before, after = "# Tool\n\n## Speed\n\n", "\n\n## Next\n"
+    readme.write_text(
+        before + "<!-- bench:readme:begin -->\nthe old table\n<!-- bench:readme:end -->" + after
+    )
+    script = str(REPO / "bench" / "table.py")
+    done = subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--from",
+            str(saved),
+            "--docs",
+            str(docs),
+            "--readme",
+            str(readme),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert text.startswith(before + "<!-- bench:readme:begin -->\n")
+    assert text.endswith("<!-- bench:readme:end -->" + after)
+    assert "the old table" not in text
+    recall_row = next(line for line in text.splitlines() if "real Hexo" in line)
+    assert f"recall **{expected['recall']:.3f}**" in recall_row
+    assert f"({expected['expected']} references read by hand)" in recall_row
+    assert "not measured" in text  # the benches with no saved output say so
+    assert "100,000 posts" not in text  # the slow simulation: left out, not "not measured"
+
+
 def test_corpus_run_prints_the_rerun_ratio_on_a_tiny_archive(tmp_path: Path) -> None:
     corpus, images = tmp_path / "corpus", tmp_path / "images"
     corpus.mkdir()
