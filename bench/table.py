@@ -51,8 +51,8 @@ class Bench:
     quick: tuple[str, ...]
     what: str
     result: Callable[[str], str]
-    label: str = ""  # what it measures, in a few words (the README's table)
-    headline: Callable[[str], str] | None = None  # its figure in one short cell (README)
+    # the README's rows: (what, in a few words; its figure in one short cell)
+    readme: tuple[tuple[str, Callable[[str], str]], ...] = ()
     slow: bool = False  # run only when named (--only); else read from --from DIR or left out
 
 
@@ -171,6 +171,14 @@ def simulate_headline(out: str) -> str:
     return head + "; ".join(parts)
 
 
+def recall_headline(out: str) -> str:
+    r = _json(out)
+    return (
+        f"recall **{r['recall']:.3f}**, precision **{r['precision']:.3f}** "
+        f"({r['expected']} references read by hand)"
+    )
+
+
 def simulate_result(out: str) -> str:
     return "; ".join(
         " ".join(line.split())
@@ -207,8 +215,10 @@ BENCHES = (
         "whole `mediatool fetch` beside the network floor (bare httpx threads) and the "
         "analysis floor (`../shared/bench/analysis_floor.py`)",
         fetch_floor_result,
-        "whole fetch against its floors",
-        fetch_floor_headline,
+        (
+            ("whole fetch against its floors", fetch_floor_headline),
+            ("one 640-px thumbnail by encoding", encodings_headline),
+        ),
     ),
     Bench(
         "bench_analysis_floor",
@@ -225,8 +235,7 @@ BENCHES = (
         ("--images", "{shared}/images"),
         "grouping precision/recall on planted re-encodings and crops of the shared photos",
         _lines(r"^   \S.*\([0-9.]+ s\):$", r"(recall|precision)\s+[0-9.]+$", r"merged with their"),
-        "near-duplicates: scaled, recompressed, cropped (1-5 %/side), re-encoded copies",
-        confusion_headline,
+        (("near-duplicates (crops 1-5 %/side, rescaled, re-encoded)", confusion_headline),),
     ),
     Bench(
         "bench_group",
@@ -243,8 +252,7 @@ BENCHES = (
         ("-n", "5000", "-t", "10", "--clusters", "100", "--new", "500"),
         "incremental grouping: new images grouped onto an index of stored ones",
         _lines(r"group_new_images|stored phashes|planted"),
-        "grouping a fetch's new images",
-        group_new_headline,
+        (("grouping a fetch's new images", group_new_headline),),
     ),
     Bench(
         "corpus_run",
@@ -263,8 +271,7 @@ BENCHES = (
         ("--copies", "2", "--reruns", "1"),
         "the same 51 real posts 200 times (10,200 posts): first fetch, then unchanged re-runs",
         _lines(r"^posts\s", r"^fetch\s", r"unchanged re-runs", r"re-run / first run"),
-        "unchanged re-run",
-        rerun_headline,
+        (("unchanged re-run", rerun_headline),),
     ),
     Bench(
         "generator_recall",
@@ -273,11 +280,7 @@ BENCHES = (
         ("--json",),
         "references found in real generator posts (`tests/data/generators`)",
         recall_result,
-        "references found in real Hexo, Hugo, Jekyll, WordPress posts",
-        lambda out: (
-            f"recall **{_json(out)['recall']:.3f}**, precision "
-            f"**{_json(out)['precision']:.3f}** ({_json(out)['expected']} references read by hand)"
-        ),
+        (("references found in real Hexo, Hugo, Jekyll, WordPress posts", recall_headline),),
     ),
     Bench(
         "simulate",
@@ -288,8 +291,7 @@ BENCHES = (
         "near-duplicate variants) fetched one-process, on a Dask LocalCluster, and as 4 "
         "shards + merge + dedup; 20 ms a request, 4 per host",
         simulate_result,
-        "100,000 posts, three ways (driver memory)",
-        simulate_headline,
+        (("100,000 posts, three ways", simulate_headline),),
         slow=True,
     ),
 )
@@ -356,13 +358,13 @@ def tables(
             if out is None:
                 continue
             result = bench.result(out)
-            headline = bench.headline(out) if bench.headline else ""
+            headlines = [(label, figure(out)) for label, figure in bench.readme]
         except (BenchFailed, OSError, ValueError, KeyError) as exc:
-            result = headline = f"not measured ({exc})"
+            result = f"not measured ({exc})"
+            headlines = [(label, result) for label, _ in bench.readme]
         command = command_of(bench, quick)
         docs.append(f"| {command} | {bench.what} | {cell(result)} |")
-        if bench.headline:
-            readme.append(f"| {bench.label} | {cell(headline)} | {command} |")
+        readme += [f"| {label} | {cell(figure)} | {command} |" for label, figure in headlines]
     return "\n".join(docs), "\n".join(readme)
 
 
