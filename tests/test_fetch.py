@@ -168,6 +168,7 @@ def test_429_retry_after_longer_than_max_wait_fails_without_waiting(
     outcome = failed(fetch_one(temp_dir, url, max_wait=2.0), "http_429")
     assert time.monotonic() - started < 1.5
     assert "Retry-After 3600s" in outcome.message and "max_wait 2s" in outcome.message
+    assert 'slow down for it ([fetch.hosts."HOST"] requests_per_second' in outcome.message
     assert len(origin.requests_for(url)) == 1
 
 

@@ -13,7 +13,10 @@ ADVICE = {
     ),
     "http_404": "the image is gone; find another copy or remove the reference",
     "http_410": "the image is gone for good; find another copy or remove the reference",
-    "http_429": "the host rate-limits us; lower fetch.per_host or raise fetch.max_wait, run again",
+    "http_429": (
+        'the host rate-limits us; slow down for it ([fetch.hosts."HOST"] requests_per_second '
+        "or per_host) or raise fetch.max_wait, run again"
+    ),
     "not_an_image": "the URL does not serve an image; open it in a browser, or set headers for "
     "this host if it hides images behind a hotlink or login page",
     "empty_body": "the host sent nothing; run again later or remove the reference",
