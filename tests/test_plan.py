@@ -4,6 +4,7 @@ failed rows only. Real SQLite manifests; the real origin server where a fetch is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -12,13 +13,17 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mediatool.cli import main
+from mediatool.config import ImageSettings, Settings
 from mediatool.fetch.hosts import host_of
 from mediatool.manifest import Manifest
 from mediatool.manifest import plan as plan_module
 from mediatool.manifest.plan import PAGE, JobPlan, hosts_taking_turns
 from mediatool.models import Download, FetchFailure, FetchJob, Resolution
 from mediatool.partition import Shard
-from mediatool.testing.origin import OriginServer
+from mediatool.pipeline.analyzing import INLINE_UP_TO, Analyses
+from mediatool.pipeline.common import cpu_pool
+from mediatool.store import Store
+from mediatool.testing.origin import OriginServer, generated_image
 
 
 def _urls(host: str, count: int) -> list[str]:
@@ -207,3 +212,38 @@ def test_a_shards_plan_is_its_hosts_urls_fetched_page_by_page(
         plan, stored = manifest.plan_fetch(urls, retry_failed=False, refresh=False)
     assert isinstance(plan, JobPlan) and set(plan.urls) == set(urls) - mine
     assert set(stored) == mine
+
+
+# -- analyses ----------------------------------------------------------------------------------
+
+
+def _stored_photo(store: Store, manifest: Manifest, number: int) -> str:
+    """A real generated picture kept in the store and recorded as an unanalyzed original."""
+    body = generated_image(number, 0)
+    sha = hashlib.sha256(body).hexdigest()
+    temp = store.temp_dir / f"{sha}.part"
+    temp.write_bytes(body)
+    assert manifest.add_original(sha, store.keep(temp, sha, "jpeg"), len(body))
+    return sha
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_analyses_keep_nothing_per_image_once_recorded(tmp_path: Path, rebuild: bool) -> None:
+    """A fetch's Analyses hold the images waiting or running only; thumbnails are listed for
+    `thumbs --rebuild` alone (it forgets the others)."""
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    settings = Settings(workers=1, images=ImageSettings(thumb_widths=(32,)))
+    with Manifest.open(store.manifest_path) as manifest:
+        shas = [_stored_photo(store, manifest, number) for number in range(INLINE_UP_TO + 6)]
+        with cpu_pool(1) as pool:
+            analyses = Analyses(pool, manifest, store, settings, print, rewrite_thumbnails=rebuild)
+            for sha in shas:
+                analyses.add(sha)
+                analyses.add(sha)  # twice before it is recorded: analyzed once
+            assert analyses.collect(block=True) == len(shas)
+        made = manifest.thumbnail_relpaths()
+        assert manifest.unanalyzed_images() == [] and len(made) == len(shas)
+    assert analyses.added == len(shas)
+    assert analyses.thumbnails_made == (made if rebuild else set())
+    assert analyses._pending == set()  # what the run still holds per image

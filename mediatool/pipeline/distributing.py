@@ -284,18 +284,16 @@ class ClusterAnalyses(AnalysisRecorder):
     def __init__(
         self, cluster: Cluster, manifest: Manifest, say: Say, *, rewrite_thumbnails: bool
     ) -> None:
-        super().__init__(manifest, cluster.settings, say)
+        super().__init__(manifest, cluster.settings, say, rewrite_thumbnails=rewrite_thumbnails)
         self.cluster = cluster
-        self.rewrite_thumbnails = rewrite_thumbnails
-        self._seen: set[str] = set()
         self._batch: list[StoredImage] = []
         self._running: dict[Future[Any], int] = {}
 
     def add(self, sha: str) -> None:
-        """Analyze the stored original `sha` (once per run, however often it is added)."""
-        if sha in self._seen:
+        """Analyze the stored original `sha` (once, however often it is added before its
+        analysis is recorded)."""
+        if not self.first_add(sha):
             return
-        self._seen.add(sha)
         declared = tuple(DeclaredSize(w, h, "post") for w, h in self.manifest.declared_sizes(sha))
         self._batch.append(StoredImage(sha, self.manifest.relpath_of_image(sha), declared))
         if len(self._batch) >= ANALYSIS_BATCH:
