@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mediatool.fetch.hosts import host_of
 from mediatool.models import FetchJob
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +63,25 @@ def host_partitions(jobs: Iterable[FetchJob], count: int) -> list[list[FetchJob]
     """The jobs split into at most `count` parts by `shard_of` of their origin host; each part
     lists its biggest host's jobs first, and the parts come biggest first (so the part bounding
     the wall time starts first). Empty parts are left out."""
-    by_part: dict[int, dict[str, list[FetchJob]]] = defaultdict(lambda: defaultdict(list))
-    for job in jobs:
-        host = host_of(job.origin_url)
-        by_part[shard_of(host, count)][host].append(job)
+    return _partitions(jobs, count, lambda job: job.origin_url)
+
+
+def url_partitions(urls: Iterable[str], count: int) -> list[list[str]]:
+    """`host_partitions` of origin URLs (a plan's, whose jobs are made part by part)."""
+    return _partitions(urls, count, str)
+
+
+def _partitions(items: Iterable[T], count: int, url_of: Callable[[T], str]) -> list[list[T]]:
+    by_part: dict[int, dict[str, list[T]]] = defaultdict(lambda: defaultdict(list))
+    for item in items:
+        host = host_of(url_of(item))
+        by_part[shard_of(host, count)][host].append(item)
     parts = [
-        [job for host_jobs in sorted(hosts.values(), key=len, reverse=True) for job in host_jobs]
+        [
+            item
+            for host_items in sorted(hosts.values(), key=len, reverse=True)
+            for item in host_items
+        ]
         for hosts in by_part.values()
     ]
     return sorted(parts, key=len, reverse=True)

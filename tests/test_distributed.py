@@ -29,6 +29,8 @@ from distributed import Client
 from PIL import Image
 
 from mediatool.cli import main
+from mediatool.partition import shard_of
+from mediatool.pipeline import distributing
 from mediatool.pipeline.distributing import NEEDS_DASK, local_cluster
 from mediatool.testing.origin import OriginServer, RecordedRequest
 
@@ -223,6 +225,30 @@ def test_no_host_gets_more_than_per_host_requests_at_once_across_workers(
     assert all(1 <= peak <= 2 for peak in peaks.values()), peaks
 
 
+def test_a_plan_split_in_more_parts_than_run_at_once_fetches_every_url_once(
+    tmp_path: Path, origin: OriginServer, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One part per thread at a time (PARTS_PER_THREAD 1) for more host-owned parts than
+    threads: the next part is submitted, its jobs read from the plan, as one completes."""
+    monkeypatch.setattr(distributing, "PARTS_PER_THREAD", 1)
+    monkeypatch.setattr(distributing, "URLS_PER_PART", 1)  # a part per URL, hosts allowing
+    summaries = []
+    for name, extra in (("one", ()), ("dask", ("--scheduler", cluster.scheduler.address))):
+        root = tmp_path / name
+        hosts = [h for a in ("w1", "w2") for h in _generated_archive(root / a, origin, a, 2)]
+        before = len(origin.requests)
+        posts = [str(root / a / "posts") for a in ("w1", "w2")]
+        result = _invoke("fetch", *posts, "--cache", str(root / "cache"), "--json", *extra)
+        assert result.exit_code == 0, result.output
+        summaries.append(json.loads(result.stdout))
+    asked = [r.url for r in origin.requests[before:] if r.method == "GET"]
+    urls = 2 * (4 * 2 + 1)
+    threads = sum(cluster.nthreads().values())
+    assert len({shard_of(host, urls) for host in hosts}) > threads  # more parts than threads
+    assert len(asked) == len(set(asked)) == urls == summaries[1]["downloaded"]
+    _same_summary(*summaries)
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
@@ -292,8 +318,6 @@ def test_an_unreachable_scheduler_is_one_line_naming_it_and_exit_3(tmp_path: Pat
 def test_workers_running_another_mediatool_are_one_line_and_exit_3(
     tmp_path: Path, cluster: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediatool.pipeline import distributing
-
     real = distributing.__version__
     monkeypatch.setattr(distributing, "__version__", "0.0.0-other")  # this side only
     (tmp_path / "posts").mkdir()

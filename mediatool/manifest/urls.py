@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
 
 from mediatool.fetch.policy import Freshness, Refetch, RefetchOptions, UrlRecord, refetch
-from mediatool.manifest._sql import _URL_STATE, _URLS_WITH_IMAGES, in_chunks
+from mediatool.manifest._sql import _URL_FAILED, _URL_STATE, _URLS_WITH_IMAGES, chunks, in_chunks
 from mediatool.manifest.connection import ManifestBase
+from mediatool.manifest.plan import JobPlan, database_of, hosts_taking_turns
 from mediatool.manifest.rows import UrlStatus
 from mediatool.models import Download, FetchFailure, FetchJob, NotModified, Resolution
 
@@ -40,6 +42,14 @@ class UrlsTable(ManifestBase):
             )
 
     def fetch_jobs(
+        self, origin_urls: Iterable[str], **options: Any
+    ) -> tuple[list[FetchJob], list[str]]:
+        """`plan_fetch` with the jobs as a list, read over this connection (small runs:
+        `verify --repair`, tests)."""
+        plan, stored = self.plan_fetch(origin_urls, **options)
+        return list(plan.jobs(self.db)), stored
+
+    def plan_fetch(
         self,
         origin_urls: Iterable[str],
         *,
@@ -50,8 +60,10 @@ class UrlsTable(ManifestBase):
         retry: Collection[str] = (),
         refresh_all: bool = False,
         now: float | None = None,
-    ) -> tuple[list[FetchJob], list[str]]:
-        """(jobs to run, origin URLs already stored) among `origin_urls`.
+    ) -> tuple[JobPlan, list[str]]:
+        """(jobs to run, origin URLs already stored) among `origin_urls`; the jobs as a
+        `JobPlan` (the caller's URL strings, FetchJobs made as it is iterated), hosts taking
+        turns (`plan.hosts_taking_turns`).
 
         A stored URL whose file is present (`file_present(relpath)`) is not requested again
         unless `refresh` and its copy is stale at `now` (default: the time now) by the
@@ -63,29 +75,31 @@ class UrlsTable(ManifestBase):
         those whose "reason:kind" is in `retry` (a setting they were judged by changed)."""
         when = time.time() if now is None else now
         options = RefetchOptions(retry_failed, refresh, limits or {}, retry, refresh_all, when)
-        jobs: list[FetchJob] = []
+        urls: list[str] = []
+        validators: dict[str, tuple[str | None, str | None]] = {}
         stored: list[str] = []
-        rows = in_chunks(
-            self.db,
-            "SELECT u.origin_url, u.candidates, u.status,"
-            " u.reason || coalesce(':' || u.fail_kind, ''), u.fail_limit, u.etag,"
-            " u.last_modified, i.relpath, i.error_reason, u.cache_control, u.expires,"
-            " u.checked_at FROM urls u"
-            " LEFT JOIN images i ON i.sha256=u.sha256 WHERE u.origin_url IN ({marks})",
-            sorted(origin_urls),
-        )
-        for url, candidates, status, reason, limit, etag, modified, relpath, bad, *fresh in rows:
-            present = status == "ok" and relpath is not None and file_present(relpath)
-            record = UrlRecord(status, reason, limit, present, bad, Freshness(*fresh))
-            decision = refetch(record, options)
-            cands = tuple(json.loads(candidates))
-            if decision in (Refetch.STORED, Refetch.FRESH, Refetch.REVALIDATE):
-                stored.append(url)
-            if decision is Refetch.REVALIDATE:
-                jobs.append(FetchJob(url, cands, etag, modified))
-            elif decision is Refetch.FETCH:
-                jobs.append(FetchJob(url, cands))
-        return jobs, stored
+        for chunk in chunks(sorted(origin_urls)):
+            own = {url: url for url in chunk}  # keep the caller's strings, not new copies
+            rows = self.db.execute(
+                "SELECT u.origin_url, u.status,"
+                " u.reason || coalesce(':' || u.fail_kind, ''), u.fail_limit, u.etag,"
+                " u.last_modified, i.relpath, i.error_reason, u.cache_control, u.expires,"
+                " u.checked_at FROM urls u LEFT JOIN images i ON i.sha256=u.sha256"
+                f" WHERE u.origin_url IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for found, status, reason, limit, etag, modified, relpath, bad, *fresh in rows:
+                url = own[found]
+                present = status == "ok" and relpath is not None and file_present(relpath)
+                record = UrlRecord(status, reason, limit, present, bad, Freshness(*fresh))
+                decision = refetch(record, options)
+                if decision in (Refetch.STORED, Refetch.FRESH, Refetch.REVALIDATE):
+                    stored.append(url)
+                if decision is Refetch.REVALIDATE:
+                    validators[url] = (etag, modified)
+                if decision in (Refetch.REVALIDATE, Refetch.FETCH):
+                    urls.append(url)
+        return JobPlan(database_of(self.db), hosts_taking_turns(urls), validators), stored
 
     def post_dates(self, origin_urls: Iterable[str]) -> dict[str, str]:
         """The earliest `date:` (as written) of the posts that reference each origin URL."""
@@ -160,6 +174,19 @@ class UrlsTable(ManifestBase):
         return [
             r[0] for r in self.db.execute("SELECT origin_url FROM urls WHERE sha256=?", (sha256,))
         ]
+
+    def failed_statuses(self, origin_urls: Iterable[str]) -> dict[str, UrlStatus]:
+        """`url_statuses` of the URLs that failed only (the same effective state, _sql's): a
+        run asks it of every URL of its posts at its end, and loads no row for the others."""
+        found: dict[str, UrlStatus] = {}
+        for row in in_chunks(
+            self.db,
+            f"SELECT u.origin_url, {_URL_STATE}{_URLS_WITH_IMAGES}"
+            f" WHERE u.origin_url IN ({{marks}}) AND {_URL_FAILED}",
+            sorted(origin_urls),
+        ):
+            found[row[0]] = UrlStatus(*row)
+        return found
 
     def url_statuses(self, origin_urls: Iterable[str]) -> dict[str, UrlStatus]:
         """The effective status of each URL: "failed" with the image's reason when its bytes

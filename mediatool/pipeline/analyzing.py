@@ -47,15 +47,32 @@ class AnalysisRecorder:
     """Records finished analyses in the manifest: an image that failed fails every URL that
     delivered it (said one per URL)."""
 
-    def __init__(self, manifest: Manifest, settings: Settings, say: Say) -> None:
+    def __init__(
+        self, manifest: Manifest, settings: Settings, say: Say, *, rewrite_thumbnails: bool
+    ) -> None:
         self.manifest = manifest
         self.settings = settings
         self.say = say
-        self.thumbnails_made: set[str] = set()  # relpaths, of this run's analyses
+        self.rewrite_thumbnails = rewrite_thumbnails
+        # relpaths of this run's thumbnails, listed when they are rewritten (`thumbs --rebuild`
+        # forgets the others); a fetch lists none (~200 bytes a thumbnail otherwise)
+        self.thumbnails_made: set[str] = set()
         self.failed_urls: set[str] = set()  # origin URLs whose image failed in this run
+        self._pending: set[str] = set()  # added and not yet recorded
+        self.added = 0  # images added in this run
+
+    def first_add(self, sha: str) -> bool:
+        """Whether `sha` is to be analyzed now: not added since its last record (a recorded
+        one has its analysis or error in the manifest, so the run no longer holds it)."""
+        if sha in self._pending:
+            return False
+        self._pending.add(sha)
+        self.added += 1
+        return True
 
     def record(self, sha: str, result: Analysis | ImageError) -> int:
         """Record one analysis, or the error that stopped it; 1 when it succeeded."""
+        self._pending.discard(sha)
         if isinstance(result, ImageError):
             limit = self.settings.images.max_pixels if result.reason == "too_many_pixels" else None
             self.manifest.record_image_error(sha, result.reason, result.message, limit)
@@ -64,7 +81,8 @@ class AnalysisRecorder:
                 self.say(f"{url}: {result.message}")
             return 0
         self.manifest.record_analysis(result)
-        self.thumbnails_made.update(thumb.relpath for thumb in result.thumbnails)
+        if self.rewrite_thumbnails:
+            self.thumbnails_made.update(thumb.relpath for thumb in result.thumbnails)
         return 1
 
 
@@ -80,33 +98,31 @@ class Analyses(AnalysisRecorder):
         rewrite_thumbnails: bool = False,
         wake: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(manifest, settings, say)
+        super().__init__(manifest, settings, say, rewrite_thumbnails=rewrite_thumbnails)
         self.pool = pool
         self.wake = wake
-        self.rewrite_thumbnails = rewrite_thumbnails
         self.store = store
         self.in_flight = max(1, settings.workers) * JOBS_PER_WORKER
         self._backlog: deque[str] = deque()
-        self._seen: set[str] = set()
         self._running: dict[Future[Analysis], str] = {}
         self._originals: dict[str, str] = {}  # sha256 -> relpath, of the jobs made
         self._finished: queue.SimpleQueue[Future[Analysis]] = queue.SimpleQueue()
 
     def add(self, sha: str) -> None:
-        """Analyze the stored original `sha` (once per run, however often it is added)."""
-        if sha in self._seen:
+        """Analyze the stored original `sha` (once, however often it is added before its
+        analysis is recorded)."""
+        if not self.first_add(sha):
             return
-        self._seen.add(sha)
         self._backlog.append(sha)
         # The pool's workers start at its first job (~1.5 s with forkserver): a run with few
         # images never starts them (collect analyzes those here), a larger one feeds them all.
-        if len(self._seen) > INLINE_UP_TO:
+        if self.added > INLINE_UP_TO:
             self._feed()
 
     def collect(self, *, block: bool) -> int:
         """Record finished analyses; with `block`, wait for all. Returns how many succeeded."""
         succeeded = 0
-        if block and len(self._seen) <= INLINE_UP_TO:
+        if block and self.added <= INLINE_UP_TO:
             while self._backlog:
                 sha = self._backlog.popleft()
                 succeeded += self._record(self._analyze_here(sha), sha)

@@ -23,10 +23,11 @@ the run stops at once with one line saying how to install it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,13 +39,14 @@ from mediatool.errors import FatalError, ImageError, UsageError
 from mediatool.fetch import Fetcher
 from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
+from mediatool.manifest.plan import JobPlan
 from mediatool.models import Analysis, AnalyzeJob, DeclaredSize, FetchJob, FetchOutcome
-from mediatool.partition import host_partitions
+from mediatool.partition import host_partitions, url_partitions
 from mediatool.pipeline.analyzing import AnalysisRecorder
 from mediatool.pipeline.common import Say, store_of
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client, Future, as_completed
 
 PARTS_PER_THREAD = 4  # download tasks per worker thread: the biggest parts start first
 URLS_PER_PART = 500  # with enough hosts, parts are smaller: outcomes come back this often
@@ -174,18 +176,39 @@ class Cluster:
         self, jobs: Iterable[FetchJob], deadline: float | None = None
     ) -> Iterator[FetchOutcome]:
         """Like Fetcher.fetch_all, over the cluster: the outcomes of each part as it completes.
-        With a `deadline` (time.monotonic() here), no download starts after it on any worker."""
-        jobs = list(jobs)
-        parts = host_partitions(jobs, self.part_count(len(jobs)))
+        With a `deadline` (time.monotonic() here), no download starts after it on any worker.
+        At most PARTS_PER_THREAD parts per thread are submitted at once, the next as one
+        completes; a plan's parts are made (their FetchJobs read) as they are submitted."""
+        parts, jobs_of = self._parts(jobs)
         until = None if deadline is None else time.time() + (deadline - time.monotonic())
-        futures = {
-            self.client.submit(fetch_part, self.settings, part, until, pure=False): part
-            for part in parts
-        }
-        for future in _as_completed(self.client, list(futures)):
-            part = futures.pop(future)
-            what = f"{len(part)} URLs (the part of {part[0].origin_url})"
-            yield from self.result_of(future, what) or ()
+        waiting = iter(parts)
+        running: dict[Future[Any], list[Any]] = {}
+
+        def submit() -> Iterator[Future[Any]]:
+            for part in itertools.islice(waiting, PARTS_PER_THREAD * self.threads - len(running)):
+                future = self.client.submit(
+                    fetch_part, self.settings, jobs_of(part), until, pure=False
+                )
+                running[future] = part
+                yield future
+
+        finished = _as_completed(self.client, list(submit()))
+        for future in finished:
+            part = running.pop(future)
+            finished.update(list(submit()))  # type: ignore[no-untyped-call]
+            first = part[0] if isinstance(part[0], str) else part[0].origin_url
+            yield from self.result_of(future, f"{len(part)} URLs (the part of {first})") or ()
+
+    def _parts(
+        self, jobs: Iterable[FetchJob]
+    ) -> tuple[list[list[Any]], Callable[[list[Any]], list[FetchJob]]]:
+        """The host-owned parts of the jobs and how to make a part's jobs: a plan's parts are
+        its URLs (`partition.url_partitions`), their FetchJobs read as each part is submitted;
+        other jobs are split as they are (`partition.host_partitions`)."""
+        if isinstance(jobs, JobPlan):
+            return url_partitions(jobs.urls, self.part_count(len(jobs))), jobs.jobs_of
+        listed = list(jobs)
+        return host_partitions(listed, self.part_count(len(listed))), list
 
     def analyses(
         self, manifest: Manifest, say: Say, *, rewrite_thumbnails: bool = False
@@ -208,11 +231,12 @@ class Cluster:
             future.release()  # type: ignore[no-untyped-call]
 
 
-def _as_completed(client: Client, futures: list[Future[Any]]) -> Iterator[Future[Any]]:
-    """The futures as they finish (the client is not the default one: its loop is named)."""
+def _as_completed(client: Client, futures: list[Future[Any]]) -> as_completed:
+    """The futures as they finish, more added with `update` (the client is not the default
+    one: its loop is named)."""
     from distributed import as_completed
 
-    yield from as_completed(futures, loop=client.loop)  # type: ignore[no-untyped-call]
+    return as_completed(futures, loop=client.loop)  # type: ignore[no-untyped-call]
 
 
 def fetch_part(settings: Settings, jobs: list[FetchJob], until: float | None) -> list[FetchOutcome]:
@@ -260,18 +284,16 @@ class ClusterAnalyses(AnalysisRecorder):
     def __init__(
         self, cluster: Cluster, manifest: Manifest, say: Say, *, rewrite_thumbnails: bool
     ) -> None:
-        super().__init__(manifest, cluster.settings, say)
+        super().__init__(manifest, cluster.settings, say, rewrite_thumbnails=rewrite_thumbnails)
         self.cluster = cluster
-        self.rewrite_thumbnails = rewrite_thumbnails
-        self._seen: set[str] = set()
         self._batch: list[StoredImage] = []
         self._running: dict[Future[Any], int] = {}
 
     def add(self, sha: str) -> None:
-        """Analyze the stored original `sha` (once per run, however often it is added)."""
-        if sha in self._seen:
+        """Analyze the stored original `sha` (once, however often it is added before its
+        analysis is recorded)."""
+        if not self.first_add(sha):
             return
-        self._seen.add(sha)
         declared = tuple(DeclaredSize(w, h, "post") for w, h in self.manifest.declared_sizes(sha))
         self._batch.append(StoredImage(sha, self.manifest.relpath_of_image(sha), declared))
         if len(self._batch) >= ANALYSIS_BATCH:

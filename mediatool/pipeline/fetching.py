@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +26,7 @@ from mediatool.discover import PostFile, find_post_files
 from mediatool.errors import PostError
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
+from mediatool.manifest.plan import JobPlan
 from mediatool.models import (
     Download,
     FetchFailure,
@@ -120,7 +121,7 @@ def run_fetch(
         mine = origins if shard is None else {url for url in origins if shard.holds(url)}
         own = own_copies(mine, manifest)
         wayback = settings.fetch.wayback
-        jobs, stored = manifest.fetch_jobs(
+        plan, stored = manifest.plan_fetch(
             mine - own,
             retry_failed=retry_failed or wayback,
             refresh=refresh,
@@ -130,12 +131,10 @@ def run_fetch(
             refresh_all=refresh_all,
         )
         stored += sorted(own)
-        fresh = _fresh_urls(stored, jobs) if refresh or refresh_all else []
-        requested = refuse_bad_urls(jobs, manifest, root, say)
-        refused_now = {job.origin_url for job in jobs} - {job.origin_url for job in requested}
-        jobs = requested
-        if wayback:
-            jobs = with_wayback(jobs, manifest)
+        fresh = _fresh_urls(stored, plan.urls) if refresh or refresh_all else []
+        requested = refuse_bad_urls(plan, manifest, root, say)
+        refused_now = set(plan.urls) - set(requested.urls) if len(requested) < len(plan) else set()
+        jobs: Collection[FetchJob] = with_wayback(requested, manifest) if wayback else requested
         limits = {"too_many_pixels": settings.images.max_pixels}
         with manifest.transaction():
             reopened = manifest.reopen_images(limits, all_errors=retry_failed)
@@ -196,10 +195,11 @@ def run_fetch(
     )
 
 
-def _fresh_urls(stored: list[str], jobs: list[FetchJob]) -> list[str]:
-    """Under --refresh, the stored URLs not asked again: their copy is still fresh (with a
-    refresh, `fetch.policy.refetch` revalidates every other stored URL)."""
-    asked = {job.origin_url for job in jobs}
+def _fresh_urls(stored: list[str], requested: list[str]) -> list[str]:
+    """Under --refresh, the stored URLs not asked again (not among the `requested` origin
+    URLs): their copy is still fresh (with a refresh, `fetch.policy.refetch` revalidates every
+    other stored URL)."""
+    asked = set(requested)
     return [url for url in stored if url not in asked]
 
 
@@ -337,7 +337,7 @@ def _origin_of(ref: Reference, manifest: Manifest, rules: Sequence[Rule]) -> str
 
 
 def _download_and_analyze(
-    jobs: list[FetchJob],
+    jobs: Collection[FetchJob],
     manifest: Manifest,
     store: MediaStore,
     settings: Settings,
@@ -553,13 +553,11 @@ def _naming_post(failure: FetchFailure, manifest: Manifest, root: Path) -> Fetch
     return replace(failure, message=f"{root / where[0]}:{where[1]}: {failure.message}")
 
 
-def refuse_bad_urls(
-    jobs: list[FetchJob], manifest: Manifest, root: Path, say: Say
-) -> list[FetchJob]:
+def refuse_bad_urls(jobs: JobPlan, manifest: Manifest, root: Path, say: Say) -> JobPlan:
     """Record each URL that cannot be requested as written (`resolve.url_problem`) as failed
     with reason bad_url, in one line naming a post (its path: the archive root joined with its
-    manifest key) and line that hold it; return the others."""
-    bad = {job.origin_url: why for job in jobs if (why := url_problem(job.origin_url))}
+    manifest key) and line that hold it; return the plan of the others."""
+    bad = {url: why for url in jobs.urls if (why := url_problem(url))}
     if not bad:
         return jobs
     where = manifest.first_references(bad)
@@ -570,7 +568,7 @@ def refuse_bad_urls(
             message = f"{post}:{line}: bad URL {shown_url(url)}: {why}; fix the URL in the post"
             manifest.record_failure(FetchFailure(url, "bad_url", message))
             say(message)
-    return [job for job in jobs if job.origin_url not in bad]
+    return jobs.keeping(lambda url: url not in bad)
 
 
 def byte_limits(settings: Settings) -> dict[str, int]:
@@ -589,15 +587,16 @@ def svg_refusals_to_retry(policy: str) -> tuple[str, ...]:
     return tuple(f"unsafe_svg:{then}" for then in looser.get(policy, ()))
 
 
-def with_wayback(jobs: list[FetchJob], manifest: Manifest) -> list[FetchJob]:
-    """Add the Internet Archive's copy nearest the earliest referring post's date, last."""
-    dates = manifest.post_dates(job.origin_url for job in jobs)
+def with_wayback(plan: JobPlan, manifest: Manifest) -> list[FetchJob]:
+    """The jobs, each with the Internet Archive's copy nearest the earliest referring post's
+    date as its last candidate (a list: wayback runs are rare and retry failures only)."""
+    dates = manifest.post_dates(plan.urls)
     return [
         replace(
             job,
             candidates=(*job.candidates, wayback_url(job.origin_url, dates.get(job.origin_url))),
         )
-        for job in jobs
+        for job in plan.jobs(manifest.db)
     ]
 
 
@@ -670,9 +669,8 @@ def _failures(
     """Every URL of these posts (`keys`, referring to `origins`) whose download or image
     failed, this run or an earlier one; those whose reason is in `allow` ([check] allow) are
     accepted."""
-    statuses = manifest.url_statuses(origins)
-    failed = [s.origin_url for s in statuses.values() if s.status == "failed"]
-    posts_of = manifest.references_to(failed, keys) if failed else {}
+    statuses = manifest.failed_statuses(origins)
+    posts_of = manifest.references_to(list(statuses), keys) if statuses else {}
     return tuple(
         FailedUrl(
             s.origin_url,
@@ -684,7 +682,7 @@ def _failures(
             accepted=(s.reason or "failed") in allow,
         )
         for s in sorted(statuses.values(), key=lambda s: s.origin_url)
-        if s.status == "failed" and s.origin_url in posts_of
+        if s.origin_url in posts_of
     )
 
 
