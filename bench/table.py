@@ -117,18 +117,22 @@ def encodings_headline(out: str) -> str:
 
 
 def confusion_headline(out: str) -> str:
-    """The wide band's confusion table in one cell: same-picture pairs found/missed,
-    different-picture pairs merged/kept apart, copies merged with their original."""
-    band = out[out.rfind("with the wide band") :] if "with the wide band" in out else out
-    same = re.search(r"same picture\s+(\d+)\s+(\d+)\s+recall\s+([0-9.]+)", band)
-    other = re.search(r"different pictures\s+(\d+)\s+(\d+)\s+precision\s+([0-9.]+)", band)
+    """The wide band's confusion table in one cell: copies merged with their original,
+    different-picture pairs merged/kept apart, same-picture pairs merged/missed."""
+    start = out.find("with the wide band (")  # the band's confusion table, not later sections
+    band = out[start:] if start >= 0 else out
     copies = re.search(r"merged with their original: (\d+)/(\d+)", band)
-    if not (same and other and copies):
+    pairs = re.search(
+        r"same picture (\d+) \(merged (\d+), kept apart (\d+), recall ([0-9.]+)\); "
+        r"different pictures (\d+) \(false merges (\d+), precision ([0-9.]+)\)",
+        band,
+    )
+    if not (copies and pairs):
         return "(no confusion table in the output)"
     return (
-        f"copies merged with their original **{copies[1]}/{copies[2]}**; different pictures "
-        f"merged {other[1]}, kept apart {other[2]} (precision **{other[3]}**); same-picture "
-        f"pairs merged {same[1]}, missed {same[2]} (pair recall {same[3]})"
+        f"copies merged with their original **{copies[1]}/{copies[2]}**; different-picture "
+        f"pairs merged {pairs[6]} of {int(pairs[5]):,} (precision **{pairs[7]}**); "
+        f"same-picture pairs merged {pairs[2]}, kept apart {pairs[3]} (pair recall {pairs[4]})"
     )
 
 
@@ -143,7 +147,7 @@ def rerun_headline(out: str) -> str:
 
 def group_new_headline(out: str) -> str:
     found = re.search(r"group_new_images: ([0-9.]+) s", out)
-    sizes = re.search(r"n=([0-9,]+) .*new=([0-9,]+)", out)
+    sizes = re.search(r"n=([0-9,]+) stored.*?, ([0-9,]+) new", out)
     if not found:
         return _lines(r"group_new_images|new=")(out)
     where = f"{sizes[2]} new onto {sizes[1]} grouped" if sizes else "new onto grouped"
@@ -234,7 +238,7 @@ BENCHES = (
         ("--images", "{shared}/images"),
         ("--images", "{shared}/images"),
         "grouping precision/recall on planted re-encodings and crops of the shared photos",
-        _lines(r"^   \S.*\([0-9.]+ s\):$", r"(recall|precision)\s+[0-9.]+$", r"merged with their"),
+        _lines(r"^   \S.*\([0-9.]+ s\):$", r"all pairs:", r"merged with their"),
         (("near-duplicates (crops 1-5 %/side, rescaled, re-encoded)", confusion_headline),),
     ),
     Bench(
