@@ -26,6 +26,7 @@ build". Target: peak driver RSS <= 300 MB at
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,9 @@ class Row:
 class PeakWatcher:
     """Polls VmHWM (the kernel's peak resident set) of processes until they end."""
 
-    def __init__(self, every: float = 0.2) -> None:
+    def __init__(self, every: float = 0.2, trace: Path | None = None) -> None:
         self.every = every
+        self.trace = trace  # appends "seconds pid VmRSS-MB" lines every second when given
         self.peaks: dict[int, int] = {}
         self._stop = threading.Event()
         self._pids: list[int] = []
@@ -92,9 +94,16 @@ class PeakWatcher:
             self._thread.start()
 
     def _run(self) -> None:
+        started = last = time.monotonic()
         while not self._stop.wait(self.every):
             for pid in list(self._pids):
                 self.peaks[pid] = max(self.peaks.get(pid, 0), vm_hwm(pid))
+            if self.trace is not None and time.monotonic() - last >= 1.0:
+                last = time.monotonic()
+                with self.trace.open("a", encoding="utf-8") as out:
+                    for pid in self._pids:
+                        if rss := vm_hwm(pid, "VmRSS:"):
+                            out.write(f"{last - started:.0f} {pid} {rss / MB:.1f}\n")
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,11 +111,12 @@ class PeakWatcher:
             self._thread.join()
 
 
-def vm_hwm(pid: int) -> int:
-    """Peak resident set of `pid` in bytes (0 once it has ended)."""
+def vm_hwm(pid: int, field: str = "VmHWM:") -> int:
+    """Peak resident set of `pid` in bytes (`field` "VmRSS:": the resident set now; 0 once it
+    has ended)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -126,10 +136,11 @@ def fetch_flags(args: argparse.Namespace, cache: Path) -> list[str]:
 
 
 def run_processes(
-    commands: Sequence[list[str]], env: dict[str, str]
+    commands: Sequence[list[str]], env: dict[str, str], trace: Path | None = None
 ) -> tuple[list[dict[str, Any]], list[int], int]:
-    """Run `commands` at once; their JSON summaries, exit codes and the largest peak RSS."""
-    watcher = PeakWatcher()
+    """Run `commands` at once; their JSON summaries, exit codes and the largest peak RSS
+    (`trace`: a file the resident sets are written to every second)."""
+    watcher = PeakWatcher(trace=trace)
     running: list[subprocess.Popen[str]] = []
     for command in commands:
         process = subprocess.Popen(
@@ -196,14 +207,17 @@ def run_mode(
     origin.reset()  # forgets the peaks, and the latency: put it back
     origin.latency = latency
     cpu, started = children_cpu(), time.perf_counter()
-    summaries, codes, peak = run_processes(commands, env)
+    trace = (
+        args.trace.with_name(f"{args.trace.name}.{mode.replace(':', '-')}") if args.trace else None
+    )
+    summaries, codes, peak = run_processes(commands, env, trace)
     if name == "shards":  # the shard manifests merged into one (the media files stay apart),
         # then grouped over every shard's images, as docs/shards.md runs it
         manifests = [str(shard_cache(cache, i) / "manifest.sqlite") for i in range(parts)]
         merge = [*CLI, "merge", *manifests, "--cache", str(cache), "--json"]
         dedup = [*CLI, "dedup", "--cache", str(cache), "--json"]
         for command in (merge, dedup):
-            _, more_codes, more_peak = run_processes([command], env)
+            _, more_codes, more_peak = run_processes([command], env, trace)
             codes, peak = codes + more_codes, max(peak, more_peak)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     peaks = origin.peaks()
@@ -262,6 +276,18 @@ def describe(stats: ArchiveStats, seconds: float) -> None:
     )
 
 
+@contextlib.contextmanager
+def work_folder(parent: Path | None, keep: bool) -> Iterator[Path]:
+    """A fresh folder for posts and caches, removed at the end unless `keep`."""
+    if not keep:
+        with tempfile.TemporaryDirectory(prefix="mediatool-simulate-", dir=parent) as name:
+            yield Path(name)
+        return
+    work = Path(tempfile.mkdtemp(prefix="mediatool-simulate-", dir=parent))
+    print(f"caches kept in {work}", flush=True)
+    yield work
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=100_000)
@@ -283,10 +309,18 @@ def main() -> int:
     parser.add_argument(
         "--time-budget", type=float, default=0, help="fetch --time-budget (0: none)"
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the caches in --dir (printed) to look into"
+    )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="write each process's resident set every second to TRACE.<mode>",
+    )
     args = parser.parse_args()
     shape = shape_of(args)
-    with tempfile.TemporaryDirectory(prefix="mediatool-simulate-", dir=args.dir) as name:
-        work = Path(name)
+    with work_folder(args.dir, args.keep) as work:
         posts = args.archive or work / "posts"
         if not posts.is_dir():
             started = time.perf_counter()
