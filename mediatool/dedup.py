@@ -65,8 +65,8 @@ _OTHER_FORMAT = 6
 
 GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
-_CANDIDATE_BLOCK = 1 << 22  # candidate pairs materialised at a time
-WIDE_BLOCK = 4096  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
+_CANDIDATE_BLOCK = 1 << 20  # candidate pairs materialised at a time (~40 bytes each at the peak)
+WIDE_BLOCK = 1024  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
 GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
