@@ -631,7 +631,7 @@ def _best_of(
     return float(scores[k, m]), (rows[int(k)], cols[int(m)])
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a stack of up to ~80 KB: the coarse grid's stays, refinements come and go
 def _resamplers(axes: tuple[Axis, ...]) -> F32:
     """The stacked resampling matrices of `axes` (the coarse grid's are asked for every pair)."""
     return np.stack([_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
@@ -652,7 +652,7 @@ def _resampler(scale: float, offset: float) -> F32:
     return matrix
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _area_resamplers(axes: tuple[Axis, ...]) -> F32:
     """`_resamplers` from FINE_SIDE to GREY_SIDE by area averages (`_area_resampler`)."""
     return np.stack([_area_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
