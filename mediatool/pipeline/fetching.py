@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,9 +62,6 @@ from mediatool.resolve import (
 from mediatool.store import MediaStore, find_relpath
 
 if TYPE_CHECKING:
-    pass
-
-if TYPE_CHECKING:
     from mediatool.pipeline.analyzing import AnalysisSink
     from mediatool.pipeline.distributing import Cluster
 
@@ -105,74 +102,24 @@ def run_fetch(
     deadline = None if time_budget is None else started + time_budget
     store = store_of(settings)
     store.prepare()
-    rules = compile_rules(settings.proxy_rules)
+    options = _FetchOptions(retry_failed, refresh, refresh_all, deadline, progress, progress_every)
     from mediatool.pipeline.clusters import cluster_of
 
     with cluster_of(settings, say) as cluster, Manifest.open(store.manifest_path) as manifest:
-        found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
-        root = archive_root_of(settings)
-        key_of = post_keys_of_files(found, root)
-        scanned, problems = _scan_posts(
-            found, key_of, manifest, settings, rules, say, progress, progress_every
-        )
-        keys = list(key_of.values())
-        references, remote, origins = manifest.reference_totals(keys)
-        # a shard fetches only its hosts' URLs; the other shards' stay as they are (pending)
-        mine = origins if shard is None else {url for url in origins if shard.holds(url)}
-        own = own_copies(mine, manifest)
-        wayback = settings.fetch.wayback
-        plan, stored = manifest.plan_fetch(
-            mine - own,
-            retry_failed=retry_failed or wayback,
-            refresh=refresh,
-            file_present=store.has,
-            limits=byte_limits(settings),
-            retry=svg_refusals_to_retry(settings.images.svg),
-            refresh_all=refresh_all,
-        )
-        stored += sorted(own)
-        fresh = _fresh_urls(stored, plan.urls) if refresh or refresh_all else []
-        requested = refuse_bad_urls(plan, manifest, root, say)
-        refused_now = set(plan.urls) - set(requested.urls) if len(requested) < len(plan) else set()
-        jobs: Collection[FetchJob] = with_wayback(requested, manifest) if wayback else requested
-        limits = {"too_many_pixels": settings.images.max_pixels}
-        with manifest.transaction():
-            reopened = manifest.reopen_images(limits, all_errors=retry_failed)
-        counts: Counter[str] = Counter()
-        failed_now: set[str] = set()
-        if jobs or reopened or manifest.unanalyzed_images():
-            counts, failed_now = _download_and_analyze(
-                jobs,
-                manifest,
-                store,
-                settings,
-                say,
-                progress,
-                deadline,
-                progress_every,
-                cluster,
-            )
-        changed = scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0
-        boilerplate = _grouped(manifest, settings, changed)
+        fetched = _fetch_posts(paths, settings, manifest, store, cluster, say, options, shard)
+        # what fetching held per post and per URL is gone: grouping reuses that memory
+        boilerplate = _grouped(manifest, settings, fetched.changed)
         groups, grouped = manifest.group_count()
-        failed = _failures(
-            manifest, mine, set(keys), failed_now | refused_now, settings.check.allow
-        )
-        kinds = manifest.stored_kinds(mine)
-        stored_kinds = {c: kinds[c] for c in CATEGORIES if c in kinds}
-    _say_earlier_failures(failed, say)
-    failed_urls = {f.url for f in failed}
-    stored = [url for url in stored if url not in failed_urls]
+    _say_earlier_failures(fetched.failed, say)
+    counts, failed = fetched.counts, fetched.failed
     return FetchSummary(
-        posts=len(found),
-        posts_failed=len(problems),
-        references=references,
-        remote_references=remote,
-        distinct_urls=len(origins),
+        posts=fetched.posts,
+        posts_failed=len(fetched.problems),
+        references=fetched.references,
+        remote_references=fetched.remote_references,
+        distinct_urls=fetched.distinct_urls,
         downloaded=counts["downloaded"],
-        already_stored=len(stored) - counts["downloaded"] - counts["not_modified"]
-        if refresh or refresh_all
-        else len(stored),
+        already_stored=fetched.already_stored,
         not_modified=counts["not_modified"],
         images_analyzed=counts["analyzed"],
         boilerplate_images=boilerplate,
@@ -180,18 +127,127 @@ def run_fetch(
         grouped_images=grouped,
         seconds=round(time.monotonic() - started, 3),
         failed=failed,
-        problems=tuple(problems),
+        problems=tuple(fetched.problems),
         failed_references=sum(f.references for f in failed),
         downloaded_by_kind={
             c: counts[f"downloaded:{c}"] for c in CATEGORIES if counts[f"downloaded:{c}"]
         },
-        stored_by_kind=stored_kinds,
+        stored_by_kind=fetched.stored_by_kind,
         resume_needed=counts["not_started"] > 0 and not counts["offline"],
         not_started=counts["not_started"],
         offline=bool(counts["offline"]),
-        fresh=len(fresh),
+        fresh=fetched.fresh,
         shard=str(shard) if shard else None,
+        shard_urls=fetched.shard_urls,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchOptions:
+    """The flags of `run_fetch` that decide what is fetched and how it is shown."""
+
+    retry_failed: bool
+    refresh: bool
+    refresh_all: bool
+    deadline: float | None  # time.monotonic() after which no download starts
+    progress: bool
+    progress_every: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """What scanning, downloading and analysing gave, in counts: the run's posts, URLs and
+    plan stay inside `_fetch_posts` (at 100,000 posts, ~100 MB that grouping then reuses)."""
+
+    posts: int
+    problems: list[str]
+    references: int
+    remote_references: int
+    distinct_urls: int
+    shard_urls: int
+    counts: Counter[str]
+    failed: tuple[FailedUrl, ...]
+    already_stored: int
+    stored_by_kind: dict[str, int]
+    fresh: int
+    changed: bool  # whether anything grouping reads may have changed
+
+
+def _fetch_posts(
+    paths: Sequence[Path],
+    settings: Settings,
+    manifest: Manifest,
+    store: MediaStore,
+    cluster: Cluster | None,
+    say: Say,
+    options: _FetchOptions,
+    shard: Shard | None,
+) -> _Fetched:
+    """Scan the posts, plan, download and analyze (run_fetch without the grouping)."""
+    found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
+    root = archive_root_of(settings)
+    key_of = post_keys_of_files(found, root)
+    rules = compile_rules(settings.proxy_rules)
+    scanned, problems = _scan_posts(
+        found, key_of, manifest, settings, rules, say, options.progress, options.progress_every
+    )
+    keys = list(key_of.values())
+    references, remote, origins = manifest.reference_totals(keys)
+    # a shard fetches only its hosts' URLs; the other shards' stay as they are (pending)
+    mine = origins if shard is None else {url for url in origins if shard.holds(url)}
+    own = own_copies(mine, manifest)
+    wayback = settings.fetch.wayback
+    refreshing = options.refresh or options.refresh_all
+    plan, stored = manifest.plan_fetch(
+        mine - own if own else mine,
+        retry_failed=options.retry_failed or wayback,
+        refresh=options.refresh,
+        file_present=store.has,
+        limits=byte_limits(settings),
+        retry=svg_refusals_to_retry(settings.images.svg),
+        refresh_all=options.refresh_all,
+    )
+    stored += sorted(own)
+    fresh = _fresh_urls(stored, plan.urls) if refreshing else []
+    requested = refuse_bad_urls(plan, manifest, root, say)
+    refused_now = set(plan.urls) - set(requested.urls) if len(requested) < len(plan) else set()
+    jobs: Collection[FetchJob] = with_wayback(requested, manifest) if wayback else requested
+    limits = {"too_many_pixels": settings.images.max_pixels}
+    with manifest.transaction():
+        reopened = manifest.reopen_images(limits, all_errors=options.retry_failed)
+    counts: Counter[str] = Counter()
+    failed_now: set[str] = set()
+    if jobs or reopened or manifest.unanalyzed_images():
+        counts, failed_now = _download_and_analyze(
+            jobs,
+            manifest,
+            store,
+            settings,
+            say,
+            options.progress,
+            options.deadline,
+            options.progress_every,
+            cluster,
+        )
+    failed = _failures(manifest, mine, set(keys), failed_now | refused_now, settings.check.allow)
+    failed_urls = {f.url for f in failed}
+    still_stored = sum(url not in failed_urls for url in stored)
+    kinds = manifest.stored_kinds(mine)
+    return _Fetched(
+        posts=len(found),
+        problems=problems,
+        references=references,
+        remote_references=remote,
+        distinct_urls=len(origins),
         shard_urls=len(mine),
+        counts=counts,
+        failed=failed,
+        already_stored=still_stored - counts["downloaded"] - counts["not_modified"]
+        if refreshing
+        else still_stored,
+        stored_by_kind={c: kinds[c] for c in CATEGORIES if c in kinds},
+        fresh=len(fresh),
+        changed=scanned > 0 or bool(jobs) or reopened > 0 or counts["analyzed"] > 0,
     )
 
 
