@@ -631,13 +631,15 @@ def _best_of(
     return float(scores[k, m]), (rows[int(k)], cols[int(m)])
 
 
-@lru_cache(maxsize=256)  # a stack of up to ~80 KB: the coarse grid's stays, refinements come and go
+# The resampling caches are bounded to ~25 MB in all: the coarse grid's stack is asked for by
+# every pair and stays; the refinements around each pair's best come and go (~20 us to make).
+@lru_cache(maxsize=64)  # stacks of up to ~80 KB
 def _resamplers(axes: tuple[Axis, ...]) -> F32:
     """The stacked resampling matrices of `axes` (the coarse grid's are asked for every pair)."""
     return np.stack([_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # 4 KB each
 def _resampler(scale: float, offset: float) -> F32:
     """The GREY_SIDE x GREY_SIDE matrix that resamples one axis (bilinear) at the region
     [offset, offset + scale) of it."""
@@ -652,13 +654,13 @@ def _resampler(scale: float, offset: float) -> F32:
     return matrix
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _area_resamplers(axes: tuple[Axis, ...]) -> F32:
     """`_resamplers` from FINE_SIDE to GREY_SIDE by area averages (`_area_resampler`)."""
     return np.stack([_area_resampler(round(scale, 4), round(offset, 4)) for scale, offset in axes])
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # 8 KB each
 def _area_resampler(scale: float, offset: float) -> F32:
     """The GREY_SIDE x FINE_SIDE matrix whose row i averages the FINE_SIDE pixels of one axis
     under the i-th GREY_SIDE-th of the region [offset, offset + scale) (partial pixels by the

@@ -8,7 +8,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from mediatool.processes import process_alive
 
@@ -85,12 +85,20 @@ def temp_file_in(folder: Path) -> Iterator[tuple[BinaryIO, Path]]:
         raise
 
 
+class FolderMemory(Protocol):
+    """Folders known to exist (a set of Paths will do; `store.ShardFolders` is smaller)."""
+
+    def __contains__(self, folder: object) -> bool: ...
+
+    def add(self, folder: Path) -> None: ...
+
+
 def publish(
     temp_path: Path,
     final_path: Path,
     *,
     keep_mode_of: Path | None = None,
-    known_folders: set[Path] | None = None,
+    known_folders: FolderMemory | None = None,
 ) -> None:
     """Rename a finished temporary file onto its final name (atomic on POSIX).
 

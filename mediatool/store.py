@@ -33,6 +33,8 @@ from mediatool.files import publish, remove_stale_temp_files
 
 ORIGINALS = "originals"
 THUMBS = "thumbs"
+SHARDS = 1 << 16  # originals/ab/cd: the first four hex digits of the sha256
+THUMB_SHARDS = 1 << 8  # thumbs/ab
 TEMP = "tmp"
 MANIFEST = "manifest.sqlite"
 
@@ -55,6 +57,38 @@ KIND_EXTENSIONS = {kind.lower(): ext for kind, ext in EXTENSIONS.items()} | {"ti
 KIND_EXTENSIONS |= {
     fmt: fmt for fmt in ("mp4", "webm", "mkv", "ogv", "mov", "mp3", "m4a", "ogg", "pdf", "vtt")
 }
+
+
+class ShardFolders:
+    """The shard folders of a store known to exist (`files.publish`'s `known_folders`): one
+    byte per possible shard (originals/ab/cd: 65,536; thumbs/ab: 256), not an object per
+    folder, so a run that fills every shard holds 64 KiB from start to end. Other folders are
+    never known (made each time)."""
+
+    def __init__(self) -> None:
+        self._made = bytearray(SHARDS + THUMB_SHARDS)
+
+    def __contains__(self, folder: object) -> bool:
+        index = _shard_index(folder) if isinstance(folder, Path) else None
+        return index is not None and bool(self._made[index])
+
+    def add(self, folder: Path) -> None:
+        index = _shard_index(folder)
+        if index is not None:
+            self._made[index] = 1
+
+
+def _shard_index(folder: Path) -> int | None:
+    """The shard number of originals/ab/cd (0..65535) or of thumbs/ab (65536..), else None."""
+    parent, name = folder.parent.name, folder.name
+    try:
+        if folder.parent.parent.name == ORIGINALS and len(parent) == len(name) == 2:
+            return int(parent + name, 16)
+        if parent == THUMBS and len(name) == 2:
+            return SHARDS + int(name, 16)
+    except ValueError:
+        return None
+    return None
 
 
 def original_relpath(sha256: str, ext: str) -> str:
@@ -181,7 +215,7 @@ class Store:
         self.root = root
         self.state_dir = state_dir or root  # manifest and temp files: see the module docstring
         self._manifest = manifest  # another manifest file (--manifest), e.g. one per CI shard
-        self._folders: set[Path] = set()  # shard folders known to exist (fewer mkdir calls)
+        self._folders = ShardFolders()  # shard folders known to exist (fewer mkdir calls)
 
     @property
     def temp_dir(self) -> Path:

@@ -40,6 +40,7 @@ from mediatool.store import (
     EXTENSIONS,
     ORIGINALS,
     TEMP,
+    ShardFolders,
     extension_of,
     original_relpath,
 )
@@ -118,7 +119,7 @@ class S3Store:
         self._lock = threading.Lock()  # the listing and the counters
         self._client_lock = threading.Lock()
         self._listed: dict[str, dict[str, int]] = {}  # top folder -> {relpath: size}
-        self._folders: set[Path] = set()
+        self._folders = ShardFolders()
         self.puts = 0  # objects this store wrote
         self.lost_races = 0  # puts another writer had won (412): nothing written twice
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from mediatool.files import atomic_write_bytes, temp_file_in
 from mediatool.store import (
     KIND_EXTENSIONS,
     MediaStore,
+    ShardFolders,
     Store,
     StoredPath,
     extension_of,
@@ -139,6 +141,42 @@ def test_a_shard_folder_removed_during_a_run_is_made_again(
     store.path(first).parent.rmdir()  # the store remembers it made this folder
     again = store.keep(_temp_with(store, jpeg_bytes), sha, "jpeg")
     assert store.path(again).read_bytes() == jpeg_bytes
+
+
+def test_shard_folders_are_remembered_by_shard_and_nothing_else(tmp_path: Path) -> None:
+    known = ShardFolders()
+    original = tmp_path / "originals" / "ab" / "cd"
+    thumbs = tmp_path / "thumbs" / "ab"
+    others = [tmp_path / "originals" / "ab", tmp_path / "x" / "ab" / "cd", tmp_path / "thumbs"]
+    others += [tmp_path / "originals" / "zz" / "cd", tmp_path / "thumbs" / "abc"]
+    for folder in (original, thumbs, *others):
+        known.add(folder)
+    assert original in known and Path(str(original)) in known and thumbs in known
+    assert tmp_path / "originals" / "ab" / "ce" not in known
+    assert tmp_path / "thumbs" / "ac" not in known
+    assert not any(folder in known for folder in others)  # never known: made each time
+    assert "originals/ab/cd" not in known
+
+
+def test_the_store_makes_each_shard_folder_once_per_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "cache")
+    store.prepare()
+    made: list[Path] = []
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("parents") and self.parent.name == "ab":  # the store's own calls
+            made.append(self)
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    for n in range(6):
+        data = bytes([n]) * 10
+        store.keep(_temp_with(store, data), "abcd" + f"{n:060x}", "jpeg")
+    store.keep(_temp_with(store, b"x"), "abce" + "0" * 60, "jpeg")
+    assert made == [store.root / "originals" / "ab" / "cd", store.root / "originals" / "ab" / "ce"]
 
 
 def test_the_store_names_and_recognises_its_own_paths() -> None:
