@@ -289,13 +289,13 @@ BENCHES = (
     Bench(
         "simulate",
         "simulate.py",
-        ("--posts", "100000", "--mode", "one", "--mode", "local:2", "--mode", "shards:4"),
+        ("--posts", "100000", "--mode", "one"),
         ("--posts", "200", "--corpus", "none", "--latency-ms", "0", "--mode", "one"),
         "a synthetic archive shaped like the real corpus (Zipf hosts, proxies, repeats, "
-        "near-duplicate variants) fetched one-process, on a Dask LocalCluster, and as 4 "
-        "shards + merge + dedup; 20 ms a request, 4 per host",
+        "near-duplicate variants) fetched by one process (`--mode local:2`, `shards:4`: on a "
+        "Dask LocalCluster, as 4 shards + merge + dedup); 20 ms a request, 4 per host",
         simulate_result,
-        (("100,000 posts, three ways", simulate_headline),),
+        (("a 100,000-post archive (driver memory)", simulate_headline),),
         slow=True,
     ),
 )
