@@ -97,12 +97,12 @@ class PeakWatcher:
         started = last = time.monotonic()
         while not self._stop.wait(self.every):
             for pid in list(self._pids):
-                self.peaks[pid] = max(self.peaks.get(pid, 0), vm_hwm(pid))
+                self.peaks[pid] = max(self.peaks.get(pid, 0), vm_bytes(pid))
             if self.trace is not None and time.monotonic() - last >= 1.0:
                 last = time.monotonic()
                 with self.trace.open("a", encoding="utf-8") as out:
                     for pid in self._pids:
-                        if rss := vm_hwm(pid, "VmRSS:"):
+                        if rss := vm_bytes(pid, "VmRSS:"):
                             out.write(f"{last - started:.0f} {pid} {rss / MB:.1f}\n")
 
     def stop(self) -> None:
@@ -111,7 +111,7 @@ class PeakWatcher:
             self._thread.join()
 
 
-def vm_hwm(pid: int, field: str = "VmHWM:") -> int:
+def vm_bytes(pid: int, field: str = "VmHWM:") -> int:
     """Peak resident set of `pid` in bytes (`field` "VmRSS:": the resident set now; 0 once it
     has ended)."""
     try:

@@ -33,6 +33,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOCS = REPO / "docs" / "benchmarks.md"
 README = REPO / "README.md"
+sys.path.insert(0, str(REPO))
+from mediatool.config import DEFAULT_THUMB_FORMAT, DEFAULT_THUMB_METHOD  # noqa: E402
+
+DEFAULT_ENCODING = (
+    f"{DEFAULT_THUMB_FORMAT} m{DEFAULT_THUMB_METHOD} "  # as bench_fetch_floor names it
+)
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 README_MARKERS = ("<!-- bench:readme:begin -->", "<!-- bench:readme:end -->")
 # ../shared beside the repository (a worktree may sit one folder deeper): "{shared}" in a
@@ -109,7 +115,7 @@ def fetch_floor_headline(out: str) -> str:
 def encodings_headline(out: str) -> str:
     r = _json(out)
     return "; ".join(
-        f"{e['encoding']}{' (default)' if e['encoding'].startswith('webp m0') else ''} "
+        f"{e['encoding']}{' (default)' if e['encoding'].startswith(DEFAULT_ENCODING) else ''} "
         f"{e['bytes_640'] / 1000:.1f} KB in {e['ms_640']:.1f} ms"
         for e in r["encodings"]
         if e["bytes_640"]

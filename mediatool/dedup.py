@@ -327,7 +327,7 @@ def next_page_state(state: GroupingState, page: Sequence[ImageInfo]) -> Grouping
     )
 
 
-def image_counts(images: Iterable[ImageInfo], batch: int = 20_000) -> tuple[int, int]:
+def image_counts(images: Iterable[ImageInfo], batch: int) -> tuple[int, int]:
     """(images, groupable images) of a stream of distinct images, read `batch` at a time."""
     stream = iter(images)
     count = groupable = 0

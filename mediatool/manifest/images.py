@@ -163,10 +163,10 @@ class ImagesTable(ManifestBase):
         )
         return [_image_info(row) for row in rows]
 
-    def each_ungrouped_image(self, *, all_images: bool = False) -> Iterator[ImageInfo]:
-        """The images `ungrouped_images` gives (with `all_images`, every analyzed image), one
-        at a time as SQLite reads them: for counting them without holding them."""
-        where = _ANALYZED if all_images else f"NOT grouped AND {_ANALYZED}"
+    def each_analyzed_image(self, *, ungrouped_only: bool) -> Iterator[ImageInfo]:
+        """Every analyzed image (with `ungrouped_only`, those `ungrouped_images` gives), one at
+        a time as SQLite reads them: for counting them without holding them."""
+        where = f"NOT grouped AND {_ANALYZED}" if ungrouped_only else _ANALYZED
         for row in self.db.execute(f"SELECT {_INFO} FROM images WHERE {where}"):
             yield _image_info(row)
 

@@ -689,12 +689,12 @@ def group_and_count(
     state = None
     if before is not None:
         state = GroupingState(*before)
-        new = image_counts(manifest.each_ungrouped_image())
+        new = image_counts(manifest.each_analyzed_image(ungrouped_only=True), page)
         if state_after(state, limit, manifest.grouped_image_count(), *new) is None:
             state = None
     if state is None:  # a full pass: its rules and radius are the whole set's
         whole = full_pass_state(
-            limit, *image_counts(manifest.each_ungrouped_image(all_images=True))
+            limit, *image_counts(manifest.each_analyzed_image(ungrouped_only=False), page)
         )
         state = first_pages_state(whole)
         with manifest.transaction():
