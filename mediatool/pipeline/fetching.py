@@ -652,7 +652,7 @@ def with_wayback(plan: JobPlan, manifest: Manifest) -> list[FetchJob]:
             job,
             candidates=(*job.candidates, wayback_url(job.origin_url, dates.get(job.origin_url))),
         )
-        for job in plan.jobs(manifest.db)
+        for job in plan
     ]
 
 
