@@ -15,7 +15,7 @@ of dedup (aligned grey comparison of pairs up to dedup.wide_radius) runs too.
 With --new k, it measures what fetch does instead (dedup.group_new_images): n images are
 grouped already, k new ones (a third copies of stored clusters, half of which become their
 group's canonical; a third new clusters among themselves; a third unrelated) are grouped onto
-them. It prints the time to turn the stored phashes (as manifest.grouped_phashes gives them)
+them. It prints the time to turn the stored columns (as manifest.grouped_columns gives them)
 into arrays and to group the new images, the peak RSS, and checks the groups against
 group_images over the planted images and the new ones (the stored grouping is that full pass
 over the planted stored images: the other stored images are random, hence singletons; a full
@@ -195,8 +195,15 @@ def incremental(args: argparse.Namespace) -> None:
     before = grouping_state(stored, args.threshold)
     state = extended_state(before, args.threshold, len(stored), new)
     assert state is not None, "the wide radius changed: fetch would regroup in full"
-    # what manifest.grouped_phashes() gives: the ids, comma-separated, and the phashes in a row
-    columns = (",".join(map(str, range(len(stored)))), "".join(info.phash for info in stored))
+    # what manifest.grouped_columns() gives: ids, hashes, sides and flat flags, a string each
+    columns = (
+        ",".join(map(str, range(len(stored)))),
+        "".join(info.phash for info in stored),
+        "".join(info.dhash for info in stored),
+        ",".join(str(info.width) for info in stored),
+        ",".join(str(info.height) for info in stored),
+        ",".join(str(int(info.flat)) for info in stored),
+    )
     chunks = _query_plan(args.n, args.new, max(args.threshold, state.radius))
     print(
         f"n={args.n:,} stored ({planted:,} in {args.clusters:,} planted clusters), "
@@ -216,15 +223,16 @@ def incremental(args: argparse.Namespace) -> None:
         hashes,
         state,
         args.threshold,
-        stored_infos=lambda ids: {
-            i: (stored[i], canonical_of.get(stored[i].sha256, stored[i].sha256)) for i in ids
+        stored_names=lambda ids: {
+            i: (stored[i].sha256, canonical_of.get(stored[i].sha256, stored[i].sha256)) for i in ids
         },
         canonical_infos=lambda shas: {sha: by_sha[sha] for sha in shas},
+        greys=lambda shas: {sha: by_sha[sha].grey for sha in shas if sha in by_sha},
     )
     done, cpu_done = time.perf_counter(), time.process_time()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"stored phashes (as the manifest gives them) into arrays: {indexed - started:.2f} s wall "
+        f"stored columns (as the manifest gives them) into arrays: {indexed - started:.2f} s wall "
         f"({cpu_indexed - cpu_started:.2f} s CPU); group_new_images: {done - indexed:.2f} s wall "
         f"({cpu_done - cpu_indexed:.2f} s CPU); total {done - started:.2f} s wall "
         f"({cpu_done - cpu_started:.2f} s CPU)"

@@ -261,7 +261,7 @@ BENCHES = (
         ("-t", "10", "--new", "10000"),
         ("-n", "5000", "-t", "10", "--clusters", "100", "--new", "500"),
         "incremental grouping: new images grouped onto an index of stored ones",
-        _lines(r"group_new_images|stored phashes|planted"),
+        _lines(r"group_new_images|stored columns|planted"),
         (("grouping a fetch's new images", group_new_headline),),
     ),
     Bench(

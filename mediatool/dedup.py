@@ -23,7 +23,6 @@ as `group_images` over all of them (see "incremental grouping" below). docs/dedu
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,6 +68,7 @@ _CANDIDATE_BLOCK = 1 << 20  # candidate pairs materialised at a time (~40 bytes 
 WIDE_BLOCK = 1024  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
 GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -185,12 +185,13 @@ def group_images(
     members = list({info.sha256: info for info in images if _groupable(info)}.values())
     if len(members) < 2 or threshold < 0:
         return result
-    phashes = np.array([int(info.phash, 16) for info in members], dtype=np.uint64)
-    left, right = _candidate_pairs(phashes, threshold)
-    left, right = _confirmed(members, left, right, dhash_threshold)
+    columns = Columns.of(members)
+    left, right = _candidate_pairs(columns.phashes, threshold)
+    left, right = _confirmed(columns, left, right, dhash_threshold)
     if wide:
         lookup = greys or (lambda shas: {info.sha256: info.grey for info in members})
-        wide_left, wide_right = _aligned_pairs(members, phashes, threshold, lookup)
+        shas = [info.sha256 for info in members]
+        wide_left, wide_right = _aligned_pairs(columns, shas, threshold, lookup)
         left, right = np.concatenate([left, wide_left]), np.concatenate([right, wide_right])
     for component in _components(len(members), left, right):
         group = [members[i] for i in component]
@@ -226,31 +227,80 @@ class GroupingState(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Columns:
+    """What confirming a pair needs of each image, an array per attribute (24 bytes an image):
+    its phash, dhash and aspect ratio (width / height)."""
+
+    phashes: U64
+    dhashes: U64
+    aspects: F64
+
+    @classmethod
+    def of(cls, images: Sequence[ImageInfo]) -> Columns:
+        """Of groupable images (`_groupable`: both hashes have 64 bits, no side is 0)."""
+        return cls(
+            np.array([int(info.phash, 16) for info in images], dtype=np.uint64),
+            np.array([int(info.dhash, 16) for info in images], dtype=np.uint64),
+            np.array([info.width / info.height for info in images], dtype=np.float64),
+        )
+
+    def take(self, rows: I64 | npt.NDArray[np.bool_]) -> Columns:
+        return Columns(self.phashes[rows], self.dhashes[rows], self.aspects[rows])
+
+    def joined(self, other: Columns) -> Columns:
+        """These images, then `other`'s."""
+        return Columns(
+            np.concatenate([self.phashes, other.phashes]),
+            np.concatenate([self.dhashes, other.dhashes]),
+            np.concatenate([self.aspects, other.aspects]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoredHashes:
-    """The phashes of the images grouped before, by an id the caller can look them up by."""
+    """The groupable images grouped before: the id the caller looks each up by (`NameLookup`)
+    and what confirming a pair needs of it (`Columns`), 32 bytes an image: a grouping made a
+    page at a time holds these across its pages, and never the images themselves."""
 
     ids: I64
-    phashes: U64
+    columns: Columns
 
     @classmethod
-    def of_rows(cls, rows: Iterable[tuple[int, str]]) -> StoredHashes:
-        """From (id, phash hex) rows; those without a 64-bit phash never group and are left out."""
-        ids, hexes = array("q"), []
-        for ident, phash in rows:
-            if len(phash) == HASH_BITS // 4:
-                ids.append(ident)
-                hexes.append(phash)
-        return cls.of_columns(",".join(map(str, ids)), "".join(hexes))
+    def of_images(cls, rows: Iterable[tuple[int, ImageInfo]]) -> StoredHashes:
+        """From (id, image) rows; those that never group (`_groupable`) are left out."""
+        kept = [(ident, info) for ident, info in rows if _groupable(info)]
+        ids = np.array([ident for ident, _ in kept], dtype=np.int64)
+        return cls(ids, Columns.of([info for _, info in kept]))
 
     @classmethod
-    def of_columns(cls, ids: str, phashes: str) -> StoredHashes:
-        """From the ids, comma-separated, and the 16-hex-digit phashes one after the other."""
+    def of_columns(
+        cls, ids: str, phashes: str, dhashes: str, widths: str, heights: str, flats: str
+    ) -> StoredHashes:
+        """From columns of images with 64-bit phashes and dhashes, as the manifest gives them
+        (`Manifest.grouped_columns`): ids, widths, heights and flat flags (0 or 1)
+        comma-separated, the hashes as 16 hex digits one after the other. A million rows come
+        in a third of the time rows one by one take. Those that never group are left out."""
         if not ids:
-            return cls(np.empty(0, np.int64), np.empty(0, np.uint64))
-        return cls(
-            np.array(ids.split(","), dtype=np.int64),
-            np.frombuffer(bytes.fromhex(phashes), dtype=">u8").astype(np.uint64),
+            return cls.of_images(())
+        sides = [np.array(column.split(","), dtype=np.int64) for column in (widths, heights)]
+        flat = np.array(flats.split(","), dtype=np.int64) != 0
+        kept = ~flat & _big_enough(*sides)
+        columns = Columns(
+            _hex_column(phashes), _hex_column(dhashes), sides[0] / np.maximum(sides[1], 1)
         )
+        return cls(np.array(ids.split(","), dtype=np.int64)[kept], columns.take(kept))
+
+    def extended(self, more: StoredHashes) -> StoredHashes:
+        """These images, then `more`'s (a page just grouped)."""
+        return StoredHashes(np.concatenate([self.ids, more.ids]), self.columns.joined(more.columns))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _hex_column(hexes: str) -> U64:
+    """64-bit values written as 16 hex digits one after the other."""
+    return np.frombuffer(bytes.fromhex(hexes), dtype=">u8").astype(np.uint64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +313,7 @@ class Regrouping:
     state: GroupingState
 
 
-StoredLookup = Callable[[Sequence[int]], Mapping[int, tuple[ImageInfo, str]]]  # id -> (info,
+NameLookup = Callable[[Sequence[int]], Mapping[int, tuple[str, str]]]  # id -> (its sha256,
 # its group's canonical sha256)
 InfoLookup = Callable[[Sequence[str]], Mapping[str, ImageInfo]]  # sha256 -> info
 
@@ -347,22 +397,35 @@ def group_new_images(
     state: GroupingState,
     threshold: int,
     *,
-    stored_infos: StoredLookup,
+    stored_names: NameLookup,
     canonical_infos: InfoLookup,
-    greys: GreyLookup | None = None,
+    greys: GreyLookup,
 ) -> Regrouping:
-    """Group `new` onto the images grouped before (`stored`, looked up by `stored_infos`), under
-    `state` (from `extended_state`): the same groups as `group_images` over all of them."""
+    """Group `new` onto the images grouped before (`stored`, named by `stored_names`), under
+    `state` (from `extended_state`): the same groups as `group_images` over all of them.
+
+    The stored images some candidate pair holds are judged by their columns alone; only those
+    of the pairs that pass the aspect-ratio and dhash guards are named (and, in the wide band,
+    their grey images looked up), so a page holds a few stored images, never all it meets."""
     canonical_of = {info.sha256: info.sha256 for info in new}
     fresh = list({info.sha256: info for info in new if _groupable(info)}.values())
-    members, left, right = _new_pairs(fresh, stored, max(threshold, state.radius), stored_infos)
-    lookup = greys or (lambda shas: {info.sha256: info.grey for info, _ in members})
-    edges = _confirmed_pairs(members, left, right, threshold, state.radius, lookup)
-    old_canonical = {info.sha256: canonical for info, canonical in members[len(fresh) :]}
-    # the nodes: each new image, and each group made before (by its canonical)
-    node_of = [info.sha256 for info, _ in members[: len(fresh)]] + [
-        old_canonical[info.sha256] for info, _ in members[len(fresh) :]
-    ]
+    columns, rows, left, right = _new_pairs(fresh, stored, max(threshold, state.radius))
+    distance = np.bitwise_count(columns.phashes[left] ^ columns.phashes[right])
+    near = distance <= threshold
+    near_left, near_right = _confirmed(columns, left[near], right[near], DHASH_THRESHOLD)
+    wide = ~near & (distance <= state.radius)
+    wide_left, wide_right = _wide_candidates(columns, left[wide], right[wide])
+    # name the members the remaining pairs hold: new images as themselves, stored ones by id
+    used = np.unique(np.concatenate([near_left, near_right, wide_left, wide_right]))
+    old = used[used >= len(fresh)]
+    old_ids = stored.ids[rows[old - len(fresh)]].tolist()
+    names = stored_names(old_ids)
+    sha_of = {i: fresh[i].sha256 for i in used[used < len(fresh)].tolist()}
+    node_of = dict(sha_of)
+    for member, ident in zip(old.tolist(), old_ids, strict=True):
+        sha_of[member], node_of[member] = names[ident]
+    wide_left, wide_right = _grey_confirmed(sha_of, wide_left, wide_right, greys)
+    edges = np.concatenate([near_left, wide_left]), np.concatenate([near_right, wide_right])
     joined = _joined(node_of, *edges)
     olds = canonical_infos(sorted({n for ns in joined for n in ns} - set(canonical_of)))
     fresh_by_sha = {info.sha256: info for info in fresh}
@@ -378,130 +441,109 @@ def group_new_images(
 
 
 def _new_pairs(
-    fresh: Sequence[ImageInfo], stored: StoredHashes, radius: int, stored_infos: StoredLookup
-) -> tuple[list[tuple[ImageInfo, str]], I64, I64]:
-    """The candidate pairs within `radius` that hold a new image, over a member list: the new
-    images first (canonical: themselves), then the groupable stored images some pair holds."""
-    hashes = np.array([int(info.phash, 16) for info in fresh], dtype=np.uint64)
-    new_left, new_right = _candidate_pairs(hashes, radius)
-    query, found = _query_pairs(stored.phashes, hashes, radius)
-    ids = np.unique(stored.ids[found])
-    infos = stored_infos(ids.tolist())
-    kept = [ident for ident in ids.tolist() if _groupable(infos[ident][0])]
-    members = [(info, info.sha256) for info in fresh] + [infos[ident] for ident in kept]
-    position = np.full(len(ids), -1, dtype=np.int64)
-    position[np.searchsorted(ids, np.array(kept, dtype=np.int64))] = len(fresh) + np.arange(
-        len(kept), dtype=np.int64
-    )
-    other = position[np.searchsorted(ids, stored.ids[found])]
-    keep = other >= 0
-    left = np.concatenate([new_left, query[keep].astype(np.int64)])
-    right = np.concatenate([new_right, other[keep]])
-    return members, left, right
+    fresh: Sequence[ImageInfo], stored: StoredHashes, radius: int
+) -> tuple[Columns, I64, I64, I64]:
+    """The candidate pairs within `radius` that hold a new image, over members: the new images
+    first, then the stored images some pair holds (their rows in `stored`, returned)."""
+    columns = Columns.of(fresh)
+    new_left, new_right = _candidate_pairs(columns.phashes, radius)
+    query, found = _query_pairs(stored.columns.phashes, columns.phashes, radius)
+    rows = np.unique(found)
+    left = np.concatenate([new_left, query])
+    right = np.concatenate([new_right, len(fresh) + np.searchsorted(rows, found)])
+    return columns.joined(stored.columns.take(rows)), rows, left, right
 
 
-def _confirmed_pairs(
-    members: Sequence[tuple[ImageInfo, str]],
-    left: I64,
-    right: I64,
-    threshold: int,
-    radius: int,
-    lookup: GreyLookup,
-) -> tuple[I64, I64]:
-    """The candidate pairs `group_images` would confirm: within `threshold` by `_confirmed`,
-    beyond it up to `radius` by `_wide_confirmed`."""
-    infos = [info for info, _ in members]
-    hashes = np.array([int(info.phash, 16) for info in infos], dtype=np.uint64)
-    distance = np.bitwise_count(hashes[left] ^ hashes[right])
-    near = distance <= threshold
-    near_left, near_right = _confirmed(infos, left[near], right[near], DHASH_THRESHOLD)
-    if radius <= threshold:
-        return near_left, near_right
-    wide = ~near & (distance <= radius)
-    wide_left, wide_right = _wide_confirmed(infos, left[wide], right[wide], lookup)
-    return np.concatenate([near_left, wide_left]), np.concatenate([near_right, wide_right])
-
-
-def _joined(node_of: Sequence[str], left: I64, right: I64) -> list[set[str]]:
-    """The sets of nodes (new images, groups made before) the edges between members join."""
-    names = sorted(set(node_of))
+def _joined(node_of: Mapping[int, str], left: I64, right: I64) -> list[set[str]]:
+    """The sets of nodes (new images, groups made before) the edges between members join;
+    `node_of` names every member an edge holds."""
+    names = sorted(set(node_of.values()))
     index = {name: i for i, name in enumerate(names)}
-    node = np.array([index[name] for name in node_of], dtype=np.int64)
-    components = _components(len(names), node[left], node[right])
+    left = np.array([index[node_of[m]] for m in left.tolist()], dtype=np.int64)
+    right = np.array([index[node_of[m]] for m in right.tolist()], dtype=np.int64)
+    components = _components(len(names), left, right)
     return [{names[i] for i in component} for component in components if len(component) > 1]
 
 
 def _groupable(info: ImageInfo) -> bool:
     """Whether the image may join a group at all (the per-image guards)."""
     return (
-        len(info.phash) == 16
-        and len(info.dhash) == 16
+        len(info.phash) == HASH_BITS // 4
+        and len(info.dhash) == HASH_BITS // 4
         and not info.flat
-        and min(info.width, info.height) >= MIN_SIDE
-        and info.width * info.height >= MIN_PIXELS
+        and bool(_big_enough(info.width, info.height))
     )
 
 
-def _confirmed(
-    members: Sequence[ImageInfo], left: I64, right: I64, dhash_threshold: int
-) -> tuple[I64, I64]:
+def _big_enough(width: I64 | int, height: I64 | int) -> npt.NDArray[np.bool_] | np.bool_:
+    """Whether images of these sides are large enough to group (of numbers or of arrays)."""
+    result: npt.NDArray[np.bool_] | np.bool_ = (np.minimum(width, height) >= MIN_SIDE) & (
+        np.multiply(width, height) >= MIN_PIXELS
+    )
+    return result
+
+
+def _confirmed(columns: Columns, left: I64, right: I64, dhash_threshold: int) -> tuple[I64, I64]:
     """The candidate pairs that pass the aspect-ratio guard and the dhash confirmation."""
+    return _plausible(columns, left, right, MAX_ASPECT_RATIO, dhash_threshold)
+
+
+def _plausible(
+    columns: Columns, left: I64, right: I64, aspect_ratio: float, dhash_threshold: int
+) -> tuple[I64, I64]:
+    """The pairs whose aspect ratios are within `aspect_ratio` of each other and whose dhashes
+    differ by at most `dhash_threshold` bits."""
     if not len(left):
         return left, right
-    aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
-    ratio = aspect[left] / aspect[right]
-    keep = np.maximum(ratio, 1.0 / ratio) <= MAX_ASPECT_RATIO
+    ratio = columns.aspects[left] / columns.aspects[right]
+    keep = np.maximum(ratio, 1.0 / ratio) <= aspect_ratio
     left, right = left[keep], right[keep]
-    dhashes = np.array([int(members[i].dhash, 16) for i in range(len(members))], dtype=np.uint64)
-    keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= dhash_threshold
+    keep = np.bitwise_count(columns.dhashes[left] ^ columns.dhashes[right]) <= dhash_threshold
     return left[keep], right[keep]
 
 
 def _aligned_pairs(
-    members: Sequence[ImageInfo], phashes: U64, threshold: int, lookup: GreyLookup
+    columns: Columns, shas: Sequence[str], threshold: int, lookup: GreyLookup
 ) -> tuple[I64, I64]:
     """The confirmed pairs of the wide band: phash distance above `threshold`, within the wide
-    radius (`wide_radius`), passing `_wide_confirmed`."""
+    radius (`wide_radius`), passing `_wide_candidates` and `_grey_confirmed`."""
     none = np.empty(0, np.int64), np.empty(0, np.int64)
-    radius = wide_radius(len(members), threshold)
+    radius = wide_radius(len(shas), threshold)
     if radius <= threshold:
         return none
+    phashes = columns.phashes
     left, right = _candidate_pairs(phashes, radius)
     far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
-    return _wide_confirmed(members, left[far], right[far], lookup)
+    left, right = _wide_candidates(columns, left[far], right[far])
+    return _grey_confirmed(shas, left, right, lookup)
 
 
-def _wide_confirmed(
-    members: Sequence[ImageInfo], left: I64, right: I64, lookup: GreyLookup
-) -> tuple[I64, I64]:
-    """The wide-band candidate pairs whose aspect ratios agree (WIDE_ASPECT_RATIO), whose dhashes
-    are within WIDE_DHASH_THRESHOLD and whose grey images are alike as they are (UNALIGNED_MIN)
-    and match once aligned (ALIGNED_MIN)."""
-    if not len(left):
-        return left, right
-    aspect = np.array([info.width / info.height for info in members], dtype=np.float64)
-    ratio = aspect[left] / aspect[right]
-    keep = np.maximum(ratio, 1.0 / ratio) <= WIDE_ASPECT_RATIO
-    left, right = left[keep], right[keep]
-    dhashes = np.array([int(info.dhash, 16) for info in members], dtype=np.uint64)
-    keep = np.bitwise_count(dhashes[left] ^ dhashes[right]) <= WIDE_DHASH_THRESHOLD
-    left, right = left[keep], right[keep]
+def _wide_candidates(columns: Columns, left: I64, right: I64) -> tuple[I64, I64]:
+    """The wide-band candidate pairs whose aspect ratios agree (WIDE_ASPECT_RATIO) and whose
+    dhashes are within WIDE_DHASH_THRESHOLD: those whose grey images are worth comparing."""
+    return _plausible(columns, left, right, WIDE_ASPECT_RATIO, WIDE_DHASH_THRESHOLD)
+
+
+ShaOf = Mapping[int, str] | Sequence[str]  # member -> its sha256 (every member a pair holds)
+
+
+def _grey_confirmed(shas: ShaOf, left: I64, right: I64, lookup: GreyLookup) -> tuple[I64, I64]:
+    """The wide-band pairs whose grey images are alike as they are (UNALIGNED_MIN) and match
+    once aligned (ALIGNED_MIN)."""
     keep = np.zeros(len(left), dtype=bool)
     order = np.argsort(left, kind="stable")  # pairs of one image side by side: fewer look-ups
     for start in range(0, len(order), WIDE_BLOCK):
         block = order[start : start + WIDE_BLOCK]
-        keep[block] = _wide_block(members, left[block], right[block], lookup)
+        keep[block] = _wide_block(shas, left[block], right[block], lookup)
     return left[keep].astype(np.int64), right[keep].astype(np.int64)
 
 
-def _wide_block(
-    members: Sequence[ImageInfo], left: I64, right: I64, lookup: GreyLookup
-) -> npt.NDArray[np.bool_]:
+def _wide_block(shas: ShaOf, left: I64, right: I64, lookup: GreyLookup) -> npt.NDArray[np.bool_]:
     """Which of these wide-band pairs (at most WIDE_BLOCK) match by their grey images, looked
     up for this block only: a grouping holds the greys of one block, not of every candidate."""
     used = np.unique(np.concatenate([left, right])).tolist()
-    found = lookup([members[i].sha256 for i in used])
-    stored = {i: found.get(members[i].sha256, b"") for i in used}
+    found = lookup([shas[i] for i in used])
+    stored = {i: found.get(shas[i], b"") for i in used}
     grey = {i: _coarse(stored[i]) for i in used}
     keep = np.array(
         [
@@ -845,30 +887,35 @@ def _masks(bits: int, radius: int, lowest: int) -> Iterator[int]:
 
 
 class _BucketTable:
-    """Hashes grouped by chunk value, looked up by direct addressing (2**bits entries)."""
+    """Hashes grouped by chunk value, looked up by direct addressing: `slot` (2**bits entries)
+    gives each occupied bucket's place among the occupied ones, whose first member, start and
+    size are kept per occupied bucket only. At 22 bits that is ~20 MB, built without any
+    wider 2**bits temporary (a bincount and cumsum over every bucket took ~100 MB at the peak)."""
 
     def __init__(self, keys: I32, bits: int) -> None:
         self.order = np.argsort(keys, kind="stable").astype(np.int32)
-        self.counts = np.bincount(keys, minlength=1 << bits).astype(np.int32)
-        self.starts = (np.cumsum(self.counts) - self.counts).astype(np.int32)
-        # The first member of each bucket (-1: empty): one lookup serves most queries.
-        self.first = np.full(1 << bits, -1, dtype=np.int32)
-        occupied = np.flatnonzero(self.counts)
-        self.first[occupied] = self.order[self.starts[occupied]]
-        # Whether a bucket holds any: a table a quarter of `first`'s size, so that the many
-        # lookups of empty buckets stay in cache (3x faster than asking `first` at 1M hashes).
-        self.occupied = self.counts > 0
+        ordered = keys[self.order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=np.int32(-1)))
+        self.starts = starts.astype(np.int32)
+        self.sizes = np.diff(starts, append=len(ordered)).astype(np.int32)
+        # The first member of each occupied bucket: one lookup serves most queries.
+        self.first = self.order[self.starts]
+        self.slot = np.full(1 << bits, -1, dtype=np.int32)
+        self.slot[ordered[starts]] = np.arange(len(starts), dtype=np.int32)
+        # Whether a bucket holds any: a table a quarter of `slot`'s size, so that the many
+        # lookups of empty buckets stay in cache (3x faster than asking `slot` at 1M hashes).
+        self.occupied = self.slot >= 0
 
     def members(self, queries: I32, query_keys: I32) -> Iterator[tuple[I32, I32]]:
         """(query, member) for every member of the bucket each query key points at."""
         hit = np.flatnonzero(self.occupied[query_keys])
-        yield queries[hit], self.first[query_keys[hit]]
-        sizes = self.counts[query_keys[hit]]
+        slots = self.slot[query_keys[hit]]
+        yield queries[hit], self.first[slots]
+        sizes = self.sizes[slots]
         crowded = np.flatnonzero(sizes > 1)
         if len(crowded):
-            hit = hit[crowded]
             yield from self._rest(
-                queries[hit], self.starts[query_keys[hit]] + 1, sizes[crowded] - 1
+                queries[hit[crowded]], self.starts[slots[crowded]] + 1, sizes[crowded] - 1
             )
 
     def _rest(self, queries: I32, firsts: I32, sizes: I32) -> Iterator[tuple[I32, I32]]:

@@ -229,14 +229,15 @@ def _grouped_in_batches(images: list[ImageInfo], cuts: list[int], threshold: int
     for batch in batches[1:]:
         extended = extended_state(state, threshold, len(stored), batch)
         assert extended is not None  # same rules, nothing went: this is the incremental path
-        hashes = StoredHashes.of_rows((k, image.phash) for k, image in enumerate(stored))
+        hashes = StoredHashes.of_images(enumerate(stored))
         change = group_new_images(
             batch,
             hashes,
             extended,
             threshold,
-            stored_infos=_stored_lookup(list(stored), dict(canonical_of)),
+            stored_names=_stored_names(list(stored), dict(canonical_of)),
             canonical_infos=lambda shas: {sha: by_sha[sha] for sha in shas},
+            greys=lambda shas: {sha: by_sha[sha].grey for sha in shas},
         )
         canonical_of = {
             sha: change.renamed.get(canonical, canonical) for sha, canonical in canonical_of.items()
@@ -248,10 +249,11 @@ def _grouped_in_batches(images: list[ImageInfo], cuts: list[int], threshold: int
     return canonical_of
 
 
-def _stored_lookup(
+def _stored_names(
     stored: list[ImageInfo], canonical_of: dict[str, str]
-) -> Callable[[Sequence[int]], dict[int, tuple[ImageInfo, str]]]:
-    return lambda ids: {k: (stored[k], canonical_of[stored[k].sha256]) for k in ids}
+) -> Callable[[Sequence[int]], dict[int, tuple[str, str]]]:
+    """Names stored images by their position (as the manifest names them by rowid)."""
+    return lambda ids: {k: (stored[k].sha256, canonical_of[stored[k].sha256]) for k in ids}
 
 
 @settings(max_examples=60, deadline=None)
@@ -267,6 +269,60 @@ def test_grouping_in_batches_gives_the_full_pass_groups(
     images = _random_images(np.random.default_rng(seed), n)
     positions = sorted({round(cut * n) for cut in cuts} - {0, n})
     assert _grouped_in_batches(images, positions, threshold) == group_images(images, threshold)
+
+
+def test_stored_images_that_no_guard_lets_through_are_never_named() -> None:
+    # 300 stored images within the phash radius of the new one: 200 with a dhash far off, 99
+    # with another aspect ratio, one real copy. Only the copy is named (and its grey looked up
+    # by no one: it is within the threshold), so a page holds what it groups, not all it meets.
+    new = info("new", "0" * 16, "0" * 16, width=800, height=600)
+    far_dhash = [info(f"d{k}", f"{1 << (k % 60):016x}", "f" * 16) for k in range(200)]
+    other_shape = [
+        info(f"s{k}", f"{1 << (k % 60):016x}", "0" * 16, width=600, height=800) for k in range(99)
+    ]
+    copy = info("copy", "0000000000000003", "0000000000000001", width=800, height=600)
+    stored = [*far_dhash, *other_shape, copy]
+    asked: list[int] = []
+
+    def names(ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        asked.extend(ids)
+        return {k: (stored[k].sha256, stored[k].sha256) for k in ids}
+
+    state = extended_state(grouping_state(stored, 10), 10, len(stored), [new])
+    assert state is not None
+    change = group_new_images(
+        [new],
+        StoredHashes.of_images(enumerate(stored)),
+        state,
+        10,
+        stored_names=names,
+        canonical_infos=lambda shas: {s.sha256: s for s in stored if s.sha256 in shas},
+        greys=lambda shas: {},
+    )
+    assert asked == [len(stored) - 1]
+    assert {change.canonical_of["new"], change.renamed.get("copy", "copy")} in ({"new"}, {"copy"})
+
+
+def test_the_manifest_gives_the_stored_columns_the_images_give(tmp_path: Path) -> None:
+    images = _random_images(np.random.default_rng(8), 80)
+    with Manifest.open(tmp_path / "manifest.sqlite") as manifest:
+        _manifest_with(manifest, images)
+        rows = manifest.ungrouped_rows()
+        group_and_count(manifest, Settings())
+        from_columns = StoredHashes.of_columns(*manifest.grouped_columns())
+        assert len(from_columns) < len(rows)  # the flat and small ones are left out
+        named = manifest.grouped_names(from_columns.ids.tolist())
+    from_images = StoredHashes.of_images(rows)
+    assert from_columns.ids.tolist() == from_images.ids.tolist()
+    for name in ("phashes", "dhashes", "aspects"):
+        assert (
+            getattr(from_columns.columns, name).tolist()
+            == getattr(from_images.columns, name).tolist()
+        )
+    by_id = dict(rows)
+    assert {ident: sha for ident, (sha, _) in named.items()} == {
+        ident: by_id[ident].sha256 for ident in from_images.ids.tolist()
+    }
 
 
 def test_a_new_image_between_two_groups_merges_them() -> None:

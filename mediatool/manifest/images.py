@@ -157,11 +157,16 @@ class ImagesTable(ManifestBase):
     def ungrouped_images(self, limit: int | None = None) -> list[ImageInfo]:
         """The analyzed images no grouping holds yet (analyzed since the last one), the
         `limit` first of them (by rowid) when given."""
+        return [info for _, info in self.ungrouped_rows(limit)]
+
+    def ungrouped_rows(self, limit: int | None = None) -> list[tuple[int, ImageInfo]]:
+        """`ungrouped_images` with the id (rowid) each is named by (`grouped_names`)."""
         rows = self.db.execute(
-            f"SELECT {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED} ORDER BY rowid LIMIT ?",
+            f"SELECT rowid, {_INFO} FROM images WHERE NOT grouped AND {_ANALYZED}"
+            " ORDER BY rowid LIMIT ?",
             (-1 if limit is None else limit,),
         )
-        return [_image_info(row) for row in rows]
+        return [(int(row[0]), _image_info(row[1:])) for row in rows]
 
     def each_analyzed_image(self, *, ungrouped_only: bool) -> Iterator[ImageInfo]:
         """Every analyzed image (with `ungrouped_only`, those `ungrouped_images` gives), one at
@@ -170,27 +175,33 @@ class ImagesTable(ManifestBase):
         for row in self.db.execute(f"SELECT {_INFO} FROM images WHERE {where}"):
             yield _image_info(row)
 
-    def grouped_phashes(self) -> tuple[str, str]:
-        """The ids (rowids, comma-separated) and phashes (their 16 hex digits, one after the
-        other) of the images the last grouping holds that have a 64-bit phash, in one string
-        each: a million rows are read in a third of the time rows one by one take."""
+    def grouped_columns(self) -> tuple[str, str, str, str, str, str]:
+        """Of the images the last grouping holds that have a 64-bit phash and dhash: their ids
+        (rowids), phashes, dhashes, widths, heights and flat flags, each column in one string
+        (dedup.StoredHashes.of_columns): numbers comma-separated, hashes (16 hex digits) one
+        after the other. A million rows come in a third of the time rows one by one take."""
         row = self.db.execute(
-            "SELECT group_concat(rowid), group_concat(phash, '') FROM (SELECT rowid, phash"
-            f" FROM images WHERE grouped AND {_ANALYZED} AND length(phash)=16 ORDER BY rowid)"
+            "SELECT group_concat(rowid), group_concat(phash, ''), group_concat(dhash, ''),"
+            " group_concat(width), group_concat(height), group_concat(flat)"
+            " FROM (SELECT rowid, phash, dhash, coalesce(width, 0) AS width,"
+            " coalesce(height, 0) AS height, coalesce(flat, 0) AS flat FROM images"
+            f" WHERE grouped AND {_ANALYZED} AND length(phash)=16 AND length(dhash)=16"
+            " ORDER BY rowid)"
         ).fetchone()
-        return str(row[0] or ""), str(row[1] or "")
+        return tuple(str(value or "") for value in row)  # type: ignore[return-value]
 
-    def grouped_by_ids(self, ids: Sequence[int]) -> dict[int, tuple[ImageInfo, str]]:
-        """id (from `grouped_phashes`) -> (the image, its group's canonical)."""
-        found: dict[int, tuple[ImageInfo, str]] = {}
+    def grouped_names(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """id (from `grouped_columns` or `ungrouped_rows`) -> (the image's sha256, its group's
+        canonical)."""
+        found: dict[int, tuple[str, str]] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = [int(i) for i in ids[start : start + CHUNK]]
             rows = self.db.execute(
-                f"SELECT rowid, coalesce(canonical, sha256), {_INFO} FROM images"
+                "SELECT rowid, sha256, coalesce(canonical, sha256) FROM images"
                 f" WHERE rowid IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            found.update((int(row[0]), (_image_info(row[2:]), str(row[1]))) for row in rows)
+            found.update((int(ident), (str(sha), str(canon))) for ident, sha, canon in rows)
         return found
 
     def images_by_sha(self, shas: Sequence[str]) -> dict[str, ImageInfo]:

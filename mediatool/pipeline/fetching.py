@@ -670,8 +670,9 @@ def group_and_count(
     before), unless `full` or the last grouping cannot be extended (dedup.state_after): then
     every image is grouped again. Either way the images are grouped `page` at a time, each page
     onto those grouped before it under the rules and wide radius of the whole set, so a
-    grouping holds one page of images and the phashes of the others (16 bytes each), never
-    every image; both give `dedup.group_images`' groups over all of them."""
+    grouping holds one page of images and what confirming a pair needs of the others (their
+    hashes and aspect ratios, `dedup.StoredHashes`: 32 bytes each, read once and grown a page
+    at a time), never every image; both give `dedup.group_images`' groups over all of them."""
     from mediatool.dedup import (  # numpy, imagehash: only when grouping
         GroupingState,
         StoredHashes,
@@ -699,19 +700,22 @@ def group_and_count(
         state = first_pages_state(whole)
         with manifest.transaction():
             manifest.start_grouping(state)
-    while new_page := manifest.ungrouped_images(limit=page):
+    stored = StoredHashes.of_columns(*manifest.grouped_columns())  # read once, then grown
+    while rows := manifest.ungrouped_rows(limit=page):
+        new_page = [info for _, info in rows]
         state = next_page_state(state, new_page)
         regrouping = group_new_images(
             new_page,
-            StoredHashes.of_columns(*manifest.grouped_phashes()),
+            stored,
             state,
             limit,
-            stored_infos=manifest.grouped_by_ids,
+            stored_names=manifest.grouped_names,
             canonical_infos=manifest.images_by_sha,
             greys=manifest.greys,
         )
         with manifest.transaction():
             manifest.extend_grouping(regrouping.canonical_of, regrouping.renamed, regrouping.state)
+        stored = stored.extended(StoredHashes.of_images(rows))
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
 
 
