@@ -29,6 +29,8 @@ from distributed import Client
 from PIL import Image
 
 from mediatool.cli import main
+from mediatool.errors import EXIT_OFFLINE
+from mediatool.fetch import OFFLINE_MESSAGE
 from mediatool.partition import shard_of
 from mediatool.pipeline import distributing
 from mediatool.pipeline.distributing import NEEDS_DASK, local_cluster
@@ -332,3 +334,38 @@ def test_workers_running_another_mediatool_are_one_line_and_exit_3(
         f"runs mediatool {real}, this is 0.0.0-other (2 of 2 workers differ); install the same "
         "version on every worker"
     )
+
+
+# --- offline -----------------------------------------------------------------------------
+
+
+def test_no_host_answering_on_the_workers_is_offline_one_line_exit_4_nothing_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each host is a part of its own, so no worker's Fetcher can call the run offline: the
+    run-wide verdict does (OfflineWatch), and the URLs stay pending for the next run."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # the workers started below inherit this
+    urls = [f"http://127.0.0.1:{port}/photo.jpg" for port in _closed_ports(3)]
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "post.md").write_text("".join(f"![]({url})\n" for url in urls), encoding="utf-8")
+    cache = tmp_path / "cache"
+    args = ["fetch", str(posts), "--cache", str(cache), "--allow-private", "--json"]
+    result = _invoke(*args, "--scheduler", "local:1")
+    assert result.exit_code == EXIT_OFFLINE, result.output
+    assert result.stderr == OFFLINE_MESSAGE + "\n"
+    summary = json.loads(result.stdout)
+    assert (summary["offline"], summary["failed"], summary["downloaded"]) == (True, [], 0)
+    with sqlite3.connect(cache / "manifest.sqlite") as db:
+        statuses = dict(db.execute("SELECT origin_url, status FROM urls"))
+    assert statuses == dict.fromkeys(urls, "pending")
+
+
+def _closed_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that nothing listens on (bound once, then closed): refused at once."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports

@@ -18,6 +18,7 @@ from mediatool.cli import main
 from mediatool.config import FetchSettings
 from mediatool.errors import EXIT_OFFLINE, EXIT_USAGE, UsageError
 from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
+from mediatool.fetch.fetcher import OfflineWatch
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome
 from mediatool.testing import OriginServer
 from mediatool.testing.socks import Socks5Server
@@ -243,3 +244,43 @@ def test_fetch_offline_says_one_line_exits_4_and_the_next_run_tries_again(
     summary = json.loads(again.stdout)
     assert summary["downloaded"] == 1 and not summary["offline"]
     assert sorted(f["url"] for f in summary["failed"]) == sorted(urls[1:])
+
+
+# -- the run-wide verdict over parts fetched elsewhere (Dask tasks) -----------------------------
+def _refused(url: str) -> FetchFailure:
+    return FetchFailure(url, "connect_error", f"{url}: refused", (f"{url} -> connect_error",))
+
+
+def test_parts_refused_on_three_hosts_and_no_answer_are_offline_and_report_nothing() -> None:
+    watch = OfflineWatch()
+    passed = [watch.passed(_refused(f"http://h{i}.test/a.jpg")) for i in range(3)]
+    assert passed == [[], [], []]
+    assert watch.looks_offline()  # no further part starts
+    assert watch.finished() == [] and watch.offline
+
+
+def test_held_refusals_are_reported_once_a_host_answers() -> None:
+    watch = OfflineWatch()
+    refused = [_refused(f"http://h{i}.test/a.jpg") for i in range(2)]
+    assert [watch.passed(r) for r in refused] == [[], []]
+    missing = FetchFailure("http://up.test/b.jpg", "http_404", "not found", ("x -> http_404",))
+    assert watch.passed(missing) == [*refused, missing]  # a 404 is an answer
+    later = _refused("http://h9.test/c.jpg")
+    assert watch.passed(later) == [later]
+    assert watch.finished() == [] and not watch.offline
+
+
+def test_one_refusing_host_alone_over_parts_is_its_failure_not_offline() -> None:
+    watch = OfflineWatch()
+    refused = [_refused(f"http://h.test/{i}.jpg") for i in range(3)]
+    for failure in refused:
+        assert watch.passed(failure) == []
+    watch.part_ended(False)
+    assert watch.finished() == refused and not watch.offline
+
+
+def test_a_part_that_stopped_offline_makes_the_run_offline_when_none_answered() -> None:
+    watch = OfflineWatch()
+    watch.part_ended(True)
+    assert watch.looks_offline()
+    assert watch.finished() == [] and watch.offline

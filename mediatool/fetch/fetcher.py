@@ -29,7 +29,7 @@ from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.candidate import CandidateFetcher
 from mediatool.fetch.client import build_client, is_proxied
 from mediatool.fetch.guard import Guard
-from mediatool.fetch.hosts import Cancelled, HostTable, host_of
+from mediatool.fetch.hosts import OFFLINE_AFTER_HOSTS, Cancelled, HostTable, host_of
 from mediatool.fetch.messages import failure_for
 from mediatool.fetch.results import Failed, Keep, LiveFiles, RunState
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, NotModified
@@ -42,6 +42,60 @@ OFFLINE_MESSAGE = (
     "run again when the network is back"
 )
 NETWORK_REASONS = frozenset({"connect_error", "timeout", "host_down"})  # held while offline
+
+
+def is_network_failure(outcome: FetchOutcome) -> bool:
+    """Whether no candidate of a failed job reached its host (NETWORK_REASONS): the URL's
+    failure, or the network's."""
+    if not isinstance(outcome, FetchFailure):
+        return False
+    reasons = {attempt.rpartition(" -> ")[2] for attempt in outcome.attempts} | {outcome.reason}
+    return reasons <= NETWORK_REASONS
+
+
+class OfflineWatch:
+    """The run-wide offline verdict over outcomes fetched elsewhere, in parts that each judge
+    only their own hosts (Dask tasks; a part's own Fetcher may have stopped offline and said
+    so): the rule of a Fetcher's run, applied to the parts' outcomes as they arrive.
+
+    Failures to connect are held while no host has answered; the first answer (any outcome
+    but such a failure) releases them. When no host answered and they came from at least
+    OFFLINE_AFTER_HOSTS hosts, or a part stopped offline, `looks_offline` says to start no
+    more parts; if that still holds at the end, `offline` is set and the held failures give no
+    outcome (their URLs stay pending for the next run)."""
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.offline = False
+        self._held: list[FetchOutcome] = []
+        self._hosts: set[str] = set()  # hosts of the held failures
+        self._part_offline = False
+
+    def passed(self, outcome: FetchOutcome) -> list[FetchOutcome]:
+        """What to hand on now that `outcome` arrived (it, the held ones, or nothing)."""
+        if self.answered:
+            return [outcome]
+        if is_network_failure(outcome):
+            self._held.append(outcome)
+            self._hosts.add(host_of(outcome.origin_url))
+            return []
+        self.answered = True
+        held, self._held = self._held, []
+        return [*held, outcome]
+
+    def part_ended(self, offline: bool) -> None:
+        """A part's Fetcher ended, offline or not (by its own hosts)."""
+        self._part_offline = self._part_offline or offline
+
+    def looks_offline(self) -> bool:
+        return not self.answered and (self._part_offline or len(self._hosts) >= OFFLINE_AFTER_HOSTS)
+
+    def finished(self) -> list[FetchOutcome]:
+        """The outcomes still held once every part ended: none when offline (a run whose one
+        host refused is not offline: its failures are the URLs')."""
+        self.offline = not self.answered and (self._part_offline or len(self._hosts) >= 2)
+        held, self._held = ([], []) if self.offline else (self._held, [])
+        return held
 
 
 class _Closed:
@@ -194,8 +248,7 @@ class _Run:
             return False
         if self._no_more_jobs and len(self._seen) < 2:
             return False
-        reasons = {attempt.rpartition(" -> ")[2] for attempt in item.attempts} | {item.reason}
-        if not reasons <= NETWORK_REASONS:
+        if not is_network_failure(item):
             return False
         self._held.append(item)
         return True

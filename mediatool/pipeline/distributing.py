@@ -37,6 +37,7 @@ from mediatool import __version__
 from mediatool.config import Settings, parse_scheduler
 from mediatool.errors import FatalError, ImageError, UsageError
 from mediatool.fetch import Fetcher
+from mediatool.fetch.fetcher import OfflineWatch
 from mediatool.imaging import analyze
 from mediatool.manifest import Manifest
 from mediatool.manifest.plan import JobPlan
@@ -166,7 +167,7 @@ class Cluster:
         self.settings = portable(settings)
         self.say = say
         self.threads = max(1, sum(client.nthreads().values()))  # type: ignore[no-untyped-call]
-        self.offline = False  # each worker's Fetcher judges its own part; no run-wide verdict
+        self.offline = False  # the last fetch_all found no host answering (OfflineWatch)
 
     def part_count(self, jobs: int) -> int:
         """How many download parts to ask host_partitions for."""
@@ -183,9 +184,11 @@ class Cluster:
         until = None if deadline is None else time.time() + (deadline - time.monotonic())
         waiting = iter(parts)
         running: dict[Future[Any], list[Any]] = {}
+        watch = OfflineWatch()  # no part starts once no host answered on enough of them
 
         def submit() -> Iterator[Future[Any]]:
-            for part in itertools.islice(waiting, PARTS_PER_THREAD * self.threads - len(running)):
+            room = 0 if watch.looks_offline() else PARTS_PER_THREAD * self.threads - len(running)
+            for part in itertools.islice(waiting, room):
                 future = self.client.submit(
                     fetch_part, self.settings, jobs_of(part), until, pure=False
                 )
@@ -197,7 +200,17 @@ class Cluster:
             part = running.pop(future)
             finished.update(list(submit()))  # type: ignore[no-untyped-call]
             first = part[0] if isinstance(part[0], str) else part[0].origin_url
-            yield from self.result_of(future, f"{len(part)} URLs (the part of {first})") or ()
+            outcomes, offline = self.result_of(
+                future, f"{len(part)} URLs (the part of {first})"
+            ) or (
+                [],
+                False,
+            )
+            watch.part_ended(offline)
+            for outcome in outcomes:
+                yield from watch.passed(outcome)
+        yield from watch.finished()
+        self.offline = watch.offline
 
     def _parts(
         self, jobs: Iterable[FetchJob]
@@ -239,13 +252,16 @@ def _as_completed(client: Client, futures: list[Future[Any]]) -> as_completed:
     return as_completed(futures, loop=client.loop)  # type: ignore[no-untyped-call]
 
 
-def fetch_part(settings: Settings, jobs: list[FetchJob], until: float | None) -> list[FetchOutcome]:
+def fetch_part(
+    settings: Settings, jobs: list[FetchJob], until: float | None
+) -> tuple[list[FetchOutcome], bool]:
     """One task: download a host-owned part, each body kept in the store (put if absent), and
-    return the outcomes. `until` is a time.time() after which no download starts."""
+    return the outcomes and whether its Fetcher stopped offline (no host of the part answered).
+    `until` is a time.time() after which no download starts."""
     store = store_of(settings)
     deadline = None if until is None else time.monotonic() + (until - time.time())
     with Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher:
-        return list(fetcher.fetch_all(jobs, deadline))
+        return list(fetcher.fetch_all(jobs, deadline)), fetcher.offline
 
 
 @dataclass(frozen=True, slots=True)
