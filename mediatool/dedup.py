@@ -23,7 +23,7 @@ as `group_images` over all of them (see "incremental grouping" below). docs/dedu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations, islice
@@ -191,7 +191,9 @@ def group_images(
     if wide:
         lookup = greys or (lambda shas: {info.sha256: info.grey for info in members})
         shas = [info.sha256 for info in members]
-        wide_left, wide_right = _aligned_pairs(columns, shas, threshold, lookup)
+        links = _Links(int)  # a member is its own node
+        links.join_pairs(left, right)
+        wide_left, wide_right = _aligned_pairs(columns, shas, threshold, lookup, links)
         left, right = np.concatenate([left, wide_left]), np.concatenate([right, wide_right])
     for component in _components(len(members), left, right):
         group = [members[i] for i in component]
@@ -424,7 +426,9 @@ def group_new_images(
     node_of = dict(sha_of)
     for member, ident in zip(old.tolist(), old_ids, strict=True):
         sha_of[member], node_of[member] = names[ident]
-    wide_left, wide_right = _grey_confirmed(sha_of, wide_left, wide_right, greys)
+    links = _Links(node_of.__getitem__)  # a stored member's node is its group
+    links.join_pairs(near_left, near_right)
+    wide_left, wide_right = _grey_confirmed(sha_of, wide_left, wide_right, greys, links)
     edges = np.concatenate([near_left, wide_left]), np.concatenate([near_right, wide_right])
     joined = _joined(node_of, *edges)
     olds = canonical_infos(sorted({n for ns in joined for n in ns} - set(canonical_of)))
@@ -503,7 +507,7 @@ def _plausible(
 
 
 def _aligned_pairs(
-    columns: Columns, shas: Sequence[str], threshold: int, lookup: GreyLookup
+    columns: Columns, shas: Sequence[str], threshold: int, lookup: GreyLookup, links: _Links
 ) -> tuple[I64, I64]:
     """The confirmed pairs of the wide band: phash distance above `threshold`, within the wide
     radius (`wide_radius`), passing `_wide_candidates` and `_grey_confirmed`."""
@@ -515,7 +519,7 @@ def _aligned_pairs(
     left, right = _candidate_pairs(phashes, radius)
     far = np.bitwise_count(phashes[left] ^ phashes[right]) > threshold
     left, right = _wide_candidates(columns, left[far], right[far])
-    return _grey_confirmed(shas, left, right, lookup)
+    return _grey_confirmed(shas, left, right, lookup, links)
 
 
 def _wide_candidates(columns: Columns, left: I64, right: I64) -> tuple[I64, I64]:
@@ -527,28 +531,35 @@ def _wide_candidates(columns: Columns, left: I64, right: I64) -> tuple[I64, I64]
 ShaOf = Mapping[int, str] | Sequence[str]  # member -> its sha256 (every member a pair holds)
 
 
-def _grey_confirmed(shas: ShaOf, left: I64, right: I64, lookup: GreyLookup) -> tuple[I64, I64]:
+def _grey_confirmed(
+    shas: ShaOf, left: I64, right: I64, lookup: GreyLookup, links: _Links
+) -> tuple[I64, I64]:
     """The wide-band pairs whose grey images are alike as they are (UNALIGNED_MIN) and match
-    once aligned (ALIGNED_MIN)."""
+    once aligned (ALIGNED_MIN), of those whose sides `links` does not join already (such a pair
+    changes no group: skipped, its greys not read); each pair confirmed joins its sides."""
     keep = np.zeros(len(left), dtype=bool)
     order = np.argsort(left, kind="stable")  # pairs of one image side by side: fewer look-ups
     for start in range(0, len(order), WIDE_BLOCK):
         block = order[start : start + WIDE_BLOCK]
-        keep[block] = _wide_block(shas, left[block], right[block], lookup)
+        keep[block] = _wide_block(shas, left[block], right[block], lookup, links)
     return left[keep].astype(np.int64), right[keep].astype(np.int64)
 
 
-def _wide_block(shas: ShaOf, left: I64, right: I64, lookup: GreyLookup) -> npt.NDArray[np.bool_]:
+def _wide_block(
+    shas: ShaOf, left: I64, right: I64, lookup: GreyLookup, links: _Links
+) -> npt.NDArray[np.bool_]:
     """Which of these wide-band pairs (at most WIDE_BLOCK) match by their grey images, looked
     up for this block only: a grouping holds the greys of one block, not of every candidate."""
-    used = np.unique(np.concatenate([left, right])).tolist()
+    pairs = list(zip(left.tolist(), right.tolist(), strict=True))
+    unjoined = np.array([not links.joined(a, b) for a, b in pairs], dtype=bool)
+    used = np.unique(np.concatenate([left[unjoined], right[unjoined]])).tolist()
     found = lookup([shas[i] for i in used])
     stored = {i: found.get(shas[i], b"") for i in used}
     grey = {i: _coarse(stored[i]) for i in used}
     keep = np.array(
         [
-            bool(grey[a]) and bool(grey[b])
-            for a, b in zip(left.tolist(), right.tolist(), strict=True)
+            open_ and bool(grey[a]) and bool(grey[b])
+            for (a, b), open_ in zip(pairs, unjoined.tolist(), strict=True)
         ],
         dtype=bool,
     )
@@ -556,9 +567,40 @@ def _wide_block(shas: ShaOf, left: I64, right: I64, lookup: GreyLookup) -> npt.N
     similar[keep] = _unaligned_similarity(grey, left[keep], right[keep]) >= UNALIGNED_MIN
     matched = np.zeros(len(left), dtype=bool)
     for k in np.flatnonzero(similar).tolist():
-        a, b = int(left[k]), int(right[k])
-        matched[k] = _aligned_match(stored[a], stored[b], grey[a], grey[b])
+        a, b = pairs[k]
+        if not links.joined(a, b) and _aligned_match(stored[a], stored[b], grey[a], grey[b]):
+            matched[k] = True
+            links.join(a, b)
     return matched
+
+
+class _Links:
+    """Which members chains of confirmed pairs join already: union-find over their nodes (a
+    member itself, or for a stored image the group made before, as `node_of` says)."""
+
+    def __init__(self, node_of: Callable[[int], Hashable]) -> None:
+        self._node_of = node_of
+        self._parent: dict[Hashable, Hashable] = {}
+
+    def join_pairs(self, left: I64, right: I64) -> None:
+        for a, b in zip(left.tolist(), right.tolist(), strict=True):
+            self.join(a, b)
+
+    def join(self, a: int, b: int) -> None:
+        first, second = self._root(self._node_of(a)), self._root(self._node_of(b))
+        if first != second:
+            self._parent[first] = second
+
+    def joined(self, a: int, b: int) -> bool:
+        return self._root(self._node_of(a)) == self._root(self._node_of(b))
+
+    def _root(self, node: Hashable) -> Hashable:
+        root = node
+        while (up := self._parent.get(root, root)) != root:
+            root = up
+        while node != root:  # every node on the way now points at the root
+            self._parent[node], node = root, self._parent[node]
+        return root
 
 
 def _aligned_match(first: bytes, second: bytes, coarse_a: bytes, coarse_b: bytes) -> bool:

@@ -36,14 +36,17 @@ class _WholeWriter(io.FileIO):
     """An unbuffered file whose write() writes every byte (a raw write may write fewer)."""
 
     def write(self, data: ReadableBuffer) -> int:
-        view = memoryview(data).cast("B")
-        done = 0
-        while done < len(view):
-            written = super().write(view[done:])
-            if written is None:  # only a non-blocking file answers so; these never are
-                raise BlockingIOError(f"{self.name}: the file would block")
-            done += written
-        return done
+        # The views are released on the way out, not when this frame goes: a frame may outlive
+        # the call (a sampling profiler, such as a Dask worker's, holds threads' frames), and a
+        # view left alive keeps the caller's bytearray from being resized (BufferError).
+        with memoryview(data) as whole, whole.cast("B") as view:
+            done = 0
+            while done < len(view):
+                written = super().write(view[done:])
+                if written is None:  # only a non-blocking file answers so; these never are
+                    raise BlockingIOError(f"{self.name}: the file would block")
+                done += written
+            return done
 
 
 def _create_temp(folder: Path) -> tuple[int, Path]:

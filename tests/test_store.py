@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -196,3 +198,27 @@ def test_the_folder_store_is_a_media_store(tmp_path: Path) -> None:
     store: MediaStore = Store(tmp_path / "cache")  # mypy checks the protocol here
     store.prepare()
     assert store.temp_dir.is_dir() and not store.has("originals/ab/cd/x.jpg")
+
+
+def test_a_write_leaves_no_view_of_the_callers_bytes_even_when_its_frame_outlives_it(
+    tmp_path: Path,
+) -> None:
+    """A Dask worker's profiler holds the frames of running threads: the fetcher's block of
+    body bytes must still be clearable after the write that such a frame belonged to."""
+    kept: list[FrameType] = []
+
+    def keep_frames(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            kept.append(frame)
+
+    block = bytearray(b"body bytes " * 1000)
+    with temp_file_in(tmp_path) as (handle, path):
+        sys.setprofile(keep_frames)
+        try:
+            handle.write(block)
+        finally:
+            sys.setprofile(None)
+    assert any(frame.f_code.co_name == "write" for frame in kept)
+    block.clear()  # BufferError while a kept frame held a view of it
+    block += b"more"
+    assert path.read_bytes() == b"body bytes " * 1000
