@@ -245,11 +245,13 @@ def test_the_distributed_bench_runs_in_a_tiny_mode() -> None:
 
 def test_the_simulation_bench_runs_a_tiny_archive(tmp_path: Path) -> None:
     """bench/simulate.py on 200 posts (built-in shares: CI has no ../shared): every URL is
-    fetched, one row per mode, a mode this build lacks says so."""
+    fetched, one row per mode, a mode this build lacks says so; --trace writes each process's
+    resident set per second, --keep leaves the caches."""
     tiny = ["--posts", "200", "--corpus", "none", "--latency-ms", "0", "--dir", str(tmp_path)]
     modes = ["--mode", "one", "--mode", "local:2", "--mode", "shards:2"]
+    looks = ["--trace", str(tmp_path / "trace"), "--keep"]
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "simulate.py"), *tiny, *modes],
+        [sys.executable, str(REPO / "bench" / "simulate.py"), *tiny, *modes, *looks],
         capture_output=True,
         text=True,
         timeout=600,
@@ -263,3 +265,9 @@ def test_the_simulation_bench_runs_a_tiny_archive(tmp_path: Path) -> None:
     assert rows["one"][5:7] == [distinct, "0"]  # URLs fetched, none failed
     for mode in ("local:2", "shards:2"):
         assert rows[mode][5:7] == [distinct, "0"] or "not available" in " ".join(rows[mode])
+    trace = [line.split() for line in (tmp_path / "trace.one").read_text().splitlines()]
+    assert trace and all(len(fields) == 3 for fields in trace)  # seconds, pid, resident MB
+    assert all(float(mb) > 10 for _, _, mb in trace)
+    kept = re.search(r"caches kept in (\S+)", done.stdout + done.stderr)
+    assert kept is not None
+    assert (Path(kept.group(1)) / "cache-one-1" / "manifest.sqlite").is_file()
