@@ -135,6 +135,9 @@ def fetch_flags(args: argparse.Namespace, cache: Path) -> list[str]:
     return flags + (["--workers", str(args.workers)] if args.workers else [])
 
 
+FAILURE_LINES = 25  # stderr lines shown of a run that gave no summary
+
+
 def run_processes(
     commands: Sequence[list[str]], env: dict[str, str], trace: Path | None = None
 ) -> tuple[list[dict[str, Any]], list[int], int]:
@@ -155,8 +158,10 @@ def run_processes(
         try:
             summaries.append(json.loads(out))
         except json.JSONDecodeError:
-            tail = err.strip().splitlines()[-1:] or ["(no output)"]
-            print(f"  exit {process.returncode}: {tail[0]}", file=sys.stderr)
+            lines = err.strip().splitlines() or ["(no output)"]
+            print(f"  exit {process.returncode}: {lines[-1]}", file=sys.stderr)
+            for line in lines[-FAILURE_LINES:-1]:  # the traceback of an internal error
+                print(f"    {line}", file=sys.stderr)
             summaries.append({})
     return summaries, [p.returncode for p in running], max(watcher.peaks.values(), default=0)
 
