@@ -258,9 +258,11 @@ def test_the_simulation_bench_runs_a_tiny_archive(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
-    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
+    rows = {line.split()[0]: line.split() for line in lines[header + 1 :]}
     assert set(rows) == {"one", "local:2", "shards:2"}
-    archive = done.stdout.splitlines()[0].split()
+    archive = next(line for line in lines if " distinct " in line).split()
     distinct = archive[archive.index("distinct") - 1]
     assert rows["one"][5:7] == [distinct, "0"]  # URLs fetched, none failed
     for mode in ("local:2", "shards:2"):
