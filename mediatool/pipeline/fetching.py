@@ -27,6 +27,7 @@ from mediatool.errors import PostError
 from mediatool.fetch.sniff import CATEGORIES, IMAGE
 from mediatool.manifest import Manifest, PostState
 from mediatool.manifest.plan import JobPlan
+from mediatool.memory import release_free_memory
 from mediatool.models import (
     Download,
     FetchFailure,
@@ -108,6 +109,7 @@ def run_fetch(
     with cluster_of(settings, say) as cluster, Manifest.open(store.manifest_path) as manifest:
         fetched = _fetch_posts(paths, settings, manifest, store, cluster, say, options, shard)
         # what fetching held per post and per URL is gone: grouping reuses that memory
+        release_free_memory()
         boilerplate = _grouped(manifest, settings, fetched.changed)
         groups, grouped = manifest.group_count()
     _say_earlier_failures(fetched.failed, say)
@@ -725,6 +727,7 @@ def group_and_count(
         with manifest.transaction():
             manifest.extend_grouping(regrouping.canonical_of, regrouping.renamed, regrouping.state)
         stored = stored.extended(StoredHashes.of_images(rows))
+        release_free_memory()  # the page's temporaries: the next page starts from what lives
     return manifest.count_posts_per_image(settings.images.boilerplate_posts)
 
 
