@@ -26,7 +26,7 @@ def release_free_memory() -> None:
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(None)  # the symbols the process already has: its C library's
-    except OSError:  # pragma: no cover - a platform without a main program handle
+    except (OSError, TypeError):  # pragma: no cover - no handle on the program (Windows)
         return None
     trim = getattr(libc, "malloc_trim", None)
     if trim is None:
