@@ -12,7 +12,6 @@ whole list costs its retries until its host is marked down.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -21,14 +20,7 @@ from pathlib import Path
 from mediatool.config import FetchSettings
 from mediatool.fetch import Fetcher
 from mediatool.models import FetchJob
-
-
-def closed_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+from mediatool.testing import closed_ports
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from mediatool.fetch import OFFLINE_MESSAGE
 from mediatool.partition import shard_of
 from mediatool.pipeline import distributing
 from mediatool.pipeline.distributing import NEEDS_DASK, local_cluster
-from mediatool.testing.origin import OriginServer, RecordedRequest
+from mediatool.testing.origin import OriginServer, RecordedRequest, closed_ports
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "archive"
 
@@ -346,7 +346,7 @@ def test_no_host_answering_on_the_workers_is_offline_one_line_exit_4_nothing_fai
     run-wide verdict does (OfflineWatch), and the URLs stay pending for the next run."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)  # the workers started below inherit this
-    urls = [f"http://127.0.0.1:{port}/photo.jpg" for port in _closed_ports(3)]
+    urls = [f"http://127.0.0.1:{port}/photo.jpg" for port in closed_ports(3)]
     posts = tmp_path / "posts"
     posts.mkdir()
     (posts / "post.md").write_text("".join(f"![]({url})\n" for url in urls), encoding="utf-8")
@@ -360,12 +360,3 @@ def test_no_host_answering_on_the_workers_is_offline_one_line_exit_4_nothing_fai
     with sqlite3.connect(cache / "manifest.sqlite") as db:
         statuses = dict(db.execute("SELECT origin_url, status FROM urls"))
     assert statuses == dict.fromkeys(urls, "pending")
-
-
-def _closed_ports(count: int) -> list[int]:
-    """Ports on 127.0.0.1 that nothing listens on (bound once, then closed): refused at once."""
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports

@@ -5,7 +5,6 @@ connection: closed ports on 127.0.0.1, and `.invalid` names that never resolve).
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +19,7 @@ from mediatool.errors import EXIT_OFFLINE, EXIT_USAGE, UsageError
 from mediatool.fetch import OFFLINE_MESSAGE, Fetcher
 from mediatool.fetch.fetcher import OfflineWatch
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome
-from mediatool.testing import OriginServer
+from mediatool.testing import OriginServer, closed_ports
 from mediatool.testing.socks import Socks5Server
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,15 +50,6 @@ def _fetch(
     with Fetcher(settings, tmp_path / "tmp") as fetcher:
         outcomes = list(fetcher.fetch_all(jobs))
         return outcomes, fetcher.offline
-
-
-def _closed_ports(count: int) -> list[int]:
-    """Ports on 127.0.0.1 that nothing listens on (bound once, then closed): refused at once."""
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _post(folder: Path, *urls: str) -> Path:
@@ -170,7 +160,7 @@ def test_a_socks_proxy_without_socksio_is_a_usage_error(
 def test_a_proxy_that_is_down_is_a_proxy_error_not_offline(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    [port] = _closed_ports(1)
+    [port] = closed_ports(1)
     clean_env.setenv("ALL_PROXY", f"socks5://127.0.0.1:{port}")
     urls = [f"http://host{i}.example/a.jpg" for i in range(4)]
     outcomes, offline = _fetch(FAST, tmp_path, urls)
@@ -184,7 +174,7 @@ def test_no_host_answering_stops_the_run_early_and_reports_nothing(
 ) -> None:
     """One worker, five refusing hosts, then a live one: after 3 hosts refused and none answered,
     no download starts, so the live host listed last is never asked."""
-    dead = [f"http://127.0.0.1:{port}/a.jpg" for port in _closed_ports(5)]
+    dead = [f"http://127.0.0.1:{port}/a.jpg" for port in closed_ports(5)]
     origin.add("/late.jpg", jpeg_bytes)
     settings = replace(FAST, allow_private=True, concurrency=1)
     outcomes, offline = _fetch(settings, tmp_path, [*dead, origin.url("/late.jpg")])
@@ -205,7 +195,7 @@ def test_refusing_hosts_are_reported_when_another_host_answers(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, origin: OriginServer, jpeg_bytes: bytes
 ) -> None:
     origin.add("/a.jpg", jpeg_bytes)
-    dead = [f"http://127.0.0.1:{port}/a.jpg" for port in _closed_ports(4)]
+    dead = [f"http://127.0.0.1:{port}/a.jpg" for port in closed_ports(4)]
     settings = replace(FAST, allow_private=True, concurrency=1)
     outcomes, offline = _fetch(settings, tmp_path, [origin.url("/a.jpg"), *dead])
     assert not offline
@@ -216,7 +206,7 @@ def test_refusing_hosts_are_reported_when_another_host_answers(
 def test_one_refusing_host_alone_is_a_failure_not_offline(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    [port] = _closed_ports(1)
+    [port] = closed_ports(1)
     urls = [f"http://127.0.0.1:{port}/{i}.jpg" for i in range(3)]
     outcomes, offline = _fetch(replace(FAST, allow_private=True), tmp_path, urls)
     assert not offline
@@ -226,7 +216,7 @@ def test_one_refusing_host_alone_is_a_failure_not_offline(
 def test_fetch_offline_says_one_line_exits_4_and_the_next_run_tries_again(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, jpeg_bytes: bytes
 ) -> None:
-    ports = _closed_ports(3)
+    ports = closed_ports(3)
     urls = [f"http://127.0.0.1:{port}/photo.jpg" for port in ports]
     post = _post(tmp_path / "posts", *urls)
     args = ["fetch", str(post), "--cache", str(tmp_path / "cache"), "--allow-private"]

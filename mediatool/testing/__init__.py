@@ -15,14 +15,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mediatool.testing.origin import OriginServer, RecordedRequest, Route
+    from mediatool.testing.origin import OriginServer, RecordedRequest, Route, closed_ports
     from mediatool.testing.site import save_site
 
-__all__ = ["OriginServer", "RecordedRequest", "Route", "save_site"]
+__all__ = ["OriginServer", "RecordedRequest", "Route", "closed_ports", "save_site"]
 _WHERE = {
     "OriginServer": "origin",
     "RecordedRequest": "origin",
     "Route": "origin",
+    "closed_ports": "origin",
     "save_site": "site",
 }
 

@@ -593,6 +593,16 @@ GENERATED = re.compile(r"sim(\d+)v(\d+)\.(jpg|png)(?![A-Za-z0-9])")
 GENERATED_SIDES = (64, 320)  # smallest and largest side of a generated picture
 
 
+def closed_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that nothing listens on (bound once, then closed): a connection to
+    one is refused at once, as to a host that is down or a machine that is offline."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [int(sock.getsockname()[1]) for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
 def generated_path(number: int, variant: int, ext: str = "jpg") -> str:
     """The file name that a server with `generated=True` answers with picture `number`,
     variant `variant` (0: the original), on any host and below any folder."""
