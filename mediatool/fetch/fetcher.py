@@ -29,7 +29,7 @@ from mediatool.config import DEFAULT_SVG_POLICY, FetchSettings
 from mediatool.fetch.candidate import CandidateFetcher
 from mediatool.fetch.client import build_client, is_proxied
 from mediatool.fetch.guard import Guard
-from mediatool.fetch.hosts import OFFLINE_AFTER_HOSTS, Cancelled, HostTable, host_of
+from mediatool.fetch.hosts import Cancelled, HostTable, host_of, offline_after
 from mediatool.fetch.messages import failure_for
 from mediatool.fetch.results import Failed, Keep, LiveFiles, RunState
 from mediatool.models import Download, FetchFailure, FetchJob, FetchOutcome, NotModified
@@ -88,14 +88,23 @@ class OfflineWatch:
         self._part_offline = self._part_offline or offline
 
     def looks_offline(self) -> bool:
-        return not self.answered and (self._part_offline or len(self._hosts) >= OFFLINE_AFTER_HOSTS)
+        """Whether no further part should start (more hosts may be to come)."""
+        return self._no_answer(all_known=False)
 
     def finished(self) -> list[FetchOutcome]:
         """The outcomes still held once every part ended: none when offline (a run whose one
         host refused is not offline: its failures are the URLs')."""
-        self.offline = not self.answered and (self._part_offline or len(self._hosts) >= 2)
+        self.offline = self._no_answer(all_known=True)
         held, self._held = ([], []) if self.offline else (self._held, [])
         return held
+
+    def _no_answer(self, all_known: bool) -> bool:
+        """No host answered, and a part stopped offline or the held failures' hosts are enough
+        (`hosts.offline_after`, the rule a Fetcher's run follows)."""
+        hosts = len(self._hosts)
+        return not self.answered and (
+            self._part_offline or hosts >= offline_after(hosts, all_known)
+        )
 
 
 class _Closed:

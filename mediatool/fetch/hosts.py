@@ -134,6 +134,15 @@ class _Gate:
         return start
 
 
+def offline_after(hosts: int, all_known: bool) -> int:
+    """On how many distinct hosts connections must fail, none answering, to call the machine
+    offline, in a run of `hosts` hosts so far (all of them when `all_known`): OFFLINE_AFTER_HOSTS,
+    or with fewer hosts in all, every one of them, and at least 2 (one host down is not the
+    network)."""
+    limit = min(OFFLINE_AFTER_HOSTS, hosts) if all_known else OFFLINE_AFTER_HOSTS
+    return max(2, limit)
+
+
 class HostTable:
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
@@ -227,11 +236,9 @@ class HostTable:
             return host in self._down
 
     def expect_hosts(self, count: int, all_known: bool) -> None:
-        """The run has `count` distinct hosts so far (all of them when `all_known`): with fewer
-        than OFFLINE_AFTER_HOSTS, all must fail (and at least 2) to call the machine offline."""
+        """The run has `count` distinct hosts so far (all of them when `all_known`)."""
         with self._cond:
-            limit = min(OFFLINE_AFTER_HOSTS, count) if all_known else OFFLINE_AFTER_HOSTS
-            self._offline_after = max(2, limit)
+            self._offline_after = offline_after(count, all_known)
 
     @property
     def answered_any(self) -> bool:

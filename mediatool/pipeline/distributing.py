@@ -200,12 +200,8 @@ class Cluster:
             part = running.pop(future)
             finished.update(list(submit()))  # type: ignore[no-untyped-call]
             first = part[0] if isinstance(part[0], str) else part[0].origin_url
-            outcomes, offline = self.result_of(
-                future, f"{len(part)} URLs (the part of {first})"
-            ) or (
-                [],
-                False,
-            )
+            result = self.result_of(future, f"{len(part)} URLs (the part of {first})")
+            outcomes, offline = result if result is not None else ([], False)
             watch.part_ended(offline)
             for outcome in outcomes:
                 yield from watch.passed(outcome)

@@ -187,7 +187,7 @@ def _fetch_posts(
 ) -> _Fetched:
     """Scan the posts, plan, download and analyze (run_fetch without the grouping)."""
     root = archive_root_of(settings)
-    posts, keys, scanned, problems = _scan(paths, settings, manifest, say, options)
+    posts, keys, scanned, problems = _scan(paths, root, settings, manifest, say, options)
     references, remote, origins = manifest.reference_totals(keys)
     # a shard fetches only its hosts' URLs; the other shards' stay as they are (pending)
     mine = origins if shard is None else {url for url in origins if shard.holds(url)}
@@ -248,13 +248,18 @@ def _fetch_posts(
 
 
 def _scan(
-    paths: Sequence[Path], settings: Settings, manifest: Manifest, say: Say, options: _FetchOptions
+    paths: Sequence[Path],
+    root: Path,
+    settings: Settings,
+    manifest: Manifest,
+    say: Say,
+    options: _FetchOptions,
 ) -> tuple[int, list[str], int, list[str]]:
     """Find the posts and scan the changed ones (`_scan_posts`); returns how many posts there
     are, their manifest keys, how many were read and the problem messages. The found files
     (paths, stats: ~40 MB at 100,000 posts) stay here, free before the downloads."""
     found = find_post_files(paths, exclude=[settings.cache_dir], with_stat=True)
-    key_of = post_keys_of_files(found, archive_root_of(settings))
+    key_of = post_keys_of_files(found, root)
     rules = compile_rules(settings.proxy_rules)
     scanned, problems = _scan_posts(
         found, key_of, manifest, settings, rules, say, options.progress, options.progress_every
