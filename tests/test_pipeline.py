@@ -128,6 +128,32 @@ def test_images_in_many_posts_are_flagged_boilerplate(
     assert json.loads(regroup.stdout)["boilerplate_images"] == 0
 
 
+def test_counting_posts_per_image_writes_only_the_rows_that_change(
+    tmp_path: Path, proxy_env: OriginServer
+) -> None:
+    """Each image row carries its grey image (4 KiB): a count that rewrote every row after each
+    grouping rewrote the whole table."""
+    banner, photo = "http://cdn.example.test/banner.jpg", "http://cdn.example.test/photo.jpg"
+    proxy_env.add(banner, _photo(300))
+    proxy_env.add(photo, _photo(500))
+    posts = tmp_path / "posts"
+    for number in range(4):
+        _post(posts, f"p{number}.md", banner, *([photo] if number == 0 else []))
+    assert _cli("fetch", str(posts), "--cache", str(tmp_path / "cache")).exit_code == 0
+    with Manifest.open(tmp_path / "cache" / "manifest.sqlite") as manifest:
+        manifest.db.executescript(
+            "CREATE TEMP TABLE writes (sha256 TEXT);"
+            "CREATE TEMP TRIGGER written AFTER UPDATE ON images"
+            " BEGIN INSERT INTO writes VALUES (new.sha256); END;"
+        )
+        manifest.count_posts_per_image(20)  # as the fetch counted: nothing changes
+        assert manifest.db.execute("SELECT count(*) FROM writes").fetchone()[0] == 0
+        assert manifest.count_posts_per_image(3) == 1  # the banner (4 posts) becomes boilerplate
+        written = [sha for (sha,) in manifest.db.execute("SELECT sha256 FROM writes")]
+        flagged = manifest.db.execute("SELECT sha256 FROM images WHERE boilerplate").fetchall()
+        assert written == [flagged[0][0]]
+
+
 def test_regroup_threshold_and_thumbs_rebuild(tmp_path: Path, proxy_env: OriginServer) -> None:
     small, big = "http://a.example.test/s.jpg", "http://a.example.test/b.jpg"
     proxy_env.add(small, _photo(320, quality=50))
