@@ -10,6 +10,7 @@ is split.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,9 +61,9 @@ def shard_of(host: str, count: int) -> int:
 
 
 def host_partitions(jobs: Iterable[FetchJob], count: int) -> list[list[FetchJob]]:
-    """The jobs split into at most `count` parts by `shard_of` of their origin host; each part
-    lists its biggest host's jobs first, and the parts come biggest first (so the part bounding
-    the wall time starts first). Empty parts are left out."""
+    """The jobs split into at most `count` parts by `shard_of` of their origin host; in each
+    part its hosts take turns (`hosts_taking_turns`), and the parts come biggest first (so the
+    part bounding the wall time starts first). Empty parts are left out."""
     return _partitions(jobs, count, lambda job: job.origin_url)
 
 
@@ -76,12 +77,25 @@ def _partitions(items: Iterable[T], count: int, url_of: Callable[[T], str]) -> l
     for item in items:
         host = host_of(url_of(item))
         by_part[shard_of(host, count)][host].append(item)
-    parts = [
-        [
-            item
-            for host_items in sorted(hosts.values(), key=len, reverse=True)
-            for item in host_items
-        ]
-        for hosts in by_part.values()
-    ]
+    parts = [_taking_turns(hosts.values()) for hosts in by_part.values()]
     return sorted(parts, key=len, reverse=True)
+
+
+def hosts_taking_turns(urls: Iterable[str]) -> list[str]:
+    """`urls` reordered so hosts take turns (one URL of each host, then the next of each...),
+    the busiest host first, each host's URLs in their order. Sorted URLs come host by host, and
+    a Fetcher reads only LOOKAHEAD jobs ahead (a download task gets a few hundred): with one
+    host filling that window, its per-host limit would cap the whole run; taking turns keeps
+    every host with work as long as it has any."""
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for url in urls:
+        by_host[host_of(url)].append(url)
+    return _taking_turns(by_host.values())
+
+
+def _taking_turns(queues: Iterable[list[T]]) -> list[T]:
+    """One item of each queue in turn, the longest queue first, until all are empty."""
+    longest_first = sorted(queues, key=len, reverse=True)
+    missing = object()
+    turns = itertools.zip_longest(*longest_first, fillvalue=missing)
+    return [item for turn in turns for item in turn if item is not missing]  # type: ignore[misc]

@@ -6,7 +6,7 @@ import pytest
 
 from mediatool.fetch.hosts import host_of
 from mediatool.models import FetchJob
-from mediatool.partition import Shard, host_partitions, shard_of
+from mediatool.partition import Shard, host_partitions, hosts_taking_turns, shard_of
 
 
 def _jobs(urls: list[str]) -> list[FetchJob]:
@@ -44,7 +44,7 @@ def test_shards_split_every_job_once_and_hosts_never_span_shards() -> None:
     assert all(len(o) == 1 for o in owners.values())
 
 
-def test_host_partitions_match_shards_and_put_big_hosts_first() -> None:
+def test_host_partitions_match_shards_put_big_parts_first_and_let_hosts_take_turns() -> None:
     urls = [f"https://big.example/{i}.jpg" for i in range(50)]
     urls += [f"https://h{i % 9}.example/{i}.jpg" for i in range(60)]
     jobs = _jobs(urls)
@@ -57,4 +57,24 @@ def test_host_partitions_match_shards_and_put_big_hosts_first() -> None:
             j.origin_url for j in _of_shard(jobs, Shard(index, 3))
         }
     biggest = next(p for p in parts if any("big.example" in j.origin_url for j in p))
-    assert all("big.example" in j.origin_url for j in biggest[:50])
+    hosts = [host_of(j.origin_url) for j in biggest]
+    assert hosts[0] == "big.example"  # its hosts take turns, the biggest first
+    assert len(set(hosts[: len(set(hosts))])) == len(set(hosts)) > 1
+
+
+def test_hosts_take_turns_busiest_first_each_in_its_order() -> None:
+    urls = sorted(
+        [
+            f"http://{h}/{i:05}.jpg"
+            for h, n in (("a.test", 3), ("b.test", 1), ("c.test", 2))
+            for i in range(n)
+        ]
+    )
+    assert hosts_taking_turns(urls) == [
+        "http://a.test/00000.jpg",
+        "http://c.test/00000.jpg",
+        "http://b.test/00000.jpg",
+        "http://a.test/00001.jpg",
+        "http://c.test/00001.jpg",
+        "http://a.test/00002.jpg",
+    ]

@@ -1,5 +1,5 @@
 """The fetch plan (manifest.plan): the origin URLs held, FetchJobs made a page at a time as it
-is iterated (on the Fetcher's thread), hosts taking turns; and a run's failures read from the
+is iterated (on the Fetcher's thread); and a run's failures read from the
 failed rows only. Real SQLite manifests; the real origin server where a fetch is involved."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mediatool.config import ImageSettings, Settings
 from mediatool.fetch.hosts import host_of
 from mediatool.manifest import Manifest
 from mediatool.manifest import plan as plan_module
-from mediatool.manifest.plan import PAGE, JobPlan, hosts_taking_turns
+from mediatool.manifest.plan import PAGE, JobPlan
 from mediatool.models import Download, FetchFailure, FetchJob, Resolution
 from mediatool.partition import Shard
 from mediatool.pipeline.analyzing import INLINE_UP_TO, Analyses
@@ -41,18 +41,6 @@ def _stored(manifest: Manifest, url: str, sha: str, tmp_path: Path, etag: str | 
 
 
 # -- the plan ----------------------------------------------------------------------------------
-
-
-def test_hosts_take_turns_busiest_first_each_in_its_order() -> None:
-    urls = sorted(_urls("a.test", 3) + _urls("b.test", 1) + _urls("c.test", 2))
-    assert hosts_taking_turns(urls) == [
-        "http://a.test/00000.jpg",
-        "http://c.test/00000.jpg",
-        "http://b.test/00000.jpg",
-        "http://a.test/00001.jpg",
-        "http://c.test/00001.jpg",
-        "http://a.test/00002.jpg",
-    ]
 
 
 def test_the_plan_gives_every_job_over_many_pages_on_another_thread(tmp_path: Path) -> None:

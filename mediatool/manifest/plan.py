@@ -14,15 +14,12 @@ candidates it reads were committed by the scan, before the plan was made.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from urllib.parse import quote
 
-from mediatool.fetch.hosts import host_of
 from mediatool.manifest._sql import chunks, in_chunks
 from mediatool.models import FetchJob
 
@@ -88,16 +85,3 @@ def database_of(db: sqlite3.Connection) -> str:
 def _reader(database: str) -> sqlite3.Connection:
     """A read-only connection to the manifest file `database` (WAL: it sees what is committed)."""
     return sqlite3.connect(f"file:{quote(database)}?mode=ro", uri=True, isolation_level=None)
-
-
-def hosts_taking_turns(urls: Iterable[str]) -> list[str]:
-    """`urls` reordered so hosts take turns (one URL of each host, then the next of each...),
-    the busiest host first, each host's URLs in their order. Sorted URLs come host by host, and
-    the Fetcher reads only LOOKAHEAD jobs ahead: with one host filling that window, its
-    per-host limit would cap the whole run; taking turns keeps every host with work as long as
-    it has any."""
-    by_host: dict[str, list[str]] = defaultdict(list)
-    for url in urls:
-        by_host[host_of(url)].append(url)
-    queues = sorted(by_host.values(), key=len, reverse=True)  # the busiest host first
-    return [url for turn in itertools.zip_longest(*queues) for url in turn if url is not None]

@@ -10,9 +10,10 @@ from typing import Any
 from mediatool.fetch.policy import Freshness, Refetch, RefetchOptions, UrlRecord, refetch
 from mediatool.manifest._sql import _URL_FAILED, _URL_STATE, _URLS_WITH_IMAGES, chunks, in_chunks
 from mediatool.manifest.connection import ManifestBase
-from mediatool.manifest.plan import JobPlan, database_of, hosts_taking_turns
+from mediatool.manifest.plan import JobPlan, database_of
 from mediatool.manifest.rows import UrlStatus
 from mediatool.models import Download, FetchFailure, FetchJob, NotModified, Resolution
+from mediatool.partition import hosts_taking_turns
 
 
 class UrlsTable(ManifestBase):
@@ -63,7 +64,7 @@ class UrlsTable(ManifestBase):
     ) -> tuple[JobPlan, list[str]]:
         """(jobs to run, origin URLs already stored) among `origin_urls`; the jobs as a
         `JobPlan` (the caller's URL strings, FetchJobs made as it is iterated), hosts taking
-        turns (`plan.hosts_taking_turns`).
+        turns (`partition.hosts_taking_turns`).
 
         A stored URL whose file is present (`file_present(relpath)`) is not requested again
         unless `refresh` and its copy is stale at `now` (default: the time now) by the
