@@ -147,6 +147,23 @@ def _same_summary(one: dict[str, Any], other: dict[str, Any]) -> None:
     assert other["failed"] == one["failed"] == []
 
 
+def _worker_profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_the_local_cluster_runs_without_the_profiler_and_keeps_short_logs(
+    cluster: Client,
+) -> None:
+    """local:N's workers start without the sampling profiler (the config reaches the worker
+    processes as they start), and its scheduler (in this process) keeps short logs."""
+    assert set(cluster.run(_worker_profiling).values()) == {False}
+    scheduler = cluster.cluster.scheduler  # type: ignore[union-attr]
+    assert scheduler.transition_log.maxlen == 100
+    assert len(scheduler.computations) <= 1
+
+
 # --- the same results --------------------------------------------------------------------
 
 
@@ -217,10 +234,19 @@ def test_a_worker_killed_mid_run_changes_nothing_but_the_time(
     assert _results(tmp_path / "dask") == expected
 
 
+@pytest.mark.parametrize("urls_per_task", [500, 3])
 def test_no_host_gets_more_than_per_host_requests_at_once_across_workers(
-    tmp_path: Path, origin: OriginServer, cluster: Client
+    tmp_path: Path,
+    origin: OriginServer,
+    cluster: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    urls_per_task: int,
 ) -> None:
-    hosts = _generated_archive(tmp_path, origin, "busy", per_host=10, delay=0.05)
+    """Each host's URLs in one task, or (3 a task) in tasks that must run one after another:
+    four threads running a host's tasks at once would ask it up to 8 at a time."""
+    monkeypatch.setattr(distributing, "URLS_PER_TASK", urls_per_task)
+    name = f"busy{urls_per_task}"
+    hosts = _generated_archive(tmp_path, origin, name, per_host=10, delay=0.05)
     summary = _fetch(tmp_path, "--scheduler", cluster.scheduler.address, "--per-host", "2")
     assert summary["downloaded"] == 4 * 10 + 1
     peaks = {host: origin.max_in_flight(host) for host in hosts}
@@ -233,7 +259,7 @@ def test_a_plan_split_in_more_parts_than_run_at_once_fetches_every_url_once(
     """One part per thread at a time (PARTS_PER_THREAD 1) for more host-owned parts than
     threads: the next part is submitted, its jobs read from the plan, as one completes."""
     monkeypatch.setattr(distributing, "PARTS_PER_THREAD", 1)
-    monkeypatch.setattr(distributing, "URLS_PER_PART", 1)  # a part per URL, hosts allowing
+    monkeypatch.setattr(distributing, "URLS_PER_TASK", 1)  # a part per URL, hosts allowing
     summaries = []
     for name, extra in (("one", ()), ("dask", ("--scheduler", cluster.scheduler.address))):
         root = tmp_path / name

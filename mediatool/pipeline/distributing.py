@@ -6,10 +6,13 @@ for (`clusters.cluster_of`); Dask itself is imported when the cluster is opened,
 the run stops at once with one line saying how to install it.
 
 - Downloads run as host-owned partitions (`partition.host_partitions`, the parts `fetch --shard`
-  uses): every URL of a host is in one task, so each task keeps its hosts at `per_host` with no
-  coordination between workers. A task runs the Fetcher on threads (a worker process is
-  daemonic: it cannot start a process pool), keeps each body in the store and returns the
-  outcomes, small models, to this process.
+  uses): every URL of a host is in one part, and a part's URLs go out in tasks of at most
+  URLS_PER_TASK, one after another, so its hosts see one task at a time, kept at `per_host` with
+  no coordination between workers; this process holds the jobs of the running tasks only, and
+  records outcomes as each task ends (a busy host's 100,000 URLs are 200 tasks, not one that
+  reports at the end). A task runs the Fetcher on threads (a worker process is daemonic: it
+  cannot start a process pool), keeps each body in the store and returns the outcomes, small
+  models, to this process.
 - Analyses (one decode: hashes and thumbnails) run as batches of ANALYSIS_BATCH originals.
 - This process stays the only writer of the manifest: it records the outcomes of each task as
   the task completes (`as_completed`), under the run's checkpoints, so progress lines, the time
@@ -49,8 +52,8 @@ from mediatool.pipeline.common import Say, store_of
 if TYPE_CHECKING:
     from distributed import Client, Future, as_completed
 
-PARTS_PER_THREAD = 4  # download tasks per worker thread: the biggest parts start first
-URLS_PER_PART = 500  # with enough hosts, parts are smaller: outcomes come back this often
+PARTS_PER_THREAD = 4  # parts downloading at once per worker thread: the biggest start first
+URLS_PER_TASK = 500  # a part's URLs per download task: outcomes come back (are recorded) this often
 ANALYSIS_BATCH = 32  # originals per analysis task (a task costs the scheduler ~1.6 ms)
 ANALYSIS_PRIORITY = 1  # analyses go before downloads not yet started (downloads: 0)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a tcp:// scheduler and find a worker there
@@ -84,21 +87,36 @@ def _require_dask() -> None:
         raise UsageError(NEEDS_DASK) from exc
 
 
+# What nobody looks at in a LocalCluster started for one run (it has no dashboard): the
+# workers' sampling profiler (every 10 ms over every thread: worker CPU, and it holds task
+# frames) and the long in-memory logs kept for one (the scheduler runs in this process).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.diagnostics.computations.max-history": 1,
+    "distributed.admin.log-length": 100,
+    "distributed.admin.low-level-log-length": 100,
+    "distributed.admin.system-monitor.log-length": 10,
+}
+
+
 def local_cluster(workers: int) -> Any:
     """N worker processes on loopback, quiet, without a dashboard (the scheduler's own HTTP
-    endpoints on a free loopback port, not on 8787). Two task threads each, so that a worker
-    analyzes a batch while a download part waits on the network."""
+    endpoints on a free loopback port, not on 8787), with LOCAL_CLUSTER_CONFIG (the workers
+    get the config they start with). Two task threads each, so that a worker analyzes a batch
+    while a download task waits on the network."""
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers,
-        threads_per_worker=2,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    )
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+        return LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
 
 
 def _connect(address: str) -> Client:
@@ -171,38 +189,50 @@ class Cluster:
 
     def part_count(self, jobs: int) -> int:
         """How many download parts to ask host_partitions for."""
-        return max(PARTS_PER_THREAD * self.threads, math.ceil(jobs / URLS_PER_PART))
+        return max(PARTS_PER_THREAD * self.threads, math.ceil(jobs / URLS_PER_TASK))
 
     def fetch_all(
         self, jobs: Iterable[FetchJob], deadline: float | None = None
     ) -> Iterator[FetchOutcome]:
-        """Like Fetcher.fetch_all, over the cluster: the outcomes of each part as it completes.
+        """Like Fetcher.fetch_all, over the cluster: the outcomes of each task as it completes.
         With a `deadline` (time.monotonic() here), no download starts after it on any worker.
-        At most PARTS_PER_THREAD parts per thread are submitted at once, the next as one
-        completes; a plan's parts are made (their FetchJobs read) as they are submitted."""
+        At most PARTS_PER_THREAD parts per thread download at once, each one task at a time
+        (its next URLS_PER_TASK URLs once the last task ended), the next part as one finishes;
+        a plan's tasks are made (their FetchJobs read) as they are submitted."""
         parts, jobs_of = self._parts(jobs)
         until = None if deadline is None else time.time() + (deadline - time.monotonic())
-        waiting = iter(parts)
-        running: dict[Future[Any], list[Any]] = {}
-        watch = OfflineWatch()  # no part starts once no host answered on enough of them
+        waiting = (_tasks_of(part) for part in parts)  # each part: its tasks, one after another
+        running: dict[Future[Any], tuple[list[Any], Iterator[list[Any]]]] = {}
+        watch = OfflineWatch()  # no task starts once no host answered on enough of them
+        finished = _as_completed(self.client, [])
 
-        def submit() -> Iterator[Future[Any]]:
-            room = 0 if watch.looks_offline() else PARTS_PER_THREAD * self.threads - len(running)
-            for part in itertools.islice(waiting, room):
-                future = self.client.submit(
-                    fetch_part, self.settings, jobs_of(part), until, pure=False
-                )
-                running[future] = part
-                yield future
+        def submit(part: Iterator[list[Any]]) -> bool:
+            """Submit the part's next task; False when it has none left."""
+            items = next(part, None)
+            if items is None:
+                return False
+            future = self.client.submit(
+                fetch_part, self.settings, jobs_of(items), until, pure=False
+            )
+            running[future] = items, part
+            finished.add(future)  # type: ignore[no-untyped-call]
+            return True
 
-        finished = _as_completed(self.client, list(submit()))
+        def start_parts() -> None:
+            room = PARTS_PER_THREAD * self.threads - len(running)
+            for part in itertools.islice(waiting, max(0, room)):
+                submit(part)
+
+        start_parts()
         for future in finished:
-            part = running.pop(future)
-            finished.update(list(submit()))  # type: ignore[no-untyped-call]
-            first = part[0] if isinstance(part[0], str) else part[0].origin_url
-            result = self.result_of(future, f"{len(part)} URLs (the part of {first})")
+            items, part = running.pop(future)
+            first = items[0] if isinstance(items[0], str) else items[0].origin_url
+            result = self.result_of(future, f"{len(items)} URLs (a task of the part of {first})")
             outcomes, offline = result if result is not None else ([], False)
             watch.part_ended(offline)
+            if not watch.looks_offline():
+                submit(part)
+                start_parts()
             for outcome in outcomes:
                 yield from watch.passed(outcome)
         yield from watch.finished()
@@ -238,6 +268,12 @@ class Cluster:
             return None
         finally:
             future.release()  # type: ignore[no-untyped-call]
+
+
+def _tasks_of(part: list[Any]) -> Iterator[list[Any]]:
+    """A part's items in tasks of at most URLS_PER_TASK, in its order (hosts taking turns)."""
+    for start in range(0, len(part), URLS_PER_TASK):
+        yield part[start : start + URLS_PER_TASK]
 
 
 def _as_completed(client: Client, futures: list[Future[Any]]) -> as_completed:

@@ -106,9 +106,11 @@ def run_fetch(
     options = _FetchOptions(retry_failed, refresh, refresh_all, deadline, progress, progress_every)
     from mediatool.pipeline.clusters import cluster_of
 
-    with cluster_of(settings, say) as cluster, Manifest.open(store.manifest_path) as manifest:
-        fetched = _fetch_posts(paths, settings, manifest, store, cluster, say, options, shard)
-        # what fetching held per post and per URL is gone: grouping reuses that memory
+    with Manifest.open(store.manifest_path) as manifest:
+        with cluster_of(settings, say) as cluster:
+            fetched = _fetch_posts(paths, settings, manifest, store, cluster, say, options, shard)
+        # the cluster (its workers and, for local:N, its scheduler here) is stopped and what
+        # fetching held per post and per URL is gone: grouping reuses that memory
         release_free_memory()
         boilerplate = _grouped(manifest, settings, fetched.changed)
         groups, grouped = manifest.group_count()
