@@ -234,6 +234,32 @@ def test_a_worker_killed_mid_run_changes_nothing_but_the_time(
     assert _results(tmp_path / "dask") == expected
 
 
+def test_a_dead_host_is_given_up_after_host_down_after_failures_across_tasks(
+    tmp_path: Path, origin: OriginServer, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12 URLs of a host that closes every connection, 3 a task, one request at a time and no
+    retries: the host is down after host_down_after (5) failures in a row, counted across
+    tasks, as one process counts them; tasks counting anew would each ask all 3 (12)."""
+    monkeypatch.setattr(distributing, "URLS_PER_TASK", 3)
+    urls = [f"http://dead.down.test/img/{i}.jpg" for i in range(12)]
+    for url in urls:
+        origin.add(url, b"", drop=True)
+    (tmp_path / "posts").mkdir()
+    text = "\n".join(f"![]({url})" for url in urls) + "\n"
+    (tmp_path / "posts" / "dead.md").write_text(text, encoding="utf-8")
+    before = len(origin.requests)
+    result = _invoke(
+        "fetch", str(tmp_path / "posts"), "--cache", str(tmp_path / "cache"), "--json",
+        "--scheduler", cluster.scheduler.address, "--per-host", "1", "--retries", "0",
+    )  # fmt: skip
+    summary = json.loads(result.stdout)
+    asked = [r for r in origin.requests[before:] if "dead.down.test" in r.url]
+    assert len(asked) == 5
+    assert len(summary["failed"]) == 12
+    reasons = {failure["reason"] for failure in summary["failed"]}
+    assert reasons == {"connect_error", "host_down"}, reasons
+
+
 @pytest.mark.parametrize("urls_per_task", [500, 3])
 def test_no_host_gets_more_than_per_host_requests_at_once_across_workers(
     tmp_path: Path,

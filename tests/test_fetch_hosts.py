@@ -21,7 +21,7 @@ from mediatool.config import (
 )
 from mediatool.errors import UsageError
 from mediatool.fetch import Fetcher
-from mediatool.fetch.hosts import budget_of
+from mediatool.fetch.hosts import HostTable, budget_of
 from mediatool.models import Download, FetchJob
 from mediatool.testing import OriginServer
 
@@ -229,3 +229,23 @@ def test_host_table_headers_go_to_the_host_and_its_subdomains_only(
     assert (img.header("Referer"), img.header("Cookie")) == ("https://blog.example/", "a=1")
     [other] = proxy_env.requests_for(urls[1])
     assert other.header("Referer") is None
+
+
+def test_failures_in_a_row_carry_over_to_the_next_table_of_the_same_work() -> None:
+    """A Dask part's next task counts on from the failures its last task ended with: a host
+    reaches host_down_after across the two, and one that answered starts again from 0."""
+    first = HostTable(replace(FAST, host_down_after=5))
+    for _ in range(3):
+        first.connection_failed("dead.test")
+    first.connection_failed("flaky.test")
+    first.answered("flaky.test")
+    assert first.failures_in_a_row() == {"dead.test": 3}
+    second = HostTable(replace(FAST, host_down_after=5))
+    second.continue_failures(first.failures_in_a_row())
+    second.connection_failed("dead.test")
+    assert not second.is_down("dead.test")
+    second.connection_failed("dead.test")
+    assert second.is_down("dead.test") and not second.is_down("flaky.test")
+    third = HostTable(replace(FAST, host_down_after=5))
+    third.continue_failures(second.failures_in_a_row())
+    assert third.is_down("dead.test")  # down at once: no request of the next task asks it

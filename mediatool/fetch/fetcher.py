@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -123,16 +123,20 @@ class Fetcher:
         temp_dir: Path,
         keep: Keep | None = None,
         svg_policy: str = DEFAULT_SVG_POLICY,
+        failures: Mapping[str, int] | None = None,
     ) -> None:
         """`keep(temp_path, sha256, kind) -> relpath`, when given, moves each finished body to its
         final place on the worker thread that fetched it (the store's `keep`): the caller's
         thread then only records what arrived, and moving files overlaps the downloads.
         `svg_policy` (images.svg: sanitize, refuse, keep) is applied to SVGs that could run
-        script or load resources (images.svg)."""
+        script or load resources (images.svg). `failures`: the connection failures in a row an
+        earlier Fetcher of the same work ended with (its `failures_in_a_row`), counted on from
+        here: a host it found down is given up at once."""
         self.settings = settings
         self.temp_dir = temp_dir
         self._client = build_client(settings)
         self._hosts = HostTable(settings)
+        self._hosts.continue_failures(failures or {})
         guard = Guard(settings.allow_private, lambda url: is_proxied(self._client, url))
         self._candidates = CandidateFetcher(
             self._client, settings, temp_dir, guard, self._hosts, keep, svg_policy
@@ -158,6 +162,11 @@ class Fetcher:
             run.close()
             self._runs.discard(run)
             self.offline = self.offline or run.offline
+
+    def failures_in_a_row(self) -> dict[str, int]:
+        """Per host whose last requests failed to connect, how many in a row (for the next
+        Fetcher of the same work: `failures`)."""
+        return self._hosts.failures_in_a_row()
 
     def fetch_job(self, job: FetchJob, run: RunState) -> FetchOutcome:
         """Try the job's candidates in order; the first success wins."""

@@ -235,6 +235,21 @@ class HostTable:
         with self._cond:
             return host in self._down
 
+    def failures_in_a_row(self) -> dict[str, int]:
+        """The hosts whose last requests failed to connect: how many in a row (a host down has
+        at least host_down_after)."""
+        with self._cond:
+            return {host: count for host, count in self._failures.items() if count}
+
+    def continue_failures(self, failures: Mapping[str, int]) -> None:
+        """Count on from the failures in a row an earlier Fetcher of the same work saw
+        (`failures_in_a_row`): a host with host_down_after of them is down at once."""
+        with self._cond:
+            for host, count in failures.items():
+                self._failures[host] += count
+                if self._failures[host] >= self.down_after:
+                    self._down.add(host)
+
     def expect_hosts(self, count: int, all_known: bool) -> None:
         """The run has `count` distinct hosts so far (all of them when `all_known`)."""
         with self._cond:

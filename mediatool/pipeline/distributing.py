@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,18 +201,19 @@ class Cluster:
         a plan's tasks are made (their FetchJobs read) as they are submitted."""
         parts, jobs_of = self._parts(jobs)
         until = None if deadline is None else time.time() + (deadline - time.monotonic())
-        waiting = (_tasks_of(part) for part in parts)  # each part: its tasks, one after another
-        running: dict[Future[Any], tuple[list[Any], Iterator[list[Any]]]] = {}
+        waiting = (_Part(_tasks_of(part)) for part in parts)
+        running: dict[Future[Any], tuple[list[Any], _Part]] = {}
         watch = OfflineWatch()  # no task starts once no host answered on enough of them
         finished = _as_completed(self.client, [])
 
-        def submit(part: Iterator[list[Any]]) -> bool:
+        def submit(part: _Part) -> bool:
             """Submit the part's next task; False when it has none left."""
-            items = next(part, None)
+            items = next(part.tasks, None)
             if items is None:
                 return False
+            task_jobs = jobs_of(items)
             future = self.client.submit(
-                fetch_part, self.settings, jobs_of(items), until, pure=False
+                fetch_part, self.settings, task_jobs, until, part.failures, pure=False
             )
             running[future] = items, part
             finished.add(future)  # type: ignore[no-untyped-call]
@@ -228,7 +229,10 @@ class Cluster:
             items, part = running.pop(future)
             first = items[0] if isinstance(items[0], str) else items[0].origin_url
             result = self.result_of(future, f"{len(items)} URLs (a task of the part of {first})")
-            outcomes, offline = result if result is not None else ([], False)
+            if result is not None:  # a lost task leaves the part's failures as they were
+                outcomes, offline, part.failures = result
+            else:
+                outcomes, offline = [], False
             watch.part_ended(offline)
             if not watch.looks_offline():
                 submit(part)
@@ -270,6 +274,16 @@ class Cluster:
             future.release()  # type: ignore[no-untyped-call]
 
 
+@dataclass(slots=True)
+class _Part:
+    """A host-owned part being downloaded: its tasks still to run, and the connection failures
+    in a row its last task ended with, per host (the next task's Fetcher counts on from them:
+    a dead host is given up once a part, as one Fetcher over the whole part would)."""
+
+    tasks: Iterator[list[Any]]
+    failures: dict[str, int] = field(default_factory=dict)
+
+
 def _tasks_of(part: list[Any]) -> Iterator[list[Any]]:
     """A part's items in tasks of at most URLS_PER_TASK, in its order (hosts taking turns)."""
     for start in range(0, len(part), URLS_PER_TASK):
@@ -285,15 +299,18 @@ def _as_completed(client: Client, futures: list[Future[Any]]) -> as_completed:
 
 
 def fetch_part(
-    settings: Settings, jobs: list[FetchJob], until: float | None
-) -> tuple[list[FetchOutcome], bool]:
-    """One task: download a host-owned part, each body kept in the store (put if absent), and
-    return the outcomes and whether its Fetcher stopped offline (no host of the part answered).
-    `until` is a time.time() after which no download starts."""
+    settings: Settings, jobs: list[FetchJob], until: float | None, failures: dict[str, int]
+) -> tuple[list[FetchOutcome], bool, dict[str, int]]:
+    """One task: download a task's worth of a host-owned part, each body kept in the store (put
+    if absent); return the outcomes, whether its Fetcher stopped offline (no host of the part
+    answered) and its connection failures in a row per host (`failures`: those the part's last
+    task ended with, counted on from). `until` is a time.time() after which no download starts."""
     store = store_of(settings)
     deadline = None if until is None else time.monotonic() + (until - time.time())
-    with Fetcher(settings.fetch, store.temp_dir, store.keep, settings.images.svg) as fetcher:
-        return list(fetcher.fetch_all(jobs, deadline)), fetcher.offline
+    svg = settings.images.svg
+    with Fetcher(settings.fetch, store.temp_dir, store.keep, svg, failures) as fetcher:
+        outcomes = list(fetcher.fetch_all(jobs, deadline))
+        return outcomes, fetcher.offline, fetcher.failures_in_a_row()
 
 
 @dataclass(frozen=True, slots=True)
