@@ -713,17 +713,14 @@ def _best_of(
     length of S - mean(S), from sum(S) = <sum of P's rows, sum of C's rows> and
     sum(S^2) = <P^T P, C^T C>, all K x M at once by a few small products. `whole` is centred
     first (it does not change S - mean(S)) so sum(S^2) - sum(S)^2 / n loses no precision."""
-    row_maps = maps(tuple(rows))
-    col_maps = row_maps if cols == rows else maps(tuple(cols))
-    centred = (whole - whole.mean()).astype(np.float64)
-    lifted = row_maps.astype(np.float64) @ centred  # P_k: K x side x W
-    across = col_maps.astype(np.float64)  # C_m: M x side x W
+    row_maps = _axis_terms(maps, tuple(rows))[0]  # R_k
+    across, col_sums, col_grams = _axis_terms(maps, tuple(cols))  # C_m, their sums, C_m^T C_m
+    lifted = row_maps @ (whole - whole.mean()).astype(np.float64)  # P_k: K x side x W
     k_count, m_count = len(rows), len(cols)
     seen = (target.astype(np.float64) @ across).reshape(m_count, -1)  # T C_m
     products = lifted.reshape(k_count, -1) @ seen.T  # <P_k, T C_m>
-    sums = lifted.sum(axis=1) @ across.sum(axis=1).T  # sum(S_km)
+    sums = lifted.sum(axis=1) @ col_sums.T  # sum(S_km)
     grams = (_transposed(lifted) @ lifted).reshape(k_count, -1)  # P_k^T P_k
-    col_grams = (_transposed(across) @ across).reshape(m_count, -1)  # C_m^T C_m
     squares = grams @ col_grams.T  # sum(S_km^2)
     pixels = target.shape[-1] * target.shape[-2]
     lengths = np.sqrt(np.maximum(squares - sums * sums / pixels, 0.0))
@@ -732,10 +729,19 @@ def _best_of(
     return float(scores[k, m]), (rows[int(k)], cols[int(m)])
 
 
-def _transposed(stack: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _transposed(stack: F64) -> F64:
     """Each matrix of the stack transposed, laid out anew (a stacked product of a transposed
     view does not go through BLAS: ~10x slower)."""
     return np.ascontiguousarray(stack.transpose(0, 2, 1))
+
+
+@lru_cache(maxsize=128)  # the grids' stay; refinements around each pair's best come and go
+def _axis_terms(maps: Resamplers, axes: tuple[Axis, ...]) -> tuple[F64, F64, F64]:
+    """What `_best_of` needs of the resamplers C of `axes` (float64): C, each one's column
+    sums, and each one's C^T C flattened."""
+    stack = maps(axes).astype(np.float64)
+    grams = (_transposed(stack) @ stack).reshape(len(axes), -1)
+    return stack, stack.sum(axis=1), grams
 
 
 # The resampling caches are bounded to ~25 MB in all: the coarse grid's stack is asked for by

@@ -24,9 +24,13 @@ from mediatool.dedup import (
     FINE_SIDE,
     WIDE_THRESHOLD,
     StoredHashes,
+    _area_resamplers,
+    _best_of,
     _candidate_pairs,
     _coarse,
+    _normalized,
     _query_pairs,
+    _resamplers,
     aligned_similarity,
     canonical_key,
     extended_state,
@@ -625,6 +629,30 @@ def brick_wall(seed: int, size: int = 512) -> Image.Image:
             draw.rectangle((x + 2, y + 2, x + 38, y + 16), fill=(tone, tone // 2, tone // 3))
     noise = rng.normal(0, 12, (size, size, 1))
     return Image.fromarray(np.clip(np.asarray(wall) + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("side", [32, 64])
+def test_the_best_region_scores_as_resampling_each_region_and_correlating(side: int) -> None:
+    """_best_of scores regions from small products without making them: the same scores (to
+    float rounding) and the same best region as resampling every region of the grid (bilinear
+    at 32, area averages from 64) and correlating it with the target, one by one."""
+    rng = np.random.default_rng(side)
+    maps = _resamplers if side == 32 else _area_resamplers
+    whole = rng.integers(0, 256, (side, side)).astype(np.float32)
+    target = _normalized(rng.integers(0, 256, (32, 32)).astype(np.float32))
+    rows = [(0.88, 0.0), (0.92, 0.04), (0.96, 0.02), (1.0, 0.0)]
+    cols = [(0.9, 0.05), (0.94, 0.0), (1.0, 0.0)]
+    direct = np.array(
+        [
+            [float((_normalized(maps((r,))[0] @ whole @ maps((c,))[0].T) * target).sum())
+             for c in cols]
+            for r in rows
+        ]
+    )  # fmt: skip
+    score, (row, col) = _best_of(whole, target, rows, cols, maps)
+    k, m = np.unravel_index(int(np.argmax(direct)), direct.shape)
+    assert (row, col) == (rows[int(k)], cols[int(m)])
+    assert score == pytest.approx(float(direct.max()), abs=1e-5)
 
 
 def test_a_cropped_texture_matches_only_at_the_fine_resolution() -> None:
