@@ -735,7 +735,7 @@ def _transposed(stack: F64) -> F64:
     return np.ascontiguousarray(stack.transpose(0, 2, 1))
 
 
-@lru_cache(maxsize=128)  # the grids' stay; refinements around each pair's best come and go
+@lru_cache(maxsize=16)  # <= ~0.5 MB each: the grids stay, refinements (6 a pair) come and go
 def _axis_terms(maps: Resamplers, axes: tuple[Axis, ...]) -> tuple[F64, F64, F64]:
     """What `_best_of` needs of the resamplers C of `axes` (float64): C, each one's column
     sums, and each one's C^T C flattened."""
