@@ -260,6 +260,26 @@ def test_a_dead_host_is_given_up_after_host_down_after_failures_across_tasks(
     assert reasons == {"connect_error", "host_down"}, reasons
 
 
+def test_a_time_budget_stops_every_worker_and_the_next_run_does_the_rest(
+    tmp_path: Path, origin: OriginServer, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--time-budget with --scheduler: no request starts after it on any worker, no further
+    task is sent, the run says resume needed, and running it again fetches what was left."""
+    import time
+
+    monkeypatch.setattr(distributing, "URLS_PER_TASK", 2)
+    _generated_archive(tmp_path, origin, "budget", per_host=10, delay=0.2)
+    args = ["--scheduler", cluster.scheduler.address, "--per-host", "1"]
+    before, started = len(origin.requests), time.monotonic()
+    first = _fetch(tmp_path, *args, "--time-budget", "2")
+    late = [r for r in origin.requests[before:] if r.time > started + 2 + 0.5]
+    assert first["resume_needed"] and first["not_started"] > 0 and first["failed"] == []
+    assert late == []
+    second = _fetch(tmp_path, *args)
+    assert not second["resume_needed"] and second["failed"] == []
+    assert first["downloaded"] + second["downloaded"] == 4 * 10 + 1
+
+
 @pytest.mark.parametrize("urls_per_task", [500, 3])
 def test_no_host_gets_more_than_per_host_requests_at_once_across_workers(
     tmp_path: Path,

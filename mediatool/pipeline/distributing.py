@@ -207,7 +207,10 @@ class Cluster:
         finished = _as_completed(self.client, [])
 
         def submit(part: _Part) -> bool:
-            """Submit the part's next task; False when it has none left."""
+            """Submit the part's next task; False when it has none left or the deadline passed
+            (a task would start nothing: its URLs stay pending)."""
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             items = next(part.tasks, None)
             if items is None:
                 return False
