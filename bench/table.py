@@ -295,11 +295,11 @@ BENCHES = (
     Bench(
         "simulate",
         "simulate.py",
-        ("--posts", "100000", "--mode", "one"),
+        ("--posts", "100000", "--mode", "one", "--mode", "local:2", "--mode", "shards:4"),
         ("--posts", "200", "--corpus", "none", "--latency-ms", "0", "--mode", "one"),
         "a synthetic archive shaped like the real corpus (Zipf hosts, proxies, repeats, "
-        "near-duplicate variants) fetched by one process (`--mode local:2`, `shards:4`: on a "
-        "Dask LocalCluster, as 4 shards + merge + dedup); 20 ms a request, 4 per host",
+        "near-duplicate variants) fetched by one process, on a Dask LocalCluster of 2 workers, "
+        "and as 4 shards + merge + dedup; 20 ms a request, 4 per host",
         simulate_result,
         (("a 100,000-post archive (driver memory)", simulate_headline),),
         slow=True,
