@@ -684,11 +684,12 @@ def _best_alignment(whole: F32, part: F32, resamplers: Resamplers | None = None)
     """How well `part` matches the best-fitting region of `whole`."""
     maps = resamplers or _resamplers
     whole_part = maps(((1.0, 0.0),))[0]
-    target = _normalized(whole_part @ part @ whole_part.T)
+    target = _normalized(whole_part @ part @ whole_part.T).astype(np.float64)
+    centred = (whole - whole.mean()).astype(np.float64)  # made once for the four searches
     grid = [(s, f * (1 - s)) for s in ALIGN_SCALES for f in ((0.5,) if s == 1 else (0, 0.5, 1))]
-    best, (rows, cols) = _best_of(whole, target, grid, grid, maps)
+    best, (rows, cols) = _best_of(centred, target, grid, grid, maps)
     for step in ALIGN_STEPS:
-        score, found = _best_of(whole, target, _around(rows, step), _around(cols, step), maps)
+        score, found = _best_of(centred, target, _around(rows, step), _around(cols, step), maps)
         if score > best:
             best, (rows, cols) = score, found
     return best
@@ -705,19 +706,19 @@ def _around(axis: Axis, step: float) -> list[Axis]:
 
 
 def _best_of(
-    whole: F32, target: F32, rows: list[Axis], cols: list[Axis], maps: Resamplers
+    centred: F64, target: F64, rows: list[Axis], cols: list[Axis], maps: Resamplers
 ) -> tuple[float, tuple[Axis, Axis]]:
-    """The best correlation with `target` (normalized) of `whole` resampled at every region
-    rows[k] x cols[m], and that region. Each region S = R W C^T (R, C: the axes' resamplers,
-    rows summing to 1) is never made: with P = R W, its correlation is <P, T C> over the
-    length of S - mean(S), from sum(S) = <sum of P's rows, sum of C's rows> and
-    sum(S^2) = <P^T P, C^T C>, all K x M at once by a few small products. `whole` is centred
-    first (it does not change S - mean(S)) so sum(S^2) - sum(S)^2 / n loses no precision."""
+    """The best correlation with `target` (normalized) of an image W resampled at every region
+    rows[k] x cols[m], and that region; `centred` is W minus its mean (which does not change
+    S - mean(S), and keeps sum(S^2) - sum(S)^2 / n precise). Each region S = R W C^T (R, C:
+    the axes' resamplers, rows summing to 1) is never made: with P = R W, its correlation is
+    <P, T C> over the length of S - mean(S), from sum(S) = <sum of P's rows, sum of C's rows>
+    and sum(S^2) = <P^T P, C^T C>, all K x M at once by a few small products."""
     row_maps = _axis_terms(maps, tuple(rows))[0]  # R_k
     across, col_sums, col_grams = _axis_terms(maps, tuple(cols))  # C_m, their sums, C_m^T C_m
-    lifted = row_maps @ (whole - whole.mean()).astype(np.float64)  # P_k: K x side x W
+    lifted = row_maps @ centred  # P_k: K x side x W
     k_count, m_count = len(rows), len(cols)
-    seen = (target.astype(np.float64) @ across).reshape(m_count, -1)  # T C_m
+    seen = (target @ across).reshape(m_count, -1)  # T C_m
     products = lifted.reshape(k_count, -1) @ seen.T  # <P_k, T C_m>
     sums = lifted.sum(axis=1) @ col_sums.T  # sum(S_km)
     grams = (_transposed(lifted) @ lifted).reshape(k_count, -1)  # P_k^T P_k

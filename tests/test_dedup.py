@@ -649,7 +649,8 @@ def test_the_best_region_scores_as_resampling_each_region_and_correlating(side: 
             for r in rows
         ]
     )  # fmt: skip
-    score, (row, col) = _best_of(whole, target, rows, cols, maps)
+    centred = (whole - whole.mean()).astype(np.float64)
+    score, (row, col) = _best_of(centred, target.astype(np.float64), rows, cols, maps)
     k, m = np.unravel_index(int(np.argmax(direct)), direct.shape)
     assert (row, col) == (rows[int(k)], cols[int(m)])
     assert score == pytest.approx(float(direct.max()), abs=1e-5)
