@@ -260,6 +260,31 @@ def test_a_dead_host_is_given_up_after_host_down_after_failures_across_tasks(
     assert reasons == {"connect_error", "host_down"}, reasons
 
 
+def test_outcomes_come_back_as_each_task_of_a_host_ends_not_when_the_host_is_done(
+    tmp_path: Path, origin: OriginServer, cluster: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One slow host of 6 URLs, 2 a task, one request at a time: the first outcomes reach
+    this process (to be recorded) while the host's later URLs are not yet asked; as one
+    task for the whole host, nothing would come back before all 6 were."""
+    from mediatool.config import FetchSettings, Settings
+    from mediatool.models import FetchJob
+    from mediatool.pipeline.common import store_of
+
+    monkeypatch.setattr(distributing, "URLS_PER_TASK", 2)
+    urls = [f"http://slow.tasks.test/img/{i}.jpg" for i in range(6)]
+    for seed, url in enumerate(urls, 1):
+        origin.add(url, _image(seed), delay=0.3)
+    settings = Settings(cache_dir=tmp_path / "cache", fetch=FetchSettings(per_host=1))
+    store_of(settings).prepare()
+    before = len(origin.requests)
+    remote = distributing.Cluster(cluster, settings, lambda line: None)
+    outcomes = remote.fetch_all([FetchJob(url, (url,)) for url in urls])
+    next(outcomes)
+    asked_at_first = len([r for r in origin.requests[before:] if "slow.tasks.test" in r.url])
+    rest = list(outcomes)
+    assert asked_at_first < len(urls) and len(rest) == len(urls) - 1
+
+
 def test_a_time_budget_stops_every_worker_and_the_next_run_does_the_rest(
     tmp_path: Path, origin: OriginServer, cluster: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
