@@ -87,10 +87,8 @@ def hosts_taking_turns(urls: Iterable[str]) -> list[str]:
     a Fetcher reads only LOOKAHEAD jobs ahead (a download task gets a few hundred): with one
     host filling that window, its per-host limit would cap the whole run; taking turns keeps
     every host with work as long as it has any."""
-    by_host: dict[str, list[str]] = defaultdict(list)
-    for url in urls:
-        by_host[host_of(url)].append(url)
-    return _taking_turns(by_host.values())
+    whole = url_partitions(urls, 1)  # one part holding every host
+    return whole[0] if whole else []
 
 
 def _taking_turns(queues: Iterable[list[T]]) -> list[T]:
