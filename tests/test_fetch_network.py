@@ -265,12 +265,12 @@ def test_one_refusing_host_alone_over_parts_is_its_failure_not_offline() -> None
     refused = [_refused(f"http://h.test/{i}.jpg") for i in range(3)]
     for failure in refused:
         assert watch.passed(failure) == []
-    watch.part_ended(False)
+    watch.task_ended(False)
     assert watch.finished() == refused and not watch.offline
 
 
 def test_a_part_that_stopped_offline_makes_the_run_offline_when_none_answered() -> None:
     watch = OfflineWatch()
-    watch.part_ended(True)
+    watch.task_ended(True)
     assert watch.looks_offline()
     assert watch.finished() == [] and watch.offline

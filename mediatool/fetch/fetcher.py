@@ -54,14 +54,14 @@ def is_network_failure(outcome: FetchOutcome) -> bool:
 
 
 class OfflineWatch:
-    """The run-wide offline verdict over outcomes fetched elsewhere, in parts that each judge
-    only their own hosts (Dask tasks; a part's own Fetcher may have stopped offline and said
-    so): the rule of a Fetcher's run, applied to the parts' outcomes as they arrive.
+    """The run-wide offline verdict over outcomes fetched elsewhere, in tasks that each judge
+    only their own hosts (Dask tasks; a task's own Fetcher may have stopped offline and said
+    so): the rule of a Fetcher's run, applied to the tasks' outcomes as they arrive.
 
     Failures to connect are held while no host has answered; the first answer (any outcome
     but such a failure) releases them. When no host answered and they came from at least
-    OFFLINE_AFTER_HOSTS hosts, or a part stopped offline, `looks_offline` says to start no
-    more parts; if that still holds at the end, `offline` is set and the held failures give no
+    OFFLINE_AFTER_HOSTS hosts, or a task stopped offline, `looks_offline` says to start no
+    more tasks; if that still holds at the end, `offline` is set and the held failures give no
     outcome (their URLs stay pending for the next run)."""
 
     def __init__(self) -> None:
@@ -69,7 +69,7 @@ class OfflineWatch:
         self.offline = False
         self._held: list[FetchOutcome] = []
         self._hosts: set[str] = set()  # hosts of the held failures
-        self._part_offline = False
+        self._task_offline = False
 
     def passed(self, outcome: FetchOutcome) -> list[FetchOutcome]:
         """What to hand on now that `outcome` arrived (it, the held ones, or nothing)."""
@@ -83,27 +83,27 @@ class OfflineWatch:
         held, self._held = self._held, []
         return [*held, outcome]
 
-    def part_ended(self, offline: bool) -> None:
-        """A part's Fetcher ended, offline or not (by its own hosts)."""
-        self._part_offline = self._part_offline or offline
+    def task_ended(self, offline: bool) -> None:
+        """A task's Fetcher ended, offline or not (by its own hosts)."""
+        self._task_offline = self._task_offline or offline
 
     def looks_offline(self) -> bool:
-        """Whether no further part should start (more hosts may be to come)."""
+        """Whether no further task should start (more hosts may be to come)."""
         return self._no_answer(all_known=False)
 
     def finished(self) -> list[FetchOutcome]:
-        """The outcomes still held once every part ended: none when offline (a run whose one
+        """The outcomes still held once every task ended: none when offline (a run whose one
         host refused is not offline: its failures are the URLs')."""
         self.offline = self._no_answer(all_known=True)
         held, self._held = ([], []) if self.offline else (self._held, [])
         return held
 
     def _no_answer(self, all_known: bool) -> bool:
-        """No host answered, and a part stopped offline or the held failures' hosts are enough
+        """No host answered, and a task stopped offline or the held failures' hosts are enough
         (`hosts.offline_after`, the rule a Fetcher's run follows)."""
         hosts = len(self._hosts)
         return not self.answered and (
-            self._part_offline or hosts >= offline_after(hosts, all_known)
+            self._task_offline or hosts >= offline_after(hosts, all_known)
         )
 
 

@@ -236,7 +236,7 @@ class Cluster:
                 outcomes, offline, part.failures = result
             else:
                 outcomes, offline = [], False
-            watch.part_ended(offline)
+            watch.task_ended(offline)
             if not watch.looks_offline():
                 submit(part)
                 start_parts()
