@@ -64,7 +64,7 @@ _OTHER_FORMAT = 6
 
 GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
-_CANDIDATE_BLOCK = 1 << 19  # candidate pairs materialised at a time (~60 bytes each at the peak)
+_CANDIDATE_BLOCK = 1 << 19  # candidate pairs materialised at a time (~40 bytes each at the peak)
 WIDE_BLOCK = 1024  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
@@ -881,7 +881,7 @@ def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I64, I64]:
     if not keys:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     found = np.concatenate(keys)
-    del keys
+    del keys  # the blocks' keys go before the two halves are made
     found.sort()
     return found // len(stored), found % len(stored)
 

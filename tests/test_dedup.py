@@ -350,8 +350,8 @@ def test_the_query_index_finds_exactly_the_pairs_brute_force_finds_each_once_in_
         expected = set(zip(*np.nonzero(distances <= threshold), strict=True))
         pairs = list(zip(query.tolist(), member.tolist(), strict=True))
         assert set(pairs) == expected
-        assert pairs == sorted(expected)  # each pair once (a close pair is near in several
-        # chunks), in (query, stored) order
+        # each pair once (a close pair is close in several chunks), in (query, stored) order
+        assert pairs == sorted(expected)
 
 
 def _manifest_with(manifest: Manifest, images: list[ImageInfo]) -> None:
