@@ -268,8 +268,45 @@ def test_the_simulation_bench_runs_a_tiny_archive(tmp_path: Path) -> None:
     for mode in ("local:2", "shards:2"):
         assert rows[mode][5:7] == [distinct, "0"] or "not available" in " ".join(rows[mode])
     trace = [line.split() for line in (tmp_path / "trace.one").read_text().splitlines()]
-    assert trace and all(len(fields) == 3 for fields in trace)  # seconds, pid, resident MB
-    assert all(float(mb) > 10 for _, _, mb in trace)
+    assert trace and all(len(fields) == 4 for fields in trace)  # seconds, pid, MB now, peak
+    assert all(float(peak) >= float(mb) > 10 for _, _, mb, peak in trace)
     kept = re.search(r"caches kept in (\S+)", done.stdout + done.stderr)
     assert kept is not None
     assert (Path(kept.group(1)) / "cache-one-1" / "manifest.sqlite").is_file()
+
+
+SPIKE = """
+import pathlib, sys, time
+trace, held = pathlib.Path(sys.argv[1]), bytearray(300 * 1024 * 1024)  # every page touched
+del held  # gone within a second of being made
+def lines():
+    return len(trace.read_text().splitlines()) if trace.exists() else 0
+start = lines()
+while lines() < start + 3:  # three seconds traced after it: the spike's line, then two
+    time.sleep(0.05)
+"""
+
+
+def test_the_simulation_trace_shows_a_peak_shorter_than_a_second_on_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process holds 300 MB for a moment, then lives on small: the trace line of that second
+    has the peak, the lines after it do not (the watcher resets VmHWM each second), and the
+    run's peak keeps it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("simulate", REPO / "bench" / "simulate.py")
+    assert spec is not None and spec.loader is not None
+    simulate = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "simulate", simulate)  # its dataclasses look it up
+    spec.loader.exec_module(simulate)
+    trace = tmp_path / "trace"
+    watcher = simulate.PeakWatcher(every=0.05, trace=trace)
+    child = subprocess.Popen([sys.executable, "-c", SPIKE, str(trace)])
+    watcher.watch(child.pid)
+    assert child.wait(timeout=120) == 0
+    watcher.stop()
+    peaks = [float(line.split()[3]) for line in trace.read_text().splitlines()]
+    spike = next(i for i, peak in enumerate(peaks) if peak > 300)
+    assert peaks[spike + 1 :] and all(peak < 150 for peak in peaks[spike + 1 :])
+    assert watcher.peaks[child.pid] > 300 * 1024 * 1024
