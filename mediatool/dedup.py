@@ -65,6 +65,7 @@ _OTHER_FORMAT = 6
 GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 19  # candidate pairs materialised at a time (~40 bytes each at the peak)
+_GUARD_BLOCK = 1 << 16  # candidate pairs whose aspect ratios and dhashes are compared at a time
 WIDE_BLOCK = 1024  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
@@ -509,13 +510,18 @@ def _plausible(
     columns: Columns, left: I64, right: I64, aspect_ratio: float, dhash_threshold: int
 ) -> tuple[I64, I64]:
     """The pairs whose aspect ratios are within `aspect_ratio` of each other and whose dhashes
-    differ by at most `dhash_threshold` bits."""
+    differ by at most `dhash_threshold` bits, judged _GUARD_BLOCK pairs at a time: a page's
+    candidates (~0.87 M at 100,000 posts) never get their float ratios all at once."""
     if not len(left):
         return left, right
-    ratio = columns.aspects[left] / columns.aspects[right]
-    keep = np.maximum(ratio, 1.0 / ratio) <= aspect_ratio
-    left, right = left[keep], right[keep]
-    keep = np.bitwise_count(columns.dhashes[left] ^ columns.dhashes[right]) <= dhash_threshold
+    keep = np.zeros(len(left), dtype=bool)
+    for start in range(0, len(left), _GUARD_BLOCK):
+        part = slice(start, start + _GUARD_BLOCK)
+        ratio = columns.aspects[left[part]] / columns.aspects[right[part]]
+        differ = columns.dhashes[left[part]] ^ columns.dhashes[right[part]]
+        keep[part] = (np.maximum(ratio, 1.0 / ratio) <= aspect_ratio) & (
+            np.bitwise_count(differ) <= dhash_threshold
+        )
     return left[keep], right[keep]
 
 
