@@ -23,12 +23,14 @@ from mediatool.dedup import (
     FINE_MIN,
     FINE_SIDE,
     WIDE_THRESHOLD,
+    Columns,
     StoredHashes,
     _area_resamplers,
     _best_of,
     _candidate_pairs,
     _coarse,
     _normalized,
+    _plausible,
     _query_pairs,
     _resamplers,
     aligned_similarity,
@@ -352,6 +354,23 @@ def test_the_query_index_finds_exactly_the_pairs_brute_force_finds_each_once_in_
         assert set(pairs) == expected
         # each pair once (a close pair is close in several chunks), in (query, stored) order
         assert pairs == sorted(expected)
+
+
+def test_the_guards_judged_by_blocks_keep_exactly_the_pairs_judged_at_once() -> None:
+    rng = np.random.default_rng(3)
+    columns = Columns(
+        rng.integers(0, 2**64, 500, dtype=np.uint64, endpoint=False),
+        rng.integers(0, 2**64, 500, dtype=np.uint64, endpoint=False),
+        rng.uniform(0.5, 2.0, 500),
+    )
+    left, right = rng.integers(0, 500, (2, 200_000))  # more than three blocks of pairs
+    kept_left, kept_right = _plausible(columns, left, right, 1.1, 30)
+    ratio = columns.aspects[left] / columns.aspects[right]
+    differ = np.bitwise_count(columns.dhashes[left] ^ columns.dhashes[right])
+    keep = (np.maximum(ratio, 1 / ratio) <= 1.1) & (differ <= 30)
+    assert 1000 < keep.sum() < len(left)  # some pairs of every kind
+    assert kept_left.tolist() == left[keep].tolist()
+    assert kept_right.tolist() == right[keep].tolist()
 
 
 def _manifest_with(manifest: Manifest, images: list[ImageInfo]) -> None:
