@@ -102,17 +102,21 @@ class PeakWatcher:
         started = last = time.monotonic()
         while not self._stop.wait(self.every):
             for pid in list(self._pids):
-                self.peaks[pid] = max(self.peaks.get(pid, 0), vm_bytes(pid))
+                self._peak_of(pid)
             if self.trace is not None and time.monotonic() - last >= 1.0:
                 last = time.monotonic()
-                self._write_trace(last - started)
+                self._write_trace(self.trace, last - started)
 
-    def _write_trace(self, seconds: float) -> None:
-        assert self.trace is not None
-        with self.trace.open("a", encoding="utf-8") as out:
+    def _peak_of(self, pid: int) -> int:
+        """`pid`'s VmHWM now, kept in `peaks` when it is the highest read."""
+        peak = vm_bytes(pid)
+        self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+        return peak
+
+    def _write_trace(self, trace: Path, seconds: float) -> None:
+        with trace.open("a", encoding="utf-8") as out:
             for pid in self._pids:
-                peak = vm_bytes(pid)
-                self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+                peak = self._peak_of(pid)
                 reset_peak(pid)
                 if rss := vm_bytes(pid, "VmRSS:"):
                     out.write(f"{seconds:.0f} {pid} {rss / MB:.1f} {peak / MB:.1f}\n")
