@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations, islice
 from math import comb
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import imagehash
 import numpy as np
@@ -66,13 +66,14 @@ GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 19  # candidate pairs materialised at a time (~40 bytes each at the peak)
 _GUARD_BLOCK = 1 << 16  # candidate pairs whose aspect ratios and dhashes are compared at a time
-WIDE_BLOCK = 1024  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
+WIDE_BLOCK = 256  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
 GreyLookup = Callable[[Sequence[str]], Mapping[str, bytes]]  # sha256s -> their grey images
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
+Ix = TypeVar("Ix", I32, I64)  # member indices: int32 where a page holds many pairs
 
 
 # --- hashes -------------------------------------------------------------------------------
@@ -451,24 +452,45 @@ def _page_pairs(
     within the radius (0.87M at 20,000 onto 464,000 stored) and their columns are dropped
     on return, before names and grey images are looked up."""
     columns, rows, left, right = _new_pairs(fresh, stored, max(threshold, radius))
-    distance = np.bitwise_count(columns.phashes[left] ^ columns.phashes[right])
+    distance = _distances(columns.phashes, left, right)
     near = distance <= threshold
     near_left, near_right = _confirmed(columns, left[near], right[near], DHASH_THRESHOLD)
     wide = ~near & (distance <= radius)
-    return rows, near_left, near_right, *_wide_candidates(columns, left[wide], right[wide])
+    del distance
+    wide_left, wide_right = _wide_candidates(columns, left[wide], right[wide])
+    return (
+        rows,
+        near_left.astype(np.int64),
+        near_right.astype(np.int64),
+        wide_left.astype(np.int64),
+        wide_right.astype(np.int64),
+    )
+
+
+def _distances(phashes: U64, left: I32, right: I32) -> npt.NDArray[np.uint8]:
+    """The phash distance of each pair, _GUARD_BLOCK pairs at a time (a page's 0.87 M pairs
+    never get their 64-bit XORs all at once)."""
+    distance = np.empty(len(left), dtype=np.uint8)
+    for start in range(0, len(left), _GUARD_BLOCK):
+        part = slice(start, start + _GUARD_BLOCK)
+        distance[part] = np.bitwise_count(phashes[left[part]] ^ phashes[right[part]])
+    return distance
 
 
 def _new_pairs(
     fresh: Sequence[ImageInfo], stored: StoredHashes, radius: int
-) -> tuple[Columns, I64, I64, I64]:
+) -> tuple[Columns, I64, I32, I32]:
     """The candidate pairs within `radius` that hold a new image, over members: the new images
-    first, then the stored images some pair holds (their rows in `stored`, returned)."""
+    first, then the stored images some pair holds (their rows in `stored`, returned). Members
+    are int32: a page's candidates (0.87 M at 100,000 posts) are held at 8 bytes a pair."""
     columns = Columns.of(fresh)
     new_left, new_right = _candidate_pairs(columns.phashes, radius)
     query, found = _query_pairs(stored.columns.phashes, columns.phashes, radius)
-    rows = np.unique(found)
-    left = np.concatenate([new_left, query])
-    right = np.concatenate([new_right, len(fresh) + np.searchsorted(rows, found)])
+    rows = np.unique(found).astype(np.int64)
+    member_of = np.empty(len(stored), dtype=np.int32)  # a stored row's member, for those used
+    member_of[rows] = np.arange(len(fresh), len(fresh) + len(rows), dtype=np.int32)
+    left = np.concatenate([new_left.astype(np.int32), query])
+    right = np.concatenate([new_right.astype(np.int32), member_of[found]])
     return columns.joined(stored.columns.take(rows)), rows, left, right
 
 
@@ -501,14 +523,14 @@ def _big_enough(width: I64 | int, height: I64 | int) -> npt.NDArray[np.bool_] | 
     return result
 
 
-def _confirmed(columns: Columns, left: I64, right: I64, dhash_threshold: int) -> tuple[I64, I64]:
+def _confirmed(columns: Columns, left: Ix, right: Ix, dhash_threshold: int) -> tuple[Ix, Ix]:
     """The candidate pairs that pass the aspect-ratio guard and the dhash confirmation."""
     return _plausible(columns, left, right, MAX_ASPECT_RATIO, dhash_threshold)
 
 
 def _plausible(
-    columns: Columns, left: I64, right: I64, aspect_ratio: float, dhash_threshold: int
-) -> tuple[I64, I64]:
+    columns: Columns, left: Ix, right: Ix, aspect_ratio: float, dhash_threshold: int
+) -> tuple[Ix, Ix]:
     """The pairs whose aspect ratios are within `aspect_ratio` of each other and whose dhashes
     differ by at most `dhash_threshold` bits, judged _GUARD_BLOCK pairs at a time: a page's
     candidates (~0.87 M at 100,000 posts) never get their float ratios all at once."""
@@ -541,7 +563,7 @@ def _aligned_pairs(
     return _grey_confirmed(shas, left, right, lookup, links)
 
 
-def _wide_candidates(columns: Columns, left: I64, right: I64) -> tuple[I64, I64]:
+def _wide_candidates(columns: Columns, left: Ix, right: Ix) -> tuple[Ix, Ix]:
     """The wide-band candidate pairs whose aspect ratios agree (WIDE_ASPECT_RATIO) and whose
     dhashes are within WIDE_DHASH_THRESHOLD: those whose grey images are worth comparing."""
     return _plausible(columns, left, right, WIDE_ASPECT_RATIO, WIDE_DHASH_THRESHOLD)
@@ -868,7 +890,7 @@ def _candidate_pairs(phashes: U64, threshold: int) -> tuple[I64, I64]:
     return pairs[0].astype(np.int64), pairs[1].astype(np.int64)
 
 
-def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I64, I64]:
+def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I32, I32]:
     """Every (query, stored) pair of indices whose hashes differ in at most `threshold` bits,
     each once, in (query, stored) order: the stored chunks are indexed, each query's looked up
     with every flip mask. A pair near enough is found by every chunk it is close in; it is
@@ -885,11 +907,22 @@ def _query_pairs(stored: U64, queries: U64, threshold: int) -> tuple[I64, I64]:
                 keep = close[_first_found_in(differ[close], plan[:chunk])]
                 keys.append(query[keep].astype(np.int64) * len(stored) + member[keep])
     if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int32), np.empty(0, np.int32)
     found = np.concatenate(keys)
     del keys  # the blocks' keys go before the two halves are made
     found.sort()
-    return found // len(stored), found % len(stored)
+    return _split_keys(found, len(stored))
+
+
+def _split_keys(keys: I64, stored: int) -> tuple[I32, I32]:
+    """(query, stored) indices of keys query * stored + member, as int32, split _GUARD_BLOCK
+    keys at a time (no int64 halves of all the keys are ever held)."""
+    query = np.empty(len(keys), dtype=np.int32)
+    member = np.empty(len(keys), dtype=np.int32)
+    for start in range(0, len(keys), _GUARD_BLOCK):
+        part = slice(start, start + _GUARD_BLOCK)
+        query[part], member[part] = np.divmod(keys[part], stored)
+    return query, member
 
 
 def _first_found_in(differ: U64, earlier: Sequence[Chunk]) -> npt.NDArray[np.bool_]:

@@ -29,10 +29,12 @@ from mediatool.dedup import (
     _best_of,
     _candidate_pairs,
     _coarse,
+    _distances,
     _normalized,
     _plausible,
     _query_pairs,
     _resamplers,
+    _split_keys,
     aligned_similarity,
     canonical_key,
     extended_state,
@@ -371,6 +373,20 @@ def test_the_guards_judged_by_blocks_keep_exactly_the_pairs_judged_at_once() -> 
     assert 1000 < keep.sum() < len(left)  # some pairs of every kind
     assert kept_left.tolist() == left[keep].tolist()
     assert kept_right.tolist() == right[keep].tolist()
+
+
+def test_pair_keys_and_distances_by_blocks_equal_those_of_all_pairs_at_once() -> None:
+    rng = np.random.default_rng(5)
+    stored = 464_000
+    query, member = rng.integers(0, 20_000, 200_000), rng.integers(0, stored, 200_000)
+    split_query, split_member = _split_keys(query * stored + member, stored)  # over 3 blocks
+    assert split_query.dtype == split_member.dtype == np.int32  # 8 bytes a pair, not 16
+    assert split_query.tolist() == query.tolist()
+    assert split_member.tolist() == member.tolist()
+    phashes = rng.integers(0, 2**64, 500, dtype=np.uint64, endpoint=False)
+    left, right = rng.integers(0, 500, (2, 200_000), dtype=np.int32)
+    expected = np.bitwise_count(phashes[left] ^ phashes[right])
+    assert _distances(phashes, left, right).tolist() == expected.tolist()
 
 
 def _manifest_with(manifest: Manifest, images: list[ImageInfo]) -> None:
