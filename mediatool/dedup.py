@@ -65,7 +65,7 @@ _OTHER_FORMAT = 6
 GROUPING_VERSION = 1  # raise when grouping changes in a way the constants above do not show
 _MAX_CHUNK_BITS = 22  # a chunk's lookup table has 2**bits entries
 _CANDIDATE_BLOCK = 1 << 19  # candidate pairs materialised at a time (~40 bytes each at the peak)
-_GUARD_BLOCK = 1 << 16  # candidate pairs whose aspect ratios and dhashes are compared at a time
+_GUARD_BLOCK = 1 << 16  # pairs whose distances, guards or keys are worked out at a time
 WIDE_BLOCK = 256  # wide-band pairs whose grey images (4 KiB each) are looked up at a time
 
 U64 = npt.NDArray[np.uint64]
@@ -456,7 +456,6 @@ def _page_pairs(
     near = distance <= threshold
     near_left, near_right = _confirmed(columns, left[near], right[near], DHASH_THRESHOLD)
     wide = ~near & (distance <= radius)
-    del distance
     wide_left, wide_right = _wide_candidates(columns, left[wide], right[wide])
     return (
         rows,
