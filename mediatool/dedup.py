@@ -470,8 +470,7 @@ def _distances(phashes: U64, left: I32, right: I32) -> npt.NDArray[np.uint8]:
     """The phash distance of each pair, _GUARD_BLOCK pairs at a time (a page's 0.87 M pairs
     never get their 64-bit XORs all at once)."""
     distance = np.empty(len(left), dtype=np.uint8)
-    for start in range(0, len(left), _GUARD_BLOCK):
-        part = slice(start, start + _GUARD_BLOCK)
+    for part in _blocks(len(left), _GUARD_BLOCK):
         distance[part] = np.bitwise_count(phashes[left[part]] ^ phashes[right[part]])
     return distance
 
@@ -536,8 +535,7 @@ def _plausible(
     if not len(left):
         return left, right
     keep = np.zeros(len(left), dtype=bool)
-    for start in range(0, len(left), _GUARD_BLOCK):
-        part = slice(start, start + _GUARD_BLOCK)
+    for part in _blocks(len(left), _GUARD_BLOCK):
         ratio = columns.aspects[left[part]] / columns.aspects[right[part]]
         differ = columns.dhashes[left[part]] ^ columns.dhashes[right[part]]
         keep[part] = (np.maximum(ratio, 1.0 / ratio) <= aspect_ratio) & (
@@ -579,8 +577,8 @@ def _grey_confirmed(
     changes no group: skipped, its greys not read); each pair confirmed joins its sides."""
     keep = np.zeros(len(left), dtype=bool)
     order = np.argsort(left, kind="stable")  # pairs of one image side by side: fewer look-ups
-    for start in range(0, len(order), WIDE_BLOCK):
-        block = order[start : start + WIDE_BLOCK]
+    for part in _blocks(len(order), WIDE_BLOCK):
+        block = order[part]
         keep[block] = _wide_block(shas, left[block], right[block], lookup, links)
     return left[keep].astype(np.int64), right[keep].astype(np.int64)
 
@@ -918,10 +916,15 @@ def _split_keys(keys: I64, stored: int) -> tuple[I32, I32]:
     keys at a time (no int64 halves of all the keys are ever held)."""
     query = np.empty(len(keys), dtype=np.int32)
     member = np.empty(len(keys), dtype=np.int32)
-    for start in range(0, len(keys), _GUARD_BLOCK):
-        part = slice(start, start + _GUARD_BLOCK)
+    for part in _blocks(len(keys), _GUARD_BLOCK):
         query[part], member[part] = np.divmod(keys[part], stored)
     return query, member
+
+
+def _blocks(count: int, size: int) -> Iterator[slice]:
+    """Slices of `size` items (the last maybe fewer) covering `count` items in order."""
+    for start in range(0, count, size):
+        yield slice(start, start + size)
 
 
 def _first_found_in(differ: U64, earlier: Sequence[Chunk]) -> npt.NDArray[np.bool_]:
